@@ -1,0 +1,25 @@
+//! The datahog schema, applied by `api` and `worker` at start (unless told not to).
+
+use sea_orm_migration::prelude::*;
+
+mod m20260101_000001_create_vehicles;
+mod m20260101_000002_create_state_logs;
+mod m20260101_000003_seed_vehicles;
+mod m20260101_000004_create_maintenance_runs;
+
+/// Every migration of the schema, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_vehicles::Migration),
+            Box::new(m20260101_000002_create_state_logs::Migration),
+            Box::new(m20260101_000003_seed_vehicles::Migration),
+            Box::new(m20260101_000004_create_maintenance_runs::Migration),
+        ]
+    }
+}
+
+pub use sea_orm_migration::MigratorTrait;

@@ -1,0 +1,7 @@
+//! The wire contract of datahog: every body the API reads or writes, with its schema.
+//!
+//! The generated document is committed beside this crate as `openapi.json`.
+
+pub mod error;
+pub mod ops;
+pub mod vehicles;

@@ -1,0 +1,83 @@
+//! The queue, behind one type for both modes: apalis on Redis (production) or on the
+//! SQLite database file (embedded).
+
+pub mod redis;
+pub mod sqlite;
+
+use std::time::Duration;
+
+use apalis::prelude::{TaskBuilder, TaskId};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::config::{StoreConfig, WorkerConfig};
+
+pub use self::redis::RedisQueue;
+pub use self::sqlite::SqliteQueue;
+
+/// A job payload and the queue it travels through. Payloads carry ids, not data.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
+    /// The queue's name, before the deployment's prefix.
+    const QUEUE: &'static str;
+}
+
+/// Why the queue could not be reached or written.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis refused or did not answer.
+    #[error("redis queue: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    /// The SQLite queue failed.
+    #[error("sqlite queue: {0}")]
+    Sqlite(#[from] apalis_sqlite::Error),
+    /// apalis refused the task.
+    #[error("could not push to queue `{queue}`: {message}")]
+    Push {
+        /// The queue.
+        queue: &'static str,
+        /// apalis's reason.
+        message: String,
+    },
+}
+
+/// The job queue of this deployment.
+#[derive(Clone)]
+pub enum Queue {
+    /// Production: apalis-redis.
+    Redis(RedisQueue),
+    /// Embedded: apalis-sqlite, in the same file as the data.
+    Sqlite(SqliteQueue),
+}
+
+impl Queue {
+    /// Connects the queue that `store` selects (Redis when `REDIS_URL` is set).
+    pub async fn connect(store: &StoreConfig, worker: &WorkerConfig) -> Result<Self, QueueError> {
+        match &store.redis_url {
+            Some(url) => Ok(Queue::Redis(RedisQueue::connect(url, store, worker).await?)),
+            None => Ok(Queue::Sqlite(
+                SqliteQueue::connect(&store.database_url, worker).await?,
+            )),
+        }
+    }
+
+    /// Queues `job` to run now; returns the task's id.
+    pub async fn push<J: Job>(&self, job: J) -> Result<TaskId, QueueError> {
+        let id = TaskId::from(ulid::Ulid::generate());
+        let task = TaskBuilder::new(job).task_id(id.clone()).build();
+        let pushed = match self {
+            Queue::Redis(q) => q.push_task(task).await,
+            Queue::Sqlite(q) => q.push_task(task).await,
+        };
+        pushed.map(|()| id).map_err(|message| QueueError::Push {
+            queue: J::QUEUE,
+            message,
+        })
+    }
+
+    /// Removes finished and dead tasks older than `max_age` from `queues`; returns how many.
+    pub async fn vacuum(&self, queues: &[&str], max_age: Duration) -> Result<u64, QueueError> {
+        match self {
+            Queue::Redis(q) => q.vacuum(queues, max_age).await,
+            Queue::Sqlite(q) => q.vacuum(max_age).await,
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `worker`: runs datahog's job queues. Start any number of them beside the API.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+use worker::backend::Queue;
+use worker::config::{LogConfig, StoreConfig, WorkerConfig};
+use worker::jobs::JobContext;
+use worker::{db, runtime, telemetry};
+
+/// datahog worker: fetches from providers, delivers callbacks, flushes counters, vacuums.
+#[derive(Debug, Parser)]
+#[command(name = "worker", version, about)]
+struct Cli {
+    #[command(flatten)]
+    store: StoreConfig,
+    #[command(flatten)]
+    log: LogConfig,
+    #[command(flatten)]
+    worker: WorkerConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(&cli.log);
+    cli.store.validate()?;
+    cli.worker.validate()?;
+
+    let db = db::connect(&cli.store).await?;
+    let queue = Queue::connect(&cli.store, &cli.worker).await?;
+    let ctx = JobContext {
+        db,
+        queue,
+        config: Arc::new(cli.worker),
+    };
+
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            runtime::shutdown_signal().await;
+            cancel.cancel();
+        }
+    });
+    runtime::run(ctx, cancel).await?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! The database connection, the same for Postgres and SQLite.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
+
+use crate::config::StoreConfig;
+
+/// Connects to `DATABASE_URL` and, when configured, applies pending migrations.
+pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(store.database_url.clone());
+    options
+        .max_connections(store.database_max_connections)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        // SQLite is shared with the queue: wait for its lock instead of failing at once, and
+        // let readers run beside the writer.
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.busy_timeout(Duration::from_secs(5))
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+        });
+    let db = Database::connect(options).await?;
+    if store.migrate {
+        migrate(&db).await?;
+    }
+    Ok(db)
+}
+
+/// An arbitrary constant naming datahog's migration lock among Postgres advisory locks.
+const MIGRATION_LOCK: i64 = 0x6461_7461_686f_67;
+
+/// Applies pending migrations, one process at a time: an api and several workers starting
+/// together on a fresh database would otherwise race to create the same tables.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}

@@ -1,0 +1,11 @@
+//! datahog's workers: job payloads and handlers, the queue adapters for both modes, and the
+//! runtime that the `worker` binary (and the embedded `api`) runs.
+
+pub mod backend;
+pub mod config;
+pub mod db;
+pub mod jobs;
+pub mod poll;
+pub mod runtime;
+pub mod schedule;
+pub mod telemetry;

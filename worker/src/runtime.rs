@@ -1,0 +1,146 @@
+//! The worker runtime: one apalis worker per queue, the interval schedulers, and a clean
+//! stop on cancellation. Runs in `worker` processes, or inside `api` when embedded.
+
+use std::sync::Arc;
+
+use apalis::prelude::*;
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Queue;
+use crate::config::WorkerConfig;
+use crate::jobs::{JobContext, vacuum};
+use crate::poll::EveryTick;
+use crate::schedule;
+
+/// Why the runtime stopped without being asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// apalis's monitor failed.
+    #[error("worker monitor failed: {0}")]
+    Monitor(#[from] MonitorError),
+    /// A worker exited while no shutdown was asked: the process must exit non-zero so its
+    /// supervisor restarts it (apalis swallows this error when a shutdown timeout is set).
+    #[error("a worker stopped unexpectedly; see the preceding error events")]
+    WorkerDied,
+}
+
+/// A name unique to this process: apalis refuses a second live worker with the same name,
+/// and orphan recovery relies on names not being reused.
+pub fn process_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    let unique = ulid::Ulid::generate().to_string();
+    format!("{host}-{}-{}", std::process::id(), &unique[20..])
+}
+
+/// Builds one apalis worker for job kind `$job` on `$storage`, the same way for both
+/// backends (the builder's types differ per backend, so a function cannot take both).
+macro_rules! register {
+    ($monitor:expr, $storage:expr, $name:expr, $ctx:expr, $config:expr, $handler:path) => {{
+        let storage = $storage;
+        let ctx = $ctx.clone();
+        let config = $config.clone();
+        let name = $name;
+        $monitor.register(move |restarts| {
+            WorkerBuilder::new(format!("{name}-{restarts}"))
+                .backend(
+                    storage
+                        .clone()
+                        .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
+                )
+                .concurrency(config.worker_concurrency as usize)
+                .timeout(config.worker_job_timeout)
+                .catch_panic()
+                .enable_tracing()
+                .data(ctx.clone())
+                .build($handler)
+        })
+    }};
+}
+
+/// Runs every worker and scheduler until `cancel` fires; then lets running jobs finish
+/// (up to `WORKER_SHUTDOWN_TIMEOUT`) and returns.
+pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), RuntimeError> {
+    let config: Arc<WorkerConfig> = ctx.config.clone();
+    let name = process_name();
+    tracing::info!(worker = %name, "starting workers");
+
+    let scheduler = tokio::spawn(schedule::run_every(
+        ctx.db.clone(),
+        vacuum::JOB,
+        config.vacuum_interval,
+        name.clone(),
+        cancel.child_token(),
+        {
+            let queue = ctx.queue.clone();
+            move |slot| {
+                let queue = queue.clone();
+                async move { queue.push(vacuum::VacuumTick { slot }).await.map(drop) }
+            }
+        },
+    ));
+
+    let monitor = Monitor::new()
+        .on_event(|worker, event| match event {
+            Event::Error(error) => tracing::error!(worker = worker.name(), %error, "worker error"),
+            Event::Start | Event::Stop | Event::Exit => {
+                tracing::info!(worker = worker.name(), ?event, "worker lifecycle")
+            }
+            _ => tracing::trace!(worker = worker.name(), ?event),
+        })
+        // A restart in-process reuses broken state and loops without backoff: let the
+        // process die and its supervisor restart it.
+        .should_restart(|_, _| false)
+        .shutdown_timeout(config.worker_shutdown_timeout);
+    let maintenance = format!("{name}-maintenance");
+    let monitor = match &ctx.queue {
+        Queue::Redis(q) => {
+            let storage = q.storage::<vacuum::VacuumTick>();
+            register!(monitor, storage, maintenance, ctx, config, vacuum::run)
+        }
+        Queue::Sqlite(q) => {
+            let storage = q.storage::<vacuum::VacuumTick>();
+            register!(monitor, storage, maintenance, ctx, config, vacuum::run)
+        }
+    };
+
+    let stop = cancel.clone();
+    let result = monitor
+        .run_with_signal(async move {
+            stop.cancelled().await;
+            Ok(())
+        })
+        .await;
+    scheduler.abort();
+    result?;
+    if cancel.is_cancelled() {
+        tracing::info!(worker = %name, "workers stopped");
+        Ok(())
+    } else {
+        Err(RuntimeError::WorkerDied)
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; only Ctrl-C stops this process");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,132 @@
+//! Interval jobs that run once per interval across every worker process.
+//!
+//! Each process ticks on its own; at each tick it tries to claim the interval's slot with
+//! an insert on the `maintenance_runs` primary key, and only the winner enqueues the job.
+//! apalis-cron cannot do this: two processes each fire every tick.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::maintenance_run;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TryInsertResult,
+};
+use tokio_util::sync::CancellationToken;
+
+/// The slot (start of the interval, unix seconds) that `now` falls in.
+pub fn slot_of(now: DateTime<Utc>, interval: Duration) -> i64 {
+    let every = slot_seconds(interval);
+    now.timestamp().div_euclid(every) * every
+}
+
+/// Slots are whole seconds, at least one.
+fn slot_seconds(interval: Duration) -> i64 {
+    interval.as_secs().max(1) as i64
+}
+
+/// Claims `slot` of `job` for `claimer`; true if this call won it.
+pub async fn claim(
+    db: &DatabaseConnection,
+    job: &str,
+    slot: i64,
+    claimer: &str,
+) -> Result<bool, DbErr> {
+    let row = maintenance_run::ActiveModel {
+        job: Set(job.to_owned()),
+        slot: Set(slot),
+        claimed_by: Set(claimer.to_owned()),
+        claimed_at: Set(Utc::now()),
+        finished_at: Set(None),
+        executions: Set(0),
+        removed: Set(0),
+    };
+    let inserted = maintenance_run::Entity::insert(row)
+        .on_conflict_do_nothing_on([maintenance_run::Column::Job, maintenance_run::Column::Slot])
+        .exec_without_returning(db)
+        .await?;
+    Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// Records that `slot` of `job` ran; `executions` counts runs, so a redelivered job shows.
+pub async fn finish(
+    db: &DatabaseConnection,
+    job: &str,
+    slot: i64,
+    removed: u64,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::ExprTrait;
+    maintenance_run::Entity::update_many()
+        .col_expr(maintenance_run::Column::FinishedAt, Expr::value(Utc::now()))
+        .col_expr(
+            maintenance_run::Column::Executions,
+            Expr::col(maintenance_run::Column::Executions).add(1),
+        )
+        .col_expr(
+            maintenance_run::Column::Removed,
+            Expr::col(maintenance_run::Column::Removed).add(removed as i64),
+        )
+        .filter(maintenance_run::Column::Job.eq(job))
+        .filter(maintenance_run::Column::Slot.eq(slot))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes slots claimed before `cutoff`; returns how many.
+pub async fn prune(db: &DatabaseConnection, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    let deleted = maintenance_run::Entity::delete_many()
+        .filter(maintenance_run::Column::ClaimedAt.lt(cutoff))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected)
+}
+
+/// Claims every slot of `job` as it starts and calls `enqueue` for the ones this process
+/// won, until `cancel`. A failed claim or enqueue is logged; the next slot tries again.
+pub async fn run_every<F, Fut, E>(
+    db: DatabaseConnection,
+    job: &'static str,
+    interval: Duration,
+    claimer: String,
+    cancel: CancellationToken,
+    enqueue: F,
+) where
+    F: Fn(i64) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let every = slot_seconds(interval);
+    loop {
+        let slot = slot_of(Utc::now(), interval);
+        match claim(&db, job, slot, &claimer).await {
+            Ok(true) => match enqueue(slot).await {
+                Ok(()) => tracing::info!(job, slot, "claimed and enqueued interval job"),
+                Err(error) => tracing::error!(job, slot, %error, "could not enqueue interval job"),
+            },
+            Ok(false) => tracing::debug!(job, slot, "slot already claimed by another process"),
+            Err(error) => tracing::error!(job, slot, %error, "could not claim slot"),
+        }
+        let next = DateTime::<Utc>::from_timestamp(slot + every, 0).unwrap_or_else(Utc::now);
+        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_start_on_interval_boundaries() {
+        let at = DateTime::<Utc>::from_timestamp(1_000_007, 0).unwrap();
+        assert_eq!(slot_of(at, Duration::from_secs(10)), 1_000_000);
+        assert_eq!(slot_of(at, Duration::from_secs(1)), 1_000_007);
+        assert_eq!(slot_of(at, Duration::from_millis(300)), 1_000_007);
+    }
+}
