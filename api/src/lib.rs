@@ -1,1 +1,14 @@
+//! datahog's HTTP API: the router, its handlers and the server around them.
+//!
+//! A request goes `server` → `routes::router` → `routes::<resource>` → domain module
+//! (`vehicles`) → database or cache; every error leaves through `error::ApiError`.
 
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod vehicles;

@@ -1,0 +1,267 @@
+//! A two-tier read-through cache whose answers are never staler than a configured bound.
+//!
+//! Tier 1 lives in this process (moka); tier 2 is Redis, shared by every API instance
+//! (production only). Each value carries the time it was computed, and both tiers expire
+//! it by that time, so whichever tier answers, the answer is at most `max_staleness` old.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// How long the shared tier is skipped after it failed, so an outage costs one timeout
+/// per second rather than one per request.
+const SHARED_TIER_BACKOFF_MS: i64 = 1_000;
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Source {
+    /// This process's own tier.
+    Local,
+    /// The shared (Redis) tier.
+    Shared,
+    /// Computed by this request.
+    #[default]
+    Origin,
+}
+
+/// A cached value and when it was computed.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Cached<V> {
+    /// The value.
+    pub value: V,
+    /// When it was computed, in unix milliseconds: its age bounds both tiers' expiry.
+    pub computed_at_ms: i64,
+    #[serde(skip)]
+    source: Source,
+}
+
+/// The shared tier: Redis, with a short timeout and a back-off after failures.
+pub struct SharedTier {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+    skip_until_ms: AtomicI64,
+}
+
+impl SharedTier {
+    /// A shared tier on `conn`, whose keys start with `prefix`.
+    pub fn new(conn: ConnectionManager, prefix: String, timeout: Duration) -> Self {
+        Self {
+            conn,
+            prefix,
+            timeout,
+            skip_until_ms: AtomicI64::new(0),
+        }
+    }
+
+    fn available(&self) -> bool {
+        self.skip_until_ms.load(Ordering::Relaxed) <= now_ms()
+    }
+
+    fn failed(&self, cache: &'static str, error: &dyn std::fmt::Display) {
+        self.skip_until_ms
+            .store(now_ms() + SHARED_TIER_BACKOFF_MS, Ordering::Relaxed);
+        metrics::counter!("datahog_cache_errors_total", "cache" => cache, "tier" => "redis")
+            .increment(1);
+        tracing::warn!(cache, %error, "shared cache tier unavailable; answering from the database");
+    }
+
+    async fn get<V: DeserializeOwned>(&self, cache: &'static str, key: &str) -> Option<Cached<V>> {
+        if !self.available() {
+            return None;
+        }
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(format!("{}{key}", self.prefix));
+        let get = cmd.query_async::<Option<Vec<u8>>>(&mut conn);
+        match tokio::time::timeout(self.timeout, get).await {
+            Ok(Ok(Some(bytes))) => match serde_json::from_slice(&bytes) {
+                Ok(cached) => Some(cached),
+                Err(error) => {
+                    tracing::warn!(cache, %error, "undecodable shared cache entry; ignoring it");
+                    None
+                }
+            },
+            Ok(Ok(None)) => None,
+            Ok(Err(error)) => {
+                self.failed(cache, &error);
+                None
+            }
+            Err(_) => {
+                self.failed(cache, &"timed out");
+                None
+            }
+        }
+    }
+
+    async fn put<V: Serialize>(
+        &self,
+        cache: &'static str,
+        key: &str,
+        cached: &Cached<V>,
+        ttl: Duration,
+    ) {
+        if !self.available() || ttl.is_zero() {
+            return;
+        }
+        let Ok(bytes) = serde_json::to_vec(cached) else {
+            return;
+        };
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}{key}", self.prefix))
+            .arg(bytes)
+            .arg("PX")
+            .arg(ttl.as_millis() as u64);
+        let set = cmd.query_async::<()>(&mut conn);
+        match tokio::time::timeout(self.timeout, set).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => self.failed(cache, &error),
+            Err(_) => self.failed(cache, &"timed out"),
+        }
+    }
+}
+
+/// Expires each local entry at the earlier of its local TTL and the end of its freshness.
+struct Freshness {
+    local_ttl: Duration,
+    max_staleness: Duration,
+}
+
+impl<V> Expiry<String, Arc<Cached<V>>> for Freshness {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        value: &Arc<Cached<V>>,
+        _: Instant,
+    ) -> Option<Duration> {
+        Some(
+            self.local_ttl
+                .min(remaining(value.computed_at_ms, self.max_staleness)),
+        )
+    }
+}
+
+/// A read-through cache of `V`s by string key; see the module documentation.
+pub struct TieredCache<V> {
+    name: &'static str,
+    local: moka::future::Cache<String, Arc<Cached<V>>>,
+    shared: Option<SharedTier>,
+    max_staleness: Duration,
+}
+
+/// A cache answer.
+pub struct Lookup<V> {
+    /// The cached value.
+    pub cached: Arc<Cached<V>>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl<V> TieredCache<V>
+where
+    V: Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    /// A cache named `name` (its metrics label) with the given bounds and optional shared tier.
+    pub fn new(
+        name: &'static str,
+        max_staleness: Duration,
+        local_ttl: Duration,
+        capacity: u64,
+        shared: Option<SharedTier>,
+    ) -> Self {
+        let local = moka::future::Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(Freshness {
+                local_ttl,
+                max_staleness,
+            })
+            .build();
+        Self {
+            name,
+            local,
+            shared,
+            max_staleness,
+        }
+    }
+
+    /// The value of `key`: from this process, else from Redis, else from `load`.
+    ///
+    /// Concurrent misses of one key in this process wait for a single `load`.
+    pub async fn get_or_load<E, F>(&self, key: &str, load: F) -> Result<Lookup<V>, Arc<E>>
+    where
+        F: Future<Output = Result<V, E>>,
+        E: Send + Sync + 'static,
+    {
+        let entry = self
+            .local
+            .entry_by_ref(key)
+            .or_try_insert_with(self.fill(key, load))
+            .await?;
+        let fresh = entry.is_fresh();
+        self.count("local", fresh);
+        let cached = entry.into_value();
+        let source = if fresh { cached.source } else { Source::Local };
+        Ok(Lookup { cached, source })
+    }
+
+    async fn fill<E, F>(&self, key: &str, load: F) -> Result<Arc<Cached<V>>, E>
+    where
+        F: Future<Output = Result<V, E>>,
+    {
+        if let Some(shared) = &self.shared {
+            let hit = shared.get::<V>(self.name, key).await;
+            self.count("redis", hit.is_none());
+            if let Some(mut cached) = hit {
+                cached.source = Source::Shared;
+                return Ok(Arc::new(cached));
+            }
+        }
+        let cached = Cached {
+            value: load.await?,
+            computed_at_ms: now_ms(),
+            source: Source::Origin,
+        };
+        if let Some(shared) = &self.shared {
+            let ttl = remaining(cached.computed_at_ms, self.max_staleness);
+            shared.put(self.name, key, &cached, ttl).await;
+        }
+        Ok(Arc::new(cached))
+    }
+
+    fn count(&self, tier: &'static str, miss: bool) {
+        let result = if miss { "miss" } else { "hit" };
+        metrics::counter!("datahog_cache_requests_total",
+            "cache" => self.name, "tier" => tier, "result" => result)
+        .increment(1);
+    }
+}
+
+/// How much of `max_staleness` is left for a value computed at `computed_at_ms`.
+fn remaining(computed_at_ms: i64, max_staleness: Duration) -> Duration {
+    let age = now_ms().saturating_sub(computed_at_ms).max(0) as u64;
+    max_staleness.saturating_sub(Duration::from_millis(age))
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_freshness_shrinks_with_age() {
+        let bound = Duration::from_secs(60);
+        assert_eq!(remaining(now_ms() + 10, bound), bound);
+        let left = remaining(now_ms() - 45_000, bound);
+        assert!(left <= Duration::from_secs(15) && left > Duration::from_secs(14));
+        assert_eq!(remaining(now_ms() - 90_000, bound), Duration::ZERO);
+    }
+}

@@ -1,0 +1,115 @@
+//! The API's configuration: one typed struct, from flags and environment.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser};
+use worker::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig};
+
+/// datahog API: takes work over HTTP, records it durably and queues it.
+///
+/// Without REDIS_URL it runs embedded: SQLite for data and queue, workers in this process.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "api", version, about)]
+pub struct ApiConfig {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+
+    #[command(flatten)]
+    pub store: StoreConfig,
+
+    #[command(flatten)]
+    pub http: HttpConfig,
+
+    #[command(flatten)]
+    pub cache: CacheConfig,
+
+    #[command(flatten)]
+    pub log: LogConfig,
+
+    /// Worker settings, used when the workers run inside this process (embedded mode).
+    #[command(flatten)]
+    pub worker: WorkerConfig,
+}
+
+/// What every HTTP request gets.
+#[derive(Debug, Clone, Args)]
+pub struct HttpConfig {
+    /// Longest a request may take before it is answered 503 `timeout`.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Largest request body accepted, in bytes; larger ones are answered 413.
+    #[arg(long, env = "BODY_LIMIT", default_value_t = 64 * 1024)]
+    pub body_limit: usize,
+
+    /// Comma-separated API keys. When set, `/v1/*` and the classic routes require
+    /// `Authorization: Bearer <key>`; health, readiness, metrics and docs stay open.
+    #[arg(long, env = "API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub api_keys: Vec<String>,
+
+    /// On SIGTERM, how long in-flight requests get to finish.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+impl HttpConfig {
+    /// The configured keys, blanks dropped; empty means no authentication.
+    pub fn key_set(&self) -> HashSet<String> {
+        self.api_keys
+            .iter()
+            .map(|k| k.trim())
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The vehicle-state cache.
+#[derive(Debug, Clone, Args)]
+pub struct CacheConfig {
+    /// Longest a cached answer may be stale, across every API instance and both tiers.
+    #[arg(long, env = "CACHE_MAX_STALENESS", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub cache_max_staleness: Duration,
+
+    /// Longest an answer stays in this process's own tier (always within the bound above).
+    #[arg(long, env = "CACHE_LOCAL_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub cache_local_ttl: Duration,
+
+    /// Entries this process's own tier holds at most.
+    #[arg(long, env = "CACHE_LOCAL_CAPACITY", default_value_t = 100_000)]
+    pub cache_local_capacity: u64,
+
+    /// Longest a shared-tier (Redis) lookup may take before the database is asked instead.
+    #[arg(long, env = "CACHE_REDIS_TIMEOUT", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub cache_redis_timeout: Duration,
+}
+
+impl ApiConfig {
+    /// Checks what clap's parsers cannot; the error names the variable at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.store.validate()?;
+        self.worker.validate()?;
+        if self.cache.cache_max_staleness.is_zero() {
+            return Err(ConfigError {
+                variable: "CACHE_MAX_STALENESS",
+                reason: "must be above zero".into(),
+            });
+        }
+        if self.cache.cache_local_ttl > self.cache.cache_max_staleness {
+            return Err(ConfigError {
+                variable: "CACHE_LOCAL_TTL",
+                reason: "must not exceed CACHE_MAX_STALENESS".into(),
+            });
+        }
+        if self.http.request_timeout.is_zero() {
+            return Err(ConfigError {
+                variable: "REQUEST_TIMEOUT",
+                reason: "must be above zero".into(),
+            });
+        }
+        Ok(())
+    }
+}

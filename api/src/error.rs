@@ -1,0 +1,93 @@
+//! The API's errors and the one place that turns them into HTTP answers.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use openapi::error::{ErrorBody, ErrorCode, FieldError};
+use sea_orm::DbErr;
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A path or query parameter could not be parsed.
+    #[error("invalid parameter `{field}`: {reason}")]
+    InvalidParameter {
+        /// The parameter, as the client named it.
+        field: &'static str,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The resource does not exist (or did not, at the asked time).
+    #[error("{0}")]
+    NotFound(String),
+    /// No route matches the request's path.
+    #[error("no route for {0}")]
+    NoRoute(String),
+    /// `/v1/*` needs an API key and none (or a wrong one) was given.
+    #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
+    Unauthorized,
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
+        match self {
+            ApiError::InvalidParameter { .. } => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter)
+            }
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
+            }
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            ApiError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ServiceUnavailable,
+            ),
+            ApiError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let fields = match &self {
+            ApiError::InvalidParameter { field, reason } => vec![FieldError {
+                field: (*field).to_owned(),
+                reason: reason.clone(),
+            }],
+            _ => Vec::new(),
+        };
+        let message = match &self {
+            // The client learns that it was the server; the details go to the log only.
+            ApiError::Database(error) => {
+                tracing::error!(%error, "database error");
+                match code {
+                    ErrorCode::ServiceUnavailable => "the database is unavailable; retry later",
+                    _ => "internal error; the request id finds it in the logs",
+                }
+                .to_owned()
+            }
+            other => other.to_string(),
+        };
+        error_response(status, code, message, fields)
+    }
+}
+
+/// Builds the project's JSON error answer.
+pub fn error_response(
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+    fields: Vec<FieldError>,
+) -> Response {
+    let body = ErrorBody {
+        status: status.as_u16(),
+        code,
+        message,
+        fields,
+    };
+    (status, Json(body)).into_response()
+}

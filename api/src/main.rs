@@ -1,0 +1,48 @@
+//! `api`: datahog's HTTP API. Without REDIS_URL it runs the whole platform embedded.
+
+use api::config::ApiConfig;
+use api::routes::SWAGGER_PATH;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use worker::{runtime, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = ApiConfig::parse();
+    telemetry::init(&config.log);
+    config.validate()?;
+
+    let listener = TcpListener::bind(config.listen_addr).await?;
+    let addr = listener.local_addr()?;
+    let mode = if config.store.embedded() {
+        "embedded: SQLite, workers in this process"
+    } else {
+        "production: Redis queue, workers in worker processes"
+    };
+    tracing::info!(%addr, mode, database = %redact(&config.store.database_url), "datahog API starting");
+    println!("datahog API:  http://{addr}/  ({mode})");
+    println!("Swagger UI:   http://{addr}{SWAGGER_PATH}/");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            runtime::shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    api::server::run(config, listener, shutdown).await?;
+    tracing::info!("datahog API stopped");
+    Ok(())
+}
+
+/// The URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,103 @@
+//! `GET /v1/vehicles/{id}/state` and the classic `GET /vehicles/{id}/timestamp/{timestamp}`.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use openapi::error::ErrorBody;
+use openapi::vehicles::{
+    ClassicData, ClassicVehicle, ClassicVehicleState, StateQuery, VehicleState,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::vehicles::{VehicleId, parse_instant};
+
+/// The vehicle routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(state_at))
+        .routes(routes!(classic_state_at))
+}
+
+/// A vehicle's state at an instant.
+#[utoipa::path(
+    get,
+    path = "/v1/vehicles/{id}/state",
+    tag = "vehicles",
+    params(("id" = i32, Path, description = "The vehicle's id"), StateQuery),
+    responses(
+        (status = 200, description = "The vehicle and its state at `at`", body = VehicleState),
+        (status = 400, description = "`id` or `at` is malformed, or `at` is missing", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 404, description = "No such vehicle, or it had no state yet at `at`", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn state_at(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<StateQuery>, QueryRejection>,
+) -> Result<Json<VehicleState>, ApiError> {
+    let Path(id) = path.map_err(|e| invalid("id", e.body_text()))?;
+    let Query(query) = query.map_err(|e| invalid("at", e.body_text()))?;
+    let id = VehicleId::parse(&id)?;
+    let raw_at = query
+        .at
+        .ok_or_else(|| invalid("at", "is required".to_owned()))?;
+    let at = parse_instant("at", &raw_at)?;
+    let (known, from_cache) = app.vehicles.state_at(id, at).await?;
+    Ok(Json(VehicleState {
+        vehicle: known.vehicle,
+        state: known.state,
+        state_since: known.since,
+        at,
+        from_cache,
+    }))
+}
+
+/// The original challenge's route and answer shape.
+#[utoipa::path(
+    get,
+    path = "/vehicles/{id}/timestamp/{timestamp}",
+    tag = "vehicles",
+    params(
+        ("id" = i32, Path, description = "The vehicle's id"),
+        ("timestamp" = String, Path, description = "RFC 3339, or `2022-09-12 10:00:00+00` URL-encoded",
+         example = "2022-09-12 10:00:00+00"),
+    ),
+    responses(
+        (status = 200, description = "The vehicle with its state at `timestamp`", body = ClassicVehicleState),
+        (status = 400, description = "`id` or `timestamp` is malformed", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 404, description = "No such vehicle, or it had no state yet", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn classic_state_at(
+    State(app): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<ClassicVehicleState>, ApiError> {
+    let Path((id, timestamp)) = path.map_err(|e| invalid("timestamp", e.body_text()))?;
+    let id = VehicleId::parse(&id)?;
+    let at = parse_instant("timestamp", &timestamp)?;
+    let (known, from_cache) = app.vehicles.state_at(id, at).await?;
+    Ok(Json(ClassicVehicleState {
+        from_cache,
+        data: ClassicData {
+            vehicle: ClassicVehicle {
+                id: known.vehicle.id,
+                make: known.vehicle.make,
+                model: known.vehicle.model,
+                state: known.state,
+            },
+        },
+    }))
+}
+
+fn invalid(field: &'static str, reason: String) -> ApiError {
+    ApiError::InvalidParameter { field, reason }
+}

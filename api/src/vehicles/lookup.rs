@@ -1,0 +1,131 @@
+//! The lookup itself (two indexed queries through SeaORM) behind the tiered cache.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::{state_log, vehicle};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+
+use super::VehicleId;
+use crate::cache::{Source, TieredCache};
+use crate::error::ApiError;
+
+/// A vehicle's state at an instant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KnownState {
+    /// The vehicle.
+    pub vehicle: openapi::vehicles::Vehicle,
+    /// Its state at the instant.
+    pub state: String,
+    /// When it entered that state.
+    pub since: DateTime<Utc>,
+}
+
+/// What the database says of a vehicle at an instant; cached as is, misses included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum StateAt {
+    /// The vehicle's state is known.
+    Known(KnownState),
+    /// The vehicle exists but its first state was logged after the instant.
+    NotYet {
+        /// When its first state was logged, if ever.
+        first: Option<DateTime<Utc>>,
+    },
+    /// No such vehicle.
+    UnknownVehicle,
+}
+
+/// Answers "what state was vehicle N in at t", through the cache.
+pub struct VehicleStates {
+    db: DatabaseConnection,
+    cache: TieredCache<StateAt>,
+}
+
+impl VehicleStates {
+    /// Lookups on `db`, cached in `cache`.
+    pub fn new(db: DatabaseConnection, cache: TieredCache<StateAt>) -> Self {
+        Self { db, cache }
+    }
+
+    /// The state of `id` at `at`, and whether it came from a cache; an unknown vehicle or a
+    /// time before its first state are `NotFound` errors.
+    pub async fn state_at(
+        &self,
+        id: VehicleId,
+        at: DateTime<Utc>,
+    ) -> Result<(KnownState, bool), ApiError> {
+        // The key is the instant itself, so every spelling of it shares one entry.
+        let key = format!("vehicle-state:{}:{}", id.0, at.timestamp_micros());
+        let lookup = self
+            .cache
+            .get_or_load(&key, query(&self.db, id, at))
+            .await
+            .map_err(|error: Arc<DbErr>| ApiError::Database(clone_db_err(&error)))?;
+        match &lookup.cached.value {
+            StateAt::Known(known) => Ok((known.clone(), lookup.source != Source::Origin)),
+            StateAt::UnknownVehicle => {
+                Err(ApiError::NotFound(format!("vehicle {} not found", id.0)))
+            }
+            StateAt::NotYet { first } => Err(ApiError::NotFound(match first {
+                Some(first) => format!(
+                    "vehicle {} had no state at {}: its first state was logged at {}",
+                    id.0,
+                    at.to_rfc3339(),
+                    first.to_rfc3339()
+                ),
+                None => format!("vehicle {} has no state logged at all", id.0),
+            })),
+        }
+    }
+}
+
+async fn query(
+    db: &DatabaseConnection,
+    id: VehicleId,
+    at: DateTime<Utc>,
+) -> Result<StateAt, DbErr> {
+    let Some(found) = vehicle::Entity::find_by_id(id.0).one(db).await? else {
+        return Ok(StateAt::UnknownVehicle);
+    };
+    let vehicle = openapi::vehicles::Vehicle {
+        id: found.id,
+        make: found.make,
+        model: found.model,
+    };
+    let latest = state_log::Entity::find()
+        .filter(state_log::Column::VehicleId.eq(id.0))
+        .filter(state_log::Column::Timestamp.lte(at))
+        .order_by_desc(state_log::Column::Timestamp)
+        .limit(1)
+        .one(db)
+        .await?;
+    if let Some(log) = latest {
+        return Ok(StateAt::Known(KnownState {
+            vehicle,
+            state: log.state,
+            since: log.timestamp,
+        }));
+    }
+    let first = state_log::Entity::find()
+        .filter(state_log::Column::VehicleId.eq(id.0))
+        .order_by_asc(state_log::Column::Timestamp)
+        .one(db)
+        .await?
+        .map(|log| log.timestamp);
+    Ok(StateAt::NotYet { first })
+}
+
+/// `DbErr` is not `Clone`, and the cache shares one error among every waiting request;
+/// keep the kind that decides the status (connection or not) and the message.
+fn clone_db_err(error: &DbErr) -> DbErr {
+    match error {
+        DbErr::Conn(e) => DbErr::Conn(sea_orm::RuntimeErr::Internal(e.to_string())),
+        DbErr::ConnectionAcquire(_) => {
+            DbErr::Conn(sea_orm::RuntimeErr::Internal(error.to_string()))
+        }
+        other => DbErr::Custom(other.to_string()),
+    }
+}
