@@ -1,0 +1,241 @@
+//! `TestApp`: one API per test, with its own database and Redis key prefix.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use api::config::ApiConfig;
+use api::server::ServeError;
+use clap::Parser;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Which mode a test runs the app in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Postgres + Redis, as in production (no workers in the api process).
+    Production,
+    /// One SQLite file, workers inside the api process.
+    Embedded,
+}
+
+/// Declares one `#[tokio::test]` per mode for `async fn $name(mode: Mode)`.
+#[macro_export]
+macro_rules! both_modes {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn production() {
+                super::$name($crate::helpers::Mode::Production).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name($crate::helpers::Mode::Embedded).await
+            }
+        }
+    };
+}
+
+/// The Postgres server the test script started (an admin URL).
+pub fn postgres_url() -> String {
+    std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at a Postgres server: run the tests with scripts/test")
+}
+
+/// The Redis server the test script started.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL")
+        .expect("REDIS_URL must point at a Redis server: run the tests with scripts/test")
+}
+
+/// A unique lowercase name for this test's database and key prefix.
+pub fn unique_name() -> String {
+    format!("t_{}", ulid::Ulid::generate().to_string().to_lowercase())
+}
+
+/// Creates a fresh Postgres database and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let admin_url = postgres_url();
+    let admin = Database::connect(&admin_url)
+        .await
+        .expect("connect to Postgres");
+    let name = unique_name();
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create test database");
+    admin.close().await.ok();
+    let base = admin_url
+        .rsplit_once('/')
+        .expect("a database URL with a path")
+        .0;
+    format!("{base}/{name}")
+}
+
+/// A running API and what it was started with.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// A client with a timeout.
+    pub client: reqwest::Client,
+    /// The configuration the app runs with.
+    pub config: ApiConfig,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<Result<(), ServeError>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// Starts an app in `mode` with defaults suited to tests, then applies `tweak`.
+    pub async fn spawn_with(mode: Mode, tweak: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        let mut config = ApiConfig::try_parse_from(["api"]).expect("default configuration");
+        config.store.database_max_connections = 5;
+        config.store.redis_prefix = unique_name();
+        config.http.api_keys.clear();
+        let dir = match mode {
+            Mode::Production => {
+                config.store.database_url = fresh_postgres_database().await;
+                config.store.redis_url = Some(redis_url());
+                None
+            }
+            Mode::Embedded => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                config.store.database_url =
+                    format!("sqlite://{}/datahog.db?mode=rwc", dir.path().display());
+                config.store.redis_url = None;
+                Some(dir)
+            }
+        };
+        tweak(&mut config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(api::server::run(config.clone(), listener, shutdown.clone()));
+        let app = TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(20))
+                .build()
+                .expect("client"),
+            config,
+            shutdown,
+            server: Some(server),
+            _dir: dir,
+        };
+        app.wait_until_serving().await;
+        app
+    }
+
+    /// Starts an app in `mode` with the test defaults.
+    pub async fn spawn(mode: Mode) -> TestApp {
+        Self::spawn_with(mode, |_| {}).await
+    }
+
+    async fn wait_until_serving(&self) {
+        for _ in 0..200 {
+            if let Ok(response) = self.client.get(self.url("/health")).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            if self.server.as_ref().is_some_and(|s| s.is_finished()) {
+                panic!("the app stopped during start-up");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the app did not start serving");
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// GETs `path`, returning the status and the JSON body.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body = response.json().await.expect("a JSON body");
+        (status, body)
+    }
+
+    /// A connection to the app's own database.
+    pub async fn db(&self) -> DatabaseConnection {
+        Database::connect(&self.config.store.database_url)
+            .await
+            .expect("connect")
+    }
+
+    /// Asks the app to stop and waits for it; returns what `run` returned.
+    pub async fn stop(mut self) -> Result<(), ServeError> {
+        self.shutdown.cancel();
+        self.server
+            .take()
+            .expect("running")
+            .await
+            .expect("server task")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A TCP proxy in front of a server, which a test can cut to simulate an outage.
+pub struct Proxy {
+    /// Where to connect to reach the server through the proxy.
+    pub addr: SocketAddr,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    /// Proxies to `target` (`host:port`).
+    pub async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy address");
+        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let registry = tasks.clone();
+        let acceptor = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let pipe = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                registry.lock().expect("registry").push(pipe);
+            }
+        });
+        tasks.lock().expect("registry").push(acceptor);
+        Proxy { addr, tasks }
+    }
+
+    /// Stops accepting and drops every open connection, as a dead server would.
+    pub fn cut(&self) {
+        for task in self.tasks.lock().expect("registry").drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+/// `host:port` of a `redis://host:port/...` URL.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}

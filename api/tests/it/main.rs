@@ -1,0 +1,12 @@
+//! Integration tests: the real API on a random port, spoken to over HTTP, against
+//! Postgres + Redis (production mode) and SQLite (embedded mode).
+
+mod helpers;
+
+mod auth;
+mod cache;
+mod errors;
+mod openapi_doc;
+mod ops;
+mod shutdown;
+mod vehicles;
