@@ -33,8 +33,8 @@ pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
-/// An arbitrary constant naming datahog's migration lock among Postgres advisory locks.
-const MIGRATION_LOCK: i64 = 0x6461_7461_686f_67;
+/// Names datahog's migration lock among Postgres advisory locks ("datahog" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0064_6174_6168_6f67;
 
 /// Applies pending migrations, one process at a time: an api and several workers starting
 /// together on a fresh database would otherwise race to create the same tables.

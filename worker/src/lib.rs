@@ -9,3 +9,5 @@ pub mod poll;
 pub mod runtime;
 pub mod schedule;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -9,7 +9,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -81,7 +81,11 @@ pub fn router(state: AppState, keys: ApiKeys, config: &HttpConfig) -> Router {
         ))
         .layer(from_fn(http::json_errors))
         .layer(from_fn(crate::metrics::track))
-        .layer(TraceLayer::new_for_http().make_span_with(http::request_span))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(http::request_span)
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeUlid))
         .with_state(state)
