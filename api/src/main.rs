@@ -1,5 +1,7 @@
 //! `api`: datahog's HTTP API. Without REDIS_URL it runs the whole platform embedded.
 
+use std::io::Write;
+
 use api::config::ApiConfig;
 use api::routes::SWAGGER_PATH;
 use clap::Parser;
@@ -21,8 +23,11 @@ async fn main() -> anyhow::Result<()> {
         "production: Redis queue, workers in worker processes"
     };
     tracing::info!(%addr, mode, database = %redact(&config.store.database_url), "datahog API starting");
-    println!("datahog API:  http://{addr}/  ({mode})");
-    println!("Swagger UI:   http://{addr}{SWAGGER_PATH}/");
+    // Not println!: it panics when stdout is a closed pipe.
+    let _ = writeln!(
+        std::io::stdout(),
+        "datahog API:  http://{addr}/  ({mode})\nSwagger UI:   http://{addr}{SWAGGER_PATH}/"
+    );
 
     let shutdown = CancellationToken::new();
     tokio::spawn({

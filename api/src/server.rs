@@ -2,9 +2,11 @@
 //! to stop, then let in-flight requests finish.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sea_orm::DbErr;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use worker::backend::{Queue, QueueError};
 use worker::config::ConfigError;
@@ -95,33 +97,53 @@ pub async fn run(
         None
     };
 
-    let app = routes::router(
-        state,
-        ApiKeys(Arc::new(config.http.key_set())),
-        &config.http,
-    );
+    let keys = ApiKeys(Arc::new(config.http.key_set()));
+    let app = routes::router(state, keys, &config.http);
     let stop = shutdown.clone();
-    let mut server = tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await
     });
+    let server = drain(server, shutdown.clone(), config.http.shutdown_timeout);
 
     let Some(mut workers) = workers else {
-        return Ok(server.await??);
+        return server.await;
     };
+    tokio::pin!(server);
     tokio::select! {
         served = &mut server => {
             shutdown.cancel();
-            served??;
+            served?;
             workers.await??;
         }
         stopped = &mut workers => {
             tracing::error!("embedded workers stopped; shutting the API down");
             shutdown.cancel();
-            server.await??;
+            server.await?;
             stopped??;
         }
     }
     Ok(())
+}
+
+/// Waits for the server; once `shutdown` fires, gives in-flight requests `grace` to
+/// finish, then drops them.
+async fn drain(
+    mut server: JoinHandle<std::io::Result<()>>,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> Result<(), ServeError> {
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = &mut server => Ok(served??),
+        () = deadline => {
+            tracing::warn!(?grace, "requests still in flight after the shutdown timeout; dropping them");
+            server.abort();
+            Ok(())
+        }
+    }
 }

@@ -9,9 +9,14 @@ use worker::config::{LogConfig, StoreConfig, WorkerConfig};
 use worker::jobs::JobContext;
 use worker::{db, runtime, telemetry};
 
-/// datahog worker: fetches from providers, delivers callbacks, flushes counters, vacuums.
+/// The worker's configuration.
 #[derive(Debug, Parser)]
-#[command(name = "worker", version, about)]
+#[command(
+    name = "worker",
+    version,
+    about = "datahog worker: runs the platform's job queues and interval jobs. \
+             Start any number of them beside the API (production mode)."
+)]
 struct Cli {
     #[command(flatten)]
     store: StoreConfig,
