@@ -4,7 +4,9 @@
 //! (production only). Each value carries the time it was computed, and both tiers expire
 //! it by that time, so whichever tier answers, the answer is at most `max_staleness` old.
 
+use std::fmt::Display;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -71,13 +73,17 @@ impl SharedTier {
         tracing::warn!(cache, %error, "shared cache tier unavailable; answering from the database");
     }
 
-    async fn get<V: DeserializeOwned>(&self, cache: &'static str, key: &str) -> Option<Cached<V>> {
+    async fn get<V: DeserializeOwned>(
+        &self,
+        cache: &'static str,
+        key: &impl Display,
+    ) -> Option<Cached<V>> {
         if !self.available() {
             return None;
         }
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("GET");
-        cmd.arg(format!("{}{key}", self.prefix));
+        cmd.arg(format!("{}{cache}:{key}", self.prefix));
         let get = cmd.query_async::<Option<Vec<u8>>>(&mut conn);
         match tokio::time::timeout(self.timeout, get).await {
             Ok(Ok(Some(bytes))) => match serde_json::from_slice(&bytes) {
@@ -102,7 +108,7 @@ impl SharedTier {
     async fn put<V: Serialize>(
         &self,
         cache: &'static str,
-        key: &str,
+        key: &impl Display,
         cached: &Cached<V>,
         ttl: Duration,
     ) {
@@ -114,7 +120,7 @@ impl SharedTier {
         };
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("SET");
-        cmd.arg(format!("{}{key}", self.prefix))
+        cmd.arg(format!("{}{cache}:{key}", self.prefix))
             .arg(bytes)
             .arg("PX")
             .arg(ttl.as_millis() as u64);
@@ -133,13 +139,8 @@ struct Freshness {
     max_staleness: Duration,
 }
 
-impl<V> Expiry<String, Arc<Cached<V>>> for Freshness {
-    fn expire_after_create(
-        &self,
-        _: &String,
-        value: &Arc<Cached<V>>,
-        _: Instant,
-    ) -> Option<Duration> {
+impl<K, V> Expiry<K, Arc<Cached<V>>> for Freshness {
+    fn expire_after_create(&self, _: &K, value: &Arc<Cached<V>>, _: Instant) -> Option<Duration> {
         Some(
             self.local_ttl
                 .min(remaining(value.computed_at_ms, self.max_staleness)),
@@ -147,10 +148,11 @@ impl<V> Expiry<String, Arc<Cached<V>>> for Freshness {
     }
 }
 
-/// A read-through cache of `V`s by string key; see the module documentation.
-pub struct TieredCache<V> {
+/// A read-through cache of `V`s by `K`; see the module documentation. A key is written
+/// out (`Display`) only for the shared tier, so hits in this process allocate nothing.
+pub struct TieredCache<K, V> {
     name: &'static str,
-    local: moka::future::Cache<String, Arc<Cached<V>>>,
+    local: moka::future::Cache<K, Arc<Cached<V>>>,
     shared: Option<SharedTier>,
     max_staleness: Duration,
 }
@@ -163,8 +165,9 @@ pub struct Lookup<V> {
     pub source: Source,
 }
 
-impl<V> TieredCache<V>
+impl<K, V> TieredCache<K, V>
 where
+    K: Hash + Eq + Display + Copy + Send + Sync + 'static,
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     /// A cache named `name` (its metrics label) with the given bounds and optional shared tier.
@@ -193,14 +196,14 @@ where
     /// The value of `key`: from this process, else from Redis, else from `load`.
     ///
     /// Concurrent misses of one key in this process wait for a single `load`.
-    pub async fn get_or_load<E, F>(&self, key: &str, load: F) -> Result<Lookup<V>, Arc<E>>
+    pub async fn get_or_load<E, F>(&self, key: K, load: F) -> Result<Lookup<V>, Arc<E>>
     where
         F: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
         let entry = self
             .local
-            .entry_by_ref(key)
+            .entry(key)
             .or_try_insert_with(self.fill(key, load))
             .await?;
         let fresh = entry.is_fresh();
@@ -210,12 +213,12 @@ where
         Ok(Lookup { cached, source })
     }
 
-    async fn fill<E, F>(&self, key: &str, load: F) -> Result<Arc<Cached<V>>, E>
+    async fn fill<E, F>(&self, key: K, load: F) -> Result<Arc<Cached<V>>, E>
     where
         F: Future<Output = Result<V, E>>,
     {
         if let Some(shared) = &self.shared {
-            let hit = shared.get::<V>(self.name, key).await;
+            let hit = shared.get::<V>(self.name, &key).await;
             self.count("redis", hit.is_none());
             if let Some(mut cached) = hit {
                 cached.source = Source::Shared;
@@ -229,7 +232,7 @@ where
         };
         if let Some(shared) = &self.shared {
             let ttl = remaining(cached.computed_at_ms, self.max_staleness);
-            shared.put(self.name, key, &cached, ttl).await;
+            shared.put(self.name, &key, &cached, ttl).await;
         }
         Ok(Arc::new(cached))
     }

@@ -6,7 +6,6 @@ use api::config::ApiConfig;
 use api::routes::SWAGGER_PATH;
 use clap::Parser;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use worker::{runtime, telemetry};
 
 #[tokio::main]
@@ -29,15 +28,7 @@ async fn main() -> anyhow::Result<()> {
         "datahog API:  http://{addr}/  ({mode})\nSwagger UI:   http://{addr}{SWAGGER_PATH}/"
     );
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            runtime::shutdown_signal().await;
-            shutdown.cancel();
-        }
-    });
-    api::server::run(config, listener, shutdown).await?;
+    api::server::run(config, listener, runtime::cancel_on_signal()).await?;
     tracing::info!("datahog API stopped");
     Ok(())
 }

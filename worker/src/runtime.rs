@@ -125,8 +125,19 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
     }
 }
 
+/// A token cancelled on SIGTERM or Ctrl-C.
+pub fn cancel_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        cancel.cancel();
+    });
+    token
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+async fn shutdown_signal() {
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut term) => {

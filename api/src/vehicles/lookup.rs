@@ -1,5 +1,6 @@
 //! The lookup itself (two indexed queries through SeaORM) behind the tiered cache.
 
+use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -38,15 +39,29 @@ pub enum StateAt {
     UnknownVehicle,
 }
 
+/// The cache key: the vehicle and the instant itself (not its spelling), so every way of
+/// writing one instant shares one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateKey {
+    id: i32,
+    at_micros: i64,
+}
+
+impl fmt::Display for StateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.id, self.at_micros)
+    }
+}
+
 /// Answers "what state was vehicle N in at t", through the cache.
 pub struct VehicleStates {
     db: DatabaseConnection,
-    cache: TieredCache<StateAt>,
+    cache: TieredCache<StateKey, StateAt>,
 }
 
 impl VehicleStates {
     /// Lookups on `db`, cached in `cache`.
-    pub fn new(db: DatabaseConnection, cache: TieredCache<StateAt>) -> Self {
+    pub fn new(db: DatabaseConnection, cache: TieredCache<StateKey, StateAt>) -> Self {
         Self { db, cache }
     }
 
@@ -57,11 +72,13 @@ impl VehicleStates {
         id: VehicleId,
         at: DateTime<Utc>,
     ) -> Result<(KnownState, bool), ApiError> {
-        // The key is the instant itself, so every spelling of it shares one entry.
-        let key = format!("vehicle-state:{}:{}", id.0, at.timestamp_micros());
+        let key = StateKey {
+            id: id.0,
+            at_micros: at.timestamp_micros(),
+        };
         let lookup = self
             .cache
-            .get_or_load(&key, query(&self.db, id, at))
+            .get_or_load(key, query(&self.db, id, at))
             .await
             .map_err(|error: Arc<DbErr>| ApiError::Database(clone_db_err(&error)))?;
         match &lookup.cached.value {

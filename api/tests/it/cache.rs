@@ -94,15 +94,7 @@ async fn the_redis_tier_is_shared_between_instances() {
         answer["fromCache"], true,
         "the second instance found it in Redis"
     );
-    let metrics = second
-        .client
-        .get(second.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = second.get_text("/metrics").await;
     assert!(metrics.contains(
         r#"datahog_cache_requests_total{cache="vehicle_state",tier="redis",result="hit"}"#
     ));
@@ -135,14 +127,6 @@ async fn lookups_answer_from_the_database_when_redis_is_down() {
         (status, ready["redis"].as_str()),
         (503, Some("unavailable"))
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(metrics.contains(r#"datahog_cache_errors_total{cache="vehicle_state",tier="redis"}"#));
 }

@@ -127,6 +127,17 @@ impl TestApp {
         (status, body)
     }
 
+    /// GETs `path`, returning the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        response.text().await.expect("a text body")
+    }
+
     /// A connection to the app's own database.
     pub async fn db(&self) -> DatabaseConnection {
         Database::connect(&self.config.store.database_url)

@@ -58,14 +58,6 @@ async fn document_and_swagger_ui_are_served_without_network() {
         let response = app.client.get(app.url(asset)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{asset}");
     }
-    let init = app
-        .client
-        .get(app.url("/swagger-ui/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = app.get_text("/swagger-ui/swagger-initializer.js").await;
     assert!(init.contains("/api-docs/openapi.json"));
 }

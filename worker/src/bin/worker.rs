@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
 use worker::backend::Queue;
 use worker::config::{LogConfig, StoreConfig, WorkerConfig};
 use worker::jobs::JobContext;
@@ -41,14 +40,6 @@ async fn main() -> anyhow::Result<()> {
         config: Arc::new(cli.worker),
     };
 
-    let cancel = CancellationToken::new();
-    tokio::spawn({
-        let cancel = cancel.clone();
-        async move {
-            runtime::shutdown_signal().await;
-            cancel.cancel();
-        }
-    });
-    runtime::run(ctx, cancel).await?;
+    runtime::run(ctx, runtime::cancel_on_signal()).await?;
     Ok(())
 }
