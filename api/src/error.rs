@@ -26,9 +26,31 @@ pub enum ApiError {
     /// `/v1/*` needs an API key and none (or a wrong one) was given.
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    /// The body is not JSON (or is cut short).
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// The body is JSON but not `application/json`.
+    #[error("the body must be sent as `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// The body's fields are missing or wrong.
+    #[error("the request body is invalid")]
+    Validation(Vec<FieldError>),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
+    /// The counter buffer (Redis, or the database when embedded) is unreachable.
+    #[error("the counter buffer is unavailable; nothing was applied, retry later")]
+    BufferUnavailable,
+}
+
+impl ApiError {
+    /// A validation error of one field.
+    pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError {
+            field: field.into(),
+            reason: reason.into(),
+        }])
+    }
 }
 
 impl ApiError {
@@ -41,6 +63,19 @@ impl ApiError {
                 (StatusCode::NOT_FOUND, ErrorCode::NotFound)
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
+            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+            ),
+            ApiError::Validation(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationFailed,
+            ),
+            ApiError::BufferUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ServiceUnavailable,
+            ),
             ApiError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,
@@ -58,6 +93,7 @@ impl IntoResponse for ApiError {
                 field: (*field).to_owned(),
                 reason: reason.clone(),
             }],
+            ApiError::Validation(fields) => fields.clone(),
             _ => Vec::new(),
         };
         let message = match &self {
@@ -69,6 +105,10 @@ impl IntoResponse for ApiError {
                     _ => "internal error; the request id finds it in the logs",
                 }
                 .to_owned()
+            }
+            ApiError::Validation(fields) => {
+                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+                format!("invalid request body: {}", names.join(", "))
             }
             other => other.to_string(),
         };

@@ -6,6 +6,7 @@
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod metrics;
 pub mod routes;

@@ -8,6 +8,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::state::AppState;
+
 /// Latency buckets in seconds: fine below 10 ms, where the hot endpoints answer.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -46,4 +48,33 @@ pub async fn track(request: Request, next: Next) -> Response {
     metrics::histogram!("datahog_http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Sets the counter-flush gauges from the shared state (buffer and database), so that the
+/// figures are right whichever worker process flushed.
+pub async fn record_counter_gauges(state: &AppState) {
+    use entity::{counter_flush, counter_rejection};
+    use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+
+    match state.counters.oldest_unflushed().await {
+        Ok(oldest) => {
+            let lag = oldest.map_or(0.0, |at| {
+                (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            metrics::gauge!("datahog_counter_flush_lag_seconds").set(lag);
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the counter flush lag"),
+    }
+    let last = counter_flush::Entity::find()
+        .order_by_desc(counter_flush::Column::AppliedAt)
+        .one(&state.db)
+        .await;
+    if let Ok(Some(last)) = last {
+        metrics::gauge!("datahog_counter_last_flush_duration_seconds")
+            .set(last.duration_ms as f64 / 1000.0);
+        metrics::gauge!("datahog_counter_last_flush_keys").set(last.keys as f64);
+    }
+    if let Ok(rejected) = counter_rejection::Entity::find().count(&state.db).await {
+        metrics::gauge!("datahog_counter_rejected_increments").set(rejected as f64);
+    }
 }

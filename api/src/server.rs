@@ -8,8 +8,9 @@ use sea_orm::DbErr;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use worker::backend::{Queue, QueueError};
+use worker::backend::QueueError;
 use worker::config::ConfigError;
+use worker::counters::CounterBuffer;
 use worker::jobs::JobContext;
 use worker::runtime::RuntimeError;
 
@@ -76,19 +77,17 @@ pub async fn run(
         config.cache.cache_local_capacity,
         shared,
     );
+    let counters = CounterBuffer::new(redis.clone(), &config.store.redis_prefix, &db);
     let state = AppState {
         db: db.clone(),
+        counters,
         redis,
         vehicles: Arc::new(VehicleStates::new(db.clone(), cache)),
         metrics: metrics::handle(),
     };
 
     let workers = if config.store.embedded() {
-        let ctx = JobContext {
-            db,
-            queue: Queue::connect(&config.store, &config.worker).await?,
-            config: Arc::new(config.worker.clone()),
-        };
+        let ctx = JobContext::connect(db, &config.store, config.worker.clone()).await?;
         Some(tokio::spawn(worker::runtime::run(
             ctx,
             shutdown.child_token(),

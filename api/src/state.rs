@@ -5,6 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
+use worker::counters::CounterBuffer;
 
 use crate::vehicles::VehicleStates;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// Redis, in production mode.
     pub redis: Option<ConnectionManager>,
+    /// The counter increment buffer.
+    pub counters: CounterBuffer,
     /// Vehicle state lookups and their cache.
     pub vehicles: Arc<VehicleStates>,
     /// Renders `/metrics`.

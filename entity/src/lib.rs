@@ -1,5 +1,9 @@
 //! SeaORM entities of datahog: one module per table, no logic.
 
+pub mod counter;
+pub mod counter_buffer;
+pub mod counter_flush;
+pub mod counter_rejection;
 pub mod maintenance_run;
 pub mod state_log;
 pub mod vehicle;

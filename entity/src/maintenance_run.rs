@@ -17,7 +17,8 @@ pub struct Model {
     pub claimed_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
     pub executions: i32,
-    pub removed: i64,
+    /// What the run handled: tasks removed by the vacuum, keys flushed by a counter flush.
+    pub items: i64,
 }
 
 /// `maintenance_runs` has no relations.

@@ -12,7 +12,7 @@ enum MaintenanceRuns {
     ClaimedAt,
     FinishedAt,
     Executions,
-    Removed,
+    Items,
 }
 
 #[async_trait::async_trait]
@@ -29,7 +29,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone(MaintenanceRuns::ClaimedAt))
                     .col(timestamp_with_time_zone_null(MaintenanceRuns::FinishedAt))
                     .col(integer(MaintenanceRuns::Executions).default(0))
-                    .col(big_integer(MaintenanceRuns::Removed).default(0))
+                    .col(big_integer(MaintenanceRuns::Items).default(0))
                     .primary_key(
                         Index::create()
                             .col(MaintenanceRuns::Job)

@@ -2,6 +2,8 @@
 //!
 //! The generated document is committed beside this crate as `openapi.json`.
 
+pub mod counters;
 pub mod error;
 pub mod ops;
+pub mod page;
 pub mod vehicles;

@@ -106,6 +106,11 @@ pub struct WorkerConfig {
     #[arg(long, env = "VACUUM_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
     pub vacuum_max_age: Duration,
 
+    /// How often buffered counter increments are flushed to the database (once per
+    /// interval across all workers, and once more when a worker stops).
+    #[arg(long, env = "COUNTER_FLUSH_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub counter_flush_interval: Duration,
+
     /// How long the record of each maintenance run (`maintenance_runs`) is kept.
     #[arg(long, env = "MAINTENANCE_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
     pub maintenance_retention: Duration,
@@ -128,6 +133,12 @@ impl WorkerConfig {
             return Err(ConfigError {
                 variable: "WORKER_POLL_INTERVAL",
                 reason: "must be above zero".into(),
+            });
+        }
+        if self.counter_flush_interval < Duration::from_secs(1) {
+            return Err(ConfigError {
+                variable: "COUNTER_FLUSH_INTERVAL",
+                reason: "must be at least 1s (slots are whole seconds)".into(),
             });
         }
         if self.vacuum_interval < Duration::from_secs(1) {

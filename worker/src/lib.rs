@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod counters;
 pub mod db;
 pub mod jobs;
 pub mod poll;

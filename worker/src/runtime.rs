@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::Queue;
 use crate::config::WorkerConfig;
-use crate::jobs::{JobContext, vacuum};
+use crate::jobs::{JobContext, flush_counters, vacuum};
 use crate::poll::EveryTick;
 use crate::schedule;
 
@@ -69,20 +69,39 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
     let name = process_name();
     tracing::info!(worker = %name, "starting workers");
 
-    let scheduler = tokio::spawn(schedule::run_every(
-        ctx.db.clone(),
-        vacuum::JOB,
-        config.vacuum_interval,
-        name.clone(),
-        cancel.child_token(),
-        {
-            let queue = ctx.queue.clone();
-            move |slot| {
-                let queue = queue.clone();
-                async move { queue.push(vacuum::VacuumTick { slot }).await.map(drop) }
-            }
-        },
-    ));
+    let schedulers = [
+        tokio::spawn(schedule::run_every(
+            ctx.db.clone(),
+            vacuum::JOB,
+            config.vacuum_interval,
+            name.clone(),
+            cancel.child_token(),
+            {
+                let queue = ctx.queue.clone();
+                move |slot| {
+                    let queue = queue.clone();
+                    async move { queue.push(vacuum::VacuumTick { slot }).await.map(drop) }
+                }
+            },
+        )),
+        tokio::spawn(schedule::run_every(
+            ctx.db.clone(),
+            flush_counters::JOB,
+            config.counter_flush_interval,
+            name.clone(),
+            cancel.child_token(),
+            {
+                let queue = ctx.queue.clone();
+                move |slot| {
+                    let queue = queue.clone();
+                    async move {
+                        let job = flush_counters::FlushCounters { slot };
+                        queue.push(job).await.map(drop)
+                    }
+                }
+            },
+        )),
+    ];
 
     let monitor = Monitor::new()
         .on_event(|worker, event| match event {
@@ -97,14 +116,19 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
         .should_restart(|_, _| false)
         .shutdown_timeout(config.worker_shutdown_timeout);
     let maintenance = format!("{name}-maintenance");
+    let counters = format!("{name}-counters");
     let monitor = match &ctx.queue {
         Queue::Redis(q) => {
-            let storage = q.storage::<vacuum::VacuumTick>();
-            register!(monitor, storage, maintenance, ctx, config, vacuum::run)
+            let vacuums = q.storage::<vacuum::VacuumTick>();
+            let flushes = q.storage::<flush_counters::FlushCounters>();
+            let monitor = register!(monitor, vacuums, maintenance, ctx, config, vacuum::run);
+            register!(monitor, flushes, counters, ctx, config, flush_counters::run)
         }
         Queue::Sqlite(q) => {
-            let storage = q.storage::<vacuum::VacuumTick>();
-            register!(monitor, storage, maintenance, ctx, config, vacuum::run)
+            let vacuums = q.storage::<vacuum::VacuumTick>();
+            let flushes = q.storage::<flush_counters::FlushCounters>();
+            let monitor = register!(monitor, vacuums, maintenance, ctx, config, vacuum::run);
+            register!(monitor, flushes, counters, ctx, config, flush_counters::run)
         }
     };
 
@@ -115,7 +139,16 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
             Ok(())
         })
         .await;
-    scheduler.abort();
+    for scheduler in schedulers {
+        scheduler.abort();
+    }
+    // Whatever was buffered since the last flush reaches the database before we go.
+    match flush_counters::flush_now(&ctx.db, &ctx.counters).await {
+        Ok(keys) => tracing::info!(keys, "final counter flush done"),
+        Err(error) => {
+            tracing::error!(%error, "final counter flush failed; the next flush will retry")
+        }
+    }
     result?;
     if cancel.is_cancelled() {
         tracing::info!(worker = %name, "workers stopped");

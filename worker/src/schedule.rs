@@ -41,7 +41,7 @@ pub async fn claim(
         claimed_at: Set(Utc::now()),
         finished_at: Set(None),
         executions: Set(0),
-        removed: Set(0),
+        items: Set(0),
     };
     let inserted = maintenance_run::Entity::insert(row)
         .on_conflict_do_nothing_on([maintenance_run::Column::Job, maintenance_run::Column::Slot])
@@ -50,12 +50,13 @@ pub async fn claim(
     Ok(matches!(inserted, TryInsertResult::Inserted(n) if n > 0))
 }
 
-/// Records that `slot` of `job` ran; `executions` counts runs, so a redelivered job shows.
+/// Records that `slot` of `job` ran and handled `items` (tasks removed, keys flushed);
+/// `executions` counts runs, so a redelivered job shows.
 pub async fn finish(
     db: &DatabaseConnection,
     job: &str,
     slot: i64,
-    removed: u64,
+    items: u64,
 ) -> Result<(), DbErr> {
     use sea_orm::sea_query::ExprTrait;
     maintenance_run::Entity::update_many()
@@ -65,8 +66,8 @@ pub async fn finish(
             Expr::col(maintenance_run::Column::Executions).add(1),
         )
         .col_expr(
-            maintenance_run::Column::Removed,
-            Expr::col(maintenance_run::Column::Removed).add(removed as i64),
+            maintenance_run::Column::Items,
+            Expr::col(maintenance_run::Column::Items).add(items as i64),
         )
         .filter(maintenance_run::Column::Job.eq(job))
         .filter(maintenance_run::Column::Slot.eq(slot))
@@ -84,8 +85,9 @@ pub async fn prune(db: &DatabaseConnection, cutoff: DateTime<Utc>) -> Result<u64
     Ok(deleted.rows_affected)
 }
 
-/// Claims every slot of `job` as it starts and calls `enqueue` for the ones this process
-/// won, until `cancel`. A failed claim or enqueue is logged; the next slot tries again.
+/// At each interval boundary, claims that slot of `job` and calls `enqueue` if this
+/// process won it, until `cancel`. A failed claim or enqueue is logged; the next slot
+/// tries again.
 pub async fn run_every<F, Fut, E>(
     db: DatabaseConnection,
     job: &'static str,
@@ -100,20 +102,24 @@ pub async fn run_every<F, Fut, E>(
 {
     let every = slot_seconds(interval);
     loop {
-        let slot = slot_of(Utc::now(), interval);
-        match claim(&db, job, slot, &claimer).await {
-            Ok(true) => match enqueue(slot).await {
-                Ok(()) => tracing::info!(job, slot, "claimed and enqueued interval job"),
-                Err(error) => tracing::error!(job, slot, %error, "could not enqueue interval job"),
-            },
-            Ok(false) => tracing::debug!(job, slot, "slot already claimed by another process"),
-            Err(error) => tracing::error!(job, slot, %error, "could not claim slot"),
-        }
-        let next = DateTime::<Utc>::from_timestamp(slot + every, 0).unwrap_or_else(Utc::now);
-        let wait = (next - Utc::now()).to_std().unwrap_or_default();
+        let next = slot_of(Utc::now(), interval) + every;
+        let at = DateTime::<Utc>::from_timestamp(next, 0).unwrap_or_else(Utc::now);
+        let wait = (at - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
+        }
+        match claim(&db, job, next, &claimer).await {
+            Ok(true) => match enqueue(next).await {
+                Ok(()) => tracing::debug!(job, slot = next, "claimed and enqueued interval job"),
+                Err(error) => {
+                    tracing::error!(job, slot = next, %error, "could not enqueue interval job")
+                }
+            },
+            Ok(false) => {
+                tracing::debug!(job, slot = next, "slot already claimed by another process")
+            }
+            Err(error) => tracing::error!(job, slot = next, %error, "could not claim slot"),
         }
     }
 }

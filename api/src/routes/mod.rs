@@ -1,6 +1,8 @@
 //! The router: one module per resource, assembled here with the OpenAPI document.
 
+pub mod counters;
 pub mod ops;
+mod page;
 pub mod vehicles;
 
 use axum::Router;
@@ -35,6 +37,7 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
     ),
     tags(
         (name = "vehicles", description = "A vehicle's state at a point in time"),
+        (name = "counters", description = "Counters: increments buffered, flushed to the database every few seconds"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
     components(schemas(openapi::error::ErrorBody, openapi::error::ErrorCode, openapi::error::FieldError)),
@@ -57,7 +60,9 @@ impl Modify for BearerAuth {
 
 /// The routes and their OpenAPI document, before the cross-cutting layers.
 fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
-    let protected = vehicles::router().route_layer(from_fn_with_state(keys, http::require_api_key));
+    let protected = vehicles::router()
+        .merge(counters::router())
+        .route_layer(from_fn_with_state(keys, http::require_api_key));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected)
         .merge(ops::router())

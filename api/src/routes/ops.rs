@@ -75,6 +75,7 @@ async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    crate::metrics::record_counter_gauges(&app).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

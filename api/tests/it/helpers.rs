@@ -5,9 +5,14 @@ use api::server::ServeError;
 use clap::Parser;
 use sea_orm::{Database, DatabaseConnection};
 use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
 use tokio_util::sync::CancellationToken;
+use worker::counters::CounterBuffer;
+use worker::jobs::JobContext;
 pub use worker::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
 
 /// Which mode a test runs the app in.
@@ -46,7 +51,7 @@ pub struct TestApp {
     pub config: ApiConfig,
     shutdown: CancellationToken,
     server: Option<JoinHandle<Result<(), ServeError>>>,
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<Arc<tempfile::TempDir>>,
 }
 
 impl TestApp {
@@ -56,6 +61,9 @@ impl TestApp {
         config.store.database_max_connections = 5;
         config.store.redis_prefix = unique_name();
         config.http.api_keys.clear();
+        // Tests flush and vacuum by hand; the ones about schedules set their own interval.
+        config.worker.counter_flush_interval = Duration::from_secs(24 * 3600);
+        config.worker.vacuum_interval = Duration::from_secs(24 * 3600);
         let dir = match mode {
             Mode::Production => {
                 config.store.database_url = fresh_postgres_database().await;
@@ -84,7 +92,7 @@ impl TestApp {
             config,
             shutdown,
             server: Some(server),
-            _dir: dir,
+            dir: dir.map(Arc::new),
         };
         app.wait_until_serving().await;
         app
@@ -127,6 +135,52 @@ impl TestApp {
         (status, body)
     }
 
+    /// POSTs `body` as JSON to `path`, returning the status and the JSON body.
+    pub async fn post_json(&self, path: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// The app's counter buffer, reached directly (as a worker does).
+    pub async fn counter_buffer(&self) -> CounterBuffer {
+        let redis = self.config.store.redis_url.as_ref().map(|url| {
+            worker::backend::redis::connection(url, Duration::from_secs(5)).expect("redis URL")
+        });
+        CounterBuffer::new(redis, &self.config.store.redis_prefix, &self.db().await)
+    }
+
+    /// Runs a counter flush, as a worker would.
+    pub async fn flush_counters(&self) {
+        let buffer = self.counter_buffer().await;
+        worker::counters::flush::flush(&self.db().await, &buffer)
+            .await
+            .expect("flush");
+    }
+
+    /// Runs the workers in this process against the app's stores, until the guard drops:
+    /// what a `worker` process does in production mode.
+    pub fn spawn_worker(&self) -> WorkerGuard {
+        let config = self.config.clone();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        tokio::spawn(async move {
+            let db = worker::db::connect(&config.store).await.expect("database");
+            let ctx = JobContext::connect(db, &config.store, config.worker.clone())
+                .await
+                .expect("queue");
+            worker::runtime::run(ctx, token).await.expect("workers");
+        });
+        WorkerGuard(stop)
+    }
+
     /// GETs `path`, returning the body as text.
     pub async fn get_text(&self, path: &str) -> String {
         let response = self
@@ -145,6 +199,11 @@ impl TestApp {
             .expect("connect")
     }
 
+    /// The SQLite data directory (embedded mode), kept alive as long as the handle is.
+    pub fn data_dir(&self) -> Option<Arc<tempfile::TempDir>> {
+        self.dir.clone()
+    }
+
     /// Asks the app to stop and waits for it; returns what `run` returned.
     pub async fn stop(mut self) -> Result<(), ServeError> {
         self.shutdown.cancel();
@@ -159,5 +218,14 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// Stops the workers of `TestApp::spawn_worker` when dropped.
+pub struct WorkerGuard(CancellationToken);
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
     }
 }

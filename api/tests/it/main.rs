@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cache;
+mod counters;
 mod errors;
 mod openapi_doc;
 mod ops;

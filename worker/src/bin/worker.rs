@@ -1,9 +1,6 @@
 //! `worker`: runs datahog's job queues. Start any number of them beside the API.
 
-use std::sync::Arc;
-
 use clap::Parser;
-use worker::backend::Queue;
 use worker::config::{LogConfig, StoreConfig, WorkerConfig};
 use worker::jobs::JobContext;
 use worker::{db, runtime, telemetry};
@@ -33,12 +30,7 @@ async fn main() -> anyhow::Result<()> {
     cli.worker.validate()?;
 
     let db = db::connect(&cli.store).await?;
-    let queue = Queue::connect(&cli.store, &cli.worker).await?;
-    let ctx = JobContext {
-        db,
-        queue,
-        config: Arc::new(cli.worker),
-    };
+    let ctx = JobContext::connect(db, &cli.store, cli.worker).await?;
 
     runtime::run(ctx, runtime::cancel_on_signal()).await?;
     Ok(())

@@ -1,5 +1,6 @@
 //! Job kinds: one module each, with its payload and handler.
 
+pub mod flush_counters;
 pub mod vacuum;
 
 use std::sync::Arc;
@@ -7,10 +8,15 @@ use std::sync::Arc;
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::backend::{Job, Queue, QueueError};
-use crate::config::WorkerConfig;
+use crate::config::{StoreConfig, WorkerConfig};
+use crate::counters::CounterBuffer;
+use crate::counters::flush::FlushError;
 
 /// Every queue of the platform, so maintenance reaches them all.
-pub const QUEUES: &[&str] = &[vacuum::VacuumTick::QUEUE];
+pub const QUEUES: &[&str] = &[
+    vacuum::VacuumTick::QUEUE,
+    flush_counters::FlushCounters::QUEUE,
+];
 
 /// What every handler gets: the database of record, the queue and the configuration.
 #[derive(Clone)]
@@ -19,8 +25,30 @@ pub struct JobContext {
     pub db: DatabaseConnection,
     /// The job queue.
     pub queue: Queue,
+    /// The counter increment buffer.
+    pub counters: CounterBuffer,
     /// The worker settings.
     pub config: Arc<WorkerConfig>,
+}
+
+impl JobContext {
+    /// Opens the queue and the counter buffer that `store` selects, around `db`.
+    pub async fn connect(
+        db: DatabaseConnection,
+        store: &StoreConfig,
+        config: WorkerConfig,
+    ) -> Result<Self, QueueError> {
+        let redis = match &store.redis_url {
+            Some(url) => Some(crate::backend::redis::connection(url, store.redis_timeout)?),
+            None => None,
+        };
+        Ok(JobContext {
+            queue: Queue::connect(store, &config).await?,
+            counters: CounterBuffer::new(redis, &store.redis_prefix, &db),
+            db,
+            config: Arc::new(config),
+        })
+    }
 }
 
 /// Why a job failed; apalis records it as the task's result.
@@ -32,4 +60,7 @@ pub enum JobError {
     /// The queue refused or did not answer.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A counter flush failed; its batch waits for the next one.
+    #[error(transparent)]
+    Flush(#[from] FlushError),
 }

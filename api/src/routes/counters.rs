@@ -1,0 +1,183 @@
+//! `POST /increment`, `POST /v1/increment`, `GET /v1/counters/{key}`, `GET /v1/counters`.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use entity::counter;
+use openapi::counters::{Counter, CounterPage, IncrementAccepted, IncrementRequest};
+use openapi::error::ErrorBody;
+use openapi::page::PageQuery;
+use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use worker::counters::{self, BufferError};
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::page::Page;
+use crate::state::AppState;
+
+/// The counter routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(increment))
+        .routes(routes!(classic_increment))
+        .routes(routes!(get_counter))
+        .routes(routes!(list_counters))
+}
+
+/// Adds `value` to `key`; answered once the increment is durably buffered.
+#[utoipa::path(
+    post,
+    path = "/v1/increment",
+    tag = "counters",
+    request_body = IncrementRequest,
+    responses(
+        (status = 202, description = "Buffered; persisted by the next flush", body = IncrementAccepted),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "A field is missing or wrong, or the total would overflow 64 bits", body = ErrorBody),
+        (status = 503, description = "The buffer is unreachable; nothing was applied", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn increment(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<IncrementRequest>,
+) -> Result<(StatusCode, Json<IncrementAccepted>), ApiError> {
+    buffer_increment(&app, request).await
+}
+
+/// The original challenge's path for `POST /v1/increment`.
+#[utoipa::path(
+    post,
+    path = "/increment",
+    tag = "counters",
+    request_body = IncrementRequest,
+    responses(
+        (status = 202, description = "Buffered; persisted by the next flush", body = IncrementAccepted),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "A field is missing or wrong, or the total would overflow 64 bits", body = ErrorBody),
+        (status = 503, description = "The buffer is unreachable; nothing was applied", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn classic_increment(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<IncrementRequest>,
+) -> Result<(StatusCode, Json<IncrementAccepted>), ApiError> {
+    buffer_increment(&app, request).await
+}
+
+async fn buffer_increment(
+    app: &AppState,
+    request: IncrementRequest,
+) -> Result<(StatusCode, Json<IncrementAccepted>), ApiError> {
+    app.counters
+        .increment(&request.key, request.value)
+        .await
+        .map_err(buffer_error)?;
+    let accepted = IncrementAccepted {
+        key: request.key,
+        value: request.value,
+    };
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+fn buffer_error(error: BufferError) -> ApiError {
+    match error {
+        BufferError::Overflow => ApiError::invalid_field("value", error.to_string()),
+        BufferError::Redis(_) | BufferError::Database(_) => {
+            tracing::error!(%error, "counter buffer failed");
+            ApiError::BufferUnavailable
+        }
+    }
+}
+
+/// A counter: its persisted total, what is still buffered, and their sum.
+#[utoipa::path(
+    get,
+    path = "/v1/counters/{key}",
+    tag = "counters",
+    params(("key" = String, Path, description = "The counter (URL-encoded)")),
+    responses(
+        (status = 200, description = "The counter", body = Counter),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 404, description = "Nothing was ever added to this key", body = ErrorBody),
+        (status = 503, description = "The buffer or the database is unreachable", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn get_counter(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Counter>, ApiError> {
+    let Path(key) = path.map_err(|e| ApiError::InvalidParameter {
+        field: "key",
+        reason: e.body_text(),
+    })?;
+    let state = counters::read(&app.db, &app.counters, &key)
+        .await
+        .map_err(buffer_error)?;
+    if state.persisted.is_none() && state.pending == 0 {
+        return Err(ApiError::NotFound(format!("no counter `{key}`")));
+    }
+    let (persisted, persisted_at) = state.persisted.map_or((0, None), |(v, at)| (v, Some(at)));
+    Ok(Json(Counter {
+        key,
+        persisted,
+        pending: state.pending,
+        value: persisted.saturating_add(state.pending),
+        persisted_at,
+    }))
+}
+
+/// Persisted counters by key, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/counters",
+    tag = "counters",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of counters", body = CounterPage),
+        (status = 400, description = "`page` or `pageSize` is out of range", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn list_counters(
+    State(app): State<AppState>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<CounterPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidParameter {
+        field: "page",
+        reason: e.body_text(),
+    })?;
+    let page = Page::parse(&query)?;
+    let paginator = counter::Entity::find()
+        .order_by_asc(counter::Column::Key)
+        .paginate(&app.db, page.size);
+    let total = paginator.num_items().await?;
+    let items = paginator
+        .fetch_page(page.number - 1)
+        .await?
+        .into_iter()
+        .map(|c| Counter {
+            value: c.value,
+            persisted: c.value,
+            pending: 0,
+            persisted_at: Some(c.updated_at),
+            key: c.key,
+        })
+        .collect();
+    Ok(Json(CounterPage {
+        items,
+        page: page.number,
+        page_size: page.size,
+        total,
+    }))
+}

@@ -1,0 +1,90 @@
+//! Reading `?page=&pageSize=`, the same for every list.
+
+use openapi::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageQuery};
+
+use crate::error::ApiError;
+
+/// The last page a client may ask for; deeper offsets only make the database scan.
+const MAX_PAGE: u64 = 1_000_000;
+
+/// A page asked for, within bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// From 1.
+    pub number: u64,
+    /// 1 to `MAX_PAGE_SIZE`.
+    pub size: u64,
+}
+
+impl Page {
+    /// Reads and bounds a page query; out-of-range values are 400s naming the parameter.
+    pub fn parse(query: &PageQuery) -> Result<Self, ApiError> {
+        let number = bounded("page", query.page.as_deref(), 1, 1, MAX_PAGE)?;
+        let size = bounded(
+            "pageSize",
+            query.page_size.as_deref(),
+            DEFAULT_PAGE_SIZE,
+            1,
+            MAX_PAGE_SIZE,
+        )?;
+        Ok(Page { number, size })
+    }
+}
+
+fn bounded(
+    field: &'static str,
+    raw: Option<&str>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    match raw.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::InvalidParameter {
+            field,
+            reason: format!("expected an integer from {min} to {max}, got `{raw}`"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(page: Option<&str>, size: Option<&str>) -> Result<Page, ApiError> {
+        Page::parse(&PageQuery {
+            page: page.map(Into::into),
+            page_size: size.map(Into::into),
+        })
+    }
+
+    #[test]
+    fn defaults_and_bounds() {
+        assert_eq!(
+            page(None, None).unwrap(),
+            Page {
+                number: 1,
+                size: 50
+            }
+        );
+        assert_eq!(
+            page(Some("3"), Some("500")).unwrap(),
+            Page {
+                number: 3,
+                size: 500
+            }
+        );
+        for (p, s) in [
+            (Some("0"), None),
+            (Some("x"), None),
+            (None, Some("0")),
+            (None, Some("501")),
+            (Some("-1"), None),
+        ] {
+            assert!(page(p, s).is_err(), "{p:?} {s:?}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! `counter_flushes`: every batch of increments applied to `counters`.
+
+use sea_orm::entity::prelude::*;
+
+/// An applied batch; its primary key makes applying the same batch twice impossible.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "counter_flushes")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub batch_id: String,
+    pub keys: i64,
+    pub applied_at: DateTimeUtc,
+    pub duration_ms: i64,
+}
+
+/// `counter_flushes` has no relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,22 @@
+//! Pagination, the same for every list of the API: `?page=1&pageSize=50`.
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// The largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u64 = 500;
+/// The page size when none is asked for.
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+/// Query of a list endpoint.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// The page, from 1 (default 1).
+    #[param(minimum = 1, example = 1)]
+    pub page: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500, example = 50)]
+    pub page_size: Option<String>,
+}

@@ -1,0 +1,208 @@
+//! The flush: apply one batch to `counters` exactly once, then remove it from the buffer.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use entity::{counter_flush, counter_rejection};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, Statement, TransactionTrait, TryInsertResult,
+};
+
+use super::{Batch, BufferError, CounterBuffer};
+
+/// Adds every delta of a JSON object `{key: delta}` to `counters` in one statement,
+/// skipping (and not returning) a key whose total would leave 64 bits. Both bounds are
+/// written so that checking them cannot overflow.
+const UPSERT_POSTGRES: &str = r#"
+INSERT INTO counters (key, value, updated_at)
+SELECT d.key, d.value::bigint, $2 FROM jsonb_each_text($1::jsonb) AS d(key, value)
+ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at
+WHERE (excluded.value >= 0 AND counters.value <= 9223372036854775807 - excluded.value)
+   OR (excluded.value < 0 AND counters.value >= (-9223372036854775807 - 1) - excluded.value)
+RETURNING key
+"#;
+
+/// The same for SQLite (`WHERE true` lets the parser tell the upsert from a join).
+const UPSERT_SQLITE: &str = r#"
+INSERT INTO counters (key, value, updated_at)
+SELECT d.key, d.value, ?2 FROM json_each(?1) AS d WHERE true
+ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at
+WHERE (excluded.value >= 0 AND counters.value <= 9223372036854775807 - excluded.value)
+   OR (excluded.value < 0 AND counters.value >= (-9223372036854775807 - 1) - excluded.value)
+RETURNING key
+"#;
+
+/// Why a flush failed; the batch stays in the buffer for the next one.
+#[derive(Debug, thiserror::Error)]
+pub enum FlushError {
+    /// The buffer failed.
+    #[error(transparent)]
+    Buffer(#[from] BufferError),
+    /// The database failed.
+    #[error("counter flush (database): {0}")]
+    Database(#[from] DbErr),
+}
+
+/// What applying one batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied now: `keys` counters changed, `rejected` set aside.
+    Now {
+        /// Counters changed.
+        keys: usize,
+        /// Keys set aside, with their deltas.
+        rejected: Vec<(String, i64)>,
+    },
+    /// An earlier flush had applied it already.
+    Before,
+}
+
+/// What one flush did.
+#[derive(Debug, Clone)]
+pub struct Flushed {
+    /// The batch flushed.
+    pub batch_id: String,
+    /// What applying it did.
+    pub applied: Applied,
+    /// How long it took, from taking the batch to removing it.
+    pub duration: Duration,
+}
+
+/// Flushes the buffer: a batch left by an unfinished flush first, then the pending
+/// increments. Returns what was flushed (empty when nothing was buffered).
+pub async fn flush(
+    db: &DatabaseConnection,
+    buffer: &CounterBuffer,
+) -> Result<Vec<Flushed>, FlushError> {
+    let mut flushed = Vec::new();
+    // A leftover batch is followed by the pending increments; two rounds cover both.
+    for _ in 0..2 {
+        let started = Instant::now();
+        let Some(batch) = buffer.take_batch().await? else {
+            break;
+        };
+        let applied = apply(db, &batch).await?;
+        buffer.finish_batch(&batch.id).await?;
+        let leftover = batch.leftover;
+        flushed.push(Flushed {
+            batch_id: batch.id,
+            applied,
+            duration: started.elapsed(),
+        });
+        if !leftover {
+            break;
+        }
+    }
+    Ok(flushed)
+}
+
+/// Applies `batch` to `counters` in one transaction that also records its id, so a batch
+/// applied before (a flush that stopped before removing it, or a concurrent flush) is
+/// recognised and left alone.
+pub async fn apply(db: &DatabaseConnection, batch: &Batch) -> Result<Applied, DbErr> {
+    let started = Instant::now();
+    let txn = db.begin().await?;
+    let record = counter_flush::ActiveModel {
+        batch_id: Set(batch.id.clone()),
+        keys: Set(0),
+        applied_at: Set(Utc::now()),
+        duration_ms: Set(0),
+    };
+    // A concurrent flush of the same batch waits here for ours to commit, then conflicts.
+    let claimed = counter_flush::Entity::insert(record)
+        .on_conflict_do_nothing_on([counter_flush::Column::BatchId])
+        .exec_without_returning(&txn)
+        .await?;
+    if !matches!(claimed, TryInsertResult::Inserted(n) if n > 0) {
+        txn.rollback().await?;
+        return Ok(Applied::Before);
+    }
+
+    let changes: Vec<&(String, i64)> = batch.deltas.iter().filter(|(_, d)| *d != 0).collect();
+    let updated = upsert(&txn, &changes).await?;
+    let rejected: Vec<(String, i64)> = changes
+        .iter()
+        .filter(|(key, _)| !updated.contains(key.as_str()))
+        .map(|&(key, delta)| (key.clone(), *delta))
+        .collect();
+    set_aside(&txn, &batch.id, &rejected).await?;
+
+    counter_flush::Entity::update(counter_flush::ActiveModel {
+        batch_id: Set(batch.id.clone()),
+        keys: Set(updated.len() as i64),
+        duration_ms: Set(started.elapsed().as_millis() as i64),
+        ..Default::default()
+    })
+    .exec(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(Applied::Now {
+        keys: updated.len(),
+        rejected,
+    })
+}
+
+/// One statement for the whole batch; returns the keys it changed.
+async fn upsert(
+    txn: &DatabaseTransaction,
+    changes: &[&(String, i64)],
+) -> Result<HashSet<String>, DbErr> {
+    if changes.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let object: serde_json::Map<String, serde_json::Value> = changes
+        .iter()
+        .map(|(key, delta)| (key.clone(), (*delta).into()))
+        .collect();
+    let json = serde_json::Value::Object(object).to_string();
+    let backend = txn.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => UPSERT_POSTGRES,
+        _ => UPSERT_SQLITE,
+    };
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [json.into(), Utc::now().into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<String>("", "key"))
+        .collect()
+}
+
+/// Keeps the refused increments in `counter_rejections`: logged, counted, not retried.
+async fn set_aside(
+    txn: &DatabaseTransaction,
+    batch_id: &str,
+    rejected: &[(String, i64)],
+) -> Result<(), DbErr> {
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    for (key, delta) in rejected {
+        tracing::error!(
+            batch_id,
+            key,
+            delta,
+            "counter total would overflow 64 bits; increment set aside"
+        );
+    }
+    let rows = rejected
+        .iter()
+        .map(|(key, delta)| counter_rejection::ActiveModel {
+            batch_id: Set(batch_id.to_owned()),
+            key: Set(key.clone()),
+            delta: Set(*delta),
+            reason: Set("the total would overflow a signed 64-bit integer".to_owned()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        });
+    counter_rejection::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Counters: increments are buffered (Redis in production, SQLite embedded) and flushed to
+//! the `counters` table in batches, each applied exactly once.
+//!
+//! A flush moves every pending increment into a batch with its own id (atomically, so
+//! increments arriving meanwhile start a new pending buffer), applies the batch in one
+//! transaction that also records its id, then removes it. A crash anywhere leaves either
+//! the batch (the next flush finds and finishes it) or the recorded id (the next flush sees
+//! the batch was applied and only removes it): nothing lost, nothing counted twice.
+
+pub mod flush;
+mod redis;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr};
+
+pub use self::redis::RedisBuffer;
+pub use self::sqlite::SqliteBuffer;
+
+/// Increments moved out of the pending buffer, to be applied as one.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// The batch's id, recorded in `counter_flushes` when applied.
+    pub id: String,
+    /// The summed increment of each key.
+    pub deltas: Vec<(String, i64)>,
+    /// When the oldest increment in it was buffered, if known.
+    pub oldest: Option<DateTime<Utc>>,
+    /// Whether it was left over by an earlier flush that did not finish.
+    pub leftover: bool,
+}
+
+/// What the buffer holds for one key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Buffered {
+    /// Increments not yet in a batch.
+    pub pending: i64,
+    /// The key's part of the batch being flushed, with that batch's id.
+    pub in_batch: Option<(String, i64)>,
+}
+
+/// Why the buffer refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BufferError {
+    /// The key's buffered total would leave the signed 64-bit range.
+    #[error("the counter's total would overflow a signed 64-bit integer")]
+    Overflow,
+    /// Redis refused or did not answer.
+    #[error("counter buffer (redis): {0}")]
+    Redis(#[from] ::redis::RedisError),
+    /// The database refused or did not answer.
+    #[error("counter buffer (database): {0}")]
+    Database(#[from] DbErr),
+}
+
+/// The increment buffer of this deployment.
+#[derive(Clone)]
+pub enum CounterBuffer {
+    /// Production: one Redis hash, moved aside per batch.
+    Redis(RedisBuffer),
+    /// Embedded: the `counter_buffer` table.
+    Sqlite(SqliteBuffer),
+}
+
+impl CounterBuffer {
+    /// The buffer for this mode: Redis when there is a connection, else the database.
+    pub fn new(
+        redis: Option<::redis::aio::ConnectionManager>,
+        prefix: &str,
+        db: &DatabaseConnection,
+    ) -> Self {
+        match redis {
+            Some(conn) => CounterBuffer::Redis(RedisBuffer::new(conn, prefix)),
+            None => CounterBuffer::Sqlite(SqliteBuffer::new(db.clone())),
+        }
+    }
+
+    /// Adds `delta` to `key`'s pending increments; durable in the buffer on return.
+    pub async fn increment(&self, key: &str, delta: i64) -> Result<(), BufferError> {
+        match self {
+            CounterBuffer::Redis(b) => b.increment(key, delta).await,
+            CounterBuffer::Sqlite(b) => b.increment(key, delta).await,
+        }
+    }
+
+    /// What is buffered for `key`.
+    pub async fn buffered(&self, key: &str) -> Result<Buffered, BufferError> {
+        match self {
+            CounterBuffer::Redis(b) => b.buffered(key).await,
+            CounterBuffer::Sqlite(b) => b.buffered(key).await,
+        }
+    }
+
+    /// The batch left over by an unfinished flush, or else the pending increments moved
+    /// into a new batch; `None` when there is nothing to flush.
+    pub async fn take_batch(&self) -> Result<Option<Batch>, BufferError> {
+        let id = ulid::Ulid::generate().to_string();
+        match self {
+            CounterBuffer::Redis(b) => b.take_batch(id).await,
+            CounterBuffer::Sqlite(b) => b.take_batch(id).await,
+        }
+    }
+
+    /// Removes batch `id` once it is applied; a no-op if it is already gone.
+    pub async fn finish_batch(&self, id: &str) -> Result<(), BufferError> {
+        match self {
+            CounterBuffer::Redis(b) => b.finish_batch(id).await,
+            CounterBuffer::Sqlite(b) => b.finish_batch(id).await,
+        }
+    }
+
+    /// When the oldest increment not yet flushed was buffered.
+    pub async fn oldest_unflushed(&self) -> Result<Option<DateTime<Utc>>, BufferError> {
+        match self {
+            CounterBuffer::Redis(b) => b.oldest_unflushed().await,
+            CounterBuffer::Sqlite(b) => b.oldest_unflushed().await,
+        }
+    }
+}
+
+/// A counter as the API shows it: persisted total and what is still buffered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterState {
+    /// The persisted total and when it was last flushed, if ever.
+    pub persisted: Option<(i64, DateTime<Utc>)>,
+    /// Buffered increments not yet in `counters`.
+    pub pending: i64,
+}
+
+/// Reads `key`'s persisted total and its buffered increments. A batch applied but not yet
+/// removed from the buffer is not counted twice: the buffer is read first, then the total
+/// and the batch's record from one database snapshot.
+pub async fn read(
+    db: &DatabaseConnection,
+    buffer: &CounterBuffer,
+    key: &str,
+) -> Result<CounterState, BufferError> {
+    use sea_orm::{DbBackend, EntityTrait, IsolationLevel, TransactionTrait};
+
+    let buffered = buffer.buffered(key).await?;
+    // SQLite's read transactions are snapshots already (and it warns when told a level).
+    let isolation = (db.get_database_backend() == DbBackend::Postgres)
+        .then_some(IsolationLevel::RepeatableRead);
+    let snapshot = db.begin_with_config(isolation, None).await?;
+    let persisted = entity::counter::Entity::find_by_id(key.to_owned())
+        .one(&snapshot)
+        .await?
+        .map(|c| (c.value, c.updated_at));
+    let mut pending = buffered.pending;
+    if let Some((batch_id, delta)) = buffered.in_batch {
+        let applied = entity::counter_flush::Entity::find_by_id(batch_id)
+            .one(&snapshot)
+            .await?;
+        if applied.is_none() {
+            pending = pending.saturating_add(delta);
+        }
+    }
+    snapshot.commit().await?;
+    Ok(CounterState { persisted, pending })
+}
