@@ -1,11 +1,11 @@
 //! Prometheus metrics: the process-wide recorder and the per-request measurements.
 
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{LazyLock, OnceLock, RwLock};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{Method, StatusCode};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -14,6 +14,9 @@ use crate::state::AppState;
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// The recorder's handle; installed on first use, since a process has one recorder (and
 /// tests start many apps in one process).
@@ -28,26 +31,65 @@ pub fn handle() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only if another recorder is installed; then ours just stays unused.
             let _ = metrics::set_global_recorder(recorder);
+            // Histograms keep raw samples until upkeep folds them in; without it memory
+            // grows with every request until /metrics is scraped.
+            let upkeep = handle.clone();
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
             handle
         })
         .clone()
 }
 
-/// Counts every request by method, route template and status, and times it.
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("datahog_http_requests_total", &labels).increment(1);
-    metrics::histogram!("datahog_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    response
+/// The request counters and latency histograms, by method, route template and status.
+pub static HTTP_METRICS: LazyLock<HttpMetrics> = LazyLock::new(HttpMetrics::default);
+
+/// Metric handles kept per (route, method, status): registering them anew on each request
+/// allocates and hashes their labels, a measurable cost on the hot endpoints.
+#[derive(Default)]
+pub struct HttpMetrics {
+    by_route: RwLock<HashMap<String, RouteMetrics>>,
+}
+
+/// One route's handles, by method and status.
+type RouteMetrics = HashMap<(Method, u16), (Counter, Histogram)>;
+
+impl HttpMetrics {
+    /// Counts one request and records its latency.
+    pub fn record(&self, method: &Method, route: &str, status: StatusCode, latency: Duration) {
+        let status = status.as_u16();
+        let known = self
+            .by_route
+            .read()
+            .ok()
+            .and_then(|routes| routes.get(route)?.get(&(method.clone(), status)).cloned());
+        let (counter, histogram) = known.unwrap_or_else(|| self.register(method, route, status));
+        counter.increment(1);
+        histogram.record(latency.as_secs_f64());
+    }
+
+    fn register(&self, method: &Method, route: &str, status: u16) -> (Counter, Histogram) {
+        let labels = [
+            ("method", method.to_string()),
+            ("route", route.to_owned()),
+            ("status", status.to_string()),
+        ];
+        let handles = (
+            metrics::counter!("datahog_http_requests_total", &labels),
+            metrics::histogram!("datahog_http_request_duration_seconds", &labels),
+        );
+        if let Ok(mut routes) = self.by_route.write() {
+            routes
+                .entry(route.to_owned())
+                .or_default()
+                .insert((method.clone(), status), handles.clone());
+        }
+        handles
+    }
 }
 
 /// Sets the counter-flush gauges from the shared state (buffer and database), so that the

@@ -16,8 +16,8 @@ use worker::runtime::RuntimeError;
 
 use crate::cache::{SharedTier, TieredCache};
 use crate::config::ApiConfig;
-use crate::http::ApiKeys;
-use crate::state::AppState;
+use crate::http::auth::ApiKeys;
+use crate::state::{AppState, Shared};
 use crate::vehicles::VehicleStates;
 use crate::{metrics, routes};
 
@@ -78,13 +78,13 @@ pub async fn run(
         shared,
     );
     let counters = CounterBuffer::new(redis.clone(), &config.store.redis_prefix, &db);
-    let state = AppState {
+    let state = AppState::new(Shared {
         db: db.clone(),
         counters,
         redis,
-        vehicles: Arc::new(VehicleStates::new(db.clone(), cache)),
+        vehicles: VehicleStates::new(db.clone(), cache),
         metrics: metrics::handle(),
-    };
+    });
 
     let workers = if config.store.embedded() {
         let ctx = JobContext::connect(db, &config.store, config.worker.clone()).await?;

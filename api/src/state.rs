@@ -9,9 +9,28 @@ use worker::counters::CounterBuffer;
 
 use crate::vehicles::VehicleStates;
 
-/// Shared by every request; cheap to clone.
+/// Shared by every request: one `Arc`, so the per-request clone axum makes is one
+/// reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the handlers share.
+pub struct Shared {
     /// The database of record.
     pub db: DatabaseConnection,
     /// Redis, in production mode.
@@ -19,7 +38,7 @@ pub struct AppState {
     /// The counter increment buffer.
     pub counters: CounterBuffer,
     /// Vehicle state lookups and their cache.
-    pub vehicles: Arc<VehicleStates>,
+    pub vehicles: VehicleStates,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }

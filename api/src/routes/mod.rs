@@ -7,18 +7,20 @@ pub mod vehicles;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::HttpConfig;
-use crate::http::{self, ApiKeys, MakeUlid, REQUEST_ID};
+use crate::http::auth::{self, ApiKeys};
+use crate::http::observe::ObserveLayer;
+use crate::http::{self, MakeUlid, REQUEST_ID};
 use crate::state::AppState;
 
 /// Where the OpenAPI document is served.
@@ -62,7 +64,7 @@ impl Modify for BearerAuth {
 fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
     let protected = vehicles::router()
         .merge(counters::router())
-        .route_layer(from_fn_with_state(keys, http::require_api_key));
+        .route_layer(from_fn_with_state(keys, auth::require_api_key));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected)
         .merge(ops::router())
@@ -84,12 +86,11 @@ pub fn router(state: AppState, keys: ApiKeys, config: &HttpConfig) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
-        .layer(from_fn(http::json_errors))
-        .layer(from_fn(crate::metrics::track))
+        .layer(ObserveLayer)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(http::request_span)
-                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                .on_response(http::log_response),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeUlid))

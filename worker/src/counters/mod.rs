@@ -109,7 +109,8 @@ impl CounterBuffer {
         }
     }
 
-    /// When the oldest increment not yet flushed was buffered.
+    /// When the oldest increment not yet flushed was buffered (in production an upper
+    /// bound on its age: the time the flush last emptied the buffer).
     pub async fn oldest_unflushed(&self) -> Result<Option<DateTime<Utc>>, BufferError> {
         match self {
             CounterBuffer::Redis(b) => b.oldest_unflushed().await,

@@ -8,20 +8,20 @@ use redis::aio::ConnectionManager;
 use super::{Batch, BufferError, Buffered};
 
 /// Moves the pending hash aside as the batch, unless a batch is still in flight (then
-/// that one is returned, marked leftover). Also drops a stale `pending_since` left by an
-/// increment that landed after the previous move.
+/// that one is returned, marked leftover). Records when it looked (`synced_at`, ARGV[2]):
+/// every increment buffered before then is in a batch, so the oldest pending increment is
+/// younger than that; the batch keeps the previous `synced_at` as its own bound.
 const TAKE_BATCH: &str = r#"
 local id = redis.call('HGET', KEYS[4], 'id')
 if id then
   return {id, redis.call('HGET', KEYS[4], 'since') or '', 1}
 end
+local since = redis.call('GET', KEYS[2]) or ''
+redis.call('SET', KEYS[2], ARGV[2])
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[2])
   return false
 end
-local since = redis.call('GET', KEYS[2]) or ''
 redis.call('RENAME', KEYS[1], KEYS[3])
-redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[4], 'id', ARGV[1], 'since', since)
 return {ARGV[1], since, 0}
 "#;
@@ -37,7 +37,7 @@ return 0
 /// The Redis keys of the buffer, written out once.
 struct Keys {
     pending: String,
-    pending_since: String,
+    synced_at: String,
     batch: String,
     batch_meta: String,
 }
@@ -54,7 +54,7 @@ impl RedisBuffer {
     pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
         let keys = Keys {
             pending: format!("{prefix}:counters:pending"),
-            pending_since: format!("{prefix}:counters:pending_since"),
+            synced_at: format!("{prefix}:counters:synced_at"),
             batch: format!("{prefix}:counters:batch"),
             batch_meta: format!("{prefix}:counters:batch_meta"),
         };
@@ -64,30 +64,17 @@ impl RedisBuffer {
         }
     }
 
-    /// One round trip: the increment and, if none is set, the time of the oldest pending
-    /// increment, in one transaction.
+    /// One command, one round trip: `HINCRBY`, which refuses a total outside 64 bits.
     pub(super) async fn increment(&self, key: &str, delta: i64) -> Result<(), BufferError> {
         let mut conn = self.conn.clone();
-        let result: Result<(), redis::RedisError> = redis::pipe()
-            .atomic()
-            .hincr(&self.keys.pending, key, delta)
-            .ignore()
-            .set_options(
-                &self.keys.pending_since,
-                Utc::now().timestamp_millis(),
-                redis::SetOptions::default().conditional_set(redis::ExistenceCheck::NX),
-            )
-            .ignore()
-            .query_async(&mut conn)
-            .await;
-        result.map_err(|error| {
-            // HINCRBY refuses, inside the transaction, a total outside 64 bits.
-            if error.to_string().contains("overflow") {
-                BufferError::Overflow
-            } else {
-                BufferError::Redis(error)
-            }
-        })
+        let mut command = redis::cmd("HINCRBY");
+        command.arg(&self.keys.pending).arg(key).arg(delta);
+        let result: Result<i64, redis::RedisError> = command.query_async(&mut conn).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.to_string().contains("overflow") => Err(BufferError::Overflow),
+            Err(error) => Err(BufferError::Redis(error)),
+        }
     }
 
     pub(super) async fn buffered(&self, key: &str) -> Result<Buffered, BufferError> {
@@ -109,10 +96,11 @@ impl RedisBuffer {
         let mut conn = self.conn.clone();
         let taken: Option<(String, String, i32)> = redis::Script::new(TAKE_BATCH)
             .key(&self.keys.pending)
-            .key(&self.keys.pending_since)
+            .key(&self.keys.synced_at)
             .key(&self.keys.batch)
             .key(&self.keys.batch_meta)
             .arg(&id)
+            .arg(Utc::now().timestamp_millis())
             .invoke_async(&mut conn)
             .await?;
         let Some((id, since, leftover)) = taken else {
@@ -141,18 +129,23 @@ impl RedisBuffer {
         Ok(())
     }
 
+    /// An upper bound: increments in a batch are younger than the batch's `since`, pending
+    /// ones younger than `synced_at`.
     pub(super) async fn oldest_unflushed(&self) -> Result<Option<DateTime<Utc>>, BufferError> {
         let mut conn = self.conn.clone();
-        let (in_batch, pending): (Option<String>, Option<String>) = redis::pipe()
-            .hget(&self.keys.batch_meta, "since")
-            .get(&self.keys.pending_since)
-            .query_async(&mut conn)
-            .await?;
-        // A batch in flight is older than anything pending.
-        Ok(in_batch
+        let (in_batch, has_pending, synced_at): (Option<String>, bool, Option<String>) =
+            redis::pipe()
+                .hget(&self.keys.batch_meta, "since")
+                .exists(&self.keys.pending)
+                .get(&self.keys.synced_at)
+                .query_async(&mut conn)
+                .await?;
+        let batch = in_batch.as_deref().and_then(parse_millis);
+        let pending = synced_at
             .as_deref()
-            .and_then(parse_millis)
-            .or_else(|| pending.as_deref().and_then(parse_millis)))
+            .filter(|_| has_pending)
+            .and_then(parse_millis);
+        Ok(batch.or(pending))
     }
 }
 

@@ -1,0 +1,119 @@
+# Throwaway Postgres and Redis on free loopback ports, for scripts/test and scripts/bench.
+# Source it, call `services_start`, and the EXIT trap stops them and removes their data.
+# shellcheck shell=bash
+
+log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+
+tmp=$(mktemp -d -t datahog-test.XXXXXX)
+pg_data=""
+redis_pid=""
+# Other processes to stop on exit (scripts/bench appends its servers).
+extra_pids=()
+cleanup() {
+  for pid in "${extra_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [[ -n "$pg_data" && -f "$pg_data/postmaster.pid" ]]; then
+    as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  if [[ -n "$redis_pid" ]]; then
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# A port nobody listens on, from a range the kernel does not hand out to clients.
+free_port() {
+  local port
+  for _ in $(seq 1 100); do
+    port=$((20000 + RANDOM % 10000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+  log "no free port found"
+  exit 1
+}
+
+install_packages() {
+  if [[ $(id -u) -ne 0 ]]; then
+    log "missing: $* — install them (Debian: sudo apt-get install -y $*) or set DATABASE_URL and REDIS_URL"
+    exit 1
+  fi
+  log "installing $* with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# Postgres refuses to run as root: run its tools as the `postgres` user then.
+as_pg() {
+  if [[ $(id -u) -eq 0 ]]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+find_pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [[ -n "$dir" && -x "$dir/initdb" ]]; then
+    echo "$dir"
+  elif command -v initdb >/dev/null 2>&1; then
+    dirname "$(command -v initdb)"
+  fi
+}
+
+start_postgres() {
+  pg_bin=$(find_pg_bin)
+  if [[ -z "$pg_bin" ]]; then
+    install_packages postgresql
+    pg_bin=$(find_pg_bin)
+  fi
+  local port
+  port=$(free_port)
+  pg_data="$tmp/pg"
+  mkdir -p "$pg_data"
+  [[ $(id -u) -eq 0 ]] && chown -R postgres: "$tmp" && chmod 755 "$tmp"
+  as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 >"$tmp/initdb.log" 2>&1 \
+    || { cat "$tmp/initdb.log" >&2; exit 1; }
+  # Durability is pointless for a throwaway cluster: fsync off makes tests faster.
+  as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$tmp/postgres.log" -w -t 60 \
+    -o "-p $port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" \
+    start >/dev/null || { cat "$tmp/postgres.log" >&2; exit 1; }
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  log "postgres on 127.0.0.1:$port"
+}
+
+start_redis() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    install_packages redis-server
+  fi
+  local port
+  port=$(free_port)
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no \
+    --daemonize no --loglevel warning >"$tmp/redis.log" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      export REDIS_URL="redis://127.0.0.1:$port/"
+      log "redis on 127.0.0.1:$port"
+      return
+    fi
+    sleep 0.1
+  done
+  cat "$tmp/redis.log" >&2
+  log "redis did not start"
+  exit 1
+}
+
+# Starts Postgres and Redis unless DATABASE_URL / REDIS_URL are already set; exports them.
+services_start() {
+  if [[ -z "${DATABASE_URL:-}" ]]; then start_postgres; else log "using DATABASE_URL from the environment"; fi
+  if [[ -z "${REDIS_URL:-}" ]]; then start_redis; else log "using REDIS_URL from the environment"; fi
+}
