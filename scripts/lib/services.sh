@@ -82,9 +82,12 @@ start_postgres() {
   [[ $(id -u) -eq 0 ]] && chown -R postgres: "$tmp" && chmod 755 "$tmp"
   as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 >"$tmp/initdb.log" 2>&1 \
     || { cat "$tmp/initdb.log" >&2; exit 1; }
-  # Durability is pointless for a throwaway cluster: fsync off makes tests faster.
-  as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$tmp/postgres.log" -w -t 60 \
-    -o "-p $port -k $pg_data -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" \
+  local options="-p $port -k $pg_data -c listen_addresses=127.0.0.1 -c max_connections=500"
+  # Tests need no durability and run faster without it; benchmarks keep Postgres' defaults.
+  if [[ "${PG_NO_FSYNC:-}" == 1 ]]; then
+    options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  fi
+  as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$tmp/postgres.log" -w -t 60 -o "$options" \
     start >/dev/null || { cat "$tmp/postgres.log" >&2; exit 1; }
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   log "postgres on 127.0.0.1:$port"

@@ -1,9 +1,9 @@
 //! The flush: apply one batch to `counters` exactly once, then remove it from the buffer.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use entity::{counter_flush, counter_rejection};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -12,16 +12,21 @@ use sea_orm::{
 
 use super::{Batch, BufferError, CounterBuffer};
 
-/// Adds every delta of a JSON object `{key: delta}` to `counters` in one statement,
-/// skipping (and not returning) a key whose total would leave 64 bits. Both bounds are
-/// written so that checking them cannot overflow.
+/// Adds every delta of a JSON object `{key: delta}` to `counters` in one statement, and
+/// stamps each changed row with this flush's time; a key whose total would leave 64 bits
+/// is skipped. Both bounds are written so that checking them cannot overflow.
 const UPSERT_POSTGRES: &str = r#"
 INSERT INTO counters (key, value, updated_at)
 SELECT d.key, d.value::bigint, $2 FROM jsonb_each_text($1::jsonb) AS d(key, value)
 ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at
 WHERE (excluded.value >= 0 AND counters.value <= 9223372036854775807 - excluded.value)
    OR (excluded.value < 0 AND counters.value >= (-9223372036854775807 - 1) - excluded.value)
-RETURNING key
+"#;
+
+/// The keys of a batch that an upsert skipped: their rows do not carry its time.
+const SKIPPED_POSTGRES: &str = r#"
+SELECT d.key FROM jsonb_object_keys($1::jsonb) AS d(key)
+JOIN counters c ON c.key = d.key WHERE c.updated_at <> $2
 "#;
 
 /// The same for SQLite (`WHERE true` lets the parser tell the upsert from a join).
@@ -31,7 +36,12 @@ SELECT d.key, d.value, ?2 FROM json_each(?1) AS d WHERE true
 ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at
 WHERE (excluded.value >= 0 AND counters.value <= 9223372036854775807 - excluded.value)
    OR (excluded.value < 0 AND counters.value >= (-9223372036854775807 - 1) - excluded.value)
-RETURNING key
+"#;
+
+/// The same for SQLite.
+const SKIPPED_SQLITE: &str = r#"
+SELECT d.key FROM json_each(?1) AS d
+JOIN counters c ON c.key = d.key WHERE c.updated_at <> ?2
 "#;
 
 /// Why a flush failed; the batch stays in the buffer for the next one.
@@ -121,57 +131,65 @@ pub async fn apply(db: &DatabaseConnection, batch: &Batch) -> Result<Applied, Db
     }
 
     let changes: Vec<&(String, i64)> = batch.deltas.iter().filter(|(_, d)| *d != 0).collect();
-    let updated = upsert(&txn, &changes).await?;
-    let rejected: Vec<(String, i64)> = changes
-        .iter()
-        .filter(|(key, _)| !updated.contains(key.as_str()))
-        .map(|&(key, delta)| (key.clone(), *delta))
-        .collect();
+    let rejected = upsert(&txn, &changes).await?;
     set_aside(&txn, &batch.id, &rejected).await?;
+    let keys = changes.len() - rejected.len();
 
     counter_flush::Entity::update(counter_flush::ActiveModel {
         batch_id: Set(batch.id.clone()),
-        keys: Set(updated.len() as i64),
+        keys: Set(keys as i64),
         duration_ms: Set(started.elapsed().as_millis() as i64),
         ..Default::default()
     })
     .exec(&txn)
     .await?;
     txn.commit().await?;
-    Ok(Applied::Now {
-        keys: updated.len(),
-        rejected,
-    })
+    Ok(Applied::Now { keys, rejected })
 }
 
-/// One statement for the whole batch; returns the keys it changed.
+/// One statement for the whole batch; returns the changes it had to skip. Returning the
+/// changed keys instead would cost more than the upsert's own work on large batches, so
+/// the rare skipped ones are looked up only when the row count says there are some.
 async fn upsert(
     txn: &DatabaseTransaction,
     changes: &[&(String, i64)],
-) -> Result<HashSet<String>, DbErr> {
+) -> Result<Vec<(String, i64)>, DbErr> {
     if changes.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(Vec::new());
     }
-    let object: serde_json::Map<String, serde_json::Value> = changes
-        .iter()
-        .map(|(key, delta)| (key.clone(), (*delta).into()))
-        .collect();
-    let json = serde_json::Value::Object(object).to_string();
+    let object: HashMap<&str, i64> = changes.iter().map(|(k, d)| (k.as_str(), *d)).collect();
+    let json = serde_json::to_string(&object).map_err(|e| DbErr::Custom(e.to_string()))?;
+    // Postgres keeps microseconds: a finer stamp would never compare equal.
+    let stamp = Utc::now().trunc_subsecs(6);
     let backend = txn.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => UPSERT_POSTGRES,
-        _ => UPSERT_SQLITE,
+    let (upsert, skipped) = match backend {
+        DbBackend::Postgres => (UPSERT_POSTGRES, SKIPPED_POSTGRES),
+        _ => (UPSERT_SQLITE, SKIPPED_SQLITE),
     };
-    let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
+    let values = [json.into(), stamp.into()];
+    let changed = txn
+        .execute_raw(Statement::from_sql_and_values(
             backend,
-            sql,
-            [json.into(), Utc::now().into()],
+            upsert,
+            values.clone(),
         ))
+        .await?
+        .rows_affected();
+    if changed as usize == changes.len() {
+        return Ok(Vec::new());
+    }
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(backend, skipped, values))
         .await?;
-    rows.iter()
+    let skipped: HashSet<String> = rows
+        .iter()
         .map(|row| row.try_get::<String>("", "key"))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(changes
+        .iter()
+        .filter(|(key, _)| skipped.contains(key))
+        .map(|&(key, delta)| (key.clone(), *delta))
+        .collect())
 }
 
 /// Keeps the refused increments in `counter_rejections`: logged, counted, not retried.
