@@ -122,17 +122,17 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// GETs `path`.
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let request = self.client.get(self.url(path));
+        request.send().await.expect("request")
+    }
+
     /// GETs `path`, returning the status and the JSON body.
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request");
+        let response = self.get(path).await;
         let status = response.status().as_u16();
-        let body = response.json().await.expect("a JSON body");
-        (status, body)
+        (status, response.json().await.expect("a JSON body"))
     }
 
     /// POSTs `body` as JSON to `path`, returning the status and the JSON body.
@@ -183,12 +183,7 @@ impl TestApp {
 
     /// GETs `path`, returning the body as text.
     pub async fn get_text(&self, path: &str) -> String {
-        let response = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request");
+        let response = self.get(path).await;
         response.text().await.expect("a text body")
     }
 
