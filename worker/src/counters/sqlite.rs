@@ -46,11 +46,15 @@ impl SqliteBuffer {
             INCREMENT,
             [key.into(), delta.into(), Utc::now().into()],
         );
-        let written = self.db.execute_raw(statement).await?;
-        if written.rows_affected() == 0 {
-            return Err(BufferError::Overflow);
+        match self.db.execute_raw(statement).await {
+            Ok(written) if written.rows_affected() > 0 => Ok(()),
+            Ok(_) => Err(BufferError::Overflow),
+            // sum() raises instead of turning REAL when the buffered parts alone overflow.
+            Err(error) if error.to_string().contains("integer overflow") => {
+                Err(BufferError::Overflow)
+            }
+            Err(error) => Err(BufferError::Database(error)),
         }
-        Ok(())
     }
 
     pub(super) async fn buffered(&self, key: &str) -> Result<Buffered, BufferError> {

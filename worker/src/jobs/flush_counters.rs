@@ -1,10 +1,10 @@
 //! The counter flush, scheduled every `COUNTER_FLUSH_INTERVAL`.
 
-use apalis::prelude::Data;
+use apalis::prelude::{AbortError, Data};
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
-use super::{JobContext, JobError};
+use super::{JobContext, JobError, give_up};
 use crate::backend::Job;
 use crate::counters::CounterBuffer;
 use crate::counters::flush::{self, Applied, FlushError};
@@ -25,10 +25,13 @@ impl Job for FlushCounters {
 }
 
 /// Flushes the buffer and records the run on its slot.
-pub async fn run(job: FlushCounters, ctx: Data<JobContext>) -> Result<u64, JobError> {
-    let keys = flush_now(&ctx.db, &ctx.counters).await?;
-    schedule::finish(&ctx.db, JOB, job.slot, keys).await?;
-    Ok(keys)
+pub async fn run(job: FlushCounters, ctx: Data<JobContext>) -> Result<u64, AbortError> {
+    let flushed = async {
+        let keys = flush_now(&ctx.db, &ctx.counters).await?;
+        schedule::finish(&ctx.db, JOB, job.slot, keys).await?;
+        Ok::<_, JobError>(keys)
+    };
+    flushed.await.map_err(|e| give_up(JOB, job.slot, e))
 }
 
 /// Flushes the buffer now, logging each batch; returns how many counters changed.

@@ -5,6 +5,7 @@ pub mod vacuum;
 
 use std::sync::Arc;
 
+use apalis::prelude::AbortError;
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::backend::{Job, Queue, QueueError};
@@ -49,6 +50,14 @@ impl JobContext {
             config: Arc::new(config),
         })
     }
+}
+
+/// Ends an interval job that failed: logged, and never retried by apalis, since the next
+/// slot does the same work from the database's truth (apalis would retry up to 25 times,
+/// and immediately on SQLite).
+pub(crate) fn give_up(job: &'static str, slot: i64, error: JobError) -> AbortError {
+    tracing::error!(job, slot, %error, "interval job failed; the next slot will do its work");
+    AbortError::new(error)
 }
 
 /// Why a job failed; apalis records it as the task's result.

@@ -1,10 +1,10 @@
 //! The vacuum: apalis never expires finished tasks, so this removes old ones on a schedule.
 
-use apalis::prelude::Data;
+use apalis::prelude::{AbortError, Data};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::{JobContext, JobError, QUEUES};
+use super::{JobContext, JobError, QUEUES, give_up};
 use crate::backend::Job;
 use crate::schedule;
 
@@ -24,7 +24,13 @@ impl Job for VacuumTick {
 
 /// Removes finished and dead tasks older than `VACUUM_MAX_AGE` from every queue, and the
 /// maintenance records older than `MAINTENANCE_RETENTION`; records the run on its slot.
-pub async fn run(tick: VacuumTick, ctx: Data<JobContext>) -> Result<u64, JobError> {
+pub async fn run(tick: VacuumTick, ctx: Data<JobContext>) -> Result<u64, AbortError> {
+    vacuum(&tick, &ctx)
+        .await
+        .map_err(|e| give_up(JOB, tick.slot, e))
+}
+
+async fn vacuum(tick: &VacuumTick, ctx: &JobContext) -> Result<u64, JobError> {
     let removed = ctx.queue.vacuum(QUEUES, ctx.config.vacuum_max_age).await?;
     let cutoff = Utc::now() - ctx.config.maintenance_retention;
     let pruned = schedule::prune(&ctx.db, cutoff).await?;
