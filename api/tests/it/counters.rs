@@ -71,7 +71,7 @@ async fn increments_from_two_instances_are_exact_after_a_flush() {
         c.store.redis_prefix = config.store.redis_prefix.clone();
     })
     .await;
-    let (increments, sums) = workload("k", 20_000, 100);
+    let (increments, sums) = workload("k", 30_000, 100);
     send_all(&[&first, &second], &increments, 64).await;
     first.flush_counters().await;
     assert_eq!(persisted(&first).await, sums);
@@ -323,13 +323,13 @@ async fn the_database_catches_up_within_one_flush_interval(mode: Mode) {
     let (increments, sums) = workload("lag", 200, 5);
     send_all(&[&app], &increments, 16).await;
 
+    // One interval until the next slot, then the worker's poll and the flush itself; the
+    // slack covers a loaded test machine.
+    let bound = interval + Duration::from_secs(2);
     let sent = Instant::now();
     while persisted(&app).await != sums {
-        assert!(
-            sent.elapsed() < interval * 5,
-            "not caught up after {:?}",
-            sent.elapsed()
-        );
+        let waited = sent.elapsed();
+        assert!(waited < bound, "not caught up after {waited:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let metrics = app.get_text("/metrics").await;
