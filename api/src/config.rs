@@ -17,15 +17,19 @@ pub struct ApiConfig {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen_addr: SocketAddr,
 
+    /// Database and Redis.
     #[command(flatten)]
     pub store: StoreConfig,
 
+    /// What every request gets.
     #[command(flatten)]
     pub http: HttpConfig,
 
+    /// The vehicle-state cache.
     #[command(flatten)]
     pub cache: CacheConfig,
 
+    /// Logging.
     #[command(flatten)]
     pub log: LogConfig,
 

@@ -6,9 +6,12 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "counters")]
 pub struct Model {
+    /// The counter's name.
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
+    /// Its total as of the last flush.
     pub value: i64,
+    /// When a flush last changed it.
     pub updated_at: DateTimeUtc,
 }
 

@@ -6,10 +6,14 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "counter_flushes")]
 pub struct Model {
+    /// The batch's id.
     #[sea_orm(primary_key, auto_increment = false)]
     pub batch_id: String,
+    /// Counters it changed.
     pub keys: i64,
+    /// When it was applied.
     pub applied_at: DateTimeUtc,
+    /// How long applying it took.
     pub duration_ms: i64,
 }
 

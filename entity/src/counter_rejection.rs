@@ -7,12 +7,18 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "counter_rejections")]
 pub struct Model {
+    /// Row id.
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The batch it came in.
     pub batch_id: String,
+    /// The counter.
     pub key: String,
+    /// The increment set aside.
     pub delta: i64,
+    /// Why it was not applied.
     pub reason: String,
+    /// When it was set aside.
     pub created_at: DateTimeUtc,
 }
 
