@@ -7,7 +7,6 @@ pub mod vehicles;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -18,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::HttpConfig;
-use crate::http::auth::{self, ApiKeys};
+use crate::http::auth::ApiKeys;
 use crate::http::observe::ObserveLayer;
 use crate::http::{self, MakeUlid, REQUEST_ID};
 use crate::state::AppState;
@@ -64,7 +63,7 @@ impl Modify for BearerAuth {
 fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
     let protected = vehicles::router()
         .merge(counters::router())
-        .route_layer(from_fn_with_state(keys, auth::require_api_key));
+        .route_layer(keys);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected)
         .merge(ops::router())
