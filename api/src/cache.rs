@@ -193,14 +193,23 @@ where
         }
     }
 
-    /// The value of `key`: from this process, else from Redis, else from `load`.
+    /// The value of `key`: from this process, else from Redis, else from `load()`.
     ///
-    /// Concurrent misses of one key in this process wait for a single `load`.
-    pub async fn get_or_load<E, F>(&self, key: K, load: F) -> Result<Lookup<V>, Arc<E>>
+    /// Concurrent misses of one key in this process wait for a single `load`. A hit builds
+    /// no loader at all: its future (a database query) is large to build and move.
+    pub async fn get_or_load<E, F, L>(&self, key: K, load: L) -> Result<Lookup<V>, Arc<E>>
     where
+        L: FnOnce() -> F,
         F: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
+        if let Some(cached) = self.local.get(&key).await {
+            self.count("local", false);
+            return Ok(Lookup {
+                cached,
+                source: Source::Local,
+            });
+        }
         let entry = self
             .local
             .entry(key)
@@ -213,8 +222,9 @@ where
         Ok(Lookup { cached, source })
     }
 
-    async fn fill<E, F>(&self, key: K, load: F) -> Result<Arc<Cached<V>>, E>
+    async fn fill<E, F, L>(&self, key: K, load: L) -> Result<Arc<Cached<V>>, E>
     where
+        L: FnOnce() -> F,
         F: Future<Output = Result<V, E>>,
     {
         if let Some(shared) = &self.shared {
@@ -226,7 +236,7 @@ where
             }
         }
         let cached = Cached {
-            value: load.await?,
+            value: load().await?,
             computed_at_ms: now_ms(),
             source: Source::Origin,
         };

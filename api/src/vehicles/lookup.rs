@@ -78,7 +78,7 @@ impl VehicleStates {
         };
         let lookup = self
             .cache
-            .get_or_load(key, query(&self.db, id, at))
+            .get_or_load(key, || query(&self.db, id, at))
             .await
             .map_err(|error: Arc<DbErr>| ApiError::Database(clone_db_err(&error)))?;
         match &lookup.cached.value {
