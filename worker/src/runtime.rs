@@ -1,14 +1,14 @@
 //! The worker runtime: one apalis worker per queue, the interval schedulers, and a clean
 //! stop on cancellation. Runs in `worker` processes, or inside `api` when embedded.
 
-use std::sync::Arc;
-
 use apalis::prelude::*;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Queue;
-use crate::config::WorkerConfig;
-use crate::jobs::{JobContext, flush_counters, vacuum};
+use crate::jobs::flush_counters::{self, FlushCounters};
+use crate::jobs::vacuum::VacuumTick;
+use crate::jobs::{IntervalJob, JobContext, run_interval};
 use crate::poll::EveryTick;
 use crate::schedule;
 
@@ -37,70 +37,64 @@ pub fn process_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &unique[20..])
 }
 
-/// Builds one apalis worker for job kind `$job` on `$storage`, the same way for both
-/// backends (the builder's types differ per backend, so a function cannot take both).
+/// Builds one apalis worker per interval job on queue backend `$queue`, the same way for
+/// both backends (the builder's types differ per backend, so a function cannot take both).
 macro_rules! register {
-    ($monitor:expr, $storage:expr, $name:expr, $ctx:expr, $config:expr, $handler:path) => {{
-        let storage = $storage;
-        let ctx = $ctx.clone();
-        let config = $config.clone();
-        let name = $name;
-        $monitor.register(move |restarts| {
-            WorkerBuilder::new(format!("{name}-{restarts}"))
-                .backend(
-                    storage
-                        .clone()
-                        .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
-                )
-                .concurrency(config.worker_concurrency as usize)
-                .timeout(config.worker_job_timeout)
-                .catch_panic()
-                .enable_tracing()
-                .data(ctx.clone())
-                .build($handler)
-        })
+    ($monitor:expr, $queue:expr, $name:expr, $ctx:expr, $($job:ty),+) => {{
+        let monitor = $monitor;
+        $(
+            let storage = $queue.storage::<$job>();
+            let ctx = $ctx.clone();
+            let name = format!("{}-{}", $name, <$job as IntervalJob>::NAME);
+            let monitor = monitor.register(move |restarts| {
+                let config = &ctx.config;
+                WorkerBuilder::new(format!("{name}-{restarts}"))
+                    .backend(
+                        storage
+                            .clone()
+                            .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
+                    )
+                    .concurrency(config.worker_concurrency as usize)
+                    .timeout(config.worker_job_timeout)
+                    .catch_panic()
+                    .enable_tracing()
+                    .data(ctx.clone())
+                    .build(run_interval::<$job>)
+            });
+        )+
+        monitor
     }};
+}
+
+/// Claims `J`'s slots from this process and enqueues the ones it wins, until `cancel`.
+fn schedule<J: IntervalJob>(
+    ctx: &JobContext,
+    claimer: &str,
+    cancel: &CancellationToken,
+) -> JoinHandle<()> {
+    let queue = ctx.queue.clone();
+    tokio::spawn(schedule::run_every(
+        ctx.db.clone(),
+        J::NAME,
+        J::interval(&ctx.config),
+        claimer.to_owned(),
+        cancel.child_token(),
+        move |slot| {
+            let queue = queue.clone();
+            async move { queue.push(J::for_slot(slot)).await.map(drop) }
+        },
+    ))
 }
 
 /// Runs every worker and scheduler until `cancel` fires; then lets running jobs finish
 /// (up to `WORKER_SHUTDOWN_TIMEOUT`) and returns.
 pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), RuntimeError> {
-    let config: Arc<WorkerConfig> = ctx.config.clone();
     let name = process_name();
     tracing::info!(worker = %name, "starting workers");
 
     let schedulers = [
-        tokio::spawn(schedule::run_every(
-            ctx.db.clone(),
-            vacuum::JOB,
-            config.vacuum_interval,
-            name.clone(),
-            cancel.child_token(),
-            {
-                let queue = ctx.queue.clone();
-                move |slot| {
-                    let queue = queue.clone();
-                    async move { queue.push(vacuum::VacuumTick { slot }).await.map(drop) }
-                }
-            },
-        )),
-        tokio::spawn(schedule::run_every(
-            ctx.db.clone(),
-            flush_counters::JOB,
-            config.counter_flush_interval,
-            name.clone(),
-            cancel.child_token(),
-            {
-                let queue = ctx.queue.clone();
-                move |slot| {
-                    let queue = queue.clone();
-                    async move {
-                        let job = flush_counters::FlushCounters { slot };
-                        queue.push(job).await.map(drop)
-                    }
-                }
-            },
-        )),
+        schedule::<VacuumTick>(&ctx, &name, &cancel),
+        schedule::<FlushCounters>(&ctx, &name, &cancel),
     ];
 
     let monitor = Monitor::new()
@@ -114,22 +108,10 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
         // A restart in-process reuses broken state and loops without backoff: let the
         // process die and its supervisor restart it.
         .should_restart(|_, _| false)
-        .shutdown_timeout(config.worker_shutdown_timeout);
-    let maintenance = format!("{name}-maintenance");
-    let counters = format!("{name}-counters");
+        .shutdown_timeout(ctx.config.worker_shutdown_timeout);
     let monitor = match &ctx.queue {
-        Queue::Redis(q) => {
-            let vacuums = q.storage::<vacuum::VacuumTick>();
-            let flushes = q.storage::<flush_counters::FlushCounters>();
-            let monitor = register!(monitor, vacuums, maintenance, ctx, config, vacuum::run);
-            register!(monitor, flushes, counters, ctx, config, flush_counters::run)
-        }
-        Queue::Sqlite(q) => {
-            let vacuums = q.storage::<vacuum::VacuumTick>();
-            let flushes = q.storage::<flush_counters::FlushCounters>();
-            let monitor = register!(monitor, vacuums, maintenance, ctx, config, vacuum::run);
-            register!(monitor, flushes, counters, ctx, config, flush_counters::run)
-        }
+        Queue::Redis(q) => register!(monitor, q, name, ctx, VacuumTick, FlushCounters),
+        Queue::Sqlite(q) => register!(monitor, q, name, ctx, VacuumTick, FlushCounters),
     };
 
     let stop = cancel.clone();

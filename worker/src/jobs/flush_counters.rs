@@ -1,17 +1,15 @@
 //! The counter flush, scheduled every `COUNTER_FLUSH_INTERVAL`.
 
-use apalis::prelude::{AbortError, Data};
+use std::time::Duration;
+
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
-use super::{JobContext, JobError, give_up};
+use super::{IntervalJob, JobContext, JobError};
 use crate::backend::Job;
+use crate::config::WorkerConfig;
 use crate::counters::CounterBuffer;
 use crate::counters::flush::{self, Applied, FlushError};
-use crate::schedule;
-
-/// The name of the flush in `maintenance_runs`.
-pub const JOB: &str = "flush_counters";
 
 /// One scheduled flush: the interval slot (unix seconds) it was claimed for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,14 +22,24 @@ impl Job for FlushCounters {
     const QUEUE: &'static str = "counters";
 }
 
-/// Flushes the buffer and records the run on its slot.
-pub async fn run(job: FlushCounters, ctx: Data<JobContext>) -> Result<u64, AbortError> {
-    let flushed = async {
-        let keys = flush_now(&ctx.db, &ctx.counters).await?;
-        schedule::finish(&ctx.db, JOB, job.slot, keys).await?;
-        Ok::<_, JobError>(keys)
-    };
-    flushed.await.map_err(|e| give_up(JOB, job.slot, e))
+impl IntervalJob for FlushCounters {
+    const NAME: &'static str = "flush_counters";
+
+    fn for_slot(slot: i64) -> Self {
+        FlushCounters { slot }
+    }
+
+    fn slot(&self) -> i64 {
+        self.slot
+    }
+
+    fn interval(config: &WorkerConfig) -> Duration {
+        config.counter_flush_interval
+    }
+
+    async fn work(ctx: &JobContext) -> Result<u64, JobError> {
+        Ok(flush_now(&ctx.db, &ctx.counters).await?)
+    }
 }
 
 /// Flushes the buffer now, logging each batch; returns how many counters changed.

@@ -5,13 +5,17 @@ pub mod vacuum;
 
 use std::sync::Arc;
 
-use apalis::prelude::AbortError;
+use std::future::Future;
+use std::time::Duration;
+
+use apalis::prelude::{AbortError, Data};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::backend::{Job, Queue, QueueError};
 use crate::config::{StoreConfig, WorkerConfig};
 use crate::counters::CounterBuffer;
 use crate::counters::flush::FlushError;
+use crate::schedule;
 
 /// Every queue of the platform, so maintenance reaches them all.
 pub const QUEUES: &[&str] = &[
@@ -52,12 +56,41 @@ impl JobContext {
     }
 }
 
-/// Ends an interval job that failed: logged, and never retried by apalis, since the next
-/// slot does the same work from the database's truth (apalis would retry up to 25 times,
-/// and immediately on SQLite).
-pub(crate) fn give_up(job: &'static str, slot: i64, error: JobError) -> AbortError {
-    tracing::error!(job, slot, %error, "interval job failed; the next slot will do its work");
-    AbortError::new(error)
+/// A job that runs once per interval slot across every worker process (see `schedule`).
+pub trait IntervalJob: Job {
+    /// Its name in `maintenance_runs`.
+    const NAME: &'static str;
+
+    /// The job of the slot starting at `slot` (unix seconds).
+    fn for_slot(slot: i64) -> Self;
+
+    /// The slot it was claimed for.
+    fn slot(&self) -> i64;
+
+    /// How often it runs.
+    fn interval(config: &WorkerConfig) -> Duration;
+
+    /// Does the work; returns how many items it handled (tasks removed, keys flushed).
+    fn work(ctx: &JobContext) -> impl Future<Output = Result<u64, JobError>> + Send;
+}
+
+/// The handler of every interval job: does the work and records it on its slot. A failure
+/// is logged and ends the task for good: the next slot does the same work from the
+/// database's truth, while apalis would retry up to 25 times (immediately, on SQLite).
+pub async fn run_interval<J: IntervalJob>(
+    job: J,
+    ctx: Data<JobContext>,
+) -> Result<u64, AbortError> {
+    let done = async {
+        let items = J::work(&ctx).await?;
+        schedule::finish(&ctx.db, J::NAME, job.slot(), items).await?;
+        Ok::<_, JobError>(items)
+    };
+    done.await.map_err(|error| {
+        let (job, slot) = (J::NAME, job.slot());
+        tracing::error!(job, slot, %error, "interval job failed; the next slot will do its work");
+        AbortError::new(error)
+    })
 }
 
 /// Why a job failed; apalis records it as the task's result.
