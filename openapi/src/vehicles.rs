@@ -1,4 +1,7 @@
-//! Bodies of the vehicle state lookups.
+//! Bodies of the vehicle state lookups. Answers borrow their strings (`Cow`), so a cached
+//! answer is written out without being copied first.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,23 +19,23 @@ pub struct StateQuery {
 
 /// A vehicle's identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Vehicle {
+pub struct Vehicle<'a> {
     /// The vehicle's id.
     pub id: i32,
     /// Manufacturer, e.g. `AUDI`.
-    pub make: String,
+    pub make: Cow<'a, str>,
     /// Model, e.g. `A4`.
-    pub model: String,
+    pub model: Cow<'a, str>,
 }
 
 /// A vehicle's state at an instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct VehicleState {
+pub struct VehicleState<'a> {
     /// The vehicle.
-    pub vehicle: Vehicle,
+    pub vehicle: Vehicle<'a>,
     /// Its state at `at`: that of the latest transition at or before `at`.
-    pub state: String,
+    pub state: Cow<'a, str>,
     /// When the vehicle entered that state.
     pub state_since: DateTime<Utc>,
     /// The instant answered for, in UTC.
@@ -43,22 +46,22 @@ pub struct VehicleState {
 
 /// The vehicle of the classic route, with its state at the asked time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ClassicVehicle {
+pub struct ClassicVehicle<'a> {
     /// The vehicle's id.
     pub id: i32,
     /// Manufacturer.
-    pub make: String,
+    pub make: Cow<'a, str>,
     /// Model.
-    pub model: String,
+    pub model: Cow<'a, str>,
     /// Its state at the asked time (not its current state).
-    pub state: String,
+    pub state: Cow<'a, str>,
 }
 
 /// `data` of the classic route.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ClassicData {
+pub struct ClassicData<'a> {
     /// The vehicle with its state at the asked time.
-    pub vehicle: ClassicVehicle,
+    pub vehicle: ClassicVehicle<'a>,
 }
 
 /// The classic route's body, exactly as the original challenge answered.
@@ -68,9 +71,9 @@ pub struct ClassicData {
     "fromCache": false,
     "data": {"vehicle": {"id": 2, "make": "AUDI", "model": "A4", "state": "selling"}}
 }))]
-pub struct ClassicVehicleState {
+pub struct ClassicVehicleState<'a> {
     /// Whether the answer came from a cache.
     pub from_cache: bool,
     /// The answer.
-    pub data: ClassicData,
+    pub data: ClassicData<'a>,
 }

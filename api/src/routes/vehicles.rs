@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use openapi::error::ErrorBody;
 use openapi::vehicles::{
-    ClassicData, ClassicVehicle, ClassicVehicleState, StateQuery, VehicleState,
+    ClassicData, ClassicVehicle, ClassicVehicleState, StateQuery, Vehicle, VehicleState,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,7 +41,7 @@ async fn state_at(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<StateQuery>, QueryRejection>,
-) -> Result<Json<VehicleState>, ApiError> {
+) -> Result<Response, ApiError> {
     let Path(id) = path.map_err(|e| invalid("id", e.body_text()))?;
     let Query(query) = query.map_err(|e| invalid("at", e.body_text()))?;
     let id = VehicleId::parse(&id)?;
@@ -49,13 +50,19 @@ async fn state_at(
         .ok_or_else(|| invalid("at", "is required".to_owned()))?;
     let at = parse_instant("at", &raw_at)?;
     let (known, from_cache) = app.vehicles.state_at(id, at).await?;
-    Ok(Json(VehicleState {
-        vehicle: known.vehicle,
-        state: known.state,
+    // Written out here, while `known` is held: the answer borrows its strings.
+    let answer = VehicleState {
+        vehicle: Vehicle {
+            id: known.id,
+            make: known.make.as_str().into(),
+            model: known.model.as_str().into(),
+        },
+        state: known.state.as_str().into(),
         state_since: known.since,
         at,
         from_cache,
-    }))
+    };
+    Ok(Json(answer).into_response())
 }
 
 /// The original challenge's route and answer shape.
@@ -80,22 +87,23 @@ async fn state_at(
 async fn classic_state_at(
     State(app): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<Json<ClassicVehicleState>, ApiError> {
+) -> Result<Response, ApiError> {
     let Path((id, timestamp)) = path.map_err(|e| invalid("timestamp", e.body_text()))?;
     let id = VehicleId::parse(&id)?;
     let at = parse_instant("timestamp", &timestamp)?;
     let (known, from_cache) = app.vehicles.state_at(id, at).await?;
-    Ok(Json(ClassicVehicleState {
+    let answer = ClassicVehicleState {
         from_cache,
         data: ClassicData {
             vehicle: ClassicVehicle {
-                id: known.vehicle.id,
-                make: known.vehicle.make,
-                model: known.vehicle.model,
-                state: known.state,
+                id: known.id,
+                make: known.make.as_str().into(),
+                model: known.model.as_str().into(),
+                state: known.state.as_str().into(),
             },
         },
-    }))
+    };
+    Ok(Json(answer).into_response())
 }
 
 fn invalid(field: &'static str, reason: String) -> ApiError {

@@ -17,8 +17,12 @@ use crate::error::ApiError;
 /// A vehicle's state at an instant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KnownState {
-    /// The vehicle.
-    pub vehicle: openapi::vehicles::Vehicle,
+    /// The vehicle's id.
+    pub id: i32,
+    /// Manufacturer.
+    pub make: String,
+    /// Model.
+    pub model: String,
     /// Its state at the instant.
     pub state: String,
     /// When it entered that state.
@@ -28,8 +32,8 @@ pub struct KnownState {
 /// What the database says of a vehicle at an instant; cached as is, misses included.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum StateAt {
-    /// The vehicle's state is known.
-    Known(KnownState),
+    /// The vehicle's state is known; shared, so a cache hit hands it out without a copy.
+    Known(Arc<KnownState>),
     /// The vehicle exists but its first state was logged after the instant.
     NotYet {
         /// When its first state was logged, if ever.
@@ -71,7 +75,7 @@ impl VehicleStates {
         &self,
         id: VehicleId,
         at: DateTime<Utc>,
-    ) -> Result<(KnownState, bool), ApiError> {
+    ) -> Result<(Arc<KnownState>, bool), ApiError> {
         let key = StateKey {
             id: id.0,
             at_micros: at.timestamp_micros(),
@@ -82,7 +86,7 @@ impl VehicleStates {
             .await
             .map_err(|error: Arc<DbErr>| ApiError::Database(clone_db_err(&error)))?;
         match &lookup.cached.value {
-            StateAt::Known(known) => Ok((known.clone(), lookup.source != Source::Origin)),
+            StateAt::Known(known) => Ok((Arc::clone(known), lookup.source != Source::Origin)),
             StateAt::UnknownVehicle => {
                 Err(ApiError::NotFound(format!("vehicle {} not found", id.0)))
             }
@@ -107,11 +111,6 @@ async fn query(
     let Some(found) = vehicle::Entity::find_by_id(id.0).one(db).await? else {
         return Ok(StateAt::UnknownVehicle);
     };
-    let vehicle = openapi::vehicles::Vehicle {
-        id: found.id,
-        make: found.make,
-        model: found.model,
-    };
     let latest = state_log::Entity::find()
         .filter(state_log::Column::VehicleId.eq(id.0))
         .filter(state_log::Column::Timestamp.lte(at))
@@ -120,11 +119,13 @@ async fn query(
         .one(db)
         .await?;
     if let Some(log) = latest {
-        return Ok(StateAt::Known(KnownState {
-            vehicle,
+        return Ok(StateAt::Known(Arc::new(KnownState {
+            id: found.id,
+            make: found.make,
+            model: found.model,
             state: log.state,
             since: log.timestamp,
-        }));
+        })));
     }
     let first = state_log::Entity::find()
         .filter(state_log::Column::VehicleId.eq(id.0))
