@@ -120,9 +120,13 @@ async fn get_counter(
         field: "key",
         reason: e.body_text(),
     })?;
-    let state = counters::read(&app.db, &app.counters, &key)
-        .await
-        .map_err(buffer_error)?;
+    let state =
+        counters::read(&app.db, &app.counters, &key)
+            .await
+            .map_err(|error| match error {
+                BufferError::Database(error) => ApiError::Database(error),
+                other => buffer_error(other),
+            })?;
     if state.persisted.is_none() && state.pending == 0 {
         return Err(ApiError::NotFound(format!("no counter `{key}`")));
     }

@@ -59,6 +59,11 @@ impl RedisQueue {
         })
     }
 
+    /// The queue's Redis connection, for other Redis users of the process to share.
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
     /// The full name of a queue: prefix, then the job kind's queue.
     fn queue_name(&self, queue: &str) -> String {
         format!("{}:{queue}", self.prefix)

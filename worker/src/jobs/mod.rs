@@ -43,13 +43,15 @@ impl JobContext {
         store: &StoreConfig,
         config: WorkerConfig,
     ) -> Result<Self, QueueError> {
-        let redis = match &store.redis_url {
-            Some(url) => Some(crate::backend::redis::connection(url, store.redis_timeout)?),
-            None => None,
+        let queue = Queue::connect(store, &config).await?;
+        // The buffer shares the queue's Redis connection (embedded: the database).
+        let redis = match &queue {
+            Queue::Redis(q) => Some(q.connection()),
+            Queue::Sqlite(_) => None,
         };
         Ok(JobContext {
-            queue: Queue::connect(store, &config).await?,
             counters: CounterBuffer::new(redis, &store.redis_prefix, &db),
+            queue,
             db,
             config: Arc::new(config),
         })
