@@ -7,6 +7,7 @@ mod m20260101_000002_create_state_logs;
 mod m20260101_000003_seed_vehicles;
 mod m20260101_000004_create_maintenance_runs;
 mod m20260101_000005_create_counters;
+mod m20260101_000006_create_webhooks;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000003_seed_vehicles::Migration),
             Box::new(m20260101_000004_create_maintenance_runs::Migration),
             Box::new(m20260101_000005_create_counters::Migration),
+            Box::new(m20260101_000006_create_webhooks::Migration),
         ]
     }
 }

@@ -7,3 +7,4 @@ pub mod error;
 pub mod ops;
 pub mod page;
 pub mod vehicles;
+pub mod webhooks;

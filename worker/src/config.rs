@@ -44,6 +44,21 @@ impl StoreConfig {
     pub fn embedded(&self) -> bool {
         self.redis_url.is_none()
     }
+
+    /// The SQLite database's file, if the database is a SQLite file.
+    pub fn sqlite_file(&self) -> Option<&str> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then_some(path)
+    }
+}
+
+impl WebhookConfig {
+    /// Whether callbacks may target private addresses: as configured, else only embedded.
+    pub fn allow_private(&self, store: &StoreConfig) -> bool {
+        self.callback_allow_private.unwrap_or(store.embedded())
+    }
 }
 
 /// How logs are written.
@@ -76,6 +91,12 @@ pub struct WorkerConfig {
     #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub worker_concurrency: u32,
+
+    /// Collect and deliver jobs one worker process runs at once, per queue (they mostly
+    /// wait on the network).
+    #[arg(long, env = "WEBHOOK_CONCURRENCY", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub webhook_concurrency: u32,
 
     /// How often an idle worker looks for new jobs.
     #[arg(long, env = "WORKER_POLL_INTERVAL", default_value = "200ms", value_parser = humantime::parse_duration)]
@@ -114,6 +135,90 @@ pub struct WorkerConfig {
     /// How long the record of each maintenance run (`maintenance_runs`) is kept.
     #[arg(long, env = "MAINTENANCE_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
     pub maintenance_retention: Duration,
+
+    /// The data providers and their health.
+    #[command(flatten)]
+    pub providers: ProviderConfig,
+
+    /// Webhook collections and their deliveries.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// The data providers webhooks collect from, and how their failures are handled.
+#[derive(Debug, Clone, Args)]
+pub struct ProviderConfig {
+    /// Comma-separated providers, `name=URL` with an optional `;timeout=5s` each. Unset:
+    /// embedded mode starts its own mock providers and uses them; otherwise
+    /// `gas` and `internet` at `http://127.0.0.1:3000/providers/{name}`.
+    #[arg(long, env = "PROVIDERS", value_delimiter = ',')]
+    pub providers: Vec<String>,
+
+    /// How long a provider request may take, unless its entry says otherwise.
+    #[arg(long, env = "PROVIDER_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub provider_timeout: Duration,
+
+    /// Consecutive failures that take a provider down (then only probes reach it).
+    #[arg(long, env = "PROVIDER_FAILURE_THRESHOLD", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub provider_failure_threshold: u32,
+
+    /// First cool-down of a provider that went down; doubles after each failed probe.
+    #[arg(long, env = "PROVIDER_COOLDOWN_MIN", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub provider_cooldown_min: Duration,
+
+    /// Longest cool-down between two probes of a provider that stays down.
+    #[arg(long, env = "PROVIDER_COOLDOWN_MAX", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub provider_cooldown_max: Duration,
+}
+
+/// Webhook collections and the delivery of their callbacks.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookConfig {
+    /// Past this age, a collection stops and delivers what arrived, with status `failed`.
+    #[arg(long, env = "COLLECTION_DEADLINE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub collection_deadline: Duration,
+
+    /// Delay before each delivery attempt (the first is usually `0s`); after the last,
+    /// the webhook is parked.
+    #[arg(long, env = "DELIVERY_SCHEDULE", value_delimiter = ',',
+          default_value = "0s,5s,30s,2m,5m,30m,1h,2h,5h,10h,10h",
+          value_parser = humantime::parse_duration)]
+    pub delivery_schedule: Vec<Duration>,
+
+    /// Random spread of each retry delay, as a fraction (0.2 = ±20 %).
+    #[arg(long, env = "DELIVERY_JITTER", default_value_t = 0.2)]
+    pub delivery_jitter: f64,
+
+    /// How long a callback request may take.
+    #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub delivery_timeout: Duration,
+
+    /// Longest wait a receiver's `Retry-After` may impose before the next attempt.
+    #[arg(long, env = "DELIVERY_RETRY_AFTER_MAX", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub delivery_retry_after_max: Duration,
+
+    /// Signing secret of callbacks, `whsec_<base64>`. Required with REDIS_URL; embedded
+    /// mode creates one beside its database file when unset.
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Allow callbacks to loopback, private, link-local and metadata addresses.
+    /// Default: allowed in embedded mode (a local demo), refused with REDIS_URL.
+    #[arg(long, env = "CALLBACK_ALLOW_PRIVATE")]
+    pub callback_allow_private: Option<bool>,
+
+    /// How often unfinished webhooks whose job went missing are re-queued.
+    #[arg(long, env = "WEBHOOK_SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub webhook_sweep_interval: Duration,
+
+    /// How long past its due time a webhook's job may be missing before the sweeper re-queues it.
+    #[arg(long, env = "WEBHOOK_SWEEP_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub webhook_sweep_grace: Duration,
+
+    /// How long an `Idempotency-Key` returns the webhook it first created.
+    #[arg(long, env = "IDEMPOTENCY_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub idempotency_ttl: Duration,
 }
 
 /// A configuration value that cannot work, named by its variable.
@@ -141,12 +246,50 @@ impl WorkerConfig {
                 reason: "must be at least 1s (slots are whole seconds)".into(),
             });
         }
-        if self.vacuum_interval < Duration::from_secs(1) {
+        for (variable, interval) in [
+            ("VACUUM_INTERVAL", self.vacuum_interval),
+            ("WEBHOOK_SWEEP_INTERVAL", self.webhooks.webhook_sweep_interval),
+        ] {
+            if interval < Duration::from_secs(1) {
+                return Err(ConfigError {
+                    variable,
+                    reason: "must be at least 1s (slots are whole seconds)".into(),
+                });
+            }
+        }
+        let w = &self.webhooks;
+        if w.delivery_schedule.is_empty() {
             return Err(ConfigError {
-                variable: "VACUUM_INTERVAL",
-                reason: "must be at least 1s (slots are whole seconds)".into(),
+                variable: "DELIVERY_SCHEDULE",
+                reason: "needs at least one attempt".into(),
             });
         }
+        if !(0.0..1.0).contains(&w.delivery_jitter) {
+            return Err(ConfigError {
+                variable: "DELIVERY_JITTER",
+                reason: "must be from 0 up to (not including) 1".into(),
+            });
+        }
+        for (variable, value) in [
+            ("DELIVERY_TIMEOUT", w.delivery_timeout),
+            ("COLLECTION_DEADLINE", w.collection_deadline),
+            ("PROVIDER_TIMEOUT", self.providers.provider_timeout),
+            ("PROVIDER_COOLDOWN_MIN", self.providers.provider_cooldown_min),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError {
+                    variable,
+                    reason: "must be above zero".into(),
+                });
+            }
+        }
+        if self.providers.provider_cooldown_max < self.providers.provider_cooldown_min {
+            return Err(ConfigError {
+                variable: "PROVIDER_COOLDOWN_MAX",
+                reason: "must not be below PROVIDER_COOLDOWN_MIN".into(),
+            });
+        }
+        crate::providers::Providers::parse(&self.providers)?;
         Ok(())
     }
 }

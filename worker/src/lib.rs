@@ -5,10 +5,13 @@ pub mod backend;
 pub mod config;
 pub mod counters;
 pub mod db;
+pub mod delivery;
 pub mod jobs;
 pub mod poll;
+pub mod providers;
 pub mod runtime;
 pub mod schedule;
 pub mod telemetry;
+pub mod webhooks;
 #[cfg(feature = "testing")]
 pub mod testing;

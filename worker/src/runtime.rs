@@ -5,10 +5,12 @@ use apalis::prelude::*;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::Queue;
+use crate::backend::{Job, Queue};
 use crate::jobs::flush_counters::{self, FlushCounters};
+use crate::jobs::sweep_webhooks::SweepWebhooks;
 use crate::jobs::vacuum::VacuumTick;
-use crate::jobs::{IntervalJob, JobContext, run_interval};
+use crate::jobs::{IntervalJob, JobContext, collect, deliver, run_interval};
+use crate::webhooks::{Collect, Deliver};
 use crate::poll::EveryTick;
 use crate::schedule;
 
@@ -37,15 +39,15 @@ pub fn process_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &unique[20..])
 }
 
-/// Builds one apalis worker per interval job on queue backend `$queue`, the same way for
-/// both backends (the builder's types differ per backend, so a function cannot take both).
+/// Builds one apalis worker per job kind on queue backend `$queue`, the same way for both
+/// backends (the builder's types differ per backend, so a function cannot take both).
 macro_rules! register {
-    ($monitor:expr, $queue:expr, $name:expr, $ctx:expr, $($job:ty),+) => {{
+    ($monitor:expr, $queue:expr, $name:expr, $ctx:expr, $($job:ty => $handler:expr),+ $(,)?) => {{
         let monitor = $monitor;
         $(
             let storage = $queue.storage::<$job>();
             let ctx = $ctx.clone();
-            let name = format!("{}-{}", $name, <$job as IntervalJob>::NAME);
+            let name = format!("{}-{}", $name, <$job as Job>::QUEUE);
             let monitor = monitor.register(move |restarts| {
                 let config = &ctx.config;
                 WorkerBuilder::new(format!("{name}-{restarts}"))
@@ -54,12 +56,12 @@ macro_rules! register {
                             .clone()
                             .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
                     )
-                    .concurrency(config.worker_concurrency as usize)
+                    .concurrency(<$job as Job>::concurrency(config))
                     .timeout(config.worker_job_timeout)
                     .catch_panic()
                     .enable_tracing()
                     .data(ctx.clone())
-                    .build(run_interval::<$job>)
+                    .build($handler)
             });
         )+
         monitor
@@ -95,6 +97,7 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
     let schedulers = [
         schedule::<VacuumTick>(&ctx, &name, &cancel),
         schedule::<FlushCounters>(&ctx, &name, &cancel),
+        schedule::<SweepWebhooks>(&ctx, &name, &cancel),
     ];
 
     let monitor = Monitor::new()
@@ -110,8 +113,20 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
         .should_restart(|_, _| false)
         .shutdown_timeout(ctx.config.worker_shutdown_timeout);
     let monitor = match &ctx.queue {
-        Queue::Redis(q) => register!(monitor, q, name, ctx, VacuumTick, FlushCounters),
-        Queue::Sqlite(q) => register!(monitor, q, name, ctx, VacuumTick, FlushCounters),
+        Queue::Redis(q) => register!(monitor, q, name, ctx,
+            VacuumTick => run_interval::<VacuumTick>,
+            FlushCounters => run_interval::<FlushCounters>,
+            SweepWebhooks => run_interval::<SweepWebhooks>,
+            Collect => collect::run,
+            Deliver => deliver::run,
+        ),
+        Queue::Sqlite(q) => register!(monitor, q, name, ctx,
+            VacuumTick => run_interval::<VacuumTick>,
+            FlushCounters => run_interval::<FlushCounters>,
+            SweepWebhooks => run_interval::<SweepWebhooks>,
+            Collect => collect::run,
+            Deliver => deliver::run,
+        ),
     };
 
     let stop = cancel.clone();

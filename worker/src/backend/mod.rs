@@ -18,6 +18,11 @@ pub use self::sqlite::SqliteQueue;
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     /// The queue's name, before the deployment's prefix.
     const QUEUE: &'static str;
+
+    /// How many of these one worker process runs at once.
+    fn concurrency(config: &WorkerConfig) -> usize {
+        config.worker_concurrency as usize
+    }
 }
 
 /// Why the queue could not be reached or written.
@@ -59,10 +64,39 @@ impl Queue {
         }
     }
 
+    /// The queue's Redis connection (production), for other Redis users to share.
+    pub fn redis(&self) -> Option<::redis::aio::ConnectionManager> {
+        match self {
+            Queue::Redis(q) => Some(q.connection()),
+            Queue::Sqlite(_) => None,
+        }
+    }
+
     /// Queues `job` to run now; returns the task's id.
     pub async fn push<J: Job>(&self, job: J) -> Result<TaskId, QueueError> {
         let id = TaskId::from(ulid::Ulid::generate());
         let task = TaskBuilder::new(job).task_id(id.clone()).build();
+        let pushed = match self {
+            Queue::Redis(q) => q.push_task(task).await,
+            Queue::Sqlite(q) => q.push_task(task).await,
+        };
+        pushed.map(|()| id).map_err(|message| QueueError::Push {
+            queue: J::QUEUE,
+            message,
+        })
+    }
+
+    /// Queues `job` to run at `at` (to the second; apalis rounds down); returns the task's id.
+    pub async fn push_at<J: Job>(
+        &self,
+        job: J,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<TaskId, QueueError> {
+        let id = TaskId::from(ulid::Ulid::generate());
+        let task = TaskBuilder::new(job)
+            .task_id(id.clone())
+            .run_at_time(at.into())
+            .build();
         let pushed = match self {
             Queue::Redis(q) => q.push_task(task).await,
             Queue::Sqlite(q) => q.push_task(task).await,

@@ -71,17 +71,17 @@ impl RedisQueue {
 
     /// The apalis storage of job kind `J`, configured from the worker settings.
     pub fn storage<J: Job>(&self) -> RedisStorage<J> {
-        self.storage_named(J::QUEUE)
+        self.storage_named(J::QUEUE, J::concurrency(&self.worker))
     }
 
-    fn storage_named<J>(&self, queue: &str) -> RedisStorage<J> {
+    fn storage_named<J>(&self, queue: &str, batch: usize) -> RedisStorage<J> {
         let w = &self.worker;
         RedisStorage::new(self.conn.clone()).with_config(
             apalis_redis::Config::default()
                 .queue(self.queue_name(queue))
                 // Prefetch no more than can run: prefetched tasks are stuck behind running
                 // ones during a graceful shutdown.
-                .batch_size(w.worker_concurrency as usize)
+                .batch_size(batch)
                 .heartbeat_interval(w.worker_heartbeat_interval)
                 .missed_heartbeats(w.worker_missed_heartbeats as usize)
                 .idempotency_ttl(Some(Duration::from_secs(24 * 3600))),
@@ -102,7 +102,7 @@ impl RedisQueue {
     ) -> Result<u64, QueueError> {
         let mut removed = 0;
         for queue in queues {
-            let mut storage = self.storage_named::<serde_json::Value>(queue);
+            let mut storage = self.storage_named::<serde_json::Value>(queue, 1);
             removed += storage
                 .vacuum_before(max_age)
                 .await

@@ -44,7 +44,7 @@ impl SqliteQueue {
         SqliteStorage::new(&self.pool).with_config(
             apalis_sqlite::Config::default()
                 .queue(J::QUEUE)
-                .batch_size(w.worker_concurrency as usize)
+                .batch_size(J::concurrency(w))
                 .heartbeat_interval(w.worker_heartbeat_interval)
                 .missed_heartbeats(w.worker_missed_heartbeats as usize),
         )

@@ -1,6 +1,9 @@
 //! Job kinds: one module each, with its payload and handler.
 
+pub mod collect;
+pub mod deliver;
 pub mod flush_counters;
+pub mod sweep_webhooks;
 pub mod vacuum;
 
 use std::sync::Arc;
@@ -12,8 +15,11 @@ use apalis::prelude::{AbortError, Data};
 use sea_orm::{DatabaseConnection, DbErr};
 
 use crate::backend::{Job, Queue, QueueError};
-use crate::config::{StoreConfig, WorkerConfig};
+use crate::config::{ConfigError, StoreConfig, WorkerConfig};
 use crate::counters::CounterBuffer;
+use crate::delivery::Sender;
+use crate::delivery::signature::Secret;
+use crate::providers::{ProviderClient, ProviderHealth, Providers};
 use crate::counters::flush::FlushError;
 use crate::schedule;
 
@@ -21,9 +27,12 @@ use crate::schedule;
 pub const QUEUES: &[&str] = &[
     vacuum::VacuumTick::QUEUE,
     flush_counters::FlushCounters::QUEUE,
+    sweep_webhooks::SweepWebhooks::QUEUE,
+    crate::webhooks::Collect::QUEUE,
+    crate::webhooks::Deliver::QUEUE,
 ];
 
-/// What every handler gets: the database of record, the queue and the configuration.
+/// What every handler gets: the stores, the outside world's clients, the configuration.
 #[derive(Clone)]
 pub struct JobContext {
     /// The database of record.
@@ -32,30 +41,127 @@ pub struct JobContext {
     pub queue: Queue,
     /// The counter increment buffer.
     pub counters: CounterBuffer,
+    /// The configured data providers.
+    pub providers: Providers,
+    /// Fetches providers.
+    pub client: ProviderClient,
+    /// Provider health, shared by every worker process.
+    pub health: ProviderHealth,
+    /// Signs and sends callbacks.
+    pub sender: Sender,
     /// The worker settings.
     pub config: Arc<WorkerConfig>,
 }
 
+/// Why the workers' context could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The queue could not be opened.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// A configuration value cannot work.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// An HTTP client could not be built.
+    #[error("http client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The embedded signing secret could not be read or created.
+    #[error("signing secret file {path}: {reason}")]
+    SecretFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
 impl JobContext {
-    /// Opens the queue and the counter buffer that `store` selects, around `db`.
+    /// Opens the queue, the counter buffer and provider health that `store` selects.
     pub async fn connect(
         db: DatabaseConnection,
         store: &StoreConfig,
         config: WorkerConfig,
-    ) -> Result<Self, QueueError> {
+    ) -> Result<Self, ContextError> {
         let queue = Queue::connect(store, &config).await?;
-        // The buffer shares the queue's Redis connection (embedded: the database).
-        let redis = match &queue {
-            Queue::Redis(q) => Some(q.connection()),
-            Queue::Sqlite(_) => None,
-        };
+        let health = ProviderHealth::new(queue.redis(), &store.redis_prefix, &config.providers);
+        Self::new(db, queue, health, store, config)
+    }
+
+    /// Builds the context around an open queue and provider health (which the embedded
+    /// API shares with its workers).
+    pub fn new(
+        db: DatabaseConnection,
+        queue: Queue,
+        health: ProviderHealth,
+        store: &StoreConfig,
+        config: WorkerConfig,
+    ) -> Result<Self, ContextError> {
+        let webhooks = &config.webhooks;
+        let secret = signing_secret(store, webhooks.webhook_secret.as_deref())?;
+        let sender = Sender::new(
+            secret,
+            webhooks.delivery_timeout,
+            webhooks.allow_private(store),
+        )?;
         Ok(JobContext {
-            counters: CounterBuffer::new(redis, &store.redis_prefix, &db),
+            // The buffer shares the queue's Redis connection (embedded: the database).
+            counters: CounterBuffer::new(queue.redis(), &store.redis_prefix, &db),
+            providers: Providers::parse(&config.providers)?,
+            client: ProviderClient::new()?,
+            health,
+            sender,
             queue,
             db,
             config: Arc::new(config),
         })
     }
+}
+
+/// The callbacks' signing secret: the configured one, or (embedded) the one kept beside
+/// the database file, created on first start.
+fn signing_secret(store: &StoreConfig, configured: Option<&str>) -> Result<Secret, ContextError> {
+    if let Some(text) = configured {
+        return Secret::parse(text).map_err(|reason| {
+            ContextError::Config(ConfigError {
+                variable: "WEBHOOK_SECRET",
+                reason,
+            })
+        });
+    }
+    let Some(path) = store.sqlite_file().filter(|_| store.embedded()) else {
+        return Err(ContextError::Config(ConfigError {
+            variable: "WEBHOOK_SECRET",
+            reason: "required with REDIS_URL: every worker must sign with the same secret".into(),
+        }));
+    };
+    let path = format!("{path}.whsec");
+    let failed = |reason: String| ContextError::SecretFile {
+        path: path.clone(),
+        reason,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Secret::parse(&text).map_err(failed),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let secret = Secret::generate().map_err(|e| failed(e.to_string()))?;
+            write_private(&path, &secret.to_text()).map_err(|e| failed(e.to_string()))?;
+            tracing::info!(path = %path, "created the callback signing secret; receivers verify signatures with it (or set WEBHOOK_SECRET)");
+            Ok(secret)
+        }
+        Err(e) => Err(failed(e.to_string())),
+    }
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &str, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")
 }
 
 /// A job that runs once per interval slot across every worker process (see `schedule`).
@@ -107,4 +213,10 @@ pub enum JobError {
     /// A counter flush failed; its batch waits for the next one.
     #[error(transparent)]
     Flush(#[from] FlushError),
+    /// Provider health could not be read or written.
+    #[error(transparent)]
+    Health(#[from] crate::providers::health::HealthError),
+    /// A callback body could not be built.
+    #[error("callback body: {0}")]
+    Payload(String),
 }

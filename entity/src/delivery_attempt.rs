@@ -1,0 +1,54 @@
+//! `delivery_attempts`: every POST to a webhook's callback URL, with what came back.
+
+use sea_orm::entity::prelude::*;
+
+/// One delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "delivery_attempts")]
+pub struct Model {
+    /// Row id.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The webhook.
+    pub webhook_id: String,
+    /// 1 for the first attempt.
+    pub number: i32,
+    /// `scheduled` or `manual` (a redelivery).
+    pub trigger: String,
+    /// The URL posted to.
+    pub url: String,
+    /// When the request started.
+    pub started_at: DateTimeUtc,
+    /// How long until the answer (or the failure).
+    pub duration_ms: i64,
+    /// The receiver's status, if it answered.
+    pub status_code: Option<i32>,
+    /// Why it failed without an answer: `timeout`, `connect`, `dns`, `refused_address`, …
+    pub error_kind: Option<String>,
+    /// The failure's detail.
+    pub error_message: Option<String>,
+    /// The first 4 KiB of the receiver's answer.
+    pub response_body: Option<String>,
+    /// When the next attempt is due, if there is one.
+    pub next_attempt_at: Option<DateTimeUtc>,
+}
+
+/// Relations of `delivery_attempts`.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    /// The webhook.
+    #[sea_orm(
+        belongs_to = "super::webhook::Entity",
+        from = "Column::WebhookId",
+        to = "super::webhook::Column::Id"
+    )]
+    Webhook,
+}
+
+impl Related<super::webhook::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Webhook.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,70 @@
+//! `webhooks`: one row per submitted collection, the state of record of its whole life.
+
+use sea_orm::entity::prelude::*;
+
+/// A webhook collection: what to collect (its `webhook_providers` rows), where to deliver,
+/// and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhooks")]
+pub struct Model {
+    /// ULID, also the `webhook-id` of every delivery.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// Where the aggregate is POSTed.
+    pub callback_url: String,
+    /// `collecting`, `delivering`, `delivered` or `parked`.
+    pub status: String,
+    /// Once collected: `completed` (every provider in) or `failed` (deadline passed).
+    pub outcome: Option<String>,
+    /// The client's `Idempotency-Key`, cleared once it is older than its window.
+    #[sea_orm(unique)]
+    pub idempotency_key: Option<String>,
+    /// When it was submitted.
+    pub created_at: DateTimeUtc,
+    /// Past this, collection stops and what arrived is delivered as `failed`.
+    pub deadline_at: DateTimeUtc,
+    /// When collection ended.
+    pub collected_at: Option<DateTimeUtc>,
+    /// When a delivery was last acknowledged with a 2xx.
+    pub delivered_at: Option<DateTimeUtc>,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+    /// The callback body, frozen when collection ends so every attempt sends the same bytes.
+    pub payload: Option<String>,
+    /// Delivery attempts made so far.
+    pub delivery_attempts: i32,
+    /// The attempt after which delivery parks.
+    pub attempt_limit: i32,
+    /// What the next attempts are: `scheduled`, or `manual` after a redelivery.
+    pub delivery_trigger: String,
+    /// When the webhook's next job is due (or, while one runs, when its lease ends);
+    /// the sweeper re-queues unfinished webhooks whose time is long past.
+    pub next_run_at: Option<DateTimeUtc>,
+    /// The queue task holding the lease, so the same task may pick it up again after a crash.
+    pub claimed_by: Option<String>,
+}
+
+/// Relations of `webhooks`.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    /// Per-provider progress.
+    #[sea_orm(has_many = "super::webhook_provider::Entity")]
+    Providers,
+    /// Delivery attempts.
+    #[sea_orm(has_many = "super::delivery_attempt::Entity")]
+    Attempts,
+}
+
+impl Related<super::webhook_provider::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Providers.def()
+    }
+}
+
+impl Related<super::delivery_attempt::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Attempts.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

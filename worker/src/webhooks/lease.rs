@@ -1,0 +1,69 @@
+//! Which job may work on a webhook now. A job claims the webhook with one conditional
+//! update: only while it is in the expected status and its next job is due (or this very
+//! task held it before a crash). The claim pushes `next_run_at` to the end of a lease, so a
+//! second copy of the job finds nothing to do, and the sweeper only steps in once the
+//! lease is long over.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::webhook;
+use openapi::webhooks::WebhookStatus;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+
+/// How early a job may run: apalis schedules to the whole second.
+const EARLY: Duration = Duration::from_secs(1);
+
+/// Claims webhook `id` in `status` for `task` during `lease`; the webhook if won.
+pub async fn claim<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    status: WebhookStatus,
+    task: &str,
+    lease: Duration,
+) -> Result<Option<webhook::Model>, DbErr> {
+    let now = Utc::now();
+    let claimed = webhook::Entity::update_many()
+        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + lease)))
+        .col_expr(webhook::Column::ClaimedBy, Expr::value(Some(task.to_owned())))
+        .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook::Column::Id.eq(id))
+        .filter(webhook::Column::Status.eq(status.as_str()))
+        .filter(
+            Condition::any()
+                .add(webhook::Column::NextRunAt.is_null())
+                .add(webhook::Column::NextRunAt.lte(now + EARLY))
+                .add(webhook::Column::ClaimedBy.eq(task)),
+        )
+        .exec(db)
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(None);
+    }
+    webhook::Entity::find_by_id(id).one(db).await
+}
+
+/// The condition that `task` still holds webhook `id`.
+pub fn held_by(id: &str, task: &str) -> Condition {
+    Condition::all()
+        .add(webhook::Column::Id.eq(id))
+        .add(webhook::Column::ClaimedBy.eq(task))
+}
+
+/// Hands webhook `id` back, its next job due at `at`; false if `task` no longer held it.
+pub async fn release<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    task: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let released = webhook::Entity::update_many()
+        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(at)))
+        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+        .col_expr(webhook::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(held_by(id, task))
+        .exec(db)
+        .await?;
+    Ok(released.rows_affected == 1)
+}

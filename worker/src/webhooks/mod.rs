@@ -1,0 +1,290 @@
+//! Webhook collections: submission, the lease jobs work under, the callback body, and
+//! redelivery. The database holds the truth; jobs carry only the webhook's id.
+
+pub mod lease;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use entity::{webhook, webhook_provider};
+use openapi::webhooks::{CallbackBody, Outcome, WebhookStatus};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, SqlErr, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{Job, Queue, QueueError};
+use crate::config::{WebhookConfig, WorkerConfig};
+use crate::delivery::address::CallbackUrl;
+
+/// A provider row still waiting for data.
+pub const PENDING: &str = "pending";
+/// A provider row whose data arrived.
+pub const FETCHED: &str = "fetched";
+/// A provider row given up on at the deadline.
+pub const FAILED: &str = "failed";
+
+/// Collect the missing providers of a webhook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Collect {
+    /// The webhook.
+    pub webhook_id: String,
+}
+
+impl Job for Collect {
+    const QUEUE: &'static str = "collect";
+
+    fn concurrency(config: &WorkerConfig) -> usize {
+        config.webhook_concurrency as usize
+    }
+}
+
+/// Deliver a webhook's callback (one attempt).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deliver {
+    /// The webhook.
+    pub webhook_id: String,
+}
+
+impl Job for Deliver {
+    const QUEUE: &'static str = "deliver";
+
+    fn concurrency(config: &WorkerConfig) -> usize {
+        config.webhook_concurrency as usize
+    }
+}
+
+/// A valid submission.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    /// Distinct, configured provider names, in the client's order.
+    pub providers: Vec<String>,
+    /// Where the callback goes.
+    pub callback_url: CallbackUrl,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+}
+
+/// What a submission came to.
+#[derive(Debug, Clone)]
+pub enum Submitted {
+    /// A new webhook, recorded and queued.
+    Created(webhook::Model),
+    /// The webhook the same `Idempotency-Key` created earlier.
+    Existing(webhook::Model),
+}
+
+/// Why a submission was not accepted; nothing of it is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    /// The queue failed; the webhook's rows were removed again.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Records `new` and queues its collection. Answers only once both are done; if the push
+/// fails, the rows are removed again (a crash in between is the sweeper's to repair).
+pub async fn submit(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    config: &WebhookConfig,
+    new: NewWebhook,
+) -> Result<Submitted, SubmitError> {
+    let now = Utc::now();
+    if let Some(key) = &new.idempotency_key {
+        if let Some(existing) = by_idempotency_key(db, key, now, config).await? {
+            return Ok(Submitted::Existing(existing));
+        }
+    }
+    let id = ulid::Ulid::generate().to_string();
+    let row = webhook::ActiveModel {
+        id: Set(id.clone()),
+        callback_url: Set(new.callback_url.url().to_string()),
+        status: Set(WebhookStatus::Collecting.as_str().to_owned()),
+        outcome: Set(None),
+        idempotency_key: Set(new.idempotency_key.clone()),
+        created_at: Set(now),
+        deadline_at: Set(now + config.collection_deadline),
+        collected_at: Set(None),
+        delivered_at: Set(None),
+        updated_at: Set(now),
+        payload: Set(None),
+        delivery_attempts: Set(0),
+        attempt_limit: Set(0),
+        delivery_trigger: Set(SCHEDULED.to_owned()),
+        next_run_at: Set(Some(now)),
+        claimed_by: Set(None),
+    };
+    let providers = new.providers.iter().enumerate().map(|(i, name)| {
+        webhook_provider::ActiveModel {
+            webhook_id: Set(id.clone()),
+            provider: Set(name.clone()),
+            position: Set(i as i32),
+            status: Set(PENDING.to_owned()),
+            attempts: Set(0),
+            last_error: Set(None),
+            data: Set(None),
+            fetched_at: Set(None),
+            updated_at: Set(now),
+        }
+    });
+    let txn = db.begin().await?;
+    let inserted = webhook::Entity::insert(row).exec_without_returning(&txn).await;
+    if let Err(error) = inserted {
+        drop(txn);
+        // Two submissions with one key raced; the other won.
+        if let (Some(SqlErr::UniqueConstraintViolation(_)), Some(key)) =
+            (error.sql_err(), &new.idempotency_key)
+        {
+            if let Some(existing) = by_idempotency_key(db, key, now, config).await? {
+                return Ok(Submitted::Existing(existing));
+            }
+        }
+        return Err(error.into());
+    }
+    webhook_provider::Entity::insert_many(providers)
+        .exec_without_returning(&txn)
+        .await?;
+    txn.commit().await?;
+
+    if let Err(error) = queue.push(Collect { webhook_id: id.clone() }).await {
+        tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
+        if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(db).await {
+            tracing::error!(webhook = %id, %cleanup, "could not remove the unqueued webhook; the sweeper will queue it");
+        }
+        return Err(error.into());
+    }
+    let created = webhook::Entity::find_by_id(&id)
+        .one(db)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(id))?;
+    Ok(Submitted::Created(created))
+}
+
+/// The webhook `key` created within the idempotency window; frees keys past it.
+async fn by_idempotency_key(
+    db: &DatabaseConnection,
+    key: &str,
+    now: DateTime<Utc>,
+    config: &WebhookConfig,
+) -> Result<Option<webhook::Model>, DbErr> {
+    webhook::Entity::update_many()
+        .col_expr(webhook::Column::IdempotencyKey, Expr::value(None::<String>))
+        .filter(webhook::Column::IdempotencyKey.eq(key))
+        .filter(webhook::Column::CreatedAt.lt(now - config.idempotency_ttl))
+        .exec(db)
+        .await?;
+    webhook::Entity::find()
+        .filter(webhook::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await
+}
+
+/// An attempt made by the delivery schedule.
+pub const SCHEDULED: &str = "scheduled";
+/// An attempt asked for with `POST /v1/webhooks/{id}/redeliver`.
+pub const MANUAL: &str = "manual";
+
+/// Why a redelivery was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeliverError {
+    /// No such webhook.
+    #[error("no webhook `{0}`")]
+    NotFound(String),
+    /// It is still collecting or delivering.
+    #[error("webhook `{0}` is {1}; only delivered or parked webhooks can be redelivered")]
+    InProgress(String, &'static str),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    /// The queue failed; the webhook stays as it was.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Gives a delivered or parked webhook one more delivery attempt, now.
+pub async fn redeliver(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    id: &str,
+) -> Result<webhook::Model, RedeliverError> {
+    let now = Utc::now();
+    let reopened = webhook::Entity::update_many()
+        .col_expr(webhook::Column::Status, Expr::value(WebhookStatus::Delivering.as_str()))
+        .col_expr(
+            webhook::Column::AttemptLimit,
+            Expr::col(webhook::Column::DeliveryAttempts).add(1),
+        )
+        .col_expr(webhook::Column::DeliveryTrigger, Expr::value(MANUAL))
+        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
+        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+        .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook::Column::Id.eq(id))
+        .filter(webhook::Column::Status.is_in([
+            WebhookStatus::Delivered.as_str(),
+            WebhookStatus::Parked.as_str(),
+        ]))
+        .exec(db)
+        .await?;
+    let current = webhook::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| RedeliverError::NotFound(id.to_owned()))?;
+    if reopened.rows_affected == 0 {
+        let status = WebhookStatus::parse(&current.status).map_or("busy", WebhookStatus::as_str);
+        return Err(RedeliverError::InProgress(id.to_owned(), status));
+    }
+    // Reopened but not queued: the sweeper queues it once the grace period passes.
+    queue.push(Deliver { webhook_id: id.to_owned() }).await?;
+    Ok(current)
+}
+
+/// The callback body of a finished collection.
+pub fn callback_body(
+    webhook: &webhook::Model,
+    providers: &[webhook_provider::Model],
+    outcome: Outcome,
+    completed_at: DateTime<Utc>,
+) -> CallbackBody {
+    let mut data = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for row in providers {
+        match row.data.as_deref().map(serde_json::from_str) {
+            Some(Ok(value)) => {
+                data.insert(row.provider.clone(), value);
+            }
+            _ => {
+                let reason = row
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "no answer before the collection deadline".into());
+                errors.insert(row.provider.clone(), reason);
+            }
+        }
+    }
+    CallbackBody {
+        id: webhook.id.clone(),
+        status: outcome,
+        data,
+        errors,
+        created_at: webhook.created_at,
+        completed_at,
+    }
+}
+
+/// The providers of webhook `id`, in the submitted order.
+pub async fn providers_of<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> Result<Vec<webhook_provider::Model>, DbErr> {
+    webhook_provider::Entity::find()
+        .filter(webhook_provider::Column::WebhookId.eq(id))
+        .order_by_asc(webhook_provider::Column::Position)
+        .all(db)
+        .await
+}
