@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 use worker::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig};
+use worker::mock_providers::MockConfig;
 
 /// datahog API: takes work over HTTP, records it durably and queues it.
 ///
@@ -36,6 +37,14 @@ pub struct ApiConfig {
     /// Worker settings, used when the workers run inside this process (embedded mode).
     #[command(flatten)]
     pub worker: WorkerConfig,
+
+    /// Embedded mode without PROVIDERS: where the built-in mock providers listen.
+    #[arg(long, env = "MOCK_PROVIDERS_LISTEN", default_value = "127.0.0.1:0")]
+    pub mock_providers_listen: SocketAddr,
+
+    /// The built-in mock providers (embedded mode without PROVIDERS).
+    #[command(flatten)]
+    pub mock: MockConfig,
 }
 
 /// What every HTTP request gets.
@@ -92,10 +101,16 @@ pub struct CacheConfig {
 }
 
 impl ApiConfig {
+    /// Whether the API starts its own mock providers: embedded, with none configured.
+    pub fn runs_mock_providers(&self) -> bool {
+        self.store.embedded() && self.worker.providers.providers.iter().all(|p| p.trim().is_empty())
+    }
+
     /// Checks what clap's parsers cannot; the error names the variable at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.store.validate()?;
         self.worker.validate()?;
+        self.mock.validate()?;
         if self.cache.cache_max_staleness.is_zero() {
             return Err(ConfigError {
                 variable: "CACHE_MAX_STALENESS",

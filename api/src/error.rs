@@ -41,6 +41,12 @@ pub enum ApiError {
     /// The counter buffer (Redis, or the database when embedded) is unreachable.
     #[error("the counter buffer is unavailable; nothing was applied, retry later")]
     BufferUnavailable,
+    /// A store the request needs failed; nothing of the request was kept.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The resource is in a state that does not allow the request.
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl ApiError {
@@ -72,7 +78,8 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::ValidationFailed,
             ),
-            ApiError::BufferUnavailable => (
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::BufferUnavailable | ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,
             ),

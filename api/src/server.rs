@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use worker::backend::QueueError;
 use worker::config::ConfigError;
 use worker::counters::CounterBuffer;
-use worker::jobs::JobContext;
+use worker::backend::Queue;
+use worker::jobs::{ContextError, JobContext};
+use worker::providers::{ProviderHealth, Providers};
 use worker::runtime::RuntimeError;
 
 use crate::cache::{SharedTier, TieredCache};
@@ -36,6 +38,9 @@ pub enum ServeError {
     /// The embedded queue could not be opened.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The embedded workers could not be set up.
+    #[error(transparent)]
+    Context(#[from] ContextError),
     /// The embedded workers stopped on their own.
     #[error("embedded workers: {0}")]
     Workers(#[from] RuntimeError),
@@ -50,11 +55,17 @@ pub enum ServeError {
 /// Serves the API on `listener` until `shutdown` fires; when embedded (no Redis), runs the
 /// workers in this process too, and stops everything if they die.
 pub async fn run(
-    config: ApiConfig,
+    mut config: ApiConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    // Detached: it stops with `shutdown`.
+    let _mocks = if config.runs_mock_providers() {
+        Some(start_mock_providers(&mut config, &shutdown).await?)
+    } else {
+        None
+    };
     let db = worker::db::connect(&config.store).await?;
     let redis = match &config.store.redis_url {
         Some(url) => Some(worker::backend::redis::connection(
@@ -78,16 +89,21 @@ pub async fn run(
         shared,
     );
     let counters = CounterBuffer::new(redis.clone(), &config.store.redis_prefix, &db);
-    let state = AppState::new(Shared {
-        db: db.clone(),
-        counters,
-        redis,
-        vehicles: VehicleStates::new(db.clone(), cache),
-        metrics: metrics::handle(),
-    });
-
+    let queue = Queue::connect(&config.store, &config.worker).await?;
+    let health = ProviderHealth::new(
+        queue.redis(),
+        &config.store.redis_prefix,
+        &config.worker.providers,
+    );
     let workers = if config.store.embedded() {
-        let ctx = JobContext::connect(db, &config.store, config.worker.clone()).await?;
+        // The workers share this process's queue and provider health with the handlers.
+        let ctx = JobContext::new(
+            db.clone(),
+            queue.clone(),
+            health.clone(),
+            &config.store,
+            config.worker.clone(),
+        )?;
         Some(tokio::spawn(worker::runtime::run(
             ctx,
             shutdown.child_token(),
@@ -95,6 +111,18 @@ pub async fn run(
     } else {
         None
     };
+    let state = AppState::new(Shared {
+        db: db.clone(),
+        counters,
+        redis,
+        vehicles: VehicleStates::new(db.clone(), cache),
+        metrics: metrics::handle(),
+        queue,
+        providers: Providers::parse(&config.worker.providers)?,
+        health,
+        allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
+        webhooks: config.worker.webhooks.clone(),
+    });
 
     let keys = ApiKeys(Arc::new(config.http.key_set()));
     let app = routes::router(state, keys, &config.http);
@@ -124,6 +152,26 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Starts the built-in mock providers on their own port and points the providers at
+/// them, so the embedded demo works with nothing else running.
+async fn start_mock_providers(
+    config: &mut ApiConfig,
+    shutdown: &CancellationToken,
+) -> Result<JoinHandle<std::io::Result<()>>, ServeError> {
+    let listener = TcpListener::bind(config.mock_providers_listen).await?;
+    let addr = listener.local_addr()?;
+    config.worker.providers.providers = ["gas", "internet"]
+        .iter()
+        .map(|name| format!("{name}=http://{addr}/providers/{name}"))
+        .collect();
+    tracing::info!(%addr, "mock providers started for the embedded demo (set PROVIDERS to use real ones)");
+    Ok(tokio::spawn(worker::mock_providers::serve(
+        listener,
+        config.mock.clone(),
+        shutdown.child_token(),
+    )))
 }
 
 /// Waits for the server; once `shutdown` fires, gives in-flight requests `grace` to

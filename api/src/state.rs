@@ -5,7 +5,10 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
+use worker::backend::Queue;
+use worker::config::WebhookConfig;
 use worker::counters::CounterBuffer;
+use worker::providers::{ProviderHealth, Providers};
 
 use crate::vehicles::VehicleStates;
 
@@ -41,4 +44,14 @@ pub struct Shared {
     pub vehicles: VehicleStates,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The job queue submissions are pushed to.
+    pub queue: Queue,
+    /// The configured providers.
+    pub providers: Providers,
+    /// Provider health, as the workers share it.
+    pub health: ProviderHealth,
+    /// Webhook settings.
+    pub webhooks: WebhookConfig,
+    /// Whether callbacks may target private addresses.
+    pub allow_private_callbacks: bool,
 }

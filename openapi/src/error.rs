@@ -23,6 +23,8 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// The resource's state does not allow the request (e.g. a delivery is in progress).
+    Conflict,
     /// The request took longer than the configured timeout.
     Timeout,
     /// A dependency (database, Redis) is unreachable; retry later.

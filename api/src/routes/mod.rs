@@ -3,7 +3,9 @@
 pub mod counters;
 pub mod ops;
 mod page;
+pub mod providers;
 pub mod vehicles;
+pub mod webhooks;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -39,9 +41,10 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
     tags(
         (name = "vehicles", description = "A vehicle's state at a point in time"),
         (name = "counters", description = "Counters: increments buffered, flushed to the database every few seconds"),
+        (name = "webhooks", description = "Webhook collections: fetch flaky providers, deliver a signed callback"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
-    components(schemas(openapi::error::ErrorBody, openapi::error::ErrorCode, openapi::error::FieldError)),
+    components(schemas(openapi::error::ErrorBody, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -63,6 +66,8 @@ impl Modify for BearerAuth {
 fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
     let protected = vehicles::router()
         .merge(counters::router())
+        .merge(webhooks::router())
+        .merge(providers::router())
         .route_layer(keys);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected)

@@ -163,6 +163,12 @@ async fn finish(
     outcome: Outcome,
 ) -> Result<(), JobError> {
     let now = Utc::now();
+    // Read before the transaction: on SQLite a transaction that reads and then writes
+    // fails at once when another connection wrote in between. Under the lease, only this
+    // job changes these rows.
+    let rows = webhooks::providers_of(&ctx.db, &webhook.id).await?;
+    let body = webhooks::callback_body(webhook, &rows, outcome, now);
+    let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
     let txn = ctx.db.begin().await?;
     if outcome == Outcome::Failed {
         webhook_provider::Entity::update_many()
@@ -173,9 +179,6 @@ async fn finish(
             .exec(&txn)
             .await?;
     }
-    let rows = webhooks::providers_of(&txn, &webhook.id).await?;
-    let body = webhooks::callback_body(webhook, &rows, outcome, now);
-    let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
     let moved = webhook::Entity::update_many()
         .col_expr(webhook::Column::Status, Expr::value(WebhookStatus::Delivering.as_str()))

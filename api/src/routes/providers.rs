@@ -1,0 +1,53 @@
+//! `GET /v1/providers`: every configured provider and its shared health.
+
+use axum::Json;
+use axum::extract::State;
+use openapi::error::ErrorBody;
+use openapi::webhooks::{ProviderList, ProviderStatus};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The provider routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list))
+}
+
+/// Each configured provider with its health: up, failing, or down until its next probe.
+#[utoipa::path(
+    get,
+    path = "/v1/providers",
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "Every configured provider", body = ProviderList),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 503, description = "The health store (Redis) is unreachable", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn list(State(app): State<AppState>) -> Result<Json<ProviderList>, ApiError> {
+    let mut items = Vec::new();
+    for provider in app.providers.iter() {
+        let view = app.health.view(&provider.name).await.map_err(|error| {
+            tracing::error!(%error, "provider health unreadable");
+            ApiError::Unavailable("provider health is unavailable; retry later".into())
+        })?;
+        let health = match (view.down, view.failures) {
+            (true, _) => "down",
+            (false, 0) => "up",
+            (false, _) => "failing",
+        };
+        items.push(ProviderStatus {
+            name: provider.name.clone(),
+            url: provider.url.to_string(),
+            timeout_ms: provider.timeout.as_millis() as u64,
+            health: health.to_owned(),
+            consecutive_failures: view.failures,
+            down_since: view.down_since,
+            next_probe_at: view.next_probe_at,
+        });
+    }
+    Ok(Json(ProviderList { items }))
+}
