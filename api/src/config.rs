@@ -103,7 +103,13 @@ pub struct CacheConfig {
 impl ApiConfig {
     /// Whether the API starts its own mock providers: embedded, with none configured.
     pub fn runs_mock_providers(&self) -> bool {
-        self.store.embedded() && self.worker.providers.providers.iter().all(|p| p.trim().is_empty())
+        self.store.embedded()
+            && self
+                .worker
+                .providers
+                .providers
+                .iter()
+                .all(|p| p.trim().is_empty())
     }
 
     /// Checks what clap's parsers cannot; the error names the variable at fault.

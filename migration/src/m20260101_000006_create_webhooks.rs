@@ -151,7 +151,9 @@ impl MigrationTrait for Migration {
                     .col(text_null(DeliveryAttempts::ErrorKind))
                     .col(text_null(DeliveryAttempts::ErrorMessage))
                     .col(text_null(DeliveryAttempts::ResponseBody))
-                    .col(timestamp_with_time_zone_null(DeliveryAttempts::NextAttemptAt))
+                    .col(timestamp_with_time_zone_null(
+                        DeliveryAttempts::NextAttemptAt,
+                    ))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_delivery_attempts_webhook")

@@ -248,7 +248,10 @@ impl WorkerConfig {
         }
         for (variable, interval) in [
             ("VACUUM_INTERVAL", self.vacuum_interval),
-            ("WEBHOOK_SWEEP_INTERVAL", self.webhooks.webhook_sweep_interval),
+            (
+                "WEBHOOK_SWEEP_INTERVAL",
+                self.webhooks.webhook_sweep_interval,
+            ),
         ] {
             if interval < Duration::from_secs(1) {
                 return Err(ConfigError {
@@ -274,7 +277,10 @@ impl WorkerConfig {
             ("DELIVERY_TIMEOUT", w.delivery_timeout),
             ("COLLECTION_DEADLINE", w.collection_deadline),
             ("PROVIDER_TIMEOUT", self.providers.provider_timeout),
-            ("PROVIDER_COOLDOWN_MIN", self.providers.provider_cooldown_min),
+            (
+                "PROVIDER_COOLDOWN_MIN",
+                self.providers.provider_cooldown_min,
+            ),
         ] {
             if value.is_zero() {
                 return Err(ConfigError {

@@ -13,6 +13,6 @@ pub mod providers;
 pub mod runtime;
 pub mod schedule;
 pub mod telemetry;
-pub mod webhooks;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod webhooks;

@@ -58,7 +58,12 @@ impl MockConfig {
             reason: format!("`{entry}` is not `provider=FROM..TO` (e.g. `gas=30s..90s`)"),
         };
         let mut outages = Vec::new();
-        for entry in self.mock_outages.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        for entry in self
+            .mock_outages
+            .iter()
+            .map(|e| e.trim())
+            .filter(|e| !e.is_empty())
+        {
             let (provider, window) = entry.split_once('=').ok_or_else(|| invalid(entry))?;
             let (from, to) = window.split_once("..").ok_or_else(|| invalid(entry))?;
             let parse = |d: &str| humantime::parse_duration(d.trim()).map_err(|_| invalid(entry));
@@ -145,7 +150,11 @@ pub fn router(config: MockConfig) -> Result<Router, crate::config::ConfigError> 
 
 async fn provider(State(mock): State<Arc<Mock>>, Path(name): Path<String>) -> Response {
     let Some(body) = bills(&name) else {
-        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such provider"}))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "no such provider"})),
+        )
+            .into_response();
     };
     if !mock.config.mock_latency.is_zero() {
         tokio::time::sleep(mock.config.mock_latency).await;
@@ -158,9 +167,17 @@ async fn provider(State(mock): State<Arc<Mock>>, Path(name): Path<String>) -> Re
         count.failures += u64::from(failed);
     }
     if mock.down(&name) {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "provider is down for maintenance"}))).into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "provider is down for maintenance"})),
+        )
+            .into_response()
     } else if failed {
-        (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal error"}))).into_response()
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": "internal error"})),
+        )
+            .into_response()
     } else {
         Json(body).into_response()
     }
@@ -233,7 +250,8 @@ mod tests {
 
     #[test]
     fn reads_outage_windows() {
-        let cli = Cli::try_parse_from(["x", "--mock-outages", "gas=30s..90s,internet=0s..1m"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["x", "--mock-outages", "gas=30s..90s,internet=0s..1m"]).unwrap();
         let outages = cli.mock.outages().unwrap();
         assert_eq!(outages[0].from, Duration::from_secs(30));
         assert_eq!(outages[1].to, Duration::from_secs(60));

@@ -10,9 +10,9 @@ use crate::jobs::flush_counters::{self, FlushCounters};
 use crate::jobs::sweep_webhooks::SweepWebhooks;
 use crate::jobs::vacuum::VacuumTick;
 use crate::jobs::{IntervalJob, JobContext, collect, deliver, run_interval};
-use crate::webhooks::{Collect, Deliver};
 use crate::poll::EveryTick;
 use crate::schedule;
+use crate::webhooks::{Collect, Deliver};
 
 /// Why the runtime stopped without being asked to.
 #[derive(Debug, thiserror::Error)]

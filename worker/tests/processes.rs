@@ -21,6 +21,7 @@ fn spawn_worker(database_url: &str, redis_url: &str, prefix: &str) -> Child {
         .env("WORKER_POLL_INTERVAL", "100ms")
         .env("WORKER_HEARTBEAT_INTERVAL", "1s")
         .env("WORKER_SHUTDOWN_TIMEOUT", "5s")
+        .env("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "warn")
         .kill_on_drop(true)

@@ -12,8 +12,8 @@ use entity::{delivery_attempt, webhook};
 use openapi::error::{ErrorBody, FieldError};
 use openapi::page::PageQuery;
 use openapi::webhooks::{
-    Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook,
-    WebhookAccepted, WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
+    Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
+    WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
 };
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
@@ -68,10 +68,17 @@ async fn submit(
         .await
         .map_err(|error| {
             tracing::error!(%error, "webhook submission failed");
-            ApiError::Unavailable(match error {
-                SubmitError::Database(_) => "the database is unavailable; nothing was kept, retry later",
-                SubmitError::Queue(_) => "the queue is unavailable; nothing was kept, retry later",
-            }.into())
+            ApiError::Unavailable(
+                match error {
+                    SubmitError::Database(_) => {
+                        "the database is unavailable; nothing was kept, retry later"
+                    }
+                    SubmitError::Queue(_) => {
+                        "the queue is unavailable; nothing was kept, retry later"
+                    }
+                }
+                .into(),
+            )
         })?;
     let (webhook, created) = match submitted {
         Submitted::Created(w) => (w, true),
@@ -130,7 +137,10 @@ fn validate(
     for name in &names {
         if app.providers.get(name).is_none() {
             let known = app.providers.to_string();
-            errors.push(field("provider", format!("unknown provider `{name}`; configured: {known}")));
+            errors.push(field(
+                "provider",
+                format!("unknown provider `{name}`; configured: {known}"),
+            ));
         } else if !seen.insert(*name) {
             errors.push(field("provider", format!("`{name}` is named twice")));
         }

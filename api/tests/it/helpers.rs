@@ -15,6 +15,9 @@ use worker::counters::CounterBuffer;
 use worker::jobs::JobContext;
 pub use worker::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
 
+/// The callback signing secret of every test app.
+pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
 /// Which mode a test runs the app in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -64,6 +67,11 @@ impl TestApp {
         // Tests flush and vacuum by hand; the ones about schedules set their own interval.
         config.worker.counter_flush_interval = Duration::from_secs(24 * 3600);
         config.worker.vacuum_interval = Duration::from_secs(24 * 3600);
+        config.worker.webhooks.webhook_sweep_interval = Duration::from_secs(24 * 3600);
+        config.worker.webhooks.webhook_secret = Some(TEST_SECRET.to_owned());
+        // Providers and receivers are wiremock servers on loopback.
+        config.worker.webhooks.callback_allow_private = Some(true);
+        config.worker.webhooks.delivery_jitter = 0.0;
         let dir = match mode {
             Mode::Production => {
                 config.store.database_url = fresh_postgres_database().await;
@@ -168,7 +176,13 @@ impl TestApp {
     /// Runs the workers in this process against the app's stores, until the guard drops:
     /// what a `worker` process does in production mode.
     pub fn spawn_worker(&self) -> WorkerGuard {
-        let config = self.config.clone();
+        self.spawn_worker_with(|_| {})
+    }
+
+    /// Like `spawn_worker`, with the worker's configuration changed by `tweak`.
+    pub fn spawn_worker_with(&self, tweak: impl FnOnce(&mut ApiConfig)) -> WorkerGuard {
+        let mut config = self.config.clone();
+        tweak(&mut config);
         let stop = CancellationToken::new();
         let token = stop.clone();
         tokio::spawn(async move {
@@ -179,6 +193,22 @@ impl TestApp {
             worker::runtime::run(ctx, token).await.expect("workers");
         });
         WorkerGuard(stop)
+    }
+
+    /// In production mode, a worker for the test's lifetime; embedded runs its own.
+    pub fn workers(&self) -> Option<WorkerGuard> {
+        self.config
+            .store
+            .redis_url
+            .is_some()
+            .then(|| self.spawn_worker())
+    }
+
+    /// The app's queue, reached directly (as a worker does).
+    pub async fn queue(&self) -> worker::backend::Queue {
+        worker::backend::Queue::connect(&self.config.store, &self.config.worker)
+            .await
+            .expect("queue")
     }
 
     /// GETs `path`, returning the body as text.

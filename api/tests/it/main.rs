@@ -11,3 +11,4 @@ mod openapi_doc;
 mod ops;
 mod shutdown;
 mod vehicles;
+mod webhooks;

@@ -48,7 +48,9 @@ fn refuse_internal(host: &Host<&str>) -> Result<(), String> {
         Host::Domain(name) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             if INTERNAL_NAMES.contains(&name.as_str()) || name.ends_with(".localhost") {
-                return Err(format!("`{name}` is an internal host; callbacks must be public"));
+                return Err(format!(
+                    "`{name}` is an internal host; callbacks must be public"
+                ));
             }
             return Ok(());
         }
@@ -107,7 +109,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 
 /// No public address was left after resolving the callback's host.
 #[derive(Debug, thiserror::Error)]
-#[error("`{host}` resolves only to loopback, private, link-local or reserved addresses ({addresses})")]
+#[error(
+    "`{host}` resolves only to loopback, private, link-local or reserved addresses ({addresses})"
+)]
 pub struct RefusedAddress {
     host: String,
     addresses: String,
@@ -122,10 +126,9 @@ impl Resolve for PublicOnly {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
-            let public: Vec<SocketAddr> = all.iter().copied().filter(|a| is_public(a.ip())).collect();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let public: Vec<SocketAddr> =
+                all.iter().copied().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
                 let addresses = all.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>();
                 return Err(Box::new(RefusedAddress {
@@ -145,14 +148,32 @@ mod tests {
     #[test]
     fn classifies_addresses() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
-            "100.100.100.200", "0.0.0.0", "255.255.255.255", "224.0.0.1", "192.0.2.1",
-            "::1", "::", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "64:ff9b::a00:1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.100.100.200",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.2.1",
+            "::1",
+            "::",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a00:1",
             "2001:db8::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for public in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }

@@ -58,7 +58,11 @@ impl AttemptResult {
 
 impl Sender {
     /// A sender signing with `secret`, giving each request `timeout`.
-    pub fn new(secret: Secret, timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        secret: Secret,
+        timeout: Duration,
+        allow_private: bool,
+    ) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("datahog-webhooks/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -104,7 +108,10 @@ impl Sender {
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", self.secret.sign(id, timestamp, body.as_bytes()))
+            .header(
+                "webhook-signature",
+                self.secret.sign(id, timestamp, body.as_bytes()),
+            )
             .body(body.to_owned());
         match request.send().await {
             Ok(mut response) => {

@@ -23,7 +23,9 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
-    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
     (at - now).to_std().ok()
 }
 
@@ -48,18 +50,32 @@ mod tests {
         assert_eq!(delay_before(&schedule, 3), None);
         for _ in 0..100 {
             let d = jittered(Duration::from_secs(10), 0.2);
-            assert!(d >= Duration::from_secs(8) && d <= Duration::from_secs(12), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(8) && d <= Duration::from_secs(12),
+                "{d:?}"
+            );
         }
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Thu, 01 Jan 2026 00:01:00 GMT", now),
             Some(Duration::from_secs(60))
         );
         assert_eq!(parse_retry_after("soon", now), None);
         let (five, hour) = (Duration::from_secs(5), Duration::from_secs(3600));
-        assert_eq!(next_delay(five, Some(Duration::from_secs(60)), hour), Duration::from_secs(60));
+        assert_eq!(
+            next_delay(five, Some(Duration::from_secs(60)), hour),
+            Duration::from_secs(60)
+        );
         assert_eq!(next_delay(five, Some(Duration::from_secs(1)), hour), five);
-        assert_eq!(next_delay(five, Some(Duration::from_secs(99_999)), hour), hour);
+        assert_eq!(
+            next_delay(five, Some(Duration::from_secs(99_999)), hour),
+            hour
+        );
     }
 }

@@ -69,7 +69,14 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
             let at = Ord::min(at, webhook.deadline_at);
             if lease::release(&ctx.db, id, task, at).await? {
                 tracing::info!(webhook = %id, next = %at, "providers missing; collection continues later");
-                ctx.queue.push_at(Collect { webhook_id: id.to_owned() }, at).await?;
+                ctx.queue
+                    .push_at(
+                        Collect {
+                            webhook_id: id.to_owned(),
+                        },
+                        at,
+                    )
+                    .await?;
             }
             Ok(())
         }
@@ -119,9 +126,15 @@ async fn store_data(
     let now = Utc::now();
     webhook_provider::Entity::update_many()
         .col_expr(webhook_provider::Column::Status, Expr::value(FETCHED))
-        .col_expr(webhook_provider::Column::Data, Expr::value(Some(data.to_owned())))
+        .col_expr(
+            webhook_provider::Column::Data,
+            Expr::value(Some(data.to_owned())),
+        )
         .col_expr(webhook_provider::Column::FetchedAt, Expr::value(Some(now)))
-        .col_expr(webhook_provider::Column::LastError, Expr::value(None::<String>))
+        .col_expr(
+            webhook_provider::Column::LastError,
+            Expr::value(None::<String>),
+        )
         .col_expr(
             webhook_provider::Column::Attempts,
             Expr::col(webhook_provider::Column::Attempts).add(1),
@@ -141,7 +154,10 @@ async fn store_failure(
     error: &str,
 ) -> Result<(), JobError> {
     webhook_provider::Entity::update_many()
-        .col_expr(webhook_provider::Column::LastError, Expr::value(Some(error.to_owned())))
+        .col_expr(
+            webhook_provider::Column::LastError,
+            Expr::value(Some(error.to_owned())),
+        )
         .col_expr(
             webhook_provider::Column::Attempts,
             Expr::col(webhook_provider::Column::Attempts).add(1),
@@ -181,8 +197,14 @@ async fn finish(
     }
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
     let moved = webhook::Entity::update_many()
-        .col_expr(webhook::Column::Status, Expr::value(WebhookStatus::Delivering.as_str()))
-        .col_expr(webhook::Column::Outcome, Expr::value(Some(outcome.as_str())))
+        .col_expr(
+            webhook::Column::Status,
+            Expr::value(WebhookStatus::Delivering.as_str()),
+        )
+        .col_expr(
+            webhook::Column::Outcome,
+            Expr::value(Some(outcome.as_str())),
+        )
         .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
         .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
         .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
@@ -200,7 +222,9 @@ async fn finish(
     txn.commit().await?;
     tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
     let first = ctx.config.webhooks.delivery_schedule[0];
-    let job = Deliver { webhook_id: webhook.id.clone() };
+    let job = Deliver {
+        webhook_id: webhook.id.clone(),
+    };
     if first.is_zero() {
         ctx.queue.push(job).await?;
     } else {

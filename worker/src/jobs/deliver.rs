@@ -41,7 +41,10 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         .as_deref()
         .ok_or_else(|| JobError::Payload("a delivering webhook has no callback body".into()))?;
     let number = webhook.delivery_attempts + 1;
-    let result = ctx.sender.send(&webhook.callback_url, &webhook.id, payload).await;
+    let result = ctx
+        .sender
+        .send(&webhook.callback_url, &webhook.id, payload)
+        .await;
 
     let now = Utc::now();
     let retry_delay = retry::delay_before(&settings.delivery_schedule, number as usize + 1)
@@ -95,16 +98,24 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     update.filter(lease::held_by(id, task)).exec(&txn).await?;
     txn.commit().await?;
 
-    let outcome = result
-        .status
-        .map_or_else(|| result.error_kind.unwrap_or("error").to_owned(), |s| s.to_string());
+    let outcome = result.status.map_or_else(
+        || result.error_kind.unwrap_or("error").to_owned(),
+        |s| s.to_string(),
+    );
     match (status, next_at) {
         (WebhookStatus::Delivered, _) => {
             tracing::info!(webhook = %id, attempt = number, %outcome, "callback delivered");
         }
         (_, Some(at)) => {
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, next = %at, "callback attempt failed; retrying later");
-            ctx.queue.push_at(Deliver { webhook_id: id.to_owned() }, at).await?;
+            ctx.queue
+                .push_at(
+                    Deliver {
+                        webhook_id: id.to_owned(),
+                    },
+                    at,
+                )
+                .await?;
         }
         _ => {
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, "callback parked; redeliver it once the receiver is fixed");

@@ -17,10 +17,10 @@ use sea_orm::{DatabaseConnection, DbErr};
 use crate::backend::{Job, Queue, QueueError};
 use crate::config::{ConfigError, StoreConfig, WorkerConfig};
 use crate::counters::CounterBuffer;
+use crate::counters::flush::FlushError;
 use crate::delivery::Sender;
 use crate::delivery::signature::Secret;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
-use crate::counters::flush::FlushError;
 use crate::schedule;
 
 /// Every queue of the platform, so maintenance reaches them all.

@@ -225,7 +225,11 @@ mod tests {
     fn goes_down_probes_once_per_cooldown_and_comes_back() {
         let mut s = State::default();
         s.record(0, &POLICY, false, false);
-        assert_eq!(s.admit(10, &POLICY, LEASE), Admission::Go, "failing, not down");
+        assert_eq!(
+            s.admit(10, &POLICY, LEASE),
+            Admission::Go,
+            "failing, not down"
+        );
         s.record(10, &POLICY, false, false);
         assert_eq!(s.admit(20, &POLICY, LEASE), Admission::Wait(at(1_010)));
         assert_eq!(s.admit(1_010, &POLICY, LEASE), Admission::Probe);

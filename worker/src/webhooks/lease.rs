@@ -26,7 +26,10 @@ pub async fn claim<C: ConnectionTrait>(
     let now = Utc::now();
     let claimed = webhook::Entity::update_many()
         .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + lease)))
-        .col_expr(webhook::Column::ClaimedBy, Expr::value(Some(task.to_owned())))
+        .col_expr(
+            webhook::Column::ClaimedBy,
+            Expr::value(Some(task.to_owned())),
+        )
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(webhook::Column::Id.eq(id))
         .filter(webhook::Column::Status.eq(status.as_str()))

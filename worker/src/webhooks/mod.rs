@@ -10,8 +10,8 @@ use entity::{webhook, webhook_provider};
 use openapi::webhooks::{CallbackBody, Outcome, WebhookStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, SqlErr, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    SqlErr, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -96,10 +96,10 @@ pub async fn submit(
     new: NewWebhook,
 ) -> Result<Submitted, SubmitError> {
     let now = Utc::now();
-    if let Some(key) = &new.idempotency_key {
-        if let Some(existing) = by_idempotency_key(db, key, now, config).await? {
-            return Ok(Submitted::Existing(existing));
-        }
+    if let Some(key) = &new.idempotency_key
+        && let Some(existing) = by_idempotency_key(db, key, now, config).await?
+    {
+        return Ok(Submitted::Existing(existing));
     }
     let id = ulid::Ulid::generate().to_string();
     let row = webhook::ActiveModel {
@@ -120,30 +120,33 @@ pub async fn submit(
         next_run_at: Set(Some(now)),
         claimed_by: Set(None),
     };
-    let providers = new.providers.iter().enumerate().map(|(i, name)| {
-        webhook_provider::ActiveModel {
-            webhook_id: Set(id.clone()),
-            provider: Set(name.clone()),
-            position: Set(i as i32),
-            status: Set(PENDING.to_owned()),
-            attempts: Set(0),
-            last_error: Set(None),
-            data: Set(None),
-            fetched_at: Set(None),
-            updated_at: Set(now),
-        }
-    });
+    let providers =
+        new.providers
+            .iter()
+            .enumerate()
+            .map(|(i, name)| webhook_provider::ActiveModel {
+                webhook_id: Set(id.clone()),
+                provider: Set(name.clone()),
+                position: Set(i as i32),
+                status: Set(PENDING.to_owned()),
+                attempts: Set(0),
+                last_error: Set(None),
+                data: Set(None),
+                fetched_at: Set(None),
+                updated_at: Set(now),
+            });
     let txn = db.begin().await?;
-    let inserted = webhook::Entity::insert(row).exec_without_returning(&txn).await;
+    let inserted = webhook::Entity::insert(row)
+        .exec_without_returning(&txn)
+        .await;
     if let Err(error) = inserted {
         drop(txn);
         // Two submissions with one key raced; the other won.
         if let (Some(SqlErr::UniqueConstraintViolation(_)), Some(key)) =
             (error.sql_err(), &new.idempotency_key)
+            && let Some(existing) = by_idempotency_key(db, key, now, config).await?
         {
-            if let Some(existing) = by_idempotency_key(db, key, now, config).await? {
-                return Ok(Submitted::Existing(existing));
-            }
+            return Ok(Submitted::Existing(existing));
         }
         return Err(error.into());
     }
@@ -152,7 +155,12 @@ pub async fn submit(
         .await?;
     txn.commit().await?;
 
-    if let Err(error) = queue.push(Collect { webhook_id: id.clone() }).await {
+    if let Err(error) = queue
+        .push(Collect {
+            webhook_id: id.clone(),
+        })
+        .await
+    {
         tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
         if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(db).await {
             tracing::error!(webhook = %id, %cleanup, "could not remove the unqueued webhook; the sweeper will queue it");
@@ -215,7 +223,10 @@ pub async fn redeliver(
 ) -> Result<webhook::Model, RedeliverError> {
     let now = Utc::now();
     let reopened = webhook::Entity::update_many()
-        .col_expr(webhook::Column::Status, Expr::value(WebhookStatus::Delivering.as_str()))
+        .col_expr(
+            webhook::Column::Status,
+            Expr::value(WebhookStatus::Delivering.as_str()),
+        )
         .col_expr(
             webhook::Column::AttemptLimit,
             Expr::col(webhook::Column::DeliveryAttempts).add(1),
@@ -240,7 +251,11 @@ pub async fn redeliver(
         return Err(RedeliverError::InProgress(id.to_owned(), status));
     }
     // Reopened but not queued: the sweeper queues it once the grace period passes.
-    queue.push(Deliver { webhook_id: id.to_owned() }).await?;
+    queue
+        .push(Deliver {
+            webhook_id: id.to_owned(),
+        })
+        .await?;
     Ok(current)
 }
 

@@ -1,0 +1,679 @@
+//! Webhook collections as a user lives them: submit, wait for the callback, read the
+//! record. Providers and receivers are wiremock servers; everything else is real.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use entity::{webhook, webhook_provider};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use worker::webhooks::{Collect, Deliver};
+
+use crate::both_modes;
+use crate::helpers::{Mode, Proxy, TEST_SECRET, TestApp, host_port, redis_url};
+
+const GAS: &str = r#"[{"billedOn": "2026-04-07T15:03:14.257Z", "amount": 22.27}]"#;
+const INTERNET: &str = r#"[{"billedOn": "2026-02-07T15:03:14.257Z", "amount": 15.12}]"#;
+
+/// Two providers on one wiremock server, both answering.
+async fn providers() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(path("/gas"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(GAS, "application/json"))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    Mock::given(path("/internet"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(INTERNET, "application/json"))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A callback receiver answering `status`.
+async fn receiver(status: u16) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status).set_body_string("thanks"))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn provider_list(server: &MockServer) -> Vec<String> {
+    vec![
+        format!("gas={}/gas", server.uri()),
+        format!("internet={}/internet", server.uri()),
+    ]
+}
+
+async fn spawn(
+    mode: Mode,
+    providers: &MockServer,
+    tweak: impl FnOnce(&mut api::config::ApiConfig),
+) -> TestApp {
+    let list = provider_list(providers);
+    TestApp::spawn_with(mode, move |c| {
+        c.worker.providers.providers = list;
+        c.worker.webhooks.delivery_schedule = vec![Duration::ZERO, Duration::from_secs(1)];
+        c.worker.providers.provider_cooldown_min = Duration::from_millis(500);
+        c.worker.providers.provider_cooldown_max = Duration::from_secs(1);
+        tweak(c);
+    })
+    .await
+}
+
+async fn submit(app: &TestApp, providers: Value, callback: &str) -> String {
+    let body = json!({"provider": providers, "callbackUrl": callback}).to_string();
+    let (status, answer) = app.post_json("/v1/webhooks", &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["status"], "collecting");
+    answer["id"].as_str().expect("an id").to_owned()
+}
+
+/// Polls until `check` holds; panics after `deadline`.
+async fn eventually<T>(
+    deadline: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let until = Instant::now() + deadline;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn webhook_in(app: &TestApp, id: &str, status: &str, deadline: Duration) -> Value {
+    eventually(deadline, status, async || {
+        let (code, body) = app.get_json(&format!("/v1/webhooks/{id}")).await;
+        assert_eq!(code, 200, "{body}");
+        (body["status"] == status).then_some(body)
+    })
+    .await
+}
+
+async fn requests_to(server: &MockServer, route: &str) -> usize {
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests.iter().filter(|r| r.url.path() == route).count()
+}
+
+/// Checks a Standard Webhooks signature with ring's HMAC, not the code under test.
+fn verify_signature(request: &Request) {
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (id, timestamp) = (header("webhook-id"), header("webhook-timestamp"));
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(TEST_SECRET.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+    let mut signed = format!("{id}.{timestamp}.").into_bytes();
+    signed.extend_from_slice(&request.body);
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode(ring::hmac::sign(&key, &signed).as_ref());
+    let signatures = header("webhook-signature");
+    assert!(
+        signatures.split(' ').any(|s| s == format!("v1,{expected}")),
+        "signature {signatures} does not verify"
+    );
+    let age = chrono::Utc::now().timestamp() - timestamp.parse::<i64>().unwrap();
+    assert!((0..300).contains(&age), "timestamp {timestamp} is not now");
+}
+
+async fn happy_path(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    let app = spawn(mode, &sources, |_| {}).await;
+    let _workers = app.workers();
+    let id = submit(
+        &app,
+        json!(["gas", "internet"]),
+        &format!("{}/hooks", hooks.uri()),
+    )
+    .await;
+
+    let done = webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+    assert_eq!(done["outcome"], "completed");
+    assert_eq!(done["providers"][0]["name"], "gas");
+    assert_eq!(done["providers"][0]["status"], "fetched");
+    assert_eq!(done["providers"][1]["attempts"], 1);
+    assert_eq!(done["delivery"]["attempts"][0]["statusCode"], 200);
+    assert_eq!(done["delivery"]["attempts"][0]["responseBody"], "thanks");
+
+    let calls = hooks.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1);
+    verify_signature(&calls[0]);
+    assert_eq!(calls[0].headers["webhook-id"], id.as_str());
+    let body: Value = serde_json::from_slice(&calls[0].body).unwrap();
+    assert_eq!(body["id"], id);
+    assert_eq!(body["status"], "completed");
+    assert_eq!(
+        body["data"]["gas"],
+        serde_json::from_str::<Value>(GAS).unwrap()
+    );
+    assert_eq!(
+        body["data"]["internet"],
+        serde_json::from_str::<Value>(INTERNET).unwrap()
+    );
+    assert!(body.get("errors").is_none());
+    assert!(body["createdAt"].is_string() && body["completedAt"].is_string());
+
+    // One provider as a plain string.
+    let single = submit(&app, json!("gas"), &format!("{}/hooks", hooks.uri())).await;
+    webhook_in(&app, &single, "delivered", Duration::from_secs(20)).await;
+}
+both_modes!(happy_path);
+
+async fn a_provider_failing_once_is_fetched_again_alone(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    Mock::given(path("/internet"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&sources)
+        .await;
+    let app = spawn(mode, &sources, |_| {}).await;
+    let _workers = app.workers();
+    let id = submit(&app, json!(["gas", "internet"]), &hooks.uri()).await;
+
+    let done = webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+    assert_eq!(
+        requests_to(&sources, "/gas").await,
+        1,
+        "the healthy provider is called once"
+    );
+    assert_eq!(requests_to(&sources, "/internet").await, 2);
+    assert_eq!(done["providers"][1]["attempts"], 2);
+    let body: Value =
+        serde_json::from_slice(&hooks.received_requests().await.unwrap()[0].body).unwrap();
+    assert!(body["data"]["gas"].is_array() && body["data"]["internet"].is_array());
+}
+both_modes!(a_provider_failing_once_is_fetched_again_alone);
+
+/// Answers 503 until `until`, then the bill; counts what reached it while down.
+struct Outage {
+    until: Instant,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Respond for Outage {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        if Instant::now() < self.until {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            ResponseTemplate::new(503)
+        } else {
+            ResponseTemplate::new(200).set_body_raw(INTERNET, "application/json")
+        }
+    }
+}
+
+async fn a_long_outage_is_probed_not_hammered(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    let outage = Duration::from_secs(5);
+    let refused = Arc::new(AtomicUsize::new(0));
+    Mock::given(path("/internet"))
+        .respond_with(Outage {
+            until: Instant::now() + outage,
+            refused: refused.clone(),
+        })
+        .with_priority(1)
+        .mount(&sources)
+        .await;
+    let concurrency = 4;
+    let app = spawn(mode, &sources, |c| {
+        c.worker.webhook_concurrency = concurrency;
+        c.worker.providers.provider_failure_threshold = 2;
+    })
+    .await;
+    let _workers = app.workers();
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(submit(&app, json!(["gas", "internet"]), &hooks.uri()).await);
+    }
+    let down = eventually(
+        Duration::from_secs(10),
+        "the provider to be down",
+        async || {
+            let (_, list) = app.get_json("/v1/providers").await;
+            (list["items"][1]["health"] == "down").then_some(list)
+        },
+    )
+    .await;
+    assert!(down["items"][1]["nextProbeAt"].is_string(), "{down}");
+    for id in &ids {
+        webhook_in(&app, id, "delivered", Duration::from_secs(30)).await;
+    }
+    // Before it went down: at most the jobs already running; after: one probe per
+    // cool-down (0.5 s, then 1 s) over the 5 s outage, whatever the 20 waiting jobs do.
+    let probes = 1 + outage.as_millis() as usize / 500;
+    let bound = concurrency as usize + 2 + probes;
+    let reached = refused.load(Ordering::SeqCst);
+    assert!(
+        reached <= bound,
+        "{reached} requests reached the provider while down (bound {bound})"
+    );
+    assert_eq!(
+        requests_to(&sources, "/gas").await,
+        20,
+        "gas was fetched once per webhook"
+    );
+    let (_, list) = app.get_json("/v1/providers").await;
+    assert_eq!(list["items"][1]["health"], "up");
+}
+both_modes!(a_long_outage_is_probed_not_hammered);
+
+/// Answers `failures` times with 503 (and a Retry-After of 0), then 200.
+async fn flaky_receiver(failures: u64) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0"))
+        .up_to_n_times(failures)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .with_priority(10)
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn a_receiver_down_then_up_gets_it_with_every_attempt_recorded(mode: Mode) {
+    let (sources, hooks) = (providers().await, flaky_receiver(2).await);
+    let app = spawn(mode, &sources, |c| {
+        c.worker.webhooks.delivery_schedule = vec![
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ];
+    })
+    .await;
+    let _workers = app.workers();
+    let id = submit(&app, json!(["gas"]), &hooks.uri()).await;
+
+    let done = webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+    let attempts = done["delivery"]["attempts"].as_array().unwrap();
+    let codes: Vec<i64> = attempts
+        .iter()
+        .map(|a| a["statusCode"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [503, 503, 200]);
+    assert!(attempts[0]["nextAttemptAt"].is_string());
+    assert!(attempts[2].get("nextAttemptAt").is_none());
+    let calls = hooks.received_requests().await.unwrap();
+    let ids: Vec<_> = calls
+        .iter()
+        .map(|c| c.headers["webhook-id"].clone())
+        .collect();
+    assert!(
+        ids.iter().all(|i| i == id.as_str()),
+        "same webhook-id on every retry"
+    );
+    assert!(
+        calls.windows(2).all(|w| w[0].body == w[1].body),
+        "same body on every retry"
+    );
+    for call in &calls {
+        verify_signature(call);
+    }
+}
+both_modes!(a_receiver_down_then_up_gets_it_with_every_attempt_recorded);
+
+async fn a_receiver_down_past_the_schedule_is_parked_listed_and_redelivered(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(500).await);
+    let app = spawn(mode, &sources, |_| {}).await;
+    let _workers = app.workers();
+    let id = submit(&app, json!(["gas"]), &hooks.uri()).await;
+
+    let parked = webhook_in(&app, &id, "parked", Duration::from_secs(20)).await;
+    assert_eq!(parked["delivery"]["attempts"].as_array().unwrap().len(), 2);
+    assert!(parked["delivery"].get("nextAttemptAt").is_none());
+    let (_, list) = app.get_json("/v1/webhooks?status=parked").await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["id"], id);
+    let (_, delivered) = app
+        .get_json("/v1/webhooks?status=delivered&pageSize=10")
+        .await;
+    assert_eq!(delivered["total"], 0);
+
+    hooks.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&hooks)
+        .await;
+    let (status, answer) = app
+        .post_json(&format!("/v1/webhooks/{id}/redeliver"), "")
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let done = webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+    let attempts = done["delivery"]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert_eq!(attempts[2]["trigger"], "manual");
+    assert_eq!(attempts[2]["number"], 3);
+
+    // A delivered webhook can be replayed too; an unknown one cannot.
+    let (status, _) = app
+        .post_json(&format!("/v1/webhooks/{id}/redeliver"), "")
+        .await;
+    assert_eq!(status, 202);
+    webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+    let (status, body) = app.post_json("/v1/webhooks/nope/redeliver", "").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+}
+both_modes!(a_receiver_down_past_the_schedule_is_parked_listed_and_redelivered);
+
+async fn a_gone_receiver_parks_at_once(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(410).await);
+    let app = spawn(mode, &sources, |c| {
+        c.worker.webhooks.delivery_schedule = vec![
+            Duration::ZERO,
+            Duration::from_secs(1),
+            Duration::from_secs(1),
+        ];
+    })
+    .await;
+    let _workers = app.workers();
+    let id = submit(&app, json!(["gas"]), &hooks.uri()).await;
+    let parked = webhook_in(&app, &id, "parked", Duration::from_secs(20)).await;
+    assert_eq!(parked["delivery"]["attempts"].as_array().unwrap().len(), 1);
+}
+both_modes!(a_gone_receiver_parks_at_once);
+
+async fn redelivery_while_collecting_is_a_conflict(mode: Mode) {
+    let sources = MockServer::start().await;
+    for route in ["/gas", "/internet"] {
+        Mock::given(path(route))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(GAS, "application/json")
+                    .set_delay(Duration::from_secs(3)),
+            )
+            .mount(&sources)
+            .await;
+    }
+    let hooks = receiver(200).await;
+    let app = spawn(mode, &sources, |_| {}).await;
+    let _workers = app.workers();
+    let id = submit(&app, json!(["gas"]), &hooks.uri()).await;
+    let (status, body) = app
+        .post_json(&format!("/v1/webhooks/{id}/redeliver"), "")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+}
+both_modes!(redelivery_while_collecting_is_a_conflict);
+
+async fn past_the_deadline_what_arrived_is_delivered_as_failed(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    Mock::given(path("/internet"))
+        .respond_with(ResponseTemplate::new(500))
+        .with_priority(1)
+        .mount(&sources)
+        .await;
+    let app = spawn(mode, &sources, |c| {
+        c.worker.webhooks.collection_deadline = Duration::from_secs(3);
+    })
+    .await;
+    let _workers = app.workers();
+    let id = submit(&app, json!(["gas", "internet"]), &hooks.uri()).await;
+    let done = webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+    assert_eq!(done["outcome"], "failed");
+    assert_eq!(done["providers"][1]["status"], "failed");
+    let body: Value =
+        serde_json::from_slice(&hooks.received_requests().await.unwrap()[0].body).unwrap();
+    assert_eq!(body["status"], "failed");
+    assert!(body["data"]["gas"].is_array());
+    assert!(body["data"].get("internet").is_none());
+    assert!(
+        body["errors"]["internet"].as_str().unwrap().contains("500"),
+        "{body}"
+    );
+}
+both_modes!(past_the_deadline_what_arrived_is_delivered_as_failed);
+
+async fn jobs_that_run_twice_send_nothing_twice(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    let app = spawn(mode, &sources, |_| {}).await;
+    let _workers = app.workers();
+    let id = submit(&app, json!(["gas", "internet"]), &hooks.uri()).await;
+    webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+
+    // Duplicates of both jobs, as an at-least-once queue may hand out.
+    let queue = app.queue().await;
+    for _ in 0..2 {
+        queue
+            .push(Collect {
+                webhook_id: id.clone(),
+            })
+            .await
+            .unwrap();
+        queue
+            .push(Deliver {
+                webhook_id: id.clone(),
+            })
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(hooks.received_requests().await.unwrap().len(), 1);
+    assert_eq!(requests_to(&sources, "/gas").await, 1);
+}
+both_modes!(jobs_that_run_twice_send_nothing_twice);
+
+async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    let app = spawn(mode, &sources, |c| {
+        c.worker.webhooks.webhook_sweep_interval = Duration::from_secs(1);
+        c.worker.webhooks.webhook_sweep_grace = Duration::from_secs(1);
+    })
+    .await;
+    let _workers = app.workers();
+    // Recorded, but the process died before the push.
+    let now = chrono::Utc::now();
+    let id = ulid::Ulid::generate().to_string();
+    let db = app.db().await;
+    webhook::Entity::insert(webhook::ActiveModel {
+        id: Set(id.clone()),
+        callback_url: Set(hooks.uri()),
+        status: Set("collecting".into()),
+        outcome: Set(None),
+        idempotency_key: Set(None),
+        created_at: Set(now),
+        deadline_at: Set(now + chrono::Duration::hours(1)),
+        collected_at: Set(None),
+        delivered_at: Set(None),
+        updated_at: Set(now),
+        payload: Set(None),
+        delivery_attempts: Set(0),
+        attempt_limit: Set(0),
+        delivery_trigger: Set("scheduled".into()),
+        next_run_at: Set(Some(now - chrono::Duration::seconds(5))),
+        claimed_by: Set(None),
+    })
+    .exec_without_returning(&db)
+    .await
+    .unwrap();
+    webhook_provider::Entity::insert(webhook_provider::ActiveModel {
+        webhook_id: Set(id.clone()),
+        provider: Set("gas".into()),
+        position: Set(0),
+        status: Set("pending".into()),
+        attempts: Set(0),
+        last_error: Set(None),
+        data: Set(None),
+        fetched_at: Set(None),
+        updated_at: Set(now),
+    })
+    .exec_without_returning(&db)
+    .await
+    .unwrap();
+    webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+    assert_eq!(hooks.received_requests().await.unwrap().len(), 1);
+}
+both_modes!(the_sweeper_queues_webhooks_whose_job_vanished);
+
+async fn an_idempotency_key_returns_the_first_webhook(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    let app = spawn(mode, &sources, |_| {}).await;
+    let body = json!({"provider": "gas", "callbackUrl": hooks.uri()}).to_string();
+    let send = async |key: &str| {
+        let response = app
+            .client
+            .post(app.url("/v1/webhooks"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let answer: Value = response.json().await.unwrap();
+        (location, answer["id"].as_str().unwrap().to_owned())
+    };
+    let (location, first) = send("order-42").await;
+    assert_eq!(location, format!("/v1/webhooks/{first}"));
+    let (_, again) = send("order-42").await;
+    let (_, other) = send("order-43").await;
+    assert_eq!(first, again);
+    assert_ne!(first, other);
+    let (_, list) = app.get_json("/v1/webhooks").await;
+    assert_eq!(list["total"], 2);
+}
+both_modes!(an_idempotency_key_returns_the_first_webhook);
+
+async fn bad_submissions_name_the_field(mode: Mode) {
+    let sources = providers().await;
+    let app = spawn(mode, &sources, |_| {}).await;
+    let ok_url = "https://example.com/hook";
+    let long_url = format!("https://example.com/{}", "a".repeat(2048));
+    let cases = [
+        (json!({"provider": [], "callbackUrl": ok_url}), "provider"),
+        (
+            json!({"provider": ["water"], "callbackUrl": ok_url}),
+            "provider",
+        ),
+        (
+            json!({"provider": ["gas", "gas"], "callbackUrl": ok_url}),
+            "provider",
+        ),
+        (json!({"provider": 7, "callbackUrl": ok_url}), "provider"),
+        (json!({"callbackUrl": ok_url}), "provider"),
+        (json!({"provider": "gas"}), "callbackUrl"),
+        (
+            json!({"provider": "gas", "callbackUrl": "example.com/hook"}),
+            "callbackUrl",
+        ),
+        (
+            json!({"provider": "gas", "callbackUrl": "ftp://example.com/"}),
+            "callbackUrl",
+        ),
+        (
+            json!({"provider": "gas", "callbackUrl": long_url}),
+            "callbackUrl",
+        ),
+        (json!({"provider": "gas", "callbackUrl": 3}), "callbackUrl"),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = app.post_json("/v1/webhooks", &body.to_string()).await;
+        assert_eq!(status, 422, "{body} -> {answer}");
+        assert_eq!(answer["fields"][0]["field"], field, "{body} -> {answer}");
+    }
+    let (status, answer) = app.post_json("/v1/webhooks", "{").await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (400, Some("malformed_json"))
+    );
+    let (_, list) = app.get_json("/v1/webhooks").await;
+    assert_eq!(list["total"], 0, "nothing kept of refused submissions");
+    let (status, answer) = app.get_json("/v1/webhooks?status=lost").await;
+    assert_eq!(
+        (status, answer["fields"][0]["field"].as_str()),
+        (400, Some("status"))
+    );
+    let (status, _) = app.get_json("/v1/webhooks/01NOPE").await;
+    assert_eq!(status, 404);
+}
+both_modes!(bad_submissions_name_the_field);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_callback_targets_are_refused() {
+    let sources = providers().await;
+    let app = spawn(Mode::Production, &sources, |c| {
+        c.worker.webhooks.callback_allow_private = None; // production default: refused
+    })
+    .await;
+    for url in [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.0.0.7/hook",
+        "http://192.168.1.10/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hook",
+        "http://[fd00:ec2::254]/",
+        "http://metadata.google.internal/",
+    ] {
+        let body = json!({"provider": "gas", "callbackUrl": url}).to_string();
+        let (status, answer) = app.post_json("/v1/webhooks", &body).await;
+        assert_eq!(status, 422, "{url} -> {answer}");
+        assert_eq!(answer["fields"][0]["field"], "callbackUrl");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_checks_the_address_again() {
+    // The API allowed it; the worker's rules refuse it when it connects.
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    let app = spawn(Mode::Production, &sources, |_| {}).await;
+    let _worker = app.spawn_worker_with(|c| c.worker.webhooks.callback_allow_private = Some(false));
+    let id = submit(&app, json!("gas"), &hooks.uri()).await;
+    let parked = webhook_in(&app, &id, "parked", Duration::from_secs(20)).await;
+    let attempts = parked["delivery"]["attempts"].as_array().unwrap();
+    assert!(
+        attempts.iter().all(|a| a["errorKind"] == "refused_address"),
+        "{parked}"
+    );
+    assert_eq!(hooks.received_requests().await.unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_the_queue_cannot_take_is_a_503_and_leaves_nothing() {
+    let sources = providers().await;
+    let proxy = Proxy::start(host_port(&redis_url())).await;
+    let app = spawn(Mode::Production, &sources, |c| {
+        c.store.redis_url = Some(format!("redis://{}/", proxy.addr));
+        c.store.redis_timeout = Duration::from_secs(1);
+    })
+    .await;
+    proxy.cut();
+    let body = json!({"provider": "gas", "callbackUrl": "https://example.com/hook"}).to_string();
+    let (status, answer) = app.post_json("/v1/webhooks", &body).await;
+    assert_eq!(
+        (status, answer["code"].as_str()),
+        (503, Some("service_unavailable")),
+        "{answer}"
+    );
+    let left = webhook::Entity::find()
+        .filter(webhook::Column::Status.is_not_null())
+        .all(&app.db().await)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "no half-made webhook: {left:?}");
+}
