@@ -248,6 +248,54 @@ mod tests {
         mock: MockConfig,
     }
 
+    async fn start(args: &[&str]) -> String {
+        let mut argv = vec!["x"];
+        argv.extend_from_slice(args);
+        let config = Cli::try_parse_from(argv).unwrap().mock;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(serve(listener, config, stop.child_token()));
+        std::mem::forget(stop);
+        base
+    }
+
+    async fn status(method: reqwest::Method, url: String) -> u16 {
+        let client = reqwest::Client::new();
+        client
+            .request(method, url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    #[tokio::test]
+    async fn serves_bills_fails_and_goes_down_on_request() {
+        let base = start(&[
+            "--mock-failure-rate",
+            "0",
+            "--mock-outages",
+            "internet=0s..1h",
+        ])
+        .await;
+        let get = |p: &str| status(reqwest::Method::GET, format!("{base}{p}"));
+        assert_eq!(get("/providers/gas").await, 200);
+        assert_eq!(get("/providers/water").await, 404);
+        assert_eq!(get("/providers/internet").await, 503, "scripted outage");
+        let down = format!("{base}/admin/providers/gas/down?seconds=60");
+        assert_eq!(status(reqwest::Method::POST, down).await, 200);
+        assert_eq!(get("/providers/gas").await, 503);
+        let up = format!("{base}/admin/providers/gas/up");
+        assert_eq!(status(reqwest::Method::POST, up).await, 200);
+        assert_eq!(get("/providers/gas").await, 200);
+
+        let failing = start(&["--mock-failure-rate", "1"]).await;
+        let url = format!("{failing}/providers/gas");
+        assert_eq!(status(reqwest::Method::GET, url).await, 500);
+    }
+
     #[test]
     fn reads_outage_windows() {
         let cli =

@@ -178,6 +178,13 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn the_resolver_drops_private_addresses() {
+        let refused = PublicOnly.resolve("localhost".parse().unwrap()).await;
+        let error = refused.err().expect("localhost has no public address");
+        assert!(error.is::<RefusedAddress>(), "{error}");
+    }
+
     #[test]
     fn checks_urls() {
         assert!(CallbackUrl::parse("https://example.com/hook", false).is_ok());

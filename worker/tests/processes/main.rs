@@ -9,8 +9,17 @@ use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilte
 use tokio::process::{Child, Command};
 use worker::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
 
+mod crash;
+
 fn spawn_worker(database_url: &str, redis_url: &str, prefix: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_worker"))
+    worker_command(database_url, redis_url, prefix)
+        .spawn()
+        .expect("start the worker binary")
+}
+
+fn worker_command(database_url: &str, redis_url: &str, prefix: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+    command
         .env("DATABASE_URL", database_url)
         .env("DATABASE_MAX_CONNECTIONS", "3")
         .env("REDIS_URL", redis_url)
@@ -24,9 +33,8 @@ fn spawn_worker(database_url: &str, redis_url: &str, prefix: &str) -> Child {
         .env("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the worker binary")
+        .kill_on_drop(true);
+    command
 }
 
 async fn terminate(child: &mut Child) -> ExitStatus {

@@ -1,0 +1,104 @@
+//! A worker killed in the middle of a collection: another worker process finishes it,
+//! and the receiver gets one callback.
+
+use std::time::Duration;
+
+use clap::Parser;
+use entity::webhook;
+use sea_orm::{Database, EntityTrait};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+use worker::backend::Queue;
+use worker::config::{StoreConfig, WorkerConfig};
+use worker::delivery::address::CallbackUrl;
+use worker::testing::{fresh_postgres_database, redis_url, unique_name};
+use worker::webhooks::{self, NewWebhook, Submitted};
+
+use super::{eventually, worker_command};
+
+#[derive(Parser)]
+struct Settings {
+    #[command(flatten)]
+    store: StoreConfig,
+    #[command(flatten)]
+    worker: WorkerConfig,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
+    let database_url = fresh_postgres_database().await;
+    let prefix = unique_name();
+    let providers = MockServer::start().await;
+    Mock::given(path("/gas"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"[{"amount": 1}]"#, "application/json")
+                .set_delay(Duration::from_secs(2)),
+        )
+        .mount(&providers)
+        .await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let start = || {
+        worker_command(&database_url, &redis_url(), &prefix)
+            .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
+            .env("CALLBACK_ALLOW_PRIVATE", "true")
+            .env("WORKER_MISSED_HEARTBEATS", "2")
+            .spawn()
+            .expect("start the worker binary")
+    };
+    let mut first = start();
+
+    let settings = Settings::try_parse_from([
+        "test",
+        "--database-url",
+        &database_url,
+        "--redis-url",
+        &redis_url(),
+        "--redis-prefix",
+        &prefix,
+        "--migrate",
+        "true",
+    ])
+    .unwrap();
+    let db = worker::db::connect(&settings.store).await.unwrap();
+    let queue = Queue::connect(&settings.store, &settings.worker)
+        .await
+        .unwrap();
+    let new = NewWebhook {
+        providers: vec!["gas".into()],
+        callback_url: CallbackUrl::parse(&receiver.uri(), true).unwrap(),
+        idempotency_key: None,
+    };
+    let submitted = webhooks::submit(&db, &queue, &settings.worker.webhooks, new)
+        .await
+        .unwrap();
+    let Submitted::Created(created) = submitted else {
+        panic!("a new webhook")
+    };
+
+    // The first worker is waiting on the provider: kill it there.
+    let fetching = eventually(Duration::from_secs(30), async || {
+        !providers.received_requests().await.unwrap().is_empty()
+    })
+    .await;
+    assert!(fetching, "the first worker called the provider");
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+
+    let mut second = start();
+    let reader = Database::connect(&database_url).await.unwrap();
+    let delivered = eventually(Duration::from_secs(60), async || {
+        let row = webhook::Entity::find_by_id(&created.id).one(&reader).await;
+        row.ok().flatten().is_some_and(|w| w.status == "delivered")
+    })
+    .await;
+    assert!(delivered, "the second worker finished the webhook");
+    let calls = receiver.received_requests().await.unwrap();
+    assert_eq!(calls.len(), 1, "one callback");
+    assert_eq!(calls[0].headers["webhook-id"], created.id.as_str());
+    second.start_kill().unwrap();
+}
