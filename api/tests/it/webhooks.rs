@@ -93,12 +93,19 @@ async fn eventually<T>(
 }
 
 async fn webhook_in(app: &TestApp, id: &str, status: &str, deadline: Duration) -> Value {
-    eventually(deadline, status, async || {
+    let until = Instant::now() + deadline;
+    loop {
         let (code, body) = app.get_json(&format!("/v1/webhooks/{id}")).await;
         assert_eq!(code, 200, "{body}");
-        (body["status"] == status).then_some(body)
-    })
-    .await
+        if body["status"] == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < until,
+            "webhook never became {status}; last seen: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn requests_to(server: &MockServer, route: &str) -> usize {
@@ -279,13 +286,20 @@ async fn a_long_outage_is_probed_not_hammered(mode: Mode) {
 }
 both_modes!(a_long_outage_is_probed_not_hammered);
 
-/// Answers `failures` times with 503 (and a Retry-After of 0), then 200.
+/// Answers a redirect (which must not be followed), then `failures` times 503 (with a
+/// Retry-After of 0), then 200.
 async fn flaky_receiver(failures: u64) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "/elsewhere"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "0"))
         .up_to_n_times(failures)
-        .with_priority(1)
+        .with_priority(2)
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -303,6 +317,7 @@ async fn a_receiver_down_then_up_gets_it_with_every_attempt_recorded(mode: Mode)
             Duration::ZERO,
             Duration::from_secs(1),
             Duration::from_secs(1),
+            Duration::from_secs(1),
         ];
     })
     .await;
@@ -315,9 +330,9 @@ async fn a_receiver_down_then_up_gets_it_with_every_attempt_recorded(mode: Mode)
         .iter()
         .map(|a| a["statusCode"].as_i64().unwrap())
         .collect();
-    assert_eq!(codes, [503, 503, 200]);
+    assert_eq!(codes, [302, 503, 503, 200]);
     assert!(attempts[0]["nextAttemptAt"].is_string());
-    assert!(attempts[2].get("nextAttemptAt").is_none());
+    assert!(attempts[3].get("nextAttemptAt").is_none());
     let calls = hooks.received_requests().await.unwrap();
     let ids: Vec<_> = calls
         .iter()
@@ -616,6 +631,38 @@ async fn bad_submissions_name_the_field(mode: Mode) {
     assert_eq!(status, 404);
 }
 both_modes!(bad_submissions_name_the_field);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_api_brings_its_own_mock_providers() {
+    let hooks = receiver(200).await;
+    let app = TestApp::spawn_with(Mode::Embedded, |c| {
+        c.worker.providers.providers.clear();
+        c.worker.providers.provider_cooldown_min = Duration::from_millis(200);
+    })
+    .await;
+    let (_, list) = app.get_json("/v1/providers").await;
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["gas", "internet"]);
+    assert!(
+        list["items"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
+        "{list}"
+    );
+    // The mocks fail about one request in five: the collection still completes.
+    let id = submit(&app, json!(["gas", "internet"]), &hooks.uri()).await;
+    let done = webhook_in(&app, &id, "delivered", Duration::from_secs(30)).await;
+    assert_eq!(done["outcome"], "completed");
+    let body: Value =
+        serde_json::from_slice(&hooks.received_requests().await.unwrap()[0].body).unwrap();
+    assert!(body["data"]["gas"][0]["amount"].is_number(), "{body}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_callback_targets_are_refused() {

@@ -44,16 +44,16 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         tracing::debug!(webhook = %id, "not collecting or not due; nothing to do");
         return Ok(());
     };
-    let pending: Vec<_> = webhooks::providers_of(&ctx.db, id)
-        .await?
-        .into_iter()
-        .filter(|row| row.status == PENDING)
-        .collect();
+    let mut rows = webhooks::providers_of(&ctx.db, id).await?;
+    let pending = rows.iter().filter(|row| row.status == PENDING).count();
 
     let mut next = None;
     let in_time = Utc::now() < webhook.deadline_at;
     if in_time {
-        let fetches = pending.iter().map(|row| fetch(ctx, row));
+        let fetches = rows
+            .iter_mut()
+            .filter(|row| row.status == PENDING)
+            .map(|row| fetch(ctx, row));
         for fetched in futures::future::join_all(fetches).await {
             if let Fetch::Later(at) = fetched? {
                 next = Some(next.map_or(at, |n: DateTime<Utc>| Ord::min(n, at)));
@@ -62,8 +62,8 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     }
 
     match next {
-        None if in_time || pending.is_empty() => {
-            finish(ctx, &webhook, task, Outcome::Completed).await
+        None if in_time || pending == 0 => {
+            finish(ctx, &webhook, &rows, task, Outcome::Completed).await
         }
         Some(at) if Utc::now() < webhook.deadline_at => {
             let at = Ord::min(at, webhook.deadline_at);
@@ -80,12 +80,13 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
             }
             Ok(())
         }
-        _ => finish(ctx, &webhook, task, Outcome::Failed).await,
+        _ => finish(ctx, &webhook, &rows, task, Outcome::Failed).await,
     }
 }
 
-/// Fetches one provider for one webhook, unless its health says to wait.
-async fn fetch(ctx: &JobContext, row: &webhook_provider::Model) -> Result<Fetch, JobError> {
+/// Fetches one provider for one webhook, unless its health says to wait; `row` follows
+/// what is stored.
+async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fetch, JobError> {
     let Some(provider) = ctx.providers.get(&row.provider) else {
         let error = format!("provider `{}` is no longer configured", row.provider);
         store_failure(ctx, row, &error).await?;
@@ -106,11 +107,14 @@ async fn fetch(ctx: &JobContext, row: &webhook_provider::Model) -> Result<Fetch,
     }
     ctx.health.record(provider, result.is_ok(), probe).await?;
     match result {
-        Ok(_) => {
+        Ok(data) => {
             tracing::info!(webhook = %row.webhook_id, provider = %provider.name, probe, "provider data stored");
+            row.status = FETCHED.to_owned();
+            row.data = Some(data);
             Ok(Fetch::Stored)
         }
         Err(error) => {
+            row.last_error = Some(error.to_string());
             tracing::warn!(webhook = %row.webhook_id, provider = %provider.name, probe, %error, "provider fetch failed");
             Ok(Fetch::Later(ctx.health.retry_at(provider).await?))
         }
@@ -171,32 +175,20 @@ async fn store_failure(
     Ok(())
 }
 
-/// Ends the collection: freezes the callback body and queues its delivery.
+/// Ends the collection: freezes the callback body and queues its delivery. `rows` are the
+/// provider rows as stored: under the lease, only this job changes them.
 async fn finish(
     ctx: &JobContext,
     webhook: &webhook::Model,
+    rows: &[webhook_provider::Model],
     task: &str,
     outcome: Outcome,
 ) -> Result<(), JobError> {
     let now = Utc::now();
-    // Read before the transaction: on SQLite a transaction that reads and then writes
-    // fails at once when another connection wrote in between. Under the lease, only this
-    // job changes these rows.
-    let rows = webhooks::providers_of(&ctx.db, &webhook.id).await?;
-    let body = webhooks::callback_body(webhook, &rows, outcome, now);
+    let body = webhooks::callback_body(webhook, rows, outcome, now);
     let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
-    let txn = ctx.db.begin().await?;
-    if outcome == Outcome::Failed {
-        webhook_provider::Entity::update_many()
-            .col_expr(webhook_provider::Column::Status, Expr::value(FAILED))
-            .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
-            .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
-            .filter(webhook_provider::Column::Status.eq(PENDING))
-            .exec(&txn)
-            .await?;
-    }
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
-    let moved = webhook::Entity::update_many()
+    let move_on = webhook::Entity::update_many()
         .col_expr(
             webhook::Column::Status,
             Expr::value(WebhookStatus::Delivering.as_str()),
@@ -212,14 +204,31 @@ async fn finish(
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(lease::held_by(&webhook.id, task))
-        .filter(webhook::Column::Status.eq(WebhookStatus::Collecting.as_str()))
-        .exec(&txn)
-        .await?;
+        .filter(webhook::Column::Status.eq(WebhookStatus::Collecting.as_str()));
+    // One statement when every provider is in; a transaction only to mark the missing ones.
+    let moved = if outcome == Outcome::Failed {
+        let txn = ctx.db.begin().await?;
+        let moved = move_on.exec(&txn).await?;
+        if moved.rows_affected == 0 {
+            tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
+            return Ok(());
+        }
+        webhook_provider::Entity::update_many()
+            .col_expr(webhook_provider::Column::Status, Expr::value(FAILED))
+            .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
+            .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
+            .filter(webhook_provider::Column::Status.eq(PENDING))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        moved
+    } else {
+        move_on.exec(&ctx.db).await?
+    };
     if moved.rows_affected == 0 {
         tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
         return Ok(());
     }
-    txn.commit().await?;
     tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
     let first = ctx.config.webhooks.delivery_schedule[0];
     let job = Deliver {

@@ -24,7 +24,8 @@ pub async fn claim<C: ConnectionTrait>(
     lease: Duration,
 ) -> Result<Option<webhook::Model>, DbErr> {
     let now = Utc::now();
-    let claimed = webhook::Entity::update_many()
+    // One statement, with RETURNING: the claim and the read are one round trip.
+    let mut claimed = webhook::Entity::update_many()
         .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + lease)))
         .col_expr(
             webhook::Column::ClaimedBy,
@@ -39,12 +40,9 @@ pub async fn claim<C: ConnectionTrait>(
                 .add(webhook::Column::NextRunAt.lte(now + EARLY))
                 .add(webhook::Column::ClaimedBy.eq(task)),
         )
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    if claimed.rows_affected == 0 {
-        return Ok(None);
-    }
-    webhook::Entity::find_by_id(id).one(db).await
+    Ok(claimed.pop())
 }
 
 /// The condition that `task` still holds webhook `id`.

@@ -102,24 +102,25 @@ pub async fn submit(
         return Ok(Submitted::Existing(existing));
     }
     let id = ulid::Ulid::generate().to_string();
-    let row = webhook::ActiveModel {
-        id: Set(id.clone()),
-        callback_url: Set(new.callback_url.url().to_string()),
-        status: Set(WebhookStatus::Collecting.as_str().to_owned()),
-        outcome: Set(None),
-        idempotency_key: Set(new.idempotency_key.clone()),
-        created_at: Set(now),
-        deadline_at: Set(now + config.collection_deadline),
-        collected_at: Set(None),
-        delivered_at: Set(None),
-        updated_at: Set(now),
-        payload: Set(None),
-        delivery_attempts: Set(0),
-        attempt_limit: Set(0),
-        delivery_trigger: Set(SCHEDULED.to_owned()),
-        next_run_at: Set(Some(now)),
-        claimed_by: Set(None),
+    let created = webhook::Model {
+        id: id.clone(),
+        callback_url: new.callback_url.url().to_string(),
+        status: WebhookStatus::Collecting.as_str().to_owned(),
+        outcome: None,
+        idempotency_key: new.idempotency_key.clone(),
+        created_at: now,
+        deadline_at: now + config.collection_deadline,
+        collected_at: None,
+        delivered_at: None,
+        updated_at: now,
+        payload: None,
+        delivery_attempts: 0,
+        attempt_limit: 0,
+        delivery_trigger: SCHEDULED.to_owned(),
+        next_run_at: Some(now),
+        claimed_by: None,
     };
+    let row = webhook::ActiveModel::from(created.clone());
     let providers =
         new.providers
             .iter()
@@ -167,10 +168,6 @@ pub async fn submit(
         }
         return Err(error.into());
     }
-    let created = webhook::Entity::find_by_id(&id)
-        .one(db)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(id))?;
     Ok(Submitted::Created(created))
 }
 

@@ -1,0 +1,150 @@
+//! End-to-end webhook collections, for `scripts/bench`: submits N collections (two
+//! providers each) to a running API, receives their callbacks on its own receiver, and
+//! prints collections per second and the time from submission to callback.
+//!
+//! `cargo run --release -p api --example webhook_bench -- http://127.0.0.1:8080 RECEIVER_ADDR N CONCURRENCY`
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use futures::StreamExt;
+use tokio::sync::Notify;
+
+/// When each webhook's callback arrived.
+#[derive(Default)]
+struct Arrivals {
+    at: Mutex<HashMap<String, Instant>>,
+    changed: Notify,
+}
+
+async fn receive(State(arrivals): State<Arc<Arrivals>>, headers: HeaderMap) -> StatusCode {
+    let now = Instant::now();
+    if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+        arrivals
+            .at
+            .lock()
+            .unwrap()
+            .entry(id.to_owned())
+            .or_insert(now);
+        arrivals.changed.notify_one();
+    }
+    StatusCode::NO_CONTENT
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[index]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let api = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let receiver_addr = args
+        .get(2)
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:9000".into());
+    let total: usize = args.get(3).map_or(Ok(2000), |n| n.parse())?;
+    let concurrency: usize = args.get(4).map_or(Ok(64), |n| n.parse())?;
+
+    let arrivals = Arc::new(Arrivals::default());
+    let listener = tokio::net::TcpListener::bind(&receiver_addr).await?;
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(arrivals.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let body = serde_json::json!({
+        "provider": ["gas", "internet"],
+        "callbackUrl": format!("http://{receiver_addr}/hook"),
+    })
+    .to_string();
+    let started = Instant::now();
+    let submissions = futures::stream::iter(0..total)
+        .map(|_| {
+            let (client, body, api) = (client.clone(), body.clone(), api.clone());
+            async move {
+                let sent = Instant::now();
+                let response = client
+                    .post(format!("{api}/v1/webhooks"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(
+                    response.status() == 202,
+                    "submission answered {}",
+                    response.status()
+                );
+                let accepted: serde_json::Value = response.json().await?;
+                let id = accepted["id"].as_str().unwrap_or_default().to_owned();
+                Ok::<_, anyhow::Error>((id, sent))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await;
+    let submitted_in = started.elapsed();
+    let mut sent_at = HashMap::new();
+    let mut refused = 0;
+    for submission in submissions {
+        match submission {
+            Ok((id, sent)) => {
+                sent_at.insert(id, sent);
+            }
+            Err(error) => {
+                refused += 1;
+                eprintln!("{error}");
+            }
+        }
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let arrived = arrivals.at.lock().unwrap().len();
+        if arrived >= sent_at.len() || Instant::now() > deadline {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(200), arrivals.changed.notified()).await;
+    }
+    let arrivals = arrivals.at.lock().unwrap();
+    let last = arrivals.values().max().copied().unwrap_or(started);
+    let mut latencies: Vec<f64> = sent_at
+        .iter()
+        .filter_map(|(id, sent)| {
+            arrivals
+                .get(id)
+                .map(|at| (*at - *sent).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let seconds = (last - started).as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "collections": total,
+            "delivered": latencies.len(),
+            "refused": refused,
+            "seconds": seconds,
+            "rate": latencies.len() as f64 / seconds,
+            "submit_rate": sent_at.len() as f64 / submitted_in.as_secs_f64(),
+            "p50_ms": percentile(&latencies, 0.5),
+            "p99_ms": percentile(&latencies, 0.99),
+        })
+    );
+    Ok(())
+}
