@@ -105,7 +105,11 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
         Ok(data) => store_data(ctx, row, data).await?,
         Err(error) => store_failure(ctx, row, &error.to_string()).await?,
     }
-    ctx.health.record(provider, result.is_ok(), probe).await?;
+    // A success on a provider that was healthy changes nothing: spare the round trip.
+    let unchanged = result.is_ok() && admission == Admission::Go { failures: 0 };
+    if !unchanged {
+        ctx.health.record(provider, result.is_ok(), probe).await?;
+    }
     match result {
         Ok(data) => {
             tracing::info!(webhook = %row.webhook_id, provider = %provider.name, probe, "provider data stored");

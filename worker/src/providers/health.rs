@@ -18,8 +18,12 @@ use crate::config::ProviderConfig;
 /// What a job may do with a provider now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// The provider is up (or failing but not down): call it.
-    Go,
+    /// The provider is up (or failing but not down): call it. `failures` is its count of
+    /// consecutive failures, so a success on a healthy provider need not be recorded.
+    Go {
+        /// Consecutive failures so far.
+        failures: u32,
+    },
     /// The provider is down and this job won the probe of this cool-down: call it once.
     Probe,
     /// The provider is down: do not call it before this time.
@@ -80,7 +84,9 @@ pub struct State {
 impl State {
     fn admit(&mut self, now: i64, policy: &Policy, probe_lease: Duration) -> Admission {
         if self.failures < policy.threshold {
-            Admission::Go
+            Admission::Go {
+                failures: self.failures,
+            }
         } else if now < self.next_probe_at {
             Admission::Wait(at(self.next_probe_at))
         } else {
@@ -227,7 +233,7 @@ mod tests {
         s.record(0, &POLICY, false, false);
         assert_eq!(
             s.admit(10, &POLICY, LEASE),
-            Admission::Go,
+            Admission::Go { failures: 1 },
             "failing, not down"
         );
         s.record(10, &POLICY, false, false);
@@ -242,7 +248,7 @@ mod tests {
         assert_eq!(s.admit(3_100, &POLICY, LEASE), Admission::Probe);
         s.record(3_200, &POLICY, true, true);
         assert_eq!(s, State::default());
-        assert_eq!(s.admit(3_300, &POLICY, LEASE), Admission::Go);
+        assert_eq!(s.admit(3_300, &POLICY, LEASE), Admission::Go { failures: 0 });
     }
 
     #[test]

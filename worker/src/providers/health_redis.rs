@@ -12,10 +12,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 "#;
 
 /// KEYS[1] = the provider's hash; ARGV = threshold, probe lease (ms).
-/// Returns {0} go, {1} probe, {2, until} wait.
+/// Returns {0, failures} go, {1, 0} probe, {2, until} wait.
 const ADMIT: &str = r#"
 local f = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
-if f < tonumber(ARGV[1]) then return {0, 0} end
+if f < tonumber(ARGV[1]) then return {0, f} end
 local np = tonumber(redis.call('HGET', KEYS[1], 'np') or '0')
 if now < np then return {2, np} end
 redis.call('HSET', KEYS[1], 'np', now + tonumber(ARGV[2]))
@@ -72,7 +72,7 @@ impl RedisHealth {
     }
 
     pub(super) async fn admit(&self, provider: &Provider) -> Result<Admission, HealthError> {
-        let (kind, until): (i64, i64) = self
+        let (kind, value): (i64, i64) = self
             .admit
             .key(self.key(&provider.name))
             .arg(self.policy.threshold)
@@ -80,9 +80,11 @@ impl RedisHealth {
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(match kind {
-            0 => Admission::Go,
+            0 => Admission::Go {
+                failures: value.try_into().unwrap_or(u32::MAX),
+            },
             1 => Admission::Probe,
-            _ => Admission::Wait(at(until)),
+            _ => Admission::Wait(at(value)),
         })
     }
 
