@@ -122,6 +122,7 @@ pub async fn run(
         health,
         allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
         webhooks: config.worker.webhooks.clone(),
+        streams: config.worker.streams.clone(),
     });
 
     let keys = ApiKeys(Arc::new(config.http.key_set()));

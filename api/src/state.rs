@@ -6,7 +6,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use worker::backend::Queue;
-use worker::config::WebhookConfig;
+use worker::config::{StreamConfig, WebhookConfig};
 use worker::counters::CounterBuffer;
 use worker::providers::{ProviderHealth, Providers};
 
@@ -52,6 +52,8 @@ pub struct Shared {
     pub health: ProviderHealth,
     /// Webhook settings.
     pub webhooks: WebhookConfig,
+    /// Stream settings.
+    pub streams: StreamConfig,
     /// Whether callbacks may target private addresses.
     pub allow_private_callbacks: bool,
 }

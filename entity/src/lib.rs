@@ -7,6 +7,8 @@ pub mod counter_rejection;
 pub mod delivery_attempt;
 pub mod maintenance_run;
 pub mod state_log;
+pub mod stream;
+pub mod stream_batch;
 pub mod vehicle;
 pub mod webhook;
 pub mod webhook_provider;

@@ -6,5 +6,6 @@ pub mod counters;
 pub mod error;
 pub mod ops;
 pub mod page;
+pub mod streams;
 pub mod vehicles;
 pub mod webhooks;

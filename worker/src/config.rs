@@ -143,6 +143,23 @@ pub struct WorkerConfig {
     /// Webhook collections and their deliveries.
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+
+    /// Streams.
+    #[command(flatten)]
+    pub streams: StreamConfig,
+}
+
+/// Streams: providers fetched on an interval.
+#[derive(Debug, Clone, Args)]
+pub struct StreamConfig {
+    /// Shortest interval a stream may ask for.
+    #[arg(long, env = "STREAM_MIN_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub stream_min_interval: Duration,
+
+    /// Batches kept per stream; older ones are removed after each run.
+    #[arg(long, env = "STREAM_RETENTION", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_retention: u64,
 }
 
 /// The data providers webhooks collect from, and how their failures are handled.
@@ -208,13 +225,13 @@ pub struct WebhookConfig {
     #[arg(long, env = "CALLBACK_ALLOW_PRIVATE")]
     pub callback_allow_private: Option<bool>,
 
-    /// How often unfinished webhooks whose job went missing are re-queued.
-    #[arg(long, env = "WEBHOOK_SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub webhook_sweep_interval: Duration,
+    /// How often unfinished webhooks and active streams whose job went missing are re-queued.
+    #[arg(long, env = "SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub sweep_interval: Duration,
 
-    /// How long past its due time a webhook's job may be missing before the sweeper re-queues it.
-    #[arg(long, env = "WEBHOOK_SWEEP_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub webhook_sweep_grace: Duration,
+    /// How long past its due time a job may be missing before the sweeper re-queues it.
+    #[arg(long, env = "SWEEP_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub sweep_grace: Duration,
 
     /// How long an `Idempotency-Key` returns the webhook it first created.
     #[arg(long, env = "IDEMPOTENCY_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
@@ -248,10 +265,7 @@ impl WorkerConfig {
         }
         for (variable, interval) in [
             ("VACUUM_INTERVAL", self.vacuum_interval),
-            (
-                "WEBHOOK_SWEEP_INTERVAL",
-                self.webhooks.webhook_sweep_interval,
-            ),
+            ("SWEEP_INTERVAL", self.webhooks.sweep_interval),
         ] {
             if interval < Duration::from_secs(1) {
                 return Err(ConfigError {

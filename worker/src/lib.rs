@@ -12,6 +12,7 @@ pub mod poll;
 pub mod providers;
 pub mod runtime;
 pub mod schedule;
+pub mod streams;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;

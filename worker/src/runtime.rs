@@ -7,11 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Job, Queue};
 use crate::jobs::flush_counters::{self, FlushCounters};
-use crate::jobs::sweep_webhooks::SweepWebhooks;
+use crate::jobs::sweep::Sweep;
 use crate::jobs::vacuum::VacuumTick;
-use crate::jobs::{IntervalJob, JobContext, collect, deliver, run_interval};
+use crate::jobs::{IntervalJob, JobContext, collect, deliver, run_interval, stream_tick};
 use crate::poll::EveryTick;
 use crate::schedule;
+use crate::streams::StreamTick;
 use crate::webhooks::{Collect, Deliver};
 
 /// Why the runtime stopped without being asked to.
@@ -97,7 +98,7 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
     let schedulers = [
         schedule::<VacuumTick>(&ctx, &name, &cancel),
         schedule::<FlushCounters>(&ctx, &name, &cancel),
-        schedule::<SweepWebhooks>(&ctx, &name, &cancel),
+        schedule::<Sweep>(&ctx, &name, &cancel),
     ];
 
     let monitor = Monitor::new()
@@ -116,16 +117,18 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
         Queue::Redis(q) => register!(monitor, q, name, ctx,
             VacuumTick => run_interval::<VacuumTick>,
             FlushCounters => run_interval::<FlushCounters>,
-            SweepWebhooks => run_interval::<SweepWebhooks>,
+            Sweep => run_interval::<Sweep>,
             Collect => collect::run,
             Deliver => deliver::run,
+            StreamTick => stream_tick::run,
         ),
         Queue::Sqlite(q) => register!(monitor, q, name, ctx,
             VacuumTick => run_interval::<VacuumTick>,
             FlushCounters => run_interval::<FlushCounters>,
-            SweepWebhooks => run_interval::<SweepWebhooks>,
+            Sweep => run_interval::<Sweep>,
             Collect => collect::run,
             Deliver => deliver::run,
+            StreamTick => stream_tick::run,
         ),
     };
 

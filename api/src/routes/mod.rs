@@ -4,6 +4,7 @@ pub mod counters;
 pub mod ops;
 mod page;
 pub mod providers;
+pub mod streams;
 pub mod vehicles;
 pub mod webhooks;
 
@@ -42,6 +43,7 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
         (name = "vehicles", description = "A vehicle's state at a point in time"),
         (name = "counters", description = "Counters: increments buffered, flushed to the database every few seconds"),
         (name = "webhooks", description = "Webhook collections: fetch flaky providers, deliver a signed callback"),
+        (name = "streams", description = "Streams: a provider fetched on an interval, every batch kept"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
     components(schemas(openapi::error::ErrorBody, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody)),
@@ -68,6 +70,7 @@ fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
         .merge(counters::router())
         .merge(webhooks::router())
         .merge(providers::router())
+        .merge(streams::router())
         .route_layer(keys);
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected)

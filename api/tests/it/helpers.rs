@@ -67,7 +67,7 @@ impl TestApp {
         // Tests flush and vacuum by hand; the ones about schedules set their own interval.
         config.worker.counter_flush_interval = Duration::from_secs(24 * 3600);
         config.worker.vacuum_interval = Duration::from_secs(24 * 3600);
-        config.worker.webhooks.webhook_sweep_interval = Duration::from_secs(24 * 3600);
+        config.worker.webhooks.sweep_interval = Duration::from_secs(24 * 3600);
         config.worker.webhooks.webhook_secret = Some(TEST_SECRET.to_owned());
         // Providers and receivers are wiremock servers on loopback.
         config.worker.webhooks.callback_allow_private = Some(true);

@@ -10,5 +10,6 @@ mod errors;
 mod openapi_doc;
 mod ops;
 mod shutdown;
+mod streams;
 mod vehicles;
 mod webhooks;

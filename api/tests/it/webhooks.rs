@@ -500,8 +500,8 @@ both_modes!(jobs_that_run_twice_send_nothing_twice);
 async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
     let (sources, hooks) = (providers().await, receiver(200).await);
     let app = spawn(mode, &sources, |c| {
-        c.worker.webhooks.webhook_sweep_interval = Duration::from_secs(1);
-        c.worker.webhooks.webhook_sweep_grace = Duration::from_secs(1);
+        c.worker.webhooks.sweep_interval = Duration::from_secs(1);
+        c.worker.webhooks.sweep_grace = Duration::from_secs(1);
     })
     .await;
     let _workers = app.workers();

@@ -3,7 +3,8 @@
 pub mod collect;
 pub mod deliver;
 pub mod flush_counters;
-pub mod sweep_webhooks;
+pub mod stream_tick;
+pub mod sweep;
 pub mod vacuum;
 
 use std::sync::Arc;
@@ -27,7 +28,8 @@ use crate::schedule;
 pub const QUEUES: &[&str] = &[
     vacuum::VacuumTick::QUEUE,
     flush_counters::FlushCounters::QUEUE,
-    sweep_webhooks::SweepWebhooks::QUEUE,
+    sweep::Sweep::QUEUE,
+    crate::streams::StreamTick::QUEUE,
     crate::webhooks::Collect::QUEUE,
     crate::webhooks::Deliver::QUEUE,
 ];

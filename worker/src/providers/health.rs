@@ -248,7 +248,10 @@ mod tests {
         assert_eq!(s.admit(3_100, &POLICY, LEASE), Admission::Probe);
         s.record(3_200, &POLICY, true, true);
         assert_eq!(s, State::default());
-        assert_eq!(s.admit(3_300, &POLICY, LEASE), Admission::Go { failures: 0 });
+        assert_eq!(
+            s.admit(3_300, &POLICY, LEASE),
+            Admission::Go { failures: 0 }
+        );
     }
 
     #[test]

@@ -1,0 +1,344 @@
+//! `POST /v1/streams`, `GET /v1/streams`, `GET /v1/streams/{id}`, `GET /v1/streams/{id}/data`,
+//! `GET /v1/streams/{id}/batches`, `DELETE /v1/streams/{id}`, `POST /v1/streams/{id}/start`.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use entity::{stream, stream_batch};
+use openapi::error::{ErrorBody, FieldError};
+use openapi::page::PageQuery;
+use openapi::streams::{
+    CreateStream, DEFAULT_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS, Stream, StreamBatch,
+    StreamBatchPage, StreamData, StreamListQuery, StreamPage, StreamStatus,
+};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use worker::jobs::stream_tick::COMPLETE;
+use worker::streams::{self, ACTIVE, STOPPED, StreamError, slot_time};
+
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::routes::page::Page;
+use crate::state::AppState;
+
+/// The stream routes.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, stop))
+        .routes(routes!(latest_data))
+        .routes(routes!(batches))
+        .routes(routes!(start))
+}
+
+fn view(s: stream::Model) -> Stream {
+    let active = s.status == ACTIVE;
+    Stream {
+        status: if active {
+            StreamStatus::Active
+        } else {
+            StreamStatus::Stopped
+        },
+        next_run_at: s.next_run_at.filter(|_| active).map(slot_time),
+        id: s.id,
+        provider: s.provider,
+        interval_seconds: s.interval_seconds,
+        created_at: s.created_at,
+        stopped_at: s.stopped_at.filter(|_| !active),
+    }
+}
+
+fn stream_error(error: StreamError) -> ApiError {
+    match error {
+        StreamError::NotFound(_) => ApiError::NotFound(error.to_string()),
+        StreamError::Database(e) => ApiError::Database(e),
+        StreamError::Queue(e) => {
+            tracing::error!(error = %e, "stream run not queued");
+            ApiError::Unavailable("the queue is unavailable; nothing was kept, retry later".into())
+        }
+    }
+}
+
+fn stream_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(id) = path.map_err(|e| ApiError::InvalidParameter {
+        field: "id",
+        reason: e.body_text(),
+    })?;
+    Ok(id)
+}
+
+/// Starts a stream: `provider` fetched every `intervalSeconds`, the first run now.
+#[utoipa::path(
+    post,
+    path = "/v1/streams",
+    tag = "streams",
+    request_body = CreateStream,
+    responses(
+        (status = 201, description = "Created and its first run queued", body = Stream,
+         headers(("Location" = String, description = "The stream's URL"))),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "`provider` or `intervalSeconds` is missing or wrong", body = ErrorBody),
+        (status = 503, description = "The database or the queue is unreachable; nothing was kept", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn create(
+    State(app): State<AppState>,
+    ApiJson(request): ApiJson<CreateStream>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    if app.providers.get(&request.provider).is_none() {
+        errors.push(FieldError {
+            field: "provider".into(),
+            reason: format!(
+                "unknown provider `{}`; configured: {}",
+                request.provider, app.providers
+            ),
+        });
+    }
+    let min = app.streams.stream_min_interval.as_secs().max(1) as i64;
+    let interval = request.interval_seconds.unwrap_or(DEFAULT_INTERVAL_SECONDS);
+    if !(min..=MAX_INTERVAL_SECONDS).contains(&interval) {
+        errors.push(FieldError {
+            field: "intervalSeconds".into(),
+            reason: format!("must be from {min} to {MAX_INTERVAL_SECONDS}"),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let created = streams::create(&app.db, &app.queue, &request.provider, interval)
+        .await
+        .map_err(stream_error)?;
+    tracing::info!(stream = %created.id, provider = %created.provider, interval, "stream started");
+    let location = HeaderValue::from_str(&format!("/v1/streams/{}", created.id))
+        .map_err(|_| ApiError::Unavailable("could not build the stream URL".into()))?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view(created)),
+    )
+        .into_response())
+}
+
+/// Streams, oldest first, optionally in one status, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/streams",
+    tag = "streams",
+    params(StreamListQuery),
+    responses(
+        (status = 200, description = "One page of streams", body = StreamPage),
+        (status = 400, description = "`status`, `page` or `pageSize` is not valid", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 503, description = "The database is unreachable", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn list(
+    State(app): State<AppState>,
+    query: Result<Query<StreamListQuery>, QueryRejection>,
+) -> Result<Json<StreamPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::InvalidParameter {
+        field: "status",
+        reason: e.body_text(),
+    })?;
+    let page = Page::parse(&PageQuery {
+        page: query.page.clone(),
+        page_size: query.page_size.clone(),
+    })?;
+    let mut select = stream::Entity::find().order_by_asc(stream::Column::Id);
+    if let Some(status) = query.status.as_deref() {
+        if ![ACTIVE, STOPPED].contains(&status) {
+            return Err(ApiError::InvalidParameter {
+                field: "status",
+                reason: format!("expected active or stopped, got `{status}`"),
+            });
+        }
+        select = select.filter(stream::Column::Status.eq(status));
+    }
+    let paginator = select.paginate(&app.db, page.size);
+    let total = paginator.num_items().await?;
+    let items = paginator
+        .fetch_page(page.number - 1)
+        .await?
+        .into_iter()
+        .map(view)
+        .collect();
+    Ok(Json(StreamPage {
+        items,
+        page: page.number,
+        page_size: page.size,
+        total,
+    }))
+}
+
+/// A stream.
+#[utoipa::path(
+    get,
+    path = "/v1/streams/{id}",
+    tag = "streams",
+    params(("id" = String, Path, description = "The stream's id")),
+    responses(
+        (status = 200, description = "The stream", body = Stream),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 404, description = "No such stream", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn show(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Stream>, ApiError> {
+    let id = stream_id(path)?;
+    let found = streams::find(&app.db, &id).await.map_err(stream_error)?;
+    Ok(Json(view(found)))
+}
+
+/// Stops a stream: no run fetches after this. Stopping a stopped stream is not an error.
+#[utoipa::path(
+    delete,
+    path = "/v1/streams/{id}",
+    tag = "streams",
+    params(("id" = String, Path, description = "The stream's id")),
+    responses(
+        (status = 200, description = "The stopped stream", body = Stream),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 404, description = "No such stream", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn stop(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Stream>, ApiError> {
+    let id = stream_id(path)?;
+    let stopped = streams::stop(&app.db, &id).await.map_err(stream_error)?;
+    tracing::info!(stream = %id, "stream stopped");
+    Ok(Json(view(stopped)))
+}
+
+/// Resumes a stopped stream on its slots. Starting an active stream changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/streams/{id}/start",
+    tag = "streams",
+    params(("id" = String, Path, description = "The stream's id")),
+    responses(
+        (status = 200, description = "The active stream", body = Stream),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 503, description = "The queue is unreachable; the sweeper queues the run later", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn start(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Stream>, ApiError> {
+    let id = stream_id(path)?;
+    let started = streams::start(&app.db, &app.queue, &id)
+        .await
+        .map_err(stream_error)?;
+    Ok(Json(view(started)))
+}
+
+/// The latest complete batch: never one still being written.
+#[utoipa::path(
+    get,
+    path = "/v1/streams/{id}/data",
+    tag = "streams",
+    params(("id" = String, Path, description = "The stream's id")),
+    responses(
+        (status = 200, description = "The latest complete batch", body = StreamData),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 404, description = "No such stream, or no complete batch yet", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn latest_data(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<StreamData>, ApiError> {
+    let id = stream_id(path)?;
+    streams::find(&app.db, &id).await.map_err(stream_error)?;
+    let batch = stream_batch::Entity::find()
+        .filter(stream_batch::Column::StreamId.eq(&id))
+        .filter(stream_batch::Column::Status.eq(COMPLETE))
+        .order_by_desc(stream_batch::Column::Slot)
+        .one(&app.db)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "stream `{id}` has no complete batch yet; its first run may still be on its way"
+            ))
+        })?;
+    let data = batch
+        .data
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    Ok(Json(StreamData {
+        stream_id: id,
+        slot: slot_time(batch.slot),
+        fetched_at: batch.finished_at.unwrap_or(batch.started_at),
+        data,
+    }))
+}
+
+/// Every run kept, newest first: complete, failed and skipped (with their reason).
+#[utoipa::path(
+    get,
+    path = "/v1/streams/{id}/batches",
+    tag = "streams",
+    params(("id" = String, Path, description = "The stream's id"), PageQuery),
+    responses(
+        (status = 200, description = "One page of runs", body = StreamBatchPage),
+        (status = 400, description = "`page` or `pageSize` is out of range", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 404, description = "No such stream", body = ErrorBody),
+    ),
+    security((), ("api_key" = []))
+)]
+async fn batches(
+    State(app): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Result<Json<StreamBatchPage>, ApiError> {
+    let id = stream_id(path)?;
+    let Query(query) = query.map_err(|e| ApiError::InvalidParameter {
+        field: "page",
+        reason: e.body_text(),
+    })?;
+    let page = Page::parse(&query)?;
+    streams::find(&app.db, &id).await.map_err(stream_error)?;
+    let paginator = stream_batch::Entity::find()
+        .filter(stream_batch::Column::StreamId.eq(&id))
+        .order_by_desc(stream_batch::Column::Slot)
+        .paginate(&app.db, page.size);
+    let total = paginator.num_items().await?;
+    let items = paginator
+        .fetch_page(page.number - 1)
+        .await?
+        .into_iter()
+        .map(|b| StreamBatch {
+            slot: slot_time(b.slot),
+            status: b.status,
+            reason: b.error,
+            started_at: b.started_at,
+            finished_at: b.finished_at,
+            data: b.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+        })
+        .collect();
+    Ok(Json(StreamBatchPage {
+        items,
+        page: page.number,
+        page_size: page.size,
+        total,
+    }))
+}
