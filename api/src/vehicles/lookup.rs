@@ -1,12 +1,14 @@
-//! The lookup itself (two indexed queries through SeaORM) behind the tiered cache.
+//! The lookup itself (one indexed query through SeaORM) behind the tiered cache.
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::{state_log, vehicle};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, QueryStatementBuilder, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -103,28 +105,63 @@ impl VehicleStates {
     }
 }
 
+/// The vehicle and its latest log at or before `at`, in one statement (correlated
+/// subqueries, which Postgres and SQLite both run off the (vehicle_id, timestamp) index):
+/// an uncached lookup is one database round trip.
+#[derive(Debug, FromQueryResult)]
+struct Row {
+    id: i32,
+    make: String,
+    model: String,
+    state: Option<String>,
+    since: Option<DateTime<Utc>>,
+}
+
+fn latest_log(column: state_log::Column, at: DateTime<Utc>) -> SimpleExpr {
+    let select = Query::select()
+        .column((state_log::Entity, column))
+        .from(state_log::Entity)
+        .and_where(
+            Expr::col((state_log::Entity, state_log::Column::VehicleId))
+                .equals((vehicle::Entity, vehicle::Column::Id)),
+        )
+        .and_where(Expr::col((state_log::Entity, state_log::Column::Timestamp)).lte(at))
+        .order_by(
+            (state_log::Entity, state_log::Column::Timestamp),
+            Order::Desc,
+        )
+        .limit(1)
+        .to_owned();
+    SimpleExpr::SubQuery(None, Box::new(select.into_sub_query_statement()))
+}
+
 async fn query(
     db: &DatabaseConnection,
     id: VehicleId,
     at: DateTime<Utc>,
 ) -> Result<StateAt, DbErr> {
-    let Some(found) = vehicle::Entity::find_by_id(id.0).one(db).await? else {
-        return Ok(StateAt::UnknownVehicle);
-    };
-    let latest = state_log::Entity::find()
-        .filter(state_log::Column::VehicleId.eq(id.0))
-        .filter(state_log::Column::Timestamp.lte(at))
-        .order_by_desc(state_log::Column::Timestamp)
-        .limit(1)
+    let found = vehicle::Entity::find_by_id(id.0)
+        .select_only()
+        .columns([
+            vehicle::Column::Id,
+            vehicle::Column::Make,
+            vehicle::Column::Model,
+        ])
+        .expr_as(latest_log(state_log::Column::State, at), "state")
+        .expr_as(latest_log(state_log::Column::Timestamp, at), "since")
+        .into_model::<Row>()
         .one(db)
         .await?;
-    if let Some(log) = latest {
+    let Some(found) = found else {
+        return Ok(StateAt::UnknownVehicle);
+    };
+    if let (Some(state), Some(since)) = (found.state, found.since) {
         return Ok(StateAt::Known(Arc::new(KnownState {
             id: found.id,
             make: found.make,
             model: found.model,
-            state: log.state,
-            since: log.timestamp,
+            state,
+            since,
         })));
     }
     let first = state_log::Entity::find()
