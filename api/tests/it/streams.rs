@@ -308,6 +308,26 @@ async fn the_sweeper_re_arms_a_stream_whose_run_vanished() {
     assert!(shown["nextRunAt"].is_string());
 }
 
+async fn only_the_newest_batches_are_kept(mode: Mode) {
+    let server = provider(Duration::ZERO).await;
+    let app = spawn(mode, &server, |c| c.worker.streams.stream_retention = 2).await;
+    let _workers = app.workers();
+    let stream = create(&app, 1).await;
+    let id = stream["id"].as_str().unwrap();
+    let until = Instant::now() + Duration::from_secs(20);
+    while server.received_requests().await.unwrap().len() < 4 {
+        assert!(Instant::now() < until, "the stream did not run four times");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kept = batches(&app, id).await;
+    assert!(
+        kept.len() <= 3,
+        "two kept, plus at most one run since: {kept:?}"
+    );
+}
+both_modes!(only_the_newest_batches_are_kept);
+
 async fn bad_stream_requests_name_the_field(mode: Mode) {
     let server = provider(Duration::ZERO).await;
     let app = spawn(mode, &server, |c| {

@@ -228,6 +228,36 @@ impl Respond for Outage {
     }
 }
 
+async fn a_provider_timing_out_is_a_failure_and_fetched_again(mode: Mode) {
+    let (sources, hooks) = (providers().await, receiver(200).await);
+    Mock::given(path("/internet"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(INTERNET, "application/json")
+                .set_delay(Duration::from_secs(2)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&sources)
+        .await;
+    let app = spawn(mode, &sources, |c| {
+        c.worker.providers.providers = vec![
+            format!("gas={}/gas", sources.uri()),
+            format!("internet={}/internet;timeout=300ms", sources.uri()),
+        ];
+    })
+    .await;
+    let _workers = app.workers();
+    let id = submit(&app, json!(["gas", "internet"]), &hooks.uri()).await;
+    let done = webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
+    assert_eq!(done["providers"][1]["attempts"], 2, "{done}");
+    assert!(
+        done["providers"][1].get("lastError").is_none(),
+        "cleared by the success"
+    );
+}
+both_modes!(a_provider_timing_out_is_a_failure_and_fetched_again);
+
 async fn a_long_outage_is_probed_not_hammered(mode: Mode) {
     let (sources, hooks) = (providers().await, receiver(200).await);
     let outage = Duration::from_secs(5);
