@@ -1,48 +1,18 @@
 //! Prometheus metrics: the process-wide recorder and the per-request measurements.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, OnceLock, RwLock};
+use std::sync::{LazyLock, RwLock};
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use metrics::{Counter, Histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::state::AppState;
 
-/// Latency buckets in seconds: fine below 10 ms, where the hot endpoints answer.
-const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-/// How often histogram samples are folded into their buckets.
-const UPKEEP_EVERY: Duration = Duration::from_secs(5);
-
-/// The recorder's handle; installed on first use, since a process has one recorder (and
-/// tests start many apps in one process).
+/// The process's Prometheus recorder (shared with the embedded workers' metrics).
 pub fn handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("duration_seconds".into()), LATENCY_BUCKETS)
-                .map(PrometheusBuilder::build_recorder)
-                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
-            let handle = recorder.handle();
-            // Fails only if another recorder is installed; then ours just stays unused.
-            let _ = metrics::set_global_recorder(recorder);
-            // Histograms keep raw samples until upkeep folds them in; without it memory
-            // grows with every request until /metrics is scraped.
-            let upkeep = handle.clone();
-            std::thread::spawn(move || {
-                loop {
-                    std::thread::sleep(UPKEEP_EVERY);
-                    upkeep.run_upkeep();
-                }
-            });
-            handle
-        })
-        .clone()
+    worker::metrics::prometheus()
 }
 
 /// The request counters and latency histograms, by method, route template and status.

@@ -178,6 +178,15 @@ async fn happy_path(mode: Mode) {
     assert!(body.get("errors").is_none());
     assert!(body["createdAt"].is_string() && body["completedAt"].is_string());
 
+    let metrics = app.get_text("/metrics").await;
+    for line in [
+        r#"datahog_webhook_collections_total{outcome="completed"}"#,
+        r#"datahog_delivery_attempts_total{result="delivered"}"#,
+        r#"datahog_provider_requests_total{provider="gas",result="ok"}"#,
+    ] {
+        assert!(metrics.contains(line), "{line} missing from /metrics");
+    }
+
     // One provider as a plain string.
     let single = submit(&app, json!("gas"), &format!("{}/hooks", hooks.uri())).await;
     webhook_in(&app, &single, "delivered", Duration::from_secs(20)).await;

@@ -1,9 +1,12 @@
 //! `worker`: runs datahog's job queues. Start any number of them beside the API.
 
+use axum::Router;
+use axum::routing::get;
 use clap::Parser;
+use tokio_util::sync::CancellationToken;
 use worker::config::{LogConfig, StoreConfig, WorkerConfig};
 use worker::jobs::JobContext;
-use worker::{db, runtime, telemetry};
+use worker::{db, metrics, runtime, telemetry};
 
 /// The worker's configuration.
 #[derive(Debug, Parser)]
@@ -14,6 +17,9 @@ use worker::{db, runtime, telemetry};
              Start any number of them beside the API (production mode)."
 )]
 struct Cli {
+    /// Where to serve Prometheus metrics (`GET /metrics`); unset: not served.
+    #[arg(long, env = "METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     store: StoreConfig,
     #[command(flatten)]
@@ -32,6 +38,30 @@ async fn main() -> anyhow::Result<()> {
     let db = db::connect(&cli.store).await?;
     let ctx = JobContext::connect(db, &cli.store, cli.worker).await?;
 
-    runtime::run(ctx, runtime::cancel_on_signal()).await?;
+    let cancel = runtime::cancel_on_signal();
+    if let Some(addr) = cli.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        tracing::info!(addr = %listener.local_addr()?, "serving metrics at /metrics");
+        tokio::spawn(serve_metrics(listener, cancel.clone()));
+    }
+    runtime::run(ctx, cancel).await?;
     Ok(())
+}
+
+/// Serves the process's Prometheus metrics until `cancel` fires.
+async fn serve_metrics(listener: tokio::net::TcpListener, cancel: CancellationToken) {
+    let handle = metrics::prometheus();
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await;
+    if let Err(error) = served {
+        tracing::error!(%error, "metrics listener failed");
+    }
 }

@@ -11,6 +11,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{JobContext, JobError};
+use crate::metrics;
 use crate::providers::Admission;
 use crate::webhooks::{self, Collect, Deliver, FAILED, FETCHED, PENDING, lease};
 
@@ -100,6 +101,7 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
     }
     let probe = admission == Admission::Probe;
     let result = ctx.client.fetch(provider).await;
+    metrics::provider_request(&provider.name, result.is_ok());
     // The result is stored before anything else can fail.
     match &result {
         Ok(data) => store_data(ctx, row, data).await?,
@@ -234,6 +236,7 @@ async fn finish(
         return Ok(());
     }
     tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
+    metrics::collection_ended(outcome.as_str());
     let first = ctx.config.webhooks.delivery_schedule[0];
     let job = Deliver {
         webhook_id: webhook.id.clone(),

@@ -12,6 +12,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{JobContext, JobError};
 use crate::delivery::retry;
+use crate::metrics;
 use crate::webhooks::{Deliver, lease};
 
 /// Beyond the delivery timeout, how long an attempt holds its webhook.
@@ -102,6 +103,12 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         || result.error_kind.unwrap_or("error").to_owned(),
         |s| s.to_string(),
     );
+    let counted = match (status, next_at) {
+        (WebhookStatus::Delivered, _) => "delivered",
+        (_, Some(_)) => "retrying",
+        _ => "parked",
+    };
+    metrics::delivery_attempt(counted, result.duration);
     match (status, next_at) {
         (WebhookStatus::Delivered, _) => {
             tracing::info!(webhook = %id, attempt = number, %outcome, "callback delivered");

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use super::{JobContext, JobError};
+use crate::metrics;
 use crate::providers::Admission;
 use crate::streams::{ACTIVE, StreamTick, slot_after, slot_time};
 
@@ -104,6 +105,7 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
         return prune(ctx, &stream.id).await;
     }
     let result = ctx.client.fetch(provider).await;
+    metrics::provider_request(&provider.name, result.is_ok());
     match &result {
         Ok(data) => finish(ctx, &stream.id, job.slot, COMPLETE, Some(data), None).await?,
         Err(error) => {
@@ -124,7 +126,7 @@ async fn finish(
     ctx: &JobContext,
     stream_id: &str,
     slot: i64,
-    status: &str,
+    status: &'static str,
     data: Option<&str>,
     error: Option<&str>,
 ) -> Result<(), JobError> {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{IntervalJob, JobContext, JobError};
 use crate::backend::Job;
 use crate::config::WorkerConfig;
+use crate::metrics;
 use crate::streams;
 use crate::webhooks::{Collect, Deliver};
 
@@ -47,7 +48,11 @@ impl IntervalJob for Sweep {
     }
 
     async fn work(ctx: &JobContext) -> Result<u64, JobError> {
-        Ok(webhooks(ctx).await? + streams(ctx).await?)
+        let webhooks = webhooks(ctx).await?;
+        metrics::swept("webhook", webhooks);
+        let streams = streams(ctx).await?;
+        metrics::swept("stream", streams);
+        Ok(webhooks + streams)
     }
 }
 

@@ -89,7 +89,16 @@ async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
     first.start_kill().unwrap();
     first.wait().await.unwrap();
 
-    let mut second = start();
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let mut second = worker_command(&database_url, &redis_url(), &prefix)
+        .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
+        .env("CALLBACK_ALLOW_PRIVATE", "true")
+        .env("METRICS_LISTEN", metrics_addr.to_string())
+        .spawn()
+        .expect("start the worker binary");
     let reader = Database::connect(&database_url).await.unwrap();
     let delivered = eventually(Duration::from_secs(60), async || {
         let row = webhook::Entity::find_by_id(&created.id).one(&reader).await;
@@ -100,5 +109,16 @@ async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
     let calls = receiver.received_requests().await.unwrap();
     assert_eq!(calls.len(), 1, "one callback");
     assert_eq!(calls[0].headers["webhook-id"], created.id.as_str());
+    // The second worker counted what it did, on its metrics listener.
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"datahog_delivery_attempts_total{result="delivered"} 1"#),
+        "{metrics}"
+    );
     second.start_kill().unwrap();
 }
