@@ -16,6 +16,7 @@ use worker::counters::{self, BufferError};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::page::Page;
+use crate::routes::params;
 use crate::state::AppState;
 
 /// The counter routes.
@@ -116,10 +117,7 @@ async fn get_counter(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Counter>, ApiError> {
-    let Path(key) = path.map_err(|e| ApiError::InvalidParameter {
-        field: "key",
-        reason: e.body_text(),
-    })?;
+    let key = params::path(path, "key")?;
     let state =
         counters::read(&app.db, &app.counters, &key)
             .await
@@ -157,10 +155,7 @@ async fn list_counters(
     State(app): State<AppState>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<CounterPage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::InvalidParameter {
-        field: "page",
-        reason: e.body_text(),
-    })?;
+    let query = params::query(query, "page")?;
     let page = Page::parse(&query)?;
     let paginator = counter::Entity::find()
         .order_by_asc(counter::Column::Key)

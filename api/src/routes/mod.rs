@@ -3,6 +3,7 @@
 pub mod counters;
 pub mod ops;
 mod page;
+mod params;
 pub mod providers;
 pub mod streams;
 pub mod vehicles;

@@ -22,6 +22,7 @@ use worker::streams::{self, ACTIVE, STOPPED, StreamError, slot_time};
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::page::Page;
+use crate::routes::params;
 use crate::state::AppState;
 
 /// The stream routes.
@@ -60,14 +61,6 @@ fn stream_error(error: StreamError) -> ApiError {
             ApiError::Unavailable("the queue is unavailable; nothing was kept, retry later".into())
         }
     }
-}
-
-fn stream_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    let Path(id) = path.map_err(|e| ApiError::InvalidParameter {
-        field: "id",
-        reason: e.body_text(),
-    })?;
-    Ok(id)
 }
 
 /// Starts a stream: `provider` fetched every `intervalSeconds`, the first run now.
@@ -144,10 +137,7 @@ async fn list(
     State(app): State<AppState>,
     query: Result<Query<StreamListQuery>, QueryRejection>,
 ) -> Result<Json<StreamPage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::InvalidParameter {
-        field: "status",
-        reason: e.body_text(),
-    })?;
+    let query = params::query(query, "status")?;
     let page = Page::parse(&PageQuery {
         page: query.page.clone(),
         page_size: query.page_size.clone(),
@@ -195,7 +185,7 @@ async fn show(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Stream>, ApiError> {
-    let id = stream_id(path)?;
+    let id = params::path(path, "id")?;
     let found = streams::find(&app.db, &id).await.map_err(stream_error)?;
     Ok(Json(view(found)))
 }
@@ -217,7 +207,7 @@ async fn stop(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Stream>, ApiError> {
-    let id = stream_id(path)?;
+    let id = params::path(path, "id")?;
     let stopped = streams::stop(&app.db, &id).await.map_err(stream_error)?;
     tracing::info!(stream = %id, "stream stopped");
     Ok(Json(view(stopped)))
@@ -241,7 +231,7 @@ async fn start(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Stream>, ApiError> {
-    let id = stream_id(path)?;
+    let id = params::path(path, "id")?;
     let started = streams::start(&app.db, &app.queue, &id)
         .await
         .map_err(stream_error)?;
@@ -265,7 +255,7 @@ async fn latest_data(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<StreamData>, ApiError> {
-    let id = stream_id(path)?;
+    let id = params::path(path, "id")?;
     streams::find(&app.db, &id).await.map_err(stream_error)?;
     let batch = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
@@ -310,11 +300,8 @@ async fn batches(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<StreamBatchPage>, ApiError> {
-    let id = stream_id(path)?;
-    let Query(query) = query.map_err(|e| ApiError::InvalidParameter {
-        field: "page",
-        reason: e.body_text(),
-    })?;
+    let id = params::path(path, "id")?;
+    let query = params::query(query, "page")?;
     let page = Page::parse(&query)?;
     streams::find(&app.db, &id).await.map_err(stream_error)?;
     let paginator = stream_batch::Entity::find()

@@ -24,6 +24,7 @@ use worker::webhooks::{self, NewWebhook, RedeliverError, SubmitError, Submitted}
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::routes::page::Page;
+use crate::routes::params;
 use crate::state::AppState;
 
 /// Longest `Idempotency-Key` accepted.
@@ -190,7 +191,7 @@ async fn show(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Webhook>, ApiError> {
-    let id = webhook_id(path)?;
+    let id = params::path(path, "id")?;
     let webhook = webhook::Entity::find_by_id(&id)
         .one(&app.db)
         .await?
@@ -261,10 +262,7 @@ async fn list(
     State(app): State<AppState>,
     query: Result<Query<WebhookListQuery>, QueryRejection>,
 ) -> Result<Json<WebhookPage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::InvalidParameter {
-        field: "status",
-        reason: e.body_text(),
-    })?;
+    let query = params::query(query, "status")?;
     let page = Page::parse(&PageQuery {
         page: query.page.clone(),
         page_size: query.page_size.clone(),
@@ -320,7 +318,7 @@ async fn redeliver(
     State(app): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<(StatusCode, Json<WebhookAccepted>), ApiError> {
-    let id = webhook_id(path)?;
+    let id = params::path(path, "id")?;
     let webhook = webhooks::redeliver(&app.db, &app.queue, &id)
         .await
         .map_err(|error| match error {
@@ -341,12 +339,4 @@ async fn redeliver(
             id: webhook.id,
         }),
     ))
-}
-
-fn webhook_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    let Path(id) = path.map_err(|e| ApiError::InvalidParameter {
-        field: "id",
-        reason: e.body_text(),
-    })?;
-    Ok(id)
 }

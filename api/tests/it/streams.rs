@@ -107,6 +107,8 @@ async fn runs_keep_their_slots_and_stop_means_stop(mode: Mode) {
     let (status, data) = app.get_json(&format!("/v1/streams/{id}/data")).await;
     assert_eq!(status, 200, "{data}");
     assert_eq!(data["data"], serde_json::from_str::<Value>(BILLS).unwrap());
+    let metrics = app.get_text("/metrics").await;
+    assert!(metrics.contains(r#"datahog_stream_runs_total{status="complete"}"#));
 
     let (status, stopped) = app
         .client

@@ -101,17 +101,14 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
     }
     let probe = admission == Admission::Probe;
     let result = ctx.client.fetch(provider).await;
-    metrics::provider_request(&provider.name, result.is_ok());
     // The result is stored before anything else can fail.
     match &result {
         Ok(data) => store_data(ctx, row, data).await?,
         Err(error) => store_failure(ctx, row, &error.to_string()).await?,
     }
-    // A success on a provider that was healthy changes nothing: spare the round trip.
-    let unchanged = result.is_ok() && admission == Admission::Go { failures: 0 };
-    if !unchanged {
-        ctx.health.record(provider, result.is_ok(), probe).await?;
-    }
+    ctx.health
+        .settle(provider, admission, result.is_ok())
+        .await?;
     match result {
         Ok(data) => {
             tracing::info!(webhook = %row.webhook_id, provider = %provider.name, probe, "provider data stored");

@@ -105,7 +105,6 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
         return prune(ctx, &stream.id).await;
     }
     let result = ctx.client.fetch(provider).await;
-    metrics::provider_request(&provider.name, result.is_ok());
     match &result {
         Ok(data) => finish(ctx, &stream.id, job.slot, COMPLETE, Some(data), None).await?,
         Err(error) => {
@@ -113,11 +112,9 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
             finish(ctx, &stream.id, job.slot, FAILED, None, Some(&reason)).await?;
         }
     }
-    let unchanged = result.is_ok() && admission == Admission::Go { failures: 0 };
-    if !unchanged {
-        let probe = admission == Admission::Probe;
-        ctx.health.record(provider, result.is_ok(), probe).await?;
-    }
+    ctx.health
+        .settle(provider, admission, result.is_ok())
+        .await?;
     prune(ctx, &stream.id).await
 }
 
@@ -148,6 +145,7 @@ async fn finish(
         .filter(stream_batch::Column::Slot.eq(slot))
         .exec(&ctx.db)
         .await?;
+    metrics::stream_run(status);
     match error {
         Some(reason) => {
             tracing::warn!(stream = %stream_id, slot, status, reason, "stream run ended")

@@ -35,8 +35,14 @@ impl ProviderClient {
         Ok(Self { http })
     }
 
-    /// Fetches `provider`; returns its answer as compact JSON text.
+    /// Fetches `provider`; returns its answer as compact JSON text. Counted in metrics.
     pub async fn fetch(&self, provider: &Provider) -> Result<String, FetchError> {
+        let result = self.get(provider).await;
+        crate::metrics::provider_request(&provider.name, result.is_ok());
+        result
+    }
+
+    async fn get(&self, provider: &Provider) -> Result<String, FetchError> {
         let response = self
             .http
             .get(provider.url.clone())

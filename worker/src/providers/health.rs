@@ -186,6 +186,21 @@ impl ProviderHealth {
         }
     }
 
+    /// Records the outcome of a call that `admission` allowed; a success on a provider that
+    /// was healthy changes nothing, so it spares the round trip.
+    pub async fn settle(
+        &self,
+        provider: &Provider,
+        admission: Admission,
+        ok: bool,
+    ) -> Result<(), HealthError> {
+        if ok && admission == (Admission::Go { failures: 0 }) {
+            return Ok(());
+        }
+        self.record(provider, ok, admission == Admission::Probe)
+            .await
+    }
+
     /// When a job whose call to `provider` just failed should try again.
     pub async fn retry_at(&self, provider: &Provider) -> Result<DateTime<Utc>, HealthError> {
         let view = self.view(&provider.name).await?;
