@@ -19,14 +19,13 @@ pub struct Page {
 impl Page {
     /// Reads and bounds a page query; out-of-range values are 400s naming the parameter.
     pub fn parse(query: &PageQuery) -> Result<Self, ApiError> {
-        let number = bounded("page", query.page.as_deref(), 1, 1, MAX_PAGE)?;
-        let size = bounded(
-            "pageSize",
-            query.page_size.as_deref(),
-            DEFAULT_PAGE_SIZE,
-            1,
-            MAX_PAGE_SIZE,
-        )?;
+        Self::from_parts(query.page.as_deref(), query.page_size.as_deref())
+    }
+
+    /// Reads `page` and `pageSize` of a list query that also filters.
+    pub fn from_parts(page: Option<&str>, page_size: Option<&str>) -> Result<Self, ApiError> {
+        let number = bounded("page", page, 1, 1, MAX_PAGE)?;
+        let size = bounded("pageSize", page_size, DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
         Ok(Page { number, size })
     }
 }

@@ -138,10 +138,7 @@ async fn list(
     query: Result<Query<StreamListQuery>, QueryRejection>,
 ) -> Result<Json<StreamPage>, ApiError> {
     let query = params::query(query, "status")?;
-    let page = Page::parse(&PageQuery {
-        page: query.page.clone(),
-        page_size: query.page_size.clone(),
-    })?;
+    let page = Page::from_parts(query.page.as_deref(), query.page_size.as_deref())?;
     let mut select = stream::Entity::find().order_by_asc(stream::Column::Id);
     if let Some(status) = query.status.as_deref() {
         if ![ACTIVE, STOPPED].contains(&status) {

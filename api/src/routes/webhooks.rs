@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entity::{delivery_attempt, webhook};
 use openapi::error::{ErrorBody, FieldError};
-use openapi::page::PageQuery;
 use openapi::webhooks::{
     Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
     WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
@@ -263,10 +262,7 @@ async fn list(
     query: Result<Query<WebhookListQuery>, QueryRejection>,
 ) -> Result<Json<WebhookPage>, ApiError> {
     let query = params::query(query, "status")?;
-    let page = Page::parse(&PageQuery {
-        page: query.page.clone(),
-        page_size: query.page_size.clone(),
-    })?;
+    let page = Page::from_parts(query.page.as_deref(), query.page_size.as_deref())?;
     let mut select = webhook::Entity::find().order_by_asc(webhook::Column::Id);
     if let Some(status) = query.status.as_deref() {
         let status = WebhookStatus::parse(status).ok_or_else(|| ApiError::InvalidParameter {

@@ -76,14 +76,7 @@ impl Queue {
     pub async fn push<J: Job>(&self, job: J) -> Result<TaskId, QueueError> {
         let id = TaskId::from(ulid::Ulid::generate());
         let task = TaskBuilder::new(job).task_id(id.clone()).build();
-        let pushed = match self {
-            Queue::Redis(q) => q.push_task(task).await,
-            Queue::Sqlite(q) => q.push_task(task).await,
-        };
-        pushed.map(|()| id).map_err(|message| QueueError::Push {
-            queue: J::QUEUE,
-            message,
-        })
+        self.send(task).await.map(|()| id)
     }
 
     /// Queues `job` to run at `at` (to the second; apalis rounds down); returns the task's id.
@@ -97,11 +90,15 @@ impl Queue {
             .task_id(id.clone())
             .run_at_time(at.into())
             .build();
+        self.send(task).await.map(|()| id)
+    }
+
+    async fn send<J: Job>(&self, task: apalis::prelude::Task<J>) -> Result<(), QueueError> {
         let pushed = match self {
             Queue::Redis(q) => q.push_task(task).await,
             Queue::Sqlite(q) => q.push_task(task).await,
         };
-        pushed.map(|()| id).map_err(|message| QueueError::Push {
+        pushed.map_err(|message| QueueError::Push {
             queue: J::QUEUE,
             message,
         })

@@ -103,17 +103,13 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         || result.error_kind.unwrap_or("error").to_owned(),
         |s| s.to_string(),
     );
-    let counted = match (status, next_at) {
-        (WebhookStatus::Delivered, _) => "delivered",
-        (_, Some(_)) => "retrying",
-        _ => "parked",
-    };
-    metrics::delivery_attempt(counted, result.duration);
     match (status, next_at) {
         (WebhookStatus::Delivered, _) => {
+            metrics::delivery_attempt("delivered", result.duration);
             tracing::info!(webhook = %id, attempt = number, %outcome, "callback delivered");
         }
         (_, Some(at)) => {
+            metrics::delivery_attempt("retrying", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, next = %at, "callback attempt failed; retrying later");
             ctx.queue
                 .push_at(
@@ -125,6 +121,7 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
                 .await?;
         }
         _ => {
+            metrics::delivery_attempt("parked", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, "callback parked; redeliver it once the receiver is fixed");
         }
     }
