@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser};
+use secrecy::SecretString;
 use worker::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig};
 use worker::mock_providers::MockConfig;
 
@@ -25,6 +26,10 @@ pub struct ApiConfig {
     /// What every request gets.
     #[command(flatten)]
     pub http: HttpConfig,
+
+    /// Tenants: the operator key, rate limits and quotas.
+    #[command(flatten)]
+    pub tenants: TenantConfig,
 
     /// The vehicle-state cache.
     #[command(flatten)]
@@ -58,7 +63,8 @@ pub struct HttpConfig {
     #[arg(long, env = "BODY_LIMIT", default_value_t = 64 * 1024)]
     pub body_limit: usize,
 
-    /// Comma-separated API keys. When set, `/v1/*` and the classic routes require
+    /// Comma-separated API keys of the `default` tenant (stored hashed at start). With
+    /// these or ADMIN_API_KEY set, `/v1/*` and the classic routes require
     /// `Authorization: Bearer <key>`; health, readiness, metrics and docs stay open.
     #[arg(long, env = "API_KEYS", value_delimiter = ',', hide_env_values = true)]
     pub api_keys: Vec<String>,
@@ -78,6 +84,48 @@ impl HttpConfig {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// Tenants: who may call, how fast, and how much they may hold.
+#[derive(Debug, Clone, Args)]
+pub struct TenantConfig {
+    /// The operator's key: manages tenants (`/v1/admin/*`) and reads every tenant's
+    /// resources. Never logged.
+    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub admin_api_key: Option<SecretString>,
+
+    /// Serve without keys even in production (every request is the `default` tenant).
+    /// Embedded mode with no keys configured is open anyway.
+    #[arg(long, env = "AUTH_DISABLED", default_value_t = false, action = clap::ArgAction::Set)]
+    pub auth_disabled: bool,
+
+    /// Requests per second a tenant may make by default (burst: twice that); a tenant's
+    /// own `rateLimitPerSecond` overrides it.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_second: u32,
+
+    /// How many api instances share each tenant's rate: each instance admits its share
+    /// (rate / instances), so N instances behind a balancer admit the whole rate.
+    #[arg(long, env = "RATE_LIMIT_INSTANCES", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_instances: u32,
+
+    /// Streams a tenant may have active at once, by default.
+    #[arg(long, env = "QUOTA_ACTIVE_STREAMS", default_value_t = 100)]
+    pub quota_active_streams: u32,
+
+    /// Webhooks a tenant may have unfinished (collecting or delivering) at once, by default.
+    #[arg(long, env = "QUOTA_PENDING_WEBHOOKS", default_value_t = 100_000)]
+    pub quota_pending_webhooks: u32,
+}
+
+fn parse_secret(text: &str) -> Result<SecretString, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(SecretString::from(text.to_owned()))
 }
 
 /// The vehicle-state cache.
@@ -101,6 +149,15 @@ pub struct CacheConfig {
 }
 
 impl ApiConfig {
+    /// Whether requests without a key are served, as the `default` tenant: embedded with no
+    /// key configured, or `AUTH_DISABLED=true`.
+    pub fn open_access(&self) -> bool {
+        self.tenants.auth_disabled
+            || (self.store.embedded()
+                && self.tenants.admin_api_key.is_none()
+                && self.http.key_set().is_empty())
+    }
+
     /// Whether the API starts its own mock providers: embedded, with none configured.
     pub fn runs_mock_providers(&self) -> bool {
         self.store.embedded()
@@ -127,6 +184,15 @@ impl ApiConfig {
             return Err(ConfigError {
                 variable: "CACHE_LOCAL_TTL",
                 reason: "must not exceed CACHE_MAX_STALENESS".into(),
+            });
+        }
+        let no_keys = self.tenants.admin_api_key.is_none() && self.http.key_set().is_empty();
+        if !self.store.embedded() && no_keys && !self.tenants.auth_disabled {
+            return Err(ConfigError {
+                variable: "ADMIN_API_KEY",
+                reason: "with REDIS_URL (production) the api needs ADMIN_API_KEY or API_KEYS \
+                         (or AUTH_DISABLED=true to serve without keys on purpose)"
+                    .into(),
             });
         }
         if self.http.request_timeout.is_zero() {

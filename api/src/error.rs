@@ -47,6 +47,34 @@ pub enum ApiError {
     /// The resource is in a state that does not allow the request.
     #[error("{0}")]
     Conflict(String),
+    /// The key is valid but not for this route.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The tenant is over its request rate; it may retry after `retry_after` seconds.
+    #[error("too many requests: the limit is {limit} per second; retry after {retry_after} s")]
+    RateLimited {
+        /// The tenant's requests per second.
+        limit: u32,
+        /// Seconds until a request is admitted again.
+        retry_after: u64,
+    },
+    /// Creating this would exceed one of the tenant's quotas.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The `Idempotency-Key` was first used with another body.
+    #[error(
+        "this Idempotency-Key was used with a different request body; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being answered.
+    #[error("a request with this Idempotency-Key is still being processed; retry shortly")]
+    IdempotencyKeyInUse,
+    /// Too many rotations of the signing secret; the next is possible in `retry_after` seconds.
+    #[error("at most 5 signing-secret rotations are allowed within 24 hours")]
+    RotationLimit {
+        /// Seconds until a rotation is allowed again.
+        retry_after: u64,
+    },
 }
 
 impl ApiError {
@@ -79,6 +107,17 @@ impl ApiError {
                 ErrorCode::ValidationFailed,
             ),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
+            ApiError::QuotaExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::QuotaExceeded),
+            ApiError::IdempotencyKeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::IdempotencyKeyReused,
+            ),
+            ApiError::IdempotencyKeyInUse => (StatusCode::CONFLICT, ErrorCode::IdempotencyKeyInUse),
+            ApiError::RotationLimit { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RotationLimit)
+            }
             ApiError::BufferUnavailable | ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,
@@ -119,7 +158,19 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        error_response(status, code, message, fields)
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after, .. } | ApiError::RotationLimit { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        };
+        let mut response = error_response(status, code, message, fields);
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

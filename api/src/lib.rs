@@ -1,15 +1,18 @@
 //! datahog's HTTP API: the router, its handlers and the server around them.
 //!
-//! A request goes `server` → `routes::router` → `routes::<resource>` → domain module
-//! (`vehicles`) → database or cache; every error leaves through `error::ApiError`.
+//! A request goes `server` → `routes::router` → `http::auth` (who calls: `tenants`) →
+//! `routes::<resource>` → domain module (`vehicles`, the worker crate's) → database or
+//! cache; every error leaves through `error::ApiError`.
 
 pub mod cache;
 pub mod config;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod tenants;
 pub mod vehicles;

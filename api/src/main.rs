@@ -21,11 +21,16 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "production: Redis queue, workers in worker processes"
     };
-    tracing::info!(%addr, mode, database = %redact(&config.store.database_url), "datahog API starting");
+    let access = if config.open_access() {
+        "open: no key needed, every request is tenant `default` (set ADMIN_API_KEY or API_KEYS to require keys)"
+    } else {
+        "keys required: Authorization: Bearer <key>"
+    };
+    tracing::info!(%addr, mode, access, database = %redact(&config.store.database_url), "datahog API starting");
     // Not println!: it panics when stdout is a closed pipe.
     let _ = writeln!(
         std::io::stdout(),
-        "datahog API:  http://{addr}/  ({mode})\nSwagger UI:   http://{addr}{SWAGGER_PATH}/"
+        "datahog API:  http://{addr}/  ({mode})\nSwagger UI:   http://{addr}{SWAGGER_PATH}/\nAccess:       {access}"
     );
 
     api::server::run(config, listener, runtime::cancel_on_signal()).await?;

@@ -18,10 +18,11 @@ use worker::runtime::RuntimeError;
 
 use crate::cache::{SharedTier, TieredCache};
 use crate::config::ApiConfig;
-use crate::http::auth::ApiKeys;
 use crate::state::{AppState, Shared};
+use crate::tenants::keys::KeyRing;
 use crate::vehicles::VehicleStates;
 use crate::{metrics, routes};
+use worker::delivery::signature::Secret;
 
 /// Why the API could not start, or stopped on its own.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +68,16 @@ pub async fn run(
         None
     };
     let db = worker::db::connect(&config.store).await?;
+    crate::tenants::keys::register_configured(
+        &db,
+        &config.http.key_set().into_iter().collect::<Vec<_>>(),
+    )
+    .await?;
+    let keys = Arc::new(KeyRing::new(
+        db.clone(),
+        &config.tenants,
+        config.open_access(),
+    ));
     let redis = match &config.store.redis_url {
         Some(url) => Some(worker::backend::redis::connection(
             url,
@@ -104,11 +115,24 @@ pub async fn run(
             &config.store,
             config.worker.clone(),
         )?;
+        ctx.apply_default_secret().await?;
         Some(tokio::spawn(worker::runtime::run(
             ctx,
             shutdown.child_token(),
         )))
     } else {
+        if let Some(text) = &config.worker.webhooks.webhook_secret {
+            let secret = Secret::parse(text).map_err(|reason| ConfigError {
+                variable: "WEBHOOK_SECRET",
+                reason,
+            })?;
+            worker::tenants::apply_default_secret(
+                &db,
+                &secret,
+                config.worker.webhooks.secret_rotation_overlap,
+            )
+            .await?;
+        }
         None
     };
     let state = AppState::new(Shared {
@@ -123,10 +147,10 @@ pub async fn run(
         allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
         webhooks: config.worker.webhooks.clone(),
         streams: config.worker.streams.clone(),
+        keys,
     });
 
-    let keys = ApiKeys(Arc::new(config.http.key_set()));
-    let app = routes::router(state, keys, &config.http);
+    let app = routes::router(state, &config.http);
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -10,6 +10,7 @@ use worker::config::{StreamConfig, WebhookConfig};
 use worker::counters::CounterBuffer;
 use worker::providers::{ProviderHealth, Providers};
 
+use crate::tenants::keys::KeyRing;
 use crate::vehicles::VehicleStates;
 
 /// Shared by every request: one `Arc`, so the per-request clone axum makes is one
@@ -56,4 +57,6 @@ pub struct Shared {
     pub streams: StreamConfig,
     /// Whether callbacks may target private addresses.
     pub allow_private_callbacks: bool,
+    /// API keys and the tenants they act for.
+    pub keys: Arc<KeyRing>,
 }

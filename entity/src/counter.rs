@@ -6,7 +6,10 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "counters")]
 pub struct Model {
-    /// The counter's name.
+    /// The tenant it belongs to.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub tenant_id: String,
+    /// The counter's name, unique within its tenant.
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     /// Its total as of the last flush.

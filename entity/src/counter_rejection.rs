@@ -12,6 +12,8 @@ pub struct Model {
     pub id: i64,
     /// The batch it came in.
     pub batch_id: String,
+    /// The counter's tenant.
+    pub tenant_id: String,
     /// The counter.
     pub key: String,
     /// The increment set aside.

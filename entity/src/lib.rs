@@ -1,14 +1,18 @@
 //! SeaORM entities of datahog: one module per table, no logic.
 
+pub mod api_key;
 pub mod counter;
 pub mod counter_buffer;
 pub mod counter_flush;
 pub mod counter_rejection;
 pub mod delivery_attempt;
+pub mod idempotency_record;
 pub mod maintenance_run;
+pub mod signing_secret;
 pub mod state_log;
 pub mod stream;
 pub mod stream_batch;
+pub mod tenant;
 pub mod vehicle;
 pub mod webhook;
 pub mod webhook_provider;

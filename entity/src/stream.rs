@@ -9,6 +9,8 @@ pub struct Model {
     /// ULID.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
     /// The configured provider it fetches.
     pub provider: String,
     /// Seconds between runs.

@@ -10,15 +10,14 @@ pub struct Model {
     /// ULID, also the `webhook-id` of every delivery.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
     /// Where the aggregate is POSTed.
     pub callback_url: String,
     /// `collecting`, `delivering`, `delivered` or `parked`.
     pub status: String,
     /// Once collected: `completed` (every provider in) or `failed` (deadline passed).
     pub outcome: Option<String>,
-    /// The client's `Idempotency-Key`, cleared once it is older than its window.
-    #[sea_orm(unique)]
-    pub idempotency_key: Option<String>,
     /// When it was submitted.
     pub created_at: DateTimeUtc,
     /// Past this, collection stops and what arrived is delivered as `failed`.

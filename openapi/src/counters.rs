@@ -38,7 +38,9 @@ pub struct IncrementAccepted {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Counter {
-    /// The counter.
+    /// The tenant it belongs to.
+    pub tenant_id: String,
+    /// The counter, unique within its tenant.
     pub key: String,
     /// The total in the database.
     pub persisted: i64,

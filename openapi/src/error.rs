@@ -19,6 +19,18 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// No valid API key was given.
     Unauthorized,
+    /// The key is valid but may not use this route (a tenant key on an operator route).
+    Forbidden,
+    /// The tenant sent more requests per second than its rate limit; see `Retry-After`.
+    RateLimited,
+    /// Creating this would take the tenant over one of its quotas; nothing was created.
+    QuotaExceeded,
+    /// This `Idempotency-Key` was used with a different body.
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still being processed.
+    IdempotencyKeyInUse,
+    /// Too many signing-secret rotations within 24 hours; see `Retry-After`.
+    RotationLimit,
     /// No such route, or no such resource.
     NotFound,
     /// The route exists but not with this method.

@@ -7,5 +7,6 @@ pub mod error;
 pub mod ops;
 pub mod page;
 pub mod streams;
+pub mod tenants;
 pub mod vehicles;
 pub mod webhooks;

@@ -19,4 +19,6 @@ pub struct PageQuery {
     /// Items per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500, example = 50)]
     pub page_size: Option<String>,
+    /// Only this tenant's items; for the operator's key (tenant keys always list their own).
+    pub tenant: Option<String>,
 }

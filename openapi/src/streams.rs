@@ -38,6 +38,8 @@ pub enum StreamStatus {
 pub struct Stream {
     /// The stream's id.
     pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
     /// The provider it fetches.
     pub provider: String,
     /// Seconds between runs.
@@ -82,6 +84,8 @@ pub struct StreamListQuery {
     /// Items per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500, example = 50)]
     pub page_size: Option<String>,
+    /// Only this tenant's streams; for the operator's key (tenant keys always list their own).
+    pub tenant: Option<String>,
 }
 
 /// One run of a stream.

@@ -124,6 +124,8 @@ pub struct WebhookAccepted {
 pub struct Webhook {
     /// The webhook's id.
     pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
     /// Where it stands.
     pub status: WebhookStatus,
     /// How the collection ended, once it has.
@@ -213,6 +215,8 @@ pub struct DeliveryAttempt {
 pub struct WebhookSummary {
     /// The webhook's id.
     pub id: String,
+    /// The tenant it belongs to.
+    pub tenant_id: String,
     /// Where it stands.
     pub status: WebhookStatus,
     /// How the collection ended, once it has.
@@ -257,6 +261,8 @@ pub struct WebhookListQuery {
     /// Items per page, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500, example = 50)]
     pub page_size: Option<String>,
+    /// Only this tenant's webhooks; for the operator's key (tenant keys always list their own).
+    pub tenant: Option<String>,
 }
 
 /// What a callback receiver gets, signed per Standard Webhooks (`webhook-id` is `id`).

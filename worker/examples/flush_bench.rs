@@ -33,7 +33,11 @@ async fn main() -> anyhow::Result<()> {
     let failures = futures::stream::iter(0..keys)
         .map(|i| {
             let buffer = buffer.clone();
-            async move { buffer.increment(&format!("{prefix}-{i}"), 1).await }
+            async move {
+                buffer
+                    .increment(worker::tenants::DEFAULT_TENANT, &format!("{prefix}-{i}"), 1)
+                    .await
+            }
         })
         .buffer_unordered(256)
         .filter(|result| std::future::ready(result.is_err()))

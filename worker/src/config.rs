@@ -215,8 +215,9 @@ pub struct WebhookConfig {
     #[arg(long, env = "DELIVERY_RETRY_AFTER_MAX", default_value = "1h", value_parser = humantime::parse_duration)]
     pub delivery_retry_after_max: Duration,
 
-    /// Signing secret of callbacks, `whsec_<base64>`. Required with REDIS_URL; embedded
-    /// mode creates one beside its database file when unset.
+    /// Signing secret of the `default` tenant's callbacks, `whsec_<base64>` (applied at
+    /// start whenever it changes). Required by workers with REDIS_URL; embedded mode
+    /// creates one beside its database file when unset. Other tenants get their own.
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
@@ -233,9 +234,14 @@ pub struct WebhookConfig {
     #[arg(long, env = "SWEEP_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub sweep_grace: Duration,
 
-    /// How long an `Idempotency-Key` returns the webhook it first created.
+    /// How long an `Idempotency-Key` replays the first answer it got (per tenant and route).
     #[arg(long, env = "IDEMPOTENCY_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub idempotency_ttl: Duration,
+
+    /// After a signing-secret rotation, how long the previous secret keeps signing beside
+    /// the new one (`webhook-signature: v1,<new> v1,<old>`).
+    #[arg(long, env = "SECRET_ROTATION_OVERLAP", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub secret_rotation_overlap: Duration,
 }
 
 /// A configuration value that cannot work, named by its variable.

@@ -15,6 +15,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod streams;
 pub mod telemetry;
+pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod webhooks;

@@ -1,74 +1,165 @@
-//! Optional API keys: `Authorization: Bearer <key>` on the data routes. A plain tower layer
-//! with no boxing: it sits on both hot endpoints.
+//! Authentication and rate limiting: resolves `Authorization: Bearer <key>` to a `Caller`
+//! (the operator or a tenant), from memory on the hot path, admits the request against its
+//! tenant's rate, and puts the caller in the request's extensions for the handlers. A plain
+//! tower layer: it sits on both hot endpoints.
 
-use std::collections::HashSet;
 use std::convert::Infallible;
-use std::future::{Ready, ready};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::header;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use futures::future::Either;
 use tower::{Layer, Service};
 
 use crate::error::ApiError;
+use crate::tenants::keys::KeyRing;
+use crate::tenants::rate::Admission;
+use crate::tenants::{Caller, TenantContext};
 
-/// The configured API keys; empty means none are required.
-#[derive(Clone, Default)]
-pub struct ApiKeys(pub Arc<HashSet<String>>);
+/// The IETF RateLimit draft's policy header: the tenant's limit per second.
+static RATE_LIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// The IETF RateLimit draft's header: requests left now, and seconds until one is back.
+static RATE_LIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
-impl ApiKeys {
-    /// Whether `request` may pass: no keys configured, or a configured bearer key.
-    fn admit(&self, request: &Request) -> bool {
-        if self.0.is_empty() {
-            return true;
-        }
-        request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|key| self.0.contains(key.trim()))
-    }
-}
-
-impl<S> Layer<S> for ApiKeys {
-    type Service = RequireApiKey<S>;
-
-    fn layer(&self, inner: S) -> RequireApiKey<S> {
-        RequireApiKey {
-            inner,
-            keys: self.clone(),
-        }
-    }
-}
-
-/// Answers 401 to a request without a valid key; passes the others on.
+/// Adds [`Authenticate`] around a route.
 #[derive(Clone)]
-pub struct RequireApiKey<S> {
-    inner: S,
-    keys: ApiKeys,
+pub struct AuthLayer {
+    keys: Arc<KeyRing>,
+    admin_route: bool,
 }
 
-impl<S> Service<Request> for RequireApiKey<S>
+impl AuthLayer {
+    /// For data routes: any valid key (or, with open access, none).
+    pub fn data(keys: Arc<KeyRing>) -> Self {
+        AuthLayer {
+            keys,
+            admin_route: false,
+        }
+    }
+
+    /// For the operator's routes: a key always, even with open access.
+    pub fn admin(keys: Arc<KeyRing>) -> Self {
+        AuthLayer {
+            keys,
+            admin_route: true,
+        }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Authenticate<S>;
+
+    fn layer(&self, inner: S) -> Authenticate<S> {
+        Authenticate {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct Authenticate<S> {
+    inner: S,
+    layer: AuthLayer,
+}
+
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for Authenticate<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<S::Future, Ready<Result<Response, Infallible>>>;
+    type Future = BoxedResponse;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        if self.keys.admit(&request) {
-            Either::Left(self.inner.call(request))
-        } else {
-            Either::Right(ready(Ok(ApiError::Unauthorized.into_response())))
+    fn call(&mut self, request: Request) -> BoxedResponse {
+        let keys = &self.layer.keys;
+        let admin_route = self.layer.admin_route;
+        let bearer = bearer(&request);
+        match keys.resolve_cached(bearer.as_deref(), admin_route) {
+            Some(Ok(caller)) => admit(caller, request, &mut self.inner),
+            Some(Err(error)) => Box::pin(std::future::ready(Ok(error.into_response()))),
+            None => {
+                // The ready service goes with the request; this one takes a fresh clone.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let keys = keys.clone();
+                Box::pin(async move {
+                    match keys.resolve(bearer.as_deref(), admin_route).await {
+                        Ok(caller) => admit(caller, request, &mut inner).await,
+                        Err(error) => Ok(error.into_response()),
+                    }
+                })
+            }
         }
+    }
+}
+
+/// The key of `Authorization: Bearer <key>`, if there is one.
+fn bearer(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, key) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| key.trim().to_owned())
+        })
+        .filter(|key| !key.is_empty())
+}
+
+/// Passes the request on for `caller`, or answers 429 when its tenant is over its rate.
+fn admit<S>(caller: Caller, mut request: Request, inner: &mut S) -> BoxedResponse
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    let Caller::Tenant(tenant) = &caller else {
+        request.extensions_mut().insert(caller);
+        return Box::pin(inner.call(request));
+    };
+    let tenant = tenant.clone();
+    match tenant.bucket.admit() {
+        Admission::Refused { retry_after } => {
+            let mut response = ApiError::RateLimited {
+                limit: tenant.limits.rate_per_second,
+                retry_after,
+            }
+            .into_response();
+            rate_headers(&mut response, &tenant, 0, retry_after);
+            Box::pin(std::future::ready(Ok(response)))
+        }
+        Admission::Admitted { remaining } => {
+            request.extensions_mut().insert(caller);
+            let answer = inner.call(request);
+            Box::pin(async move {
+                let mut response = answer.await?;
+                rate_headers(&mut response, &tenant, remaining, 0);
+                Ok(response)
+            })
+        }
+    }
+}
+
+fn rate_headers(response: &mut Response, tenant: &TenantContext, remaining: u64, reset: u64) {
+    let limit = tenant.limits.rate_per_second;
+    let headers = response.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(&format!("\"tenant\";q={limit};w=1")) {
+        headers.insert(RATE_LIMIT_POLICY.clone(), policy);
+    }
+    if let Ok(state) = HeaderValue::from_str(&format!("\"tenant\";r={remaining};t={reset}")) {
+        headers.insert(RATE_LIMIT.clone(), state);
     }
 }

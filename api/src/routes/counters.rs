@@ -8,7 +8,8 @@ use entity::counter;
 use openapi::counters::{Counter, CounterPage, IncrementAccepted, IncrementRequest};
 use openapi::error::ErrorBody;
 use openapi::page::PageQuery;
-use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+use openapi::tenants::TenantQuery;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use worker::counters::{self, BufferError};
@@ -18,6 +19,7 @@ use crate::extract::ApiJson;
 use crate::routes::page::Page;
 use crate::routes::params;
 use crate::state::AppState;
+use crate::tenants::Caller;
 
 /// The counter routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -37,19 +39,22 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 202, description = "Buffered; persisted by the next flush", body = IncrementAccepted),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 403, description = "The admin key counts nothing; use a tenant's key", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 413, description = "The body is larger than the limit", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A field is missing or wrong, or the total would overflow 64 bits", body = ErrorBody),
         (status = 503, description = "The buffer is unreachable; nothing was applied", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn increment(
     State(app): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<IncrementRequest>,
 ) -> Result<(StatusCode, Json<IncrementAccepted>), ApiError> {
-    buffer_increment(&app, request).await
+    buffer_increment(&app, &caller, request).await
 }
 
 /// The original challenge's path for `POST /v1/increment`.
@@ -61,25 +66,32 @@ async fn increment(
     responses(
         (status = 202, description = "Buffered; persisted by the next flush", body = IncrementAccepted),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 403, description = "The admin key counts nothing; use a tenant's key", body = ErrorBody),
+        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "A field is missing or wrong, or the total would overflow 64 bits", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 503, description = "The buffer is unreachable; nothing was applied", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn classic_increment(
     State(app): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<IncrementRequest>,
 ) -> Result<(StatusCode, Json<IncrementAccepted>), ApiError> {
-    buffer_increment(&app, request).await
+    buffer_increment(&app, &caller, request).await
 }
 
 async fn buffer_increment(
     app: &AppState,
+    caller: &Caller,
     request: IncrementRequest,
 ) -> Result<(StatusCode, Json<IncrementAccepted>), ApiError> {
+    let tenant = caller.tenant()?;
     app.counters
-        .increment(&request.key, request.value)
+        .increment(&tenant.id, &request.key, request.value)
         .await
         .map_err(buffer_error)?;
     let accepted = IncrementAccepted {
@@ -104,32 +116,45 @@ fn buffer_error(error: BufferError) -> ApiError {
     get,
     path = "/v1/counters/{key}",
     tag = "counters",
-    params(("key" = String, Path, description = "The counter (URL-encoded)")),
+    params(("key" = String, Path, description = "The counter (URL-encoded)"), TenantQuery),
     responses(
         (status = 200, description = "The counter", body = Counter),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 400, description = "The admin key did not name the tenant (`?tenant=`)", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 404, description = "Nothing was ever added to this key", body = ErrorBody),
         (status = 503, description = "The buffer or the database is unreachable", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn get_counter(
     State(app): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<Counter>, ApiError> {
     let key = params::path(path, "key")?;
-    let state =
-        counters::read(&app.db, &app.counters, &key)
-            .await
-            .map_err(|error| match error {
-                BufferError::Database(error) => ApiError::Database(error),
-                other => buffer_error(other),
-            })?;
+    let query = params::query(query, "tenant")?;
+    // Counters are named within a tenant: the operator must say whose.
+    let tenant = caller
+        .scope(query.tenant.as_deref())
+        .ok_or_else(|| ApiError::InvalidParameter {
+            field: "tenant",
+            reason: "the admin key must name the counter's tenant: ?tenant=<id>".into(),
+        })?
+        .to_owned();
+    let state = counters::read(&app.db, &app.counters, &tenant, &key)
+        .await
+        .map_err(|error| match error {
+            BufferError::Database(error) => ApiError::Database(error),
+            other => buffer_error(other),
+        })?;
     if state.persisted.is_none() && state.pending == 0 {
         return Err(ApiError::NotFound(format!("no counter `{key}`")));
     }
     let (persisted, persisted_at) = state.persisted.map_or((0, None), |(v, at)| (v, Some(at)));
     Ok(Json(Counter {
+        tenant_id: tenant,
         key,
         persisted,
         pending: state.pending,
@@ -147,19 +172,25 @@ async fn get_counter(
     responses(
         (status = 200, description = "One page of counters", body = CounterPage),
         (status = 400, description = "`page` or `pageSize` is out of range", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn list_counters(
     State(app): State<AppState>,
+    caller: Caller,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<CounterPage>, ApiError> {
     let query = params::query(query, "page")?;
     let page = Page::parse(&query)?;
-    let paginator = counter::Entity::find()
-        .order_by_asc(counter::Column::Key)
-        .paginate(&app.db, page.size);
+    let mut select = counter::Entity::find()
+        .order_by_asc(counter::Column::TenantId)
+        .order_by_asc(counter::Column::Key);
+    if let Some(tenant) = caller.scope(query.tenant.as_deref()) {
+        select = select.filter(counter::Column::TenantId.eq(tenant));
+    }
+    let paginator = select.paginate(&app.db, page.size);
     let total = paginator.num_items().await?;
     let items = paginator
         .fetch_page(page.number - 1)
@@ -170,6 +201,7 @@ async fn list_counters(
             persisted: c.value,
             pending: 0,
             persisted_at: Some(c.updated_at),
+            tenant_id: c.tenant_id,
             key: c.key,
         })
         .collect();

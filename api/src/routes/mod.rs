@@ -1,13 +1,17 @@
 //! The router: one module per resource, assembled here with the OpenAPI document.
 
+pub mod admin;
 pub mod counters;
 pub mod ops;
-mod page;
+pub(crate) mod page;
 mod params;
 pub mod providers;
+pub mod signing_secret;
 pub mod streams;
 pub mod vehicles;
 pub mod webhooks;
+
+use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -21,10 +25,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::HttpConfig;
-use crate::http::auth::ApiKeys;
+use crate::http::auth::AuthLayer;
 use crate::http::observe::ObserveLayer;
 use crate::http::{self, MakeUlid, REQUEST_ID};
 use crate::state::AppState;
+use crate::tenants::keys::KeyRing;
 
 /// Where the OpenAPI document is served.
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
@@ -37,14 +42,23 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
         title = "datahog",
         description = "A durable job-queue worker platform: submit work over HTTP, get it done \
                        against flaky upstreams, read the results.\n\n\
-                       Every error answers with the `ErrorBody` shape. When the server has API keys \
-                       configured, `/v1/*` and the classic routes need `Authorization: Bearer <key>`."
+                       Every error answers with the `ErrorBody` shape. `/v1/*` and the classic routes \
+                       need `Authorization: Bearer <key>`: a tenant's key sees only its tenant's \
+                       webhooks, streams and counters (another's are `404`), within its rate limit \
+                       (`429` with `Retry-After`; every answer carries `RateLimit`) and quotas. The \
+                       operator's key (`ADMIN_API_KEY`) manages tenants under `/v1/admin` and reads \
+                       every tenant's resources (`?tenant=<id>` narrows a read to one). The embedded \
+                       demo with no keys configured serves every request as tenant `default`.\n\n\
+                       `Idempotency-Key` on `POST /v1/webhooks` and `POST /v1/streams`: records \
+                       expire after `IDEMPOTENCY_TTL` (24 h)."
     ),
     tags(
         (name = "vehicles", description = "A vehicle's state at a point in time"),
         (name = "counters", description = "Counters: increments buffered, flushed to the database every few seconds"),
         (name = "webhooks", description = "Webhook collections: fetch flaky providers, deliver a signed callback"),
         (name = "streams", description = "Streams: a provider fetched on an interval, every batch kept"),
+        (name = "tenants", description = "A tenant's own settings: its callback signing secret"),
+        (name = "admin", description = "The operator (ADMIN_API_KEY): tenants and their API keys"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
     components(schemas(openapi::error::ErrorBody, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody)),
@@ -65,27 +79,39 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The routes and their OpenAPI document, before the cross-cutting layers.
-fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
-    let protected = vehicles::router()
+/// The routes and their OpenAPI document, before the cross-cutting layers; with `serving`
+/// (the state and key ring of a running app), authenticated and idempotent.
+fn api_routes(serving: Option<(&AppState, Arc<KeyRing>)>) -> OpenApiRouter<AppState> {
+    let state = serving.as_ref().map(|(state, _)| *state);
+    let data = vehicles::router()
         .merge(counters::router())
-        .merge(webhooks::router())
+        .merge(webhooks::router(state))
         .merge(providers::router())
-        .merge(streams::router())
-        .route_layer(keys);
+        .merge(streams::router(state))
+        .merge(signing_secret::router());
+    let admin = admin::router();
+    let (data, admin) = match serving {
+        Some((_, keys)) => (
+            data.route_layer(AuthLayer::data(keys.clone())),
+            admin.route_layer(AuthLayer::admin(keys)),
+        ),
+        None => (data, admin),
+    };
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(protected)
+        .merge(data)
+        .merge(admin)
         .merge(ops::router())
 }
 
 /// The OpenAPI document the API serves (and `openapi/openapi.json` holds).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_routes(ApiKeys::default()).into_openapi()
+    api_routes(None).into_openapi()
 }
 
 /// The whole application: routes, docs, and what every request gets.
-pub fn router(state: AppState, keys: ApiKeys, config: &HttpConfig) -> Router {
-    let (routes, document) = api_routes(keys).split_for_parts();
+pub fn router(state: AppState, config: &HttpConfig) -> Router {
+    let keys = state.keys.clone();
+    let (routes, document) = api_routes(Some((&state, keys))).split_for_parts();
     routes
         .merge(SwaggerUi::new(SWAGGER_PATH).url(OPENAPI_PATH, document))
         .fallback(http::no_route)

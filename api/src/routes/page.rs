@@ -57,6 +57,7 @@ mod tests {
         Page::parse(&PageQuery {
             page: page.map(Into::into),
             page_size: size.map(Into::into),
+            tenant: None,
         })
     }
 

@@ -22,10 +22,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "webhooks",
     responses(
         (status = 200, description = "Every configured provider", body = ProviderList),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 503, description = "The health store (Redis) is unreachable", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn list(State(app): State<AppState>) -> Result<Json<ProviderList>, ApiError> {
     let mut items = Vec::new();

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use entity::{stream, stream_batch};
 use openapi::error::{ErrorBody, FieldError};
@@ -13,6 +14,7 @@ use openapi::streams::{
     CreateStream, DEFAULT_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS, Stream, StreamBatch,
     StreamBatchPage, StreamData, StreamListQuery, StreamPage, StreamStatus,
 };
+use openapi::tenants::TenantQuery;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -21,14 +23,23 @@ use worker::streams::{self, ACTIVE, STOPPED, StreamError, slot_time};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::idempotency;
 use crate::routes::page::Page;
 use crate::routes::params;
 use crate::state::AppState;
+use crate::tenants::{Caller, quotas};
 
-/// The stream routes.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create, list))
+/// The stream routes; creation honours `Idempotency-Key` when `state` is given.
+pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let creation = OpenApiRouter::new().routes(routes!(create, list));
+    let creation = match state {
+        Some(state) => creation.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        )),
+        None => creation,
+    };
+    creation
         .routes(routes!(show, stop))
         .routes(routes!(latest_data))
         .routes(routes!(batches))
@@ -45,6 +56,7 @@ fn view(s: stream::Model) -> Stream {
         },
         next_run_at: s.next_run_at.filter(|_| active).map(slot_time),
         id: s.id,
+        tenant_id: s.tenant_id,
         provider: s.provider,
         interval_seconds: s.interval_seconds,
         created_at: s.created_at,
@@ -69,21 +81,28 @@ fn stream_error(error: StreamError) -> ApiError {
     path = "/v1/streams",
     tag = "streams",
     request_body = CreateStream,
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "1 to 255 visible ASCII characters. Repeating a creation with the same key and body within `IDEMPOTENCY_TTL` (24 h) returns the first answer again, with `Idempotent-Replayed: true`")),
     responses(
         (status = 201, description = "Created and its first run queued", body = Stream,
          headers(("Location" = String, description = "The stream's URL"))),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is unusable", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 403, description = "The admin key creates nothing; use a tenant's key", body = ErrorBody),
+        (status = 409, description = "The first request with this `Idempotency-Key` is still being processed", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`provider` or `intervalSeconds` is missing or wrong", body = ErrorBody),
+        (status = 422, description = "`provider` or `intervalSeconds` is missing or wrong, or the `Idempotency-Key` was used with another body", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit (`rate_limited`) or its `activeStreams` quota (`quota_exceeded`)", body = ErrorBody),
         (status = 503, description = "The database or the queue is unreachable; nothing was kept", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn create(
     State(app): State<AppState>,
+    caller: Caller,
     ApiJson(request): ApiJson<CreateStream>,
 ) -> Result<Response, ApiError> {
+    let tenant = caller.tenant()?;
     let mut errors = Vec::new();
     if app.providers.get(&request.provider).is_none() {
         errors.push(FieldError {
@@ -105,7 +124,8 @@ async fn create(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let created = streams::create(&app.db, &app.queue, &request.provider, interval)
+    quotas::check_active_streams(&app.db, tenant).await?;
+    let created = streams::create(&app.db, &app.queue, &tenant.id, &request.provider, interval)
         .await
         .map_err(stream_error)?;
     tracing::info!(stream = %created.id, provider = %created.provider, interval, "stream started");
@@ -128,18 +148,23 @@ async fn create(
     responses(
         (status = 200, description = "One page of streams", body = StreamPage),
         (status = 400, description = "`status`, `page` or `pageSize` is not valid", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn list(
     State(app): State<AppState>,
+    caller: Caller,
     query: Result<Query<StreamListQuery>, QueryRejection>,
 ) -> Result<Json<StreamPage>, ApiError> {
     let query = params::query(query, "status")?;
     let page = Page::from_parts(query.page.as_deref(), query.page_size.as_deref())?;
     let mut select = stream::Entity::find().order_by_asc(stream::Column::Id);
+    if let Some(tenant) = caller.scope(query.tenant.as_deref()) {
+        select = select.filter(stream::Column::TenantId.eq(tenant));
+    }
     if let Some(status) = query.status.as_deref() {
         if ![ACTIVE, STOPPED].contains(&status) {
             return Err(ApiError::InvalidParameter {
@@ -170,20 +195,27 @@ async fn list(
     get,
     path = "/v1/streams/{id}",
     tag = "streams",
-    params(("id" = String, Path, description = "The stream's id")),
+    params(("id" = String, Path, description = "The stream's id"), TenantQuery),
     responses(
         (status = 200, description = "The stream", body = Stream),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 404, description = "No such stream", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn show(
     State(app): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<Stream>, ApiError> {
     let id = params::path(path, "id")?;
-    let found = streams::find(&app.db, &id).await.map_err(stream_error)?;
+    let query = params::query(query, "tenant")?;
+    let scope = caller.scope(query.tenant.as_deref());
+    let found = streams::find(&app.db, &id, scope)
+        .await
+        .map_err(stream_error)?;
     Ok(Json(view(found)))
 }
 
@@ -192,20 +224,27 @@ async fn show(
     delete,
     path = "/v1/streams/{id}",
     tag = "streams",
-    params(("id" = String, Path, description = "The stream's id")),
+    params(("id" = String, Path, description = "The stream's id"), TenantQuery),
     responses(
         (status = 200, description = "The stopped stream", body = Stream),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 404, description = "No such stream", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn stop(
     State(app): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<Stream>, ApiError> {
     let id = params::path(path, "id")?;
-    let stopped = streams::stop(&app.db, &id).await.map_err(stream_error)?;
+    let query = params::query(query, "tenant")?;
+    let scope = caller.scope(query.tenant.as_deref());
+    let stopped = streams::stop(&app.db, &id, scope)
+        .await
+        .map_err(stream_error)?;
     tracing::info!(stream = %id, "stream stopped");
     Ok(Json(view(stopped)))
 }
@@ -215,21 +254,34 @@ async fn stop(
     post,
     path = "/v1/streams/{id}/start",
     tag = "streams",
-    params(("id" = String, Path, description = "The stream's id")),
+    params(("id" = String, Path, description = "The stream's id"), TenantQuery),
     responses(
         (status = 200, description = "The active stream", body = Stream),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 404, description = "No such stream", body = ErrorBody),
         (status = 503, description = "The queue is unreachable; the sweeper queues the run later", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn start(
     State(app): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<Stream>, ApiError> {
     let id = params::path(path, "id")?;
-    let started = streams::start(&app.db, &app.queue, &id)
+    let query = params::query(query, "tenant")?;
+    let scope = caller.scope(query.tenant.as_deref());
+    let current = streams::find(&app.db, &id, scope)
+        .await
+        .map_err(stream_error)?;
+    if current.status != ACTIVE
+        && let Caller::Tenant(tenant) = &caller
+    {
+        quotas::check_active_streams(&app.db, tenant).await?;
+    }
+    let started = streams::start(&app.db, &app.queue, &id, scope)
         .await
         .map_err(stream_error)?;
     Ok(Json(view(started)))
@@ -240,20 +292,27 @@ async fn start(
     get,
     path = "/v1/streams/{id}/data",
     tag = "streams",
-    params(("id" = String, Path, description = "The stream's id")),
+    params(("id" = String, Path, description = "The stream's id"), TenantQuery),
     responses(
         (status = 200, description = "The latest complete batch", body = StreamData),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 404, description = "No such stream, or no complete batch yet", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn latest_data(
     State(app): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<StreamData>, ApiError> {
     let id = params::path(path, "id")?;
-    streams::find(&app.db, &id).await.map_err(stream_error)?;
+    let query = params::query(query, "tenant")?;
+    let scope = caller.scope(query.tenant.as_deref());
+    streams::find(&app.db, &id, scope)
+        .await
+        .map_err(stream_error)?;
     let batch = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
         .filter(stream_batch::Column::Status.eq(COMPLETE))
@@ -287,20 +346,25 @@ async fn latest_data(
     responses(
         (status = 200, description = "One page of runs", body = StreamBatchPage),
         (status = 400, description = "`page` or `pageSize` is out of range", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 404, description = "No such stream", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn batches(
     State(app): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<StreamBatchPage>, ApiError> {
     let id = params::path(path, "id")?;
     let query = params::query(query, "page")?;
     let page = Page::parse(&query)?;
-    streams::find(&app.db, &id).await.map_err(stream_error)?;
+    let scope = caller.scope(query.tenant.as_deref());
+    streams::find(&app.db, &id, scope)
+        .await
+        .map_err(stream_error)?;
     let paginator = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
         .order_by_desc(stream_batch::Column::Slot)

@@ -31,11 +31,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses(
         (status = 200, description = "The vehicle and its state at `at`", body = VehicleState),
         (status = 400, description = "`id` or `at` is malformed, or `at` is missing", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 404, description = "No such vehicle, or it had no state yet at `at`", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn state_at(
     State(app): State<AppState>,
@@ -78,11 +79,12 @@ async fn state_at(
     responses(
         (status = 200, description = "The vehicle with its state at `timestamp`", body = ClassicVehicleState),
         (status = 400, description = "`id` or `timestamp` is malformed", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 404, description = "No such vehicle, or it had no state yet", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn classic_state_at(
     State(app): State<AppState>,

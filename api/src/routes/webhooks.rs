@@ -6,10 +6,12 @@ use std::collections::HashSet;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use entity::{delivery_attempt, webhook};
 use openapi::error::{ErrorBody, FieldError};
+use openapi::tenants::TenantQuery;
 use openapi::webhooks::{
     Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
     WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
@@ -18,23 +20,28 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder}
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use worker::delivery::address::CallbackUrl;
-use worker::webhooks::{self, NewWebhook, RedeliverError, SubmitError, Submitted};
+use worker::webhooks::{self, NewWebhook, RedeliverError, SubmitError};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::idempotency;
 use crate::routes::page::Page;
 use crate::routes::params;
 use crate::state::AppState;
+use crate::tenants::{Caller, quotas};
 
-/// Longest `Idempotency-Key` accepted.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-
-/// The webhook routes.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(submit, list))
-        .routes(routes!(show))
-        .routes(routes!(redeliver))
+/// The webhook routes; submissions honour `Idempotency-Key` when `state` is given (it is
+/// not when only the document is wanted).
+pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
+    let submissions = OpenApiRouter::new().routes(routes!(submit, list));
+    let submissions = match state {
+        Some(state) => submissions.route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        )),
+        None => submissions,
+    };
+    submissions.routes(routes!(show)).routes(routes!(redeliver))
 }
 
 /// Submits a collection: fetch the providers, then POST the aggregate to `callbackUrl`.
@@ -44,27 +51,31 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "webhooks",
     request_body = SubmitWebhook,
     params(("Idempotency-Key" = Option<String>, Header,
-            description = "Repeating a submission with the same key within 24 h returns the first webhook")),
+            description = "1 to 255 visible ASCII characters. Repeating a submission with the same key and body within `IDEMPOTENCY_TTL` (24 h) returns the first answer again, with `Idempotent-Replayed: true`")),
     responses(
         (status = 202, description = "Recorded and queued; follow `statusUrl`", body = WebhookAccepted,
          headers(("Location" = String, description = "The webhook's status URL"))),
         (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is unusable", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 403, description = "The admin key submits nothing; use a tenant's key", body = ErrorBody),
+        (status = 409, description = "The first request with this `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = ErrorBody),
         (status = 413, description = "The body is larger than the limit", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`provider` or `callbackUrl` is missing or wrong", body = ErrorBody),
+        (status = 422, description = "`provider` or `callbackUrl` is missing or wrong, or the `Idempotency-Key` was used with another body (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit (`rate_limited`, see `Retry-After`) or its `pendingWebhooks` quota (`quota_exceeded`)", body = ErrorBody),
         (status = 503, description = "The database or the queue is unreachable; nothing was kept", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn submit(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     ApiJson(request): ApiJson<SubmitWebhook>,
 ) -> Result<Response, ApiError> {
-    let idempotency_key = idempotency_key(&headers)?;
-    let new = validate(&app, &request, idempotency_key)?;
-    let submitted = webhooks::submit(&app.db, &app.queue, &app.webhooks, new)
+    let tenant = caller.tenant()?;
+    let new = validate(&app, &request, &tenant.id)?;
+    quotas::check_pending_webhooks(&app.db, tenant).await?;
+    let webhook = webhooks::submit(&app.db, &app.queue, &app.webhooks, new)
         .await
         .map_err(|error| {
             tracing::error!(%error, "webhook submission failed");
@@ -80,13 +91,7 @@ async fn submit(
                 .into(),
             )
         })?;
-    let (webhook, created) = match submitted {
-        Submitted::Created(w) => (w, true),
-        Submitted::Existing(w) => (w, false),
-    };
-    if created {
-        tracing::info!(webhook = %webhook.id, "webhook accepted");
-    }
+    tracing::info!(webhook = %webhook.id, tenant = %webhook.tenant_id, "webhook accepted");
     let status_url = format!("/v1/webhooks/{}", webhook.id);
     let accepted = WebhookAccepted {
         status: status_of(&webhook),
@@ -103,31 +108,9 @@ async fn submit(
         .into_response())
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let invalid = |reason: &str| ApiError::InvalidParameter {
-        field: "Idempotency-Key",
-        reason: reason.to_owned(),
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| invalid("must be visible ASCII"))?
-        .trim();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-        return Err(invalid("must be 1 to 255 characters"));
-    }
-    Ok(Some(key.to_owned()))
-}
-
 /// Turns the request into a submission every part of which is valid, or names each
 /// offending field.
-fn validate(
-    app: &AppState,
-    request: &SubmitWebhook,
-    idempotency_key: Option<String>,
-) -> Result<NewWebhook, ApiError> {
+fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<NewWebhook, ApiError> {
     let mut errors = Vec::new();
     let names = request.provider.names();
     let mut seen = HashSet::new();
@@ -149,9 +132,9 @@ fn validate(
         .map_err(|reason| errors.push(field("callbackUrl", reason)));
     match callback_url {
         Ok(callback_url) if errors.is_empty() => Ok(NewWebhook {
+            tenant_id: tenant.to_owned(),
             providers: names.into_iter().map(str::to_owned).collect(),
             callback_url,
-            idempotency_key,
         }),
         _ => Err(ApiError::Validation(errors)),
     }
@@ -177,21 +160,26 @@ fn outcome_of(webhook: &webhook::Model) -> Option<Outcome> {
     get,
     path = "/v1/webhooks/{id}",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The webhook's id")),
+    params(("id" = String, Path, description = "The webhook's id"), TenantQuery),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 404, description = "No such webhook (of this tenant)", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn show(
     State(app): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<Webhook>, ApiError> {
     let id = params::path(path, "id")?;
+    let query = params::query(query, "tenant")?;
     let webhook = webhook::Entity::find_by_id(&id)
+        .filter(webhooks::owned_by(caller.scope(query.tenant.as_deref())))
         .one(&app.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook `{id}`")))?;
@@ -235,6 +223,7 @@ async fn show(
             attempt_limit: webhook.attempt_limit,
         },
         id: webhook.id,
+        tenant_id: webhook.tenant_id,
         callback_url: webhook.callback_url,
         created_at: webhook.created_at,
         deadline_at: webhook.deadline_at,
@@ -252,18 +241,22 @@ async fn show(
     responses(
         (status = 200, description = "One page of webhooks", body = WebhookPage),
         (status = 400, description = "`status`, `page` or `pageSize` is not valid", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 503, description = "The database is unreachable", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn list(
     State(app): State<AppState>,
+    caller: Caller,
     query: Result<Query<WebhookListQuery>, QueryRejection>,
 ) -> Result<Json<WebhookPage>, ApiError> {
     let query = params::query(query, "status")?;
     let page = Page::from_parts(query.page.as_deref(), query.page_size.as_deref())?;
-    let mut select = webhook::Entity::find().order_by_asc(webhook::Column::Id);
+    let mut select = webhook::Entity::find()
+        .filter(webhooks::owned_by(caller.scope(query.tenant.as_deref())))
+        .order_by_asc(webhook::Column::Id);
     if let Some(status) = query.status.as_deref() {
         let status = WebhookStatus::parse(status).ok_or_else(|| ApiError::InvalidParameter {
             field: "status",
@@ -281,6 +274,7 @@ async fn list(
             status: status_of(&w),
             outcome: outcome_of(&w),
             id: w.id,
+            tenant_id: w.tenant_id,
             callback_url: w.callback_url,
             created_at: w.created_at,
             delivery_attempts: w.delivery_attempts,
@@ -300,22 +294,27 @@ async fn list(
     post,
     path = "/v1/webhooks/{id}/redeliver",
     tag = "webhooks",
-    params(("id" = String, Path, description = "The webhook's id")),
+    params(("id" = String, Path, description = "The webhook's id"), TenantQuery),
     responses(
         (status = 202, description = "One attempt queued; follow `statusUrl`", body = WebhookAccepted),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 404, description = "No such webhook (of this tenant)", body = ErrorBody),
+        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 409, description = "It is still collecting or a delivery is in progress", body = ErrorBody),
         (status = 503, description = "The database or the queue is unreachable", body = ErrorBody),
     ),
-    security((), ("api_key" = []))
+    security(("api_key" = []))
 )]
 async fn redeliver(
     State(app): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<(StatusCode, Json<WebhookAccepted>), ApiError> {
     let id = params::path(path, "id")?;
-    let webhook = webhooks::redeliver(&app.db, &app.queue, &id)
+    let query = params::query(query, "tenant")?;
+    let scope = caller.scope(query.tenant.as_deref());
+    let webhook = webhooks::redeliver(&app.db, &app.queue, &id, scope)
         .await
         .map_err(|error| match error {
             RedeliverError::NotFound(_) => ApiError::NotFound(error.to_string()),

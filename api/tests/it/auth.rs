@@ -8,6 +8,7 @@ const LOOKUP: &str = "/v1/vehicles/2/state?at=2022-09-12T10:00:00Z";
 both_modes!(api_keys_guard_data_routes_only);
 async fn api_keys_guard_data_routes_only(mode: Mode) {
     let app = TestApp::spawn_with(mode, |c| {
+        c.tenants.auth_disabled = false;
         c.http.api_keys = vec!["first-key".into(), " second-key ".into()];
     })
     .await;

@@ -231,6 +231,7 @@ async fn an_overflow_that_reaches_the_flush_is_set_aside_without_blocking_others
     let app = TestApp::spawn(Mode::Production).await;
     let db = app.db().await;
     counter::ActiveModel {
+        tenant_id: Set("default".into()),
         key: Set("poison".into()),
         value: Set(i64::MAX - 1),
         updated_at: Set(Utc::now()),
@@ -311,7 +312,8 @@ async fn increments_are_refused_with_503_when_redis_is_down() {
         .query_async(&mut redis)
         .await
         .unwrap();
-    assert_eq!(pending, BTreeMap::from([("up".to_owned(), 1)]));
+    // Buffered as the `default` tenant's counter `up`.
+    assert_eq!(pending, BTreeMap::from([("default\u{1f}up".to_owned(), 1)]));
 }
 
 both_modes!(the_database_catches_up_within_one_flush_interval);
@@ -372,7 +374,7 @@ async fn counters_are_read_one_by_one_and_page_by_page(mode: Mode) {
     assert_eq!(status, 200);
     assert_eq!(
         view,
-        json!({"key": "p-a", "persisted": 0, "pending": 2, "value": 2, "persistedAt": null})
+        json!({"tenantId": "default", "key": "p-a", "persisted": 0, "pending": 2, "value": 2, "persistedAt": null})
     );
     app.flush_counters().await;
     assert_eq!(

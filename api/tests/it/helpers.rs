@@ -64,6 +64,8 @@ impl TestApp {
         config.store.database_max_connections = 5;
         config.store.redis_prefix = unique_name();
         config.http.api_keys.clear();
+        // Open, as the embedded demo; the tenant tests turn keys on.
+        config.tenants.auth_disabled = true;
         // Tests flush and vacuum by hand; the ones about schedules set their own interval.
         config.worker.counter_flush_interval = Duration::from_secs(24 * 3600);
         config.worker.vacuum_interval = Duration::from_secs(24 * 3600);

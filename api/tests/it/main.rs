@@ -11,5 +11,6 @@ mod openapi_doc;
 mod ops;
 mod shutdown;
 mod streams;
+mod tenants;
 mod vehicles;
 mod webhooks;

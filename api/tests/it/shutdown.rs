@@ -74,6 +74,7 @@ async fn spawn_api_process(envs: &[(&str, &str)]) -> (tokio::process::Child, Str
         .env("REDIS_URL", redis_url())
         .env("REDIS_PREFIX", unique_name())
         .env("LOG_LEVEL", "warn")
+        .env("AUTH_DISABLED", "true")
         .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)

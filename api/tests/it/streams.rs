@@ -288,6 +288,7 @@ async fn the_sweeper_re_arms_a_stream_whose_run_vanished() {
     let id = ulid::Ulid::generate().to_string();
     stream::Entity::insert(stream::ActiveModel {
         id: Set(id.clone()),
+        tenant_id: Set("default".into()),
         provider: Set("gas".into()),
         interval_seconds: Set(60),
         status: Set("active".into()),

@@ -553,7 +553,7 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
         callback_url: Set(hooks.uri()),
         status: Set("collecting".into()),
         outcome: Set(None),
-        idempotency_key: Set(None),
+        tenant_id: Set("default".into()),
         created_at: Set(now),
         deadline_at: Set(now + chrono::Duration::hours(1)),
         collected_at: Set(None),
@@ -602,14 +602,23 @@ async fn an_idempotency_key_returns_the_first_webhook(mode: Mode) {
             .send()
             .await
             .unwrap();
+        assert_eq!(response.status(), 202);
         let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let replayed = response.headers().get("idempotent-replayed").is_some();
         let answer: Value = response.json().await.unwrap();
-        (location, answer["id"].as_str().unwrap().to_owned())
+        (
+            location,
+            answer["id"].as_str().unwrap().to_owned(),
+            replayed,
+        )
     };
-    let (location, first) = send("order-42").await;
+    let (location, first, replayed) = send("order-42").await;
     assert_eq!(location, format!("/v1/webhooks/{first}"));
-    let (_, again) = send("order-42").await;
-    let (_, other) = send("order-43").await;
+    assert!(!replayed);
+    let (again_location, again, replayed) = send("order-42").await;
+    assert!(replayed, "the repeat is a replay");
+    assert_eq!(again_location, location);
+    let (_, other, _) = send("order-43").await;
     assert_eq!(first, again);
     assert_ne!(first, other);
     let (_, list) = app.get_json("/v1/webhooks").await;

@@ -10,38 +10,39 @@ use sea_orm::{
     EntityTrait, Statement, TransactionTrait, TryInsertResult,
 };
 
-use super::{Batch, BufferError, CounterBuffer};
+use super::{Batch, BufferError, CounterBuffer, split_field};
 
-/// Adds every delta of a JSON object `{key: delta}` to `counters` in one statement, and
-/// stamps each changed row with this flush's time; a key whose total would leave 64 bits
-/// is skipped. Both bounds are written so that checking them cannot overflow.
+/// Adds every delta of a JSON array `[[tenant, key, delta], ...]` to `counters` in one
+/// statement, and stamps each changed row with this flush's time; a counter whose total
+/// would leave 64 bits is skipped. Both bounds are written so that checking them cannot
+/// overflow.
 const UPSERT_POSTGRES: &str = r#"
-INSERT INTO counters (key, value, updated_at)
-SELECT d.key, d.value::bigint, $2 FROM jsonb_each_text($1::jsonb) AS d(key, value)
-ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at
+INSERT INTO counters (tenant_id, key, value, updated_at)
+SELECT d->>0, d->>1, (d->>2)::bigint, $2 FROM jsonb_array_elements($1::jsonb) AS d
+ON CONFLICT (tenant_id, key) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at
 WHERE (excluded.value >= 0 AND counters.value <= 9223372036854775807 - excluded.value)
    OR (excluded.value < 0 AND counters.value >= (-9223372036854775807 - 1) - excluded.value)
 "#;
 
-/// The keys of a batch that an upsert skipped: their rows do not carry its time.
+/// The counters of a batch that an upsert skipped: their rows do not carry its time.
 const SKIPPED_POSTGRES: &str = r#"
-SELECT d.key FROM jsonb_object_keys($1::jsonb) AS d(key)
-JOIN counters c ON c.key = d.key WHERE c.updated_at <> $2
+SELECT c.tenant_id, c.key FROM jsonb_array_elements($1::jsonb) AS d
+JOIN counters c ON c.tenant_id = d->>0 AND c.key = d->>1 WHERE c.updated_at <> $2
 "#;
 
 /// The same for SQLite (`WHERE true` lets the parser tell the upsert from a join).
 const UPSERT_SQLITE: &str = r#"
-INSERT INTO counters (key, value, updated_at)
-SELECT d.key, d.value, ?2 FROM json_each(?1) AS d WHERE true
-ON CONFLICT (key) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at
+INSERT INTO counters (tenant_id, key, value, updated_at)
+SELECT d.value ->> 0, d.value ->> 1, d.value ->> 2, ?2 FROM json_each(?1) AS d WHERE true
+ON CONFLICT (tenant_id, key) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at
 WHERE (excluded.value >= 0 AND counters.value <= 9223372036854775807 - excluded.value)
    OR (excluded.value < 0 AND counters.value >= (-9223372036854775807 - 1) - excluded.value)
 "#;
 
 /// The same for SQLite.
 const SKIPPED_SQLITE: &str = r#"
-SELECT d.key FROM json_each(?1) AS d
-JOIN counters c ON c.key = d.key WHERE c.updated_at <> ?2
+SELECT c.tenant_id, c.key FROM json_each(?1) AS d
+JOIN counters c ON c.tenant_id = d.value ->> 0 AND c.key = d.value ->> 1 WHERE c.updated_at <> ?2
 "#;
 
 /// Why a flush failed; the batch stays in the buffer for the next one.
@@ -148,8 +149,8 @@ pub async fn apply(db: &DatabaseConnection, batch: &Batch) -> Result<Applied, Db
 }
 
 /// One statement for the whole batch; returns the changes it had to skip. Returning the
-/// changed keys instead would cost more than the upsert's own work on large batches, so
-/// the rare skipped ones are looked up only when the row count says there are some.
+/// changed counters instead would cost more than the upsert's own work on large batches,
+/// so the rare skipped ones are looked up only when the row count says there are some.
 async fn upsert(
     txn: &DatabaseTransaction,
     changes: &[&(String, i64)],
@@ -157,8 +158,14 @@ async fn upsert(
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    let object: HashMap<&str, i64> = changes.iter().map(|(k, d)| (k.as_str(), *d)).collect();
-    let json = serde_json::to_string(&object).map_err(|e| DbErr::Custom(e.to_string()))?;
+    // Two buffer fields may name one counter (one written before tenants existed).
+    let mut merged: HashMap<(&str, &str), i64> = HashMap::with_capacity(changes.len());
+    for (field, delta) in changes {
+        let entry = merged.entry(split_field(field)).or_insert(0);
+        *entry = entry.saturating_add(*delta);
+    }
+    let rows: Vec<(&str, &str, i64)> = merged.iter().map(|(&(t, k), &d)| (t, k, d)).collect();
+    let json = serde_json::to_string(&rows).map_err(|e| DbErr::Custom(e.to_string()))?;
     // Postgres keeps microseconds: a finer stamp would never compare equal.
     let stamp = Utc::now().trunc_subsecs(6);
     let backend = txn.get_database_backend();
@@ -175,20 +182,28 @@ async fn upsert(
         ))
         .await?
         .rows_affected();
-    if changed as usize == changes.len() {
+    if changed as usize == rows.len() {
         return Ok(Vec::new());
     }
-    let rows = txn
+    let found = txn
         .query_all_raw(Statement::from_sql_and_values(backend, skipped, values))
         .await?;
-    let skipped: HashSet<String> = rows
+    let skipped: HashSet<(String, String)> = found
         .iter()
-        .map(|row| row.try_get::<String>("", "key"))
-        .collect::<Result<_, _>>()?;
+        .map(|row| {
+            Ok((
+                row.try_get::<String>("", "tenant_id")?,
+                row.try_get::<String>("", "key")?,
+            ))
+        })
+        .collect::<Result<_, DbErr>>()?;
     Ok(changes
         .iter()
-        .filter(|(key, _)| skipped.contains(key))
-        .map(|&(key, delta)| (key.clone(), *delta))
+        .filter(|(field, _)| {
+            let (tenant, key) = split_field(field);
+            skipped.contains(&(tenant.to_owned(), key.to_owned()))
+        })
+        .map(|&(field, delta)| (field.clone(), *delta))
         .collect())
 }
 
@@ -201,24 +216,28 @@ async fn set_aside(
     if rejected.is_empty() {
         return Ok(());
     }
-    for (key, delta) in rejected {
+    for (field, delta) in rejected {
+        let (tenant, key) = split_field(field);
         tracing::error!(
             batch_id,
+            tenant,
             key,
             delta,
             "counter total would overflow 64 bits; increment set aside"
         );
     }
-    let rows = rejected
-        .iter()
-        .map(|(key, delta)| counter_rejection::ActiveModel {
+    let rows = rejected.iter().map(|(field, delta)| {
+        let (tenant, key) = split_field(field);
+        counter_rejection::ActiveModel {
             batch_id: Set(batch_id.to_owned()),
-            key: Set(key.clone()),
+            tenant_id: Set(tenant.to_owned()),
+            key: Set(key.to_owned()),
             delta: Set(*delta),
             reason: Set("the total would overflow a signed 64-bit integer".to_owned()),
             created_at: Set(Utc::now()),
             ..Default::default()
-        });
+        }
+    });
     counter_rejection::Entity::insert_many(rows)
         .exec_without_returning(txn)
         .await?;

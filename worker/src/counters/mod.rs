@@ -17,12 +17,33 @@ use sea_orm::{DatabaseConnection, DbErr};
 pub use self::redis::RedisBuffer;
 pub use self::sqlite::SqliteBuffer;
 
+/// Separates a counter's tenant from its key in the buffer: keys hold no control
+/// characters, tenant ids none at all.
+const FIELD_SEPARATOR: char = '\u{1f}';
+
+/// The buffer's name for `tenant`'s counter `key`.
+pub fn buffer_field(tenant: &str, key: &str) -> String {
+    let mut field = String::with_capacity(tenant.len() + 1 + key.len());
+    field.push_str(tenant);
+    field.push(FIELD_SEPARATOR);
+    field.push_str(key);
+    field
+}
+
+/// The tenant and key of a buffer field; a field buffered before tenants existed is the
+/// `default` tenant's.
+pub fn split_field(field: &str) -> (&str, &str) {
+    field
+        .split_once(FIELD_SEPARATOR)
+        .unwrap_or((crate::tenants::DEFAULT_TENANT, field))
+}
+
 /// Increments moved out of the pending buffer, to be applied as one.
 #[derive(Debug, Clone)]
 pub struct Batch {
     /// The batch's id, recorded in `counter_flushes` when applied.
     pub id: String,
-    /// The summed increment of each key.
+    /// The summed increment of each buffer field (see `buffer_field`).
     pub deltas: Vec<(String, i64)>,
     /// When the oldest increment in it was buffered, if known.
     pub oldest: Option<DateTime<Utc>>,
@@ -75,19 +96,21 @@ impl CounterBuffer {
         }
     }
 
-    /// Adds `delta` to `key`'s pending increments; durable in the buffer on return.
-    pub async fn increment(&self, key: &str, delta: i64) -> Result<(), BufferError> {
+    /// Adds `delta` to `tenant`'s counter `key`; durable in the buffer on return.
+    pub async fn increment(&self, tenant: &str, key: &str, delta: i64) -> Result<(), BufferError> {
+        let field = buffer_field(tenant, key);
         match self {
-            CounterBuffer::Redis(b) => b.increment(key, delta).await,
-            CounterBuffer::Sqlite(b) => b.increment(key, delta).await,
+            CounterBuffer::Redis(b) => b.increment(&field, delta).await,
+            CounterBuffer::Sqlite(b) => b.increment(&field, tenant, key, delta).await,
         }
     }
 
-    /// What is buffered for `key`.
-    pub async fn buffered(&self, key: &str) -> Result<Buffered, BufferError> {
+    /// What is buffered for `tenant`'s counter `key`.
+    pub async fn buffered(&self, tenant: &str, key: &str) -> Result<Buffered, BufferError> {
+        let field = buffer_field(tenant, key);
         match self {
-            CounterBuffer::Redis(b) => b.buffered(key).await,
-            CounterBuffer::Sqlite(b) => b.buffered(key).await,
+            CounterBuffer::Redis(b) => b.buffered(&field).await,
+            CounterBuffer::Sqlite(b) => b.buffered(&field).await,
         }
     }
 
@@ -128,22 +151,23 @@ pub struct CounterState {
     pub pending: i64,
 }
 
-/// Reads `key`'s persisted total and its buffered increments. A batch applied but not yet
+/// Reads `tenant`'s counter `key`: its persisted total and its buffered increments. A batch applied but not yet
 /// removed from the buffer is not counted twice: the buffer is read first, then the total
 /// and the batch's record from one database snapshot.
 pub async fn read(
     db: &DatabaseConnection,
     buffer: &CounterBuffer,
+    tenant: &str,
     key: &str,
 ) -> Result<CounterState, BufferError> {
     use sea_orm::{DbBackend, EntityTrait, IsolationLevel, TransactionTrait};
 
-    let buffered = buffer.buffered(key).await?;
+    let buffered = buffer.buffered(tenant, key).await?;
     // SQLite's read transactions are snapshots already (and it warns when told a level).
     let isolation = (db.get_database_backend() == DbBackend::Postgres)
         .then_some(IsolationLevel::RepeatableRead);
     let snapshot = db.begin_with_config(isolation, None).await?;
-    let persisted = entity::counter::Entity::find_by_id(key.to_owned())
+    let persisted = entity::counter::Entity::find_by_id((tenant.to_owned(), key.to_owned()))
         .one(&snapshot)
         .await?
         .map(|c| (c.value, c.updated_at));

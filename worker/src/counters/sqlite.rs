@@ -9,14 +9,15 @@ use sea_orm::{
 
 use super::{Batch, BufferError, Buffered};
 
-/// Adds to the pending row, unless the key's total (persisted + buffered + delta) would
+/// Adds to the pending row of buffer field ?1 (tenant ?4, key ?5), unless the counter's
+/// total (persisted + buffered + delta) would
 /// leave 64 bits: SQLite turns an overflowing integer sum into a REAL, which `typeof`
 /// catches, and then nothing is written.
 const INCREMENT: &str = r#"
 INSERT INTO counter_buffer (batch_id, key, delta, first_at)
 SELECT '', ?1, ?2, ?3
 WHERE typeof(
-    coalesce((SELECT value FROM counters WHERE key = ?1), 0)
+    coalesce((SELECT value FROM counters WHERE tenant_id = ?4 AND key = ?5), 0)
   + coalesce((SELECT sum(delta) FROM counter_buffer WHERE key = ?1), 0)
   + ?2) = 'integer'
 ON CONFLICT (batch_id, key) DO UPDATE SET delta = delta + excluded.delta
@@ -40,11 +41,23 @@ impl SqliteBuffer {
         Self { db }
     }
 
-    pub(super) async fn increment(&self, key: &str, delta: i64) -> Result<(), BufferError> {
+    pub(super) async fn increment(
+        &self,
+        field: &str,
+        tenant: &str,
+        key: &str,
+        delta: i64,
+    ) -> Result<(), BufferError> {
         let statement = Statement::from_sql_and_values(
             DbBackend::Sqlite,
             INCREMENT,
-            [key.into(), delta.into(), Utc::now().into()],
+            [
+                field.into(),
+                delta.into(),
+                Utc::now().into(),
+                tenant.into(),
+                key.into(),
+            ],
         );
         match self.db.execute_raw(statement).await {
             Ok(written) if written.rows_affected() > 0 => Ok(()),

@@ -21,7 +21,6 @@ pub const RESPONSE_BODY_LIMIT: usize = 4096;
 #[derive(Debug, Clone)]
 pub struct Sender {
     http: reqwest::Client,
-    secret: Secret,
     allow_private: bool,
 }
 
@@ -57,12 +56,8 @@ impl AttemptResult {
 }
 
 impl Sender {
-    /// A sender signing with `secret`, giving each request `timeout`.
-    pub fn new(
-        secret: Secret,
-        timeout: Duration,
-        allow_private: bool,
-    ) -> Result<Self, reqwest::Error> {
+    /// A sender giving each request `timeout`.
+    pub fn new(timeout: Duration, allow_private: bool) -> Result<Self, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("datahog-webhooks/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
@@ -74,13 +69,14 @@ impl Sender {
         }
         Ok(Sender {
             http: builder.build()?,
-            secret,
             allow_private,
         })
     }
 
-    /// POSTs `body` to `url`, signed as message `id`; never fails, records what happened.
-    pub async fn send(&self, url: &str, id: &str, body: &str) -> AttemptResult {
+    /// POSTs `body` to `url`, signed as message `id` with each of `secrets` (the current
+    /// one first; older ones during a rotation's overlap), so receivers holding either
+    /// verify it. Never fails: records what happened.
+    pub async fn send(&self, url: &str, id: &str, body: &str, secrets: &[Secret]) -> AttemptResult {
         let started_at = Utc::now();
         let clock = Instant::now();
         let mut result = AttemptResult {
@@ -110,7 +106,7 @@ impl Sender {
             .header("webhook-timestamp", timestamp.to_string())
             .header(
                 "webhook-signature",
-                self.secret.sign(id, timestamp, body.as_bytes()),
+                signature::sign_all(secrets, id, timestamp, body.as_bytes()),
             )
             .body(body.to_owned());
         match request.send().await {

@@ -56,6 +56,15 @@ impl Secret {
     }
 }
 
+/// The `webhook-signature` header value signed with each secret: `v1,<a> v1,<b>`.
+pub fn sign_all(secrets: &[Secret], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let signatures: Vec<String> = secrets
+        .iter()
+        .map(|secret| secret.sign(id, timestamp, body))
+        .collect();
+    signatures.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

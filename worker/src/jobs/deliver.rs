@@ -12,7 +12,9 @@ use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{JobContext, JobError};
 use crate::delivery::retry;
+use crate::delivery::signature::Secret;
 use crate::metrics;
+use crate::tenants;
 use crate::webhooks::{Deliver, lease};
 
 /// Beyond the delivery timeout, how long an attempt holds its webhook.
@@ -29,6 +31,27 @@ pub async fn run(job: Deliver, ctx: Data<JobContext>, task: TaskId) -> Result<()
         })
 }
 
+/// The secrets the tenant's callbacks are signed with now, current first.
+async fn signing_secrets(ctx: &JobContext, tenant_id: &str) -> Result<Vec<Secret>, JobError> {
+    let rows = tenants::valid_secrets(&ctx.db, tenant_id, Utc::now()).await?;
+    let secrets: Vec<Secret> = rows
+        .iter()
+        .filter_map(|row| match Secret::parse(&row.secret) {
+            Ok(secret) => Some(secret),
+            Err(reason) => {
+                tracing::error!(tenant = %tenant_id, secret = %row.id, %reason, "stored signing secret is unusable; skipped");
+                None
+            }
+        })
+        .collect();
+    if secrets.is_empty() {
+        return Err(JobError::Payload(format!(
+            "tenant `{tenant_id}` has no signing secret"
+        )));
+    }
+    Ok(secrets)
+}
+
 async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
     let settings = &ctx.config.webhooks;
     let lease = settings.delivery_timeout + LEASE_MARGIN;
@@ -42,9 +65,10 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         .as_deref()
         .ok_or_else(|| JobError::Payload("a delivering webhook has no callback body".into()))?;
     let number = webhook.delivery_attempts + 1;
+    let secrets = signing_secrets(ctx, &webhook.tenant_id).await?;
     let result = ctx
         .sender
-        .send(&webhook.callback_url, &webhook.id, payload)
+        .send(&webhook.callback_url, &webhook.id, payload, &secrets)
         .await;
 
     let now = Utc::now();

@@ -49,8 +49,10 @@ pub struct JobContext {
     pub client: ProviderClient,
     /// Provider health, shared by every worker process.
     pub health: ProviderHealth,
-    /// Signs and sends callbacks.
+    /// Sends callbacks.
     pub sender: Sender,
+    /// The configured (or, embedded, the generated) secret of the `default` tenant.
+    pub default_secret: Secret,
     /// The worker settings.
     pub config: Arc<WorkerConfig>,
 }
@@ -64,6 +66,9 @@ pub enum ContextError {
     /// A configuration value cannot work.
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
+    /// The database failed while the context was set up.
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
     /// An HTTP client could not be built.
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
@@ -86,7 +91,19 @@ impl JobContext {
     ) -> Result<Self, ContextError> {
         let queue = Queue::connect(store, &config).await?;
         let health = ProviderHealth::new(queue.redis(), &store.redis_prefix, &config.providers);
-        Self::new(db, queue, health, store, config)
+        let ctx = Self::new(db, queue, health, store, config)?;
+        ctx.apply_default_secret().await?;
+        Ok(ctx)
+    }
+
+    /// Makes the configured secret the `default` tenant's, if it changed since last applied.
+    pub async fn apply_default_secret(&self) -> Result<(), DbErr> {
+        crate::tenants::apply_default_secret(
+            &self.db,
+            &self.default_secret,
+            self.config.webhooks.secret_rotation_overlap,
+        )
+        .await
     }
 
     /// Builds the context around an open queue and provider health (which the embedded
@@ -99,12 +116,8 @@ impl JobContext {
         config: WorkerConfig,
     ) -> Result<Self, ContextError> {
         let webhooks = &config.webhooks;
-        let secret = signing_secret(store, webhooks.webhook_secret.as_deref())?;
-        let sender = Sender::new(
-            secret,
-            webhooks.delivery_timeout,
-            webhooks.allow_private(store),
-        )?;
+        let default_secret = signing_secret(store, webhooks.webhook_secret.as_deref())?;
+        let sender = Sender::new(webhooks.delivery_timeout, webhooks.allow_private(store))?;
         Ok(JobContext {
             // The buffer shares the queue's Redis connection (embedded: the database).
             counters: CounterBuffer::new(queue.redis(), &store.redis_prefix, &db),
@@ -112,6 +125,7 @@ impl JobContext {
             client: ProviderClient::new()?,
             health,
             sender,
+            default_secret,
             queue,
             db,
             config: Arc::new(config),

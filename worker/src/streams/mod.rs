@@ -68,6 +68,7 @@ pub enum StreamError {
 pub async fn create(
     db: &DatabaseConnection,
     queue: &Queue,
+    tenant_id: &str,
     provider: &str,
     interval_seconds: i64,
 ) -> Result<stream::Model, StreamError> {
@@ -75,6 +76,7 @@ pub async fn create(
     let anchor = now.timestamp();
     let created = stream::Model {
         id: ulid::Ulid::generate().to_string(),
+        tenant_id: tenant_id.to_owned(),
         provider: provider.to_owned(),
         interval_seconds,
         status: ACTIVE.to_owned(),
@@ -102,7 +104,13 @@ pub async fn create(
 }
 
 /// Stops a stream (stopping a stopped one changes nothing); returns its final state.
-pub async fn stop(db: &DatabaseConnection, id: &str) -> Result<stream::Model, StreamError> {
+/// With `tenant`, only that tenant's stream (another's is `NotFound`).
+pub async fn stop(
+    db: &DatabaseConnection,
+    id: &str,
+    tenant: Option<&str>,
+) -> Result<stream::Model, StreamError> {
+    find(db, id, tenant).await?;
     let now = Utc::now();
     stream::Entity::update_many()
         .col_expr(stream::Column::Status, Expr::value(STOPPED))
@@ -113,16 +121,18 @@ pub async fn stop(db: &DatabaseConnection, id: &str) -> Result<stream::Model, St
         .filter(stream::Column::Status.eq(ACTIVE))
         .exec(db)
         .await?;
-    find(db, id).await
+    find(db, id, tenant).await
 }
 
 /// Resumes a stopped stream on its slot grid (starting an active one changes nothing).
+/// With `tenant`, only that tenant's stream.
 pub async fn start(
     db: &DatabaseConnection,
     queue: &Queue,
     id: &str,
+    tenant: Option<&str>,
 ) -> Result<stream::Model, StreamError> {
-    let current = find(db, id).await?;
+    let current = find(db, id, tenant).await?;
     if current.status == ACTIVE {
         return Ok(current);
     }
@@ -144,12 +154,20 @@ pub async fn start(
         // Not queued: the sweeper queues it once it is overdue.
         queue.push_at(tick, slot_time(next)).await?;
     }
-    find(db, id).await
+    find(db, id, tenant).await
 }
 
-/// The stream called `id`.
-pub async fn find(db: &DatabaseConnection, id: &str) -> Result<stream::Model, StreamError> {
-    stream::Entity::find_by_id(id)
+/// The stream called `id`, of `tenant` when one is given.
+pub async fn find(
+    db: &DatabaseConnection,
+    id: &str,
+    tenant: Option<&str>,
+) -> Result<stream::Model, StreamError> {
+    let mut select = stream::Entity::find_by_id(id);
+    if let Some(tenant) = tenant {
+        select = select.filter(stream::Column::TenantId.eq(tenant));
+    }
+    select
         .one(db)
         .await?
         .ok_or_else(|| StreamError::NotFound(id.to_owned()))

@@ -10,8 +10,8 @@ use entity::{webhook, webhook_provider};
 use openapi::webhooks::{CallbackBody, Outcome, WebhookStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,21 +59,12 @@ impl Job for Deliver {
 /// A valid submission.
 #[derive(Debug, Clone)]
 pub struct NewWebhook {
+    /// The tenant submitting it.
+    pub tenant_id: String,
     /// Distinct, configured provider names, in the client's order.
     pub providers: Vec<String>,
     /// Where the callback goes.
     pub callback_url: CallbackUrl,
-    /// The client's `Idempotency-Key`.
-    pub idempotency_key: Option<String>,
-}
-
-/// What a submission came to.
-#[derive(Debug, Clone)]
-pub enum Submitted {
-    /// A new webhook, recorded and queued.
-    Created(webhook::Model),
-    /// The webhook the same `Idempotency-Key` created earlier.
-    Existing(webhook::Model),
 }
 
 /// Why a submission was not accepted; nothing of it is left behind.
@@ -94,20 +85,15 @@ pub async fn submit(
     queue: &Queue,
     config: &WebhookConfig,
     new: NewWebhook,
-) -> Result<Submitted, SubmitError> {
+) -> Result<webhook::Model, SubmitError> {
     let now = Utc::now();
-    if let Some(key) = &new.idempotency_key
-        && let Some(existing) = by_idempotency_key(db, key, now, config).await?
-    {
-        return Ok(Submitted::Existing(existing));
-    }
     let id = ulid::Ulid::generate().to_string();
     let created = webhook::Model {
         id: id.clone(),
+        tenant_id: new.tenant_id,
         callback_url: new.callback_url.url().to_string(),
         status: WebhookStatus::Collecting.as_str().to_owned(),
         outcome: None,
-        idempotency_key: new.idempotency_key.clone(),
         created_at: now,
         deadline_at: now + config.collection_deadline,
         collected_at: None,
@@ -137,20 +123,9 @@ pub async fn submit(
                 updated_at: Set(now),
             });
     let txn = db.begin().await?;
-    let inserted = webhook::Entity::insert(row)
+    webhook::Entity::insert(row)
         .exec_without_returning(&txn)
-        .await;
-    if let Err(error) = inserted {
-        drop(txn);
-        // Two submissions with one key raced; the other won.
-        if let (Some(SqlErr::UniqueConstraintViolation(_)), Some(key)) =
-            (error.sql_err(), &new.idempotency_key)
-            && let Some(existing) = by_idempotency_key(db, key, now, config).await?
-        {
-            return Ok(Submitted::Existing(existing));
-        }
-        return Err(error.into());
-    }
+        .await?;
     webhook_provider::Entity::insert_many(providers)
         .exec_without_returning(&txn)
         .await?;
@@ -168,26 +143,7 @@ pub async fn submit(
         }
         return Err(error.into());
     }
-    Ok(Submitted::Created(created))
-}
-
-/// The webhook `key` created within the idempotency window; frees keys past it.
-async fn by_idempotency_key(
-    db: &DatabaseConnection,
-    key: &str,
-    now: DateTime<Utc>,
-    config: &WebhookConfig,
-) -> Result<Option<webhook::Model>, DbErr> {
-    webhook::Entity::update_many()
-        .col_expr(webhook::Column::IdempotencyKey, Expr::value(None::<String>))
-        .filter(webhook::Column::IdempotencyKey.eq(key))
-        .filter(webhook::Column::CreatedAt.lt(now - config.idempotency_ttl))
-        .exec(db)
-        .await?;
-    webhook::Entity::find()
-        .filter(webhook::Column::IdempotencyKey.eq(key))
-        .one(db)
-        .await
+    Ok(created)
 }
 
 /// An attempt made by the delivery schedule.
@@ -212,11 +168,13 @@ pub enum RedeliverError {
     Queue(#[from] QueueError),
 }
 
-/// Gives a delivered or parked webhook one more delivery attempt, now.
+/// Gives a delivered or parked webhook one more delivery attempt, now. With `tenant`, only
+/// that tenant's webhook: another's is `NotFound` like one that does not exist.
 pub async fn redeliver(
     db: &DatabaseConnection,
     queue: &Queue,
     id: &str,
+    tenant: Option<&str>,
 ) -> Result<webhook::Model, RedeliverError> {
     let now = Utc::now();
     let reopened = webhook::Entity::update_many()
@@ -233,6 +191,7 @@ pub async fn redeliver(
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(webhook::Column::Id.eq(id))
+        .filter(owned_by(tenant))
         .filter(webhook::Column::Status.is_in([
             WebhookStatus::Delivered.as_str(),
             WebhookStatus::Parked.as_str(),
@@ -240,6 +199,7 @@ pub async fn redeliver(
         .exec(db)
         .await?;
     let current = webhook::Entity::find_by_id(id)
+        .filter(owned_by(tenant))
         .one(db)
         .await?
         .ok_or_else(|| RedeliverError::NotFound(id.to_owned()))?;
@@ -254,6 +214,14 @@ pub async fn redeliver(
         })
         .await?;
     Ok(current)
+}
+
+/// Rows of `tenant` only, or of every tenant when `None` (the operator).
+pub fn owned_by(tenant: Option<&str>) -> Condition {
+    match tenant {
+        Some(tenant) => Condition::all().add(webhook::Column::TenantId.eq(tenant)),
+        None => Condition::all(),
+    }
 }
 
 /// The callback body of a finished collection.

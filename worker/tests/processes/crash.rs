@@ -12,7 +12,7 @@ use worker::backend::Queue;
 use worker::config::{StoreConfig, WorkerConfig};
 use worker::delivery::address::CallbackUrl;
 use worker::testing::{fresh_postgres_database, redis_url, unique_name};
-use worker::webhooks::{self, NewWebhook, Submitted};
+use worker::webhooks::{self, NewWebhook};
 
 use super::{eventually, worker_command};
 
@@ -69,16 +69,13 @@ async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
         .await
         .unwrap();
     let new = NewWebhook {
+        tenant_id: worker::tenants::DEFAULT_TENANT.into(),
         providers: vec!["gas".into()],
         callback_url: CallbackUrl::parse(&receiver.uri(), true).unwrap(),
-        idempotency_key: None,
     };
-    let submitted = webhooks::submit(&db, &queue, &settings.worker.webhooks, new)
+    let created = webhooks::submit(&db, &queue, &settings.worker.webhooks, new)
         .await
         .unwrap();
-    let Submitted::Created(created) = submitted else {
-        panic!("a new webhook")
-    };
 
     // The first worker is waiting on the provider: kill it there.
     let fetching = eventually(Duration::from_secs(30), async || {
