@@ -65,8 +65,17 @@ async fn main() -> anyhow::Result<()> {
         .with_state(arrivals.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
+    // The api requires a key in production; the bench passes its own in BENCH_API_KEY.
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(key) = std::env::var("BENCH_API_KEY") {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}").parse()?,
+        );
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .default_headers(headers)
         .build()?;
     let body = serde_json::json!({
         "provider": ["gas", "internet"],

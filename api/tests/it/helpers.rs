@@ -66,6 +66,8 @@ impl TestApp {
         config.http.api_keys.clear();
         // Open, as the embedded demo; the tenant tests turn keys on.
         config.tenants.auth_disabled = true;
+        // Load tests send thousands a second; the rate-limit tests set their tenants' own.
+        config.tenants.rate_limit_per_second = 1_000_000;
         // Tests flush and vacuum by hand; the ones about schedules set their own interval.
         config.worker.counter_flush_interval = Duration::from_secs(24 * 3600);
         config.worker.vacuum_interval = Duration::from_secs(24 * 3600);
