@@ -118,6 +118,11 @@ pub struct TenantConfig {
     /// Webhooks a tenant may have unfinished (collecting or delivering) at once, by default.
     #[arg(long, env = "QUOTA_PENDING_WEBHOOKS", default_value_t = 100_000)]
     pub quota_pending_webhooks: u32,
+
+    /// How long an instance trusts what it learnt of a key (and its tenant's limits) before
+    /// asking the database again: a revoked key is refused everywhere within this time.
+    #[arg(long, env = "KEY_CACHE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub key_cache_ttl: Duration,
 }
 
 fn parse_secret(text: &str) -> Result<SecretString, String> {
@@ -193,6 +198,14 @@ impl ApiConfig {
                 reason: "with REDIS_URL (production) the api needs ADMIN_API_KEY or API_KEYS \
                          (or AUTH_DISABLED=true to serve without keys on purpose)"
                     .into(),
+            });
+        }
+        if self.tenants.key_cache_ttl.is_zero()
+            || self.tenants.key_cache_ttl > Duration::from_secs(300)
+        {
+            return Err(ConfigError {
+                variable: "KEY_CACHE_TTL",
+                reason: "must be above zero and at most 5m (revoked keys live on that long)".into(),
             });
         }
         if self.http.request_timeout.is_zero() {

@@ -135,7 +135,7 @@ async fn show(
 }
 
 /// Changes a tenant's name, rate limit or quotas; every api instance applies new limits
-/// within 30 s.
+/// within `KEY_CACHE_TTL` (30 s).
 #[utoipa::path(
     patch,
     path = "/v1/admin/tenants/{id}",
@@ -198,7 +198,8 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
-/// Revokes an API key: refused at once by this instance, by every instance within 30 s.
+/// Revokes an API key: refused at once by this instance, by every instance within
+/// `KEY_CACHE_TTL` (30 s).
 #[utoipa::path(
     delete,
     path = "/v1/admin/keys/{keyId}",

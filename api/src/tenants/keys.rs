@@ -1,7 +1,7 @@
 //! API keys: made, hashed, and resolved to their tenant from memory. A key is looked up in
-//! the database once per `CACHE_TTL` per instance, so the hot routes pay no round trip,
-//! and a revoked key is refused everywhere within that time (at once on the instance that
-//! revoked it).
+//! the database once per `KEY_CACHE_TTL` (30 s) per instance, so the hot routes pay no
+//! round trip, and a revoked key is refused everywhere within that time (at once on the
+//! instance that revoked it).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -23,8 +23,6 @@ use super::{Caller, Limits, TenantContext};
 use crate::config::TenantConfig;
 use crate::error::ApiError;
 
-/// How long a key's answer (valid, revoked, unknown) is trusted without asking the database.
-pub const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Keys remembered at most; beyond, the least used are looked up again.
 const CACHE_CAPACITY: u64 = 10_000;
 /// `lastUsedAt` is written at most this often per key and instance.
@@ -95,9 +93,9 @@ impl KeyRing {
             instances: config.rate_limit_instances,
             keys: Cache::builder()
                 .max_capacity(CACHE_CAPACITY)
-                .time_to_live(CACHE_TTL)
+                .time_to_live(config.key_cache_ttl)
                 .build(),
-            anonymous: Cache::builder().time_to_live(CACHE_TTL).build(),
+            anonymous: Cache::builder().time_to_live(config.key_cache_ttl).build(),
             buckets: Cache::builder()
                 .max_capacity(CACHE_CAPACITY)
                 .time_to_idle(Duration::from_secs(600))
@@ -172,7 +170,7 @@ impl KeyRing {
     }
 
     /// Forgets every cached answer (a key was revoked or a tenant's limits changed), so
-    /// this instance sees the change at once; the others within `CACHE_TTL`.
+    /// this instance sees the change at once; the others within `KEY_CACHE_TTL`.
     pub fn forget_all(&self) {
         self.keys.invalidate_all();
         self.anonymous.invalidate_all();

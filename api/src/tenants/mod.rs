@@ -15,7 +15,7 @@ use axum::http::request::Parts;
 use self::rate::Bucket;
 use crate::error::ApiError;
 
-/// What a tenant may do, as of its last load (at most `keys::CACHE_TTL` old).
+/// What a tenant may do, as of its last load (at most `KEY_CACHE_TTL` old).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Requests per second across every api instance.

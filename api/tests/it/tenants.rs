@@ -752,3 +752,68 @@ async fn production_refuses_to_start_without_keys() {
     config.tenants.admin_api_key = Some(ADMIN.to_owned().into());
     config.validate().expect("an admin key is enough");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_instance_is_refused_by_the_others_within_the_cache_time() {
+    let sources = providers().await;
+    let first = spawn(Mode::Production, &sources, |c| {
+        c.tenants.key_cache_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let shared = first.config.store.clone();
+    let second = spawn(Mode::Production, &sources, |c| {
+        c.store = shared;
+        c.tenants.key_cache_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let (id, key, _) = tenant(&first, "a", json!({})).await;
+    let lookup = "/v1/vehicles/2/state?at=2022-09-12T10:00:00Z";
+    let (status, _, _) = call(&second, Method::GET, lookup, Some(&key), None).await;
+    assert_eq!(status, 200, "the second instance knows the key");
+    // Its use is recorded (at most once a minute).
+    eventually(Duration::from_secs(10), "lastUsedAt", async || {
+        let (_, _, shown) = call(
+            &first,
+            Method::GET,
+            &format!("/v1/admin/tenants/{id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        shown["keys"][0]["lastUsedAt"].is_string()
+    })
+    .await;
+    let (_, _, shown) = call(
+        &first,
+        Method::GET,
+        &format!("/v1/admin/tenants/{id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let key_id = shown["keys"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _, _) = call(
+        &first,
+        Method::DELETE,
+        &format!("/v1/admin/keys/{key_id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    eventually(
+        Duration::from_secs(5),
+        "the other instance to refuse it",
+        async || call(&second, Method::GET, lookup, Some(&key), None).await.0 == 401,
+    )
+    .await;
+    let (_, _, shown) = call(
+        &first,
+        Method::GET,
+        &format!("/v1/admin/tenants/{id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert!(shown["keys"][0]["revokedAt"].is_string(), "{shown}");
+}
