@@ -8,12 +8,13 @@ use std::time::Duration;
 use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use entity::idempotency_record;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TryInsertResult};
+use utoipa_axum::router::OpenApiRouter;
 use worker::tenants::sha256_hex;
 
 use crate::error::ApiError;
@@ -35,8 +36,22 @@ const MAX_KEPT_BODY: usize = 256 * 1024;
 const PROCESSING: &str = "processing";
 const COMPLETE: &str = "complete";
 
+/// `routes` honouring `Idempotency-Key`, when there is a running app's `state` (there is
+/// none when only the OpenAPI document is wanted).
+pub fn layered(
+    routes: OpenApiRouter<AppState>,
+    state: Option<&AppState>,
+) -> OpenApiRouter<AppState> {
+    match state {
+        Some(state) => {
+            routes.route_layer(middleware::from_fn_with_state(state.clone(), idempotent))
+        }
+        None => routes,
+    }
+}
+
 /// The middleware: wraps the creating routes it is layered on.
-pub async fn idempotent(State(app): State<AppState>, request: Request, next: Next) -> Response {
+async fn idempotent(State(app): State<AppState>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || !request.headers().contains_key(&IDEMPOTENCY_KEY) {
         return next.run(request).await;
     }
@@ -69,7 +84,7 @@ async fn guarded(app: &AppState, request: Request, next: Next) -> Result<Respons
     let ttl = app.webhooks.idempotency_ttl;
     match begin(&app.db, &record, ttl).await.map_err(db_error)? {
         Begun::New => {}
-        Begun::Replay(first) => return Ok(replay(first)),
+        Begun::Replay(first) => return Ok(replay(*first)),
         Begun::Reused => return Err(ApiError::IdempotencyKeyReused.into_response()),
         Begun::InUse => return Err(ApiError::IdempotencyKeyInUse.into_response()),
     }
@@ -113,7 +128,7 @@ enum Begun {
     /// This request is the first: answer it, then `finish`.
     New,
     /// The first request's answer.
-    Replay(idempotency_record::Model),
+    Replay(Box<idempotency_record::Model>),
     /// The key was first used with another body.
     Reused,
     /// The first request is still being answered.
@@ -144,6 +159,7 @@ async fn begin(
             status: PROCESSING.to_owned(),
             response_status: None,
             response_body: None,
+            content_type: None,
             location: None,
             created_at: now,
             updated_at: now,
@@ -178,7 +194,7 @@ async fn begin(
         return Ok(if first.fingerprint != record.fingerprint {
             Begun::Reused
         } else if first.status == COMPLETE {
-            Begun::Replay(first)
+            Begun::Replay(Box::new(first))
         } else {
             Begun::InUse
         });
@@ -214,11 +230,17 @@ async fn finish(db: &DatabaseConnection, record: &Record<'_>, response: Response
                 .into_response();
         }
     };
-    let location = parts
-        .headers
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let kept_header = |name: header::HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (location, content_type) = (
+        kept_header(header::LOCATION),
+        kept_header(header::CONTENT_TYPE),
+    );
     let kept = idempotency_record::Entity::update_many()
         .col_expr(idempotency_record::Column::Status, Expr::value(COMPLETE))
         .col_expr(
@@ -230,6 +252,10 @@ async fn finish(db: &DatabaseConnection, record: &Record<'_>, response: Response
             Expr::value(Some(String::from_utf8_lossy(&bytes).into_owned())),
         )
         .col_expr(idempotency_record::Column::Location, Expr::value(location))
+        .col_expr(
+            idempotency_record::Column::ContentType,
+            Expr::value(content_type),
+        )
         .col_expr(
             idempotency_record::Column::UpdatedAt,
             Expr::value(Utc::now()),
@@ -254,10 +280,11 @@ fn replay(first: idempotency_record::Model) -> Response {
     let body = Bytes::from(first.response_body.unwrap_or_default());
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let content_type = first
+        .content_type
+        .and_then(|t| HeaderValue::from_str(&t).ok())
+        .unwrap_or(HeaderValue::from_static("application/json"));
+    headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(
         IDEMPOTENT_REPLAYED.clone(),
         HeaderValue::from_static("true"),

@@ -23,6 +23,8 @@ pub struct Model {
     pub response_status: Option<i32>,
     /// The first answer's body.
     pub response_body: Option<String>,
+    /// The first answer's `Content-Type`.
+    pub content_type: Option<String>,
     /// The first answer's `Location`.
     pub location: Option<String>,
     /// When the key was first used; it expires `IDEMPOTENCY_TTL` later.

@@ -55,6 +55,7 @@ enum IdempotencyRecords {
     Status,
     ResponseStatus,
     ResponseBody,
+    ContentType,
     Location,
     CreatedAt,
     UpdatedAt,
@@ -278,6 +279,7 @@ async fn create_tenant_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> 
                 .col(text(IdempotencyRecords::Status))
                 .col(integer_null(IdempotencyRecords::ResponseStatus))
                 .col(text_null(IdempotencyRecords::ResponseBody))
+                .col(text_null(IdempotencyRecords::ContentType))
                 .col(text_null(IdempotencyRecords::Location))
                 .col(timestamp_with_time_zone(IdempotencyRecords::CreatedAt))
                 .col(timestamp_with_time_zone(IdempotencyRecords::UpdatedAt))

@@ -5,7 +5,6 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use entity::{stream, stream_batch};
 use openapi::error::{ErrorBody, FieldError};
@@ -31,15 +30,7 @@ use crate::tenants::{Caller, quotas};
 
 /// The stream routes; creation honours `Idempotency-Key` when `state` is given.
 pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
-    let creation = OpenApiRouter::new().routes(routes!(create, list));
-    let creation = match state {
-        Some(state) => creation.route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::idempotent,
-        )),
-        None => creation,
-    };
-    creation
+    idempotency::layered(OpenApiRouter::new().routes(routes!(create, list)), state)
         .routes(routes!(show, stop))
         .routes(routes!(latest_data))
         .routes(routes!(batches))

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use entity::{delivery_attempt, webhook};
 use openapi::error::{ErrorBody, FieldError};
@@ -33,15 +32,9 @@ use crate::tenants::{Caller, quotas};
 /// The webhook routes; submissions honour `Idempotency-Key` when `state` is given (it is
 /// not when only the document is wanted).
 pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
-    let submissions = OpenApiRouter::new().routes(routes!(submit, list));
-    let submissions = match state {
-        Some(state) => submissions.route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::idempotent,
-        )),
-        None => submissions,
-    };
-    submissions.routes(routes!(show)).routes(routes!(redeliver))
+    idempotency::layered(OpenApiRouter::new().routes(routes!(submit, list)), state)
+        .routes(routes!(show))
+        .routes(routes!(redeliver))
 }
 
 /// Submits a collection: fetch the providers, then POST the aggregate to `callbackUrl`.

@@ -472,6 +472,7 @@ async fn idempotency_replays_refuses_and_waits(mode: Mode) {
             status: "processing".into(),
             response_status: None,
             response_body: None,
+            content_type: None,
             location: None,
             created_at: now,
             updated_at: now,
