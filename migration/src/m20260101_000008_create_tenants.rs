@@ -1,5 +1,9 @@
 //! Tenants: their API keys (hashed), signing secrets, idempotency records, and a tenant on
 //! every webhook, stream and counter. Rows made before tenants existed belong to `default`.
+//!
+//! `webhooks.idempotency_key` is no longer written (`idempotency_records` replaces it, per
+//! tenant and route); SQLite cannot drop a column with a UNIQUE constraint, so it stays,
+//! null, on both backends alike.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
