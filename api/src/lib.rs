@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod http;
 pub mod metrics;
+pub mod plain;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -1,5 +1,6 @@
 //! The router: one module per resource, assembled here with the OpenAPI document.
 
+mod contract;
 pub mod counters;
 pub mod ops;
 mod page;
@@ -11,6 +12,8 @@ pub mod webhooks;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::Redirect;
+use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -37,8 +40,13 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
         title = "datahog",
         description = "A durable job-queue worker platform: submit work over HTTP, get it done \
                        against flaky upstreams, read the results.\n\n\
-                       Every error answers with the `ErrorBody` shape. When the server has API keys \
-                       configured, `/v1/*` and the classic routes need `Authorization: Bearer <key>`."
+                       Every error answers with RFC 9457 problem details \
+                       (`application/problem+json`, the `Problem` schema): `type` (one of the URIs \
+                       below, one per `code`), `title`, `status`, `detail` (what to do about it), \
+                       `instance` (the request id, also in `x-request-id`), `code`, and `errors` \
+                       (each offending field, by its JSON name or path such as `provider/1`; \
+                       empty when none). When the server has API keys configured, `/v1/*` and \
+                       the classic routes need `Authorization: Bearer <key>`."
     ),
     tags(
         (name = "vehicles", description = "A vehicle's state at a point in time"),
@@ -47,7 +55,7 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
         (name = "streams", description = "Streams: a provider fetched on an interval, every batch kept"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
-    components(schemas(openapi::error::ErrorBody, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody)),
+    components(schemas(openapi::error::Problem, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -65,6 +73,9 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The providers the document lists when none are configured otherwise.
+const DEFAULT_PROVIDERS: [&str; 2] = ["gas", "internet"];
+
 /// The routes and their OpenAPI document, before the cross-cutting layers.
 fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
     let protected = vehicles::router()
@@ -78,16 +89,23 @@ fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
         .merge(ops::router())
 }
 
-/// The OpenAPI document the API serves (and `openapi/openapi.json` holds).
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_routes(ApiKeys::default()).into_openapi()
+/// The OpenAPI document the API serves with the default providers (`openapi/openapi.json`).
+pub fn openapi_document() -> serde_json::Value {
+    let providers = DEFAULT_PROVIDERS.map(str::to_owned);
+    contract::document(&api_routes(ApiKeys::default()).into_openapi(), &providers)
 }
 
 /// The whole application: routes, docs, and what every request gets.
 pub fn router(state: AppState, keys: ApiKeys, config: &HttpConfig) -> Router {
     let (routes, document) = api_routes(keys).split_for_parts();
+    let providers: Vec<String> = state.providers.iter().map(|p| p.name.clone()).collect();
+    let document = contract::document(&document, &providers);
     routes
-        .merge(SwaggerUi::new(SWAGGER_PATH).url(OPENAPI_PATH, document))
+        .merge(SwaggerUi::new(SWAGGER_PATH).external_url_unchecked(OPENAPI_PATH, document))
+        .route(
+            "/",
+            get(|| async { Redirect::temporary(&format!("{SWAGGER_PATH}/")) }),
+        )
         .fallback(http::no_route)
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(

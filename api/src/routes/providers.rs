@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use openapi::error::ErrorBody;
 use openapi::webhooks::{ProviderList, ProviderStatus};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,11 +18,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get,
     path = "/v1/providers",
+    operation_id = "listProviders",
     tag = "webhooks",
     responses(
         (status = 200, description = "Every configured provider", body = ProviderList),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 503, description = "The health store (Redis) is unreachable", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 503, description = "The health store (Redis) is unreachable"),
     ),
     security((), ("api_key" = []))
 )]

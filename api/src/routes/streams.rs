@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entity::{stream, stream_batch};
-use openapi::error::{ErrorBody, FieldError};
+use openapi::error::FieldError;
 use openapi::page::PageQuery;
 use openapi::streams::{
     CreateStream, DEFAULT_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS, Stream, StreamBatch,
@@ -67,16 +67,17 @@ fn stream_error(error: StreamError) -> ApiError {
 #[utoipa::path(
     post,
     path = "/v1/streams",
+    operation_id = "createStream",
     tag = "streams",
     request_body = CreateStream,
     responses(
         (status = 201, description = "Created and its first run queued", body = Stream,
          headers(("Location" = String, description = "The stream's URL"))),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`provider` or `intervalSeconds` is missing or wrong", body = ErrorBody),
-        (status = 503, description = "The database or the queue is unreachable; nothing was kept", body = ErrorBody),
+        (status = 400, description = "The body is not JSON"),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "`provider` or `intervalSeconds` is missing or wrong"),
+        (status = 503, description = "The database or the queue is unreachable; nothing was kept"),
     ),
     security((), ("api_key" = []))
 )]
@@ -86,21 +87,21 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
     if app.providers.get(&request.provider).is_none() {
-        errors.push(FieldError {
-            field: "provider".into(),
-            reason: format!(
-                "unknown provider `{}`; configured: {}",
-                request.provider, app.providers
+        errors.push(FieldError::new(
+            "provider",
+            format!(
+                "must be a configured provider ({}), not `{}`",
+                app.providers, request.provider
             ),
-        });
+        ));
     }
     let min = app.streams.stream_min_interval.as_secs().max(1) as i64;
     let interval = request.interval_seconds.unwrap_or(DEFAULT_INTERVAL_SECONDS);
     if !(min..=MAX_INTERVAL_SECONDS).contains(&interval) {
-        errors.push(FieldError {
-            field: "intervalSeconds".into(),
-            reason: format!("must be from {min} to {MAX_INTERVAL_SECONDS}"),
-        });
+        errors.push(FieldError::new(
+            "intervalSeconds",
+            format!("must be from {min} to {MAX_INTERVAL_SECONDS}"),
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -123,13 +124,14 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/v1/streams",
+    operation_id = "listStreams",
     tag = "streams",
     params(StreamListQuery),
     responses(
         (status = 200, description = "One page of streams", body = StreamPage),
-        (status = 400, description = "`status`, `page` or `pageSize` is not valid", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "`status`, `page` or `pageSize` is not valid"),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security((), ("api_key" = []))
 )]
@@ -169,12 +171,13 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/v1/streams/{id}",
+    operation_id = "getStream",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id")),
     responses(
         (status = 200, description = "The stream", body = Stream),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 404, description = "No such stream"),
     ),
     security((), ("api_key" = []))
 )]
@@ -191,12 +194,13 @@ async fn show(
 #[utoipa::path(
     delete,
     path = "/v1/streams/{id}",
+    operation_id = "stopStream",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id")),
     responses(
         (status = 200, description = "The stopped stream", body = Stream),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 404, description = "No such stream"),
     ),
     security((), ("api_key" = []))
 )]
@@ -214,13 +218,14 @@ async fn stop(
 #[utoipa::path(
     post,
     path = "/v1/streams/{id}/start",
+    operation_id = "startStream",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id")),
     responses(
         (status = 200, description = "The active stream", body = Stream),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such stream", body = ErrorBody),
-        (status = 503, description = "The queue is unreachable; the sweeper queues the run later", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 404, description = "No such stream"),
+        (status = 503, description = "The queue is unreachable; the sweeper queues the run later"),
     ),
     security((), ("api_key" = []))
 )]
@@ -239,12 +244,13 @@ async fn start(
 #[utoipa::path(
     get,
     path = "/v1/streams/{id}/data",
+    operation_id = "getStreamData",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id")),
     responses(
         (status = 200, description = "The latest complete batch", body = StreamData),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such stream, or no complete batch yet", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 404, description = "No such stream, or no complete batch yet"),
     ),
     security((), ("api_key" = []))
 )]
@@ -282,13 +288,14 @@ async fn latest_data(
 #[utoipa::path(
     get,
     path = "/v1/streams/{id}/batches",
+    operation_id = "listStreamBatches",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id"), PageQuery),
     responses(
         (status = 200, description = "One page of runs", body = StreamBatchPage),
-        (status = 400, description = "`page` or `pageSize` is out of range", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 400, description = "`page` or `pageSize` is out of range"),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 404, description = "No such stream"),
     ),
     security((), ("api_key" = []))
 )]

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entity::{delivery_attempt, webhook};
-use openapi::error::{ErrorBody, FieldError};
+use openapi::error::FieldError;
 use openapi::webhooks::{
     Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
     WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
@@ -41,19 +41,21 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     post,
     path = "/v1/webhooks",
+    operation_id = "submitWebhook",
     tag = "webhooks",
     request_body = SubmitWebhook,
-    params(("Idempotency-Key" = Option<String>, Header,
-            description = "Repeating a submission with the same key within 24 h returns the first webhook")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1 to 255 visible ASCII characters, no spaces. Repeating a submission with \
+                           the same key within `IDEMPOTENCY_TTL` (24 h) returns the first webhook")),
     responses(
         (status = 202, description = "Recorded and queued; follow `statusUrl`", body = WebhookAccepted,
          headers(("Location" = String, description = "The webhook's status URL"))),
-        (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is unusable", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`provider` or `callbackUrl` is missing or wrong", body = ErrorBody),
-        (status = 503, description = "The database or the queue is unreachable; nothing was kept", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is not 1 to 255 visible characters"),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 413, description = "The body is larger than the limit"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "The body is not an object, or `provider` or `callbackUrl` is missing, unknown or wrong"),
+        (status = 503, description = "The database or the queue is unreachable; nothing was kept"),
     ),
     security((), ("api_key" = []))
 )]
@@ -107,18 +109,17 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let invalid = |reason: &str| ApiError::InvalidParameter {
-        field: "Idempotency-Key",
-        reason: reason.to_owned(),
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| invalid("must be visible ASCII"))?
-        .trim();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-        return Err(invalid("must be 1 to 255 characters"));
+    let key = value.as_bytes();
+    let visible = key.iter().all(|b| (b'!'..=b'~').contains(b));
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !visible {
+        return Err(ApiError::InvalidParameter {
+            field: "Idempotency-Key",
+            reason: format!(
+                "must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters, without spaces"
+            ),
+        });
     }
-    Ok(Some(key.to_owned()))
+    Ok(Some(String::from_utf8_lossy(key).into_owned()))
 }
 
 /// Turns the request into a submission every part of which is valid, or names each
@@ -132,21 +133,28 @@ fn validate(
     let names = request.provider.names();
     let mut seen = HashSet::new();
     if names.is_empty() {
-        errors.push(field("provider", "must name at least one provider".into()));
+        errors.push(FieldError::new(
+            "provider",
+            "must name at least one provider",
+        ));
     }
-    for name in &names {
+    for (index, name) in names.iter().enumerate() {
+        let field = request.provider.field(index);
         if app.providers.get(name).is_none() {
             let known = app.providers.to_string();
-            errors.push(field(
-                "provider",
-                format!("unknown provider `{name}`; configured: {known}"),
+            errors.push(FieldError::new(
+                field,
+                format!("must be a configured provider ({known}), not `{name}`"),
             ));
         } else if !seen.insert(*name) {
-            errors.push(field("provider", format!("`{name}` is named twice")));
+            errors.push(FieldError::new(
+                field,
+                format!("names `{name}` a second time"),
+            ));
         }
     }
     let callback_url = CallbackUrl::parse(&request.callback_url, app.allow_private_callbacks)
-        .map_err(|reason| errors.push(field("callbackUrl", reason)));
+        .map_err(|reason| errors.push(FieldError::new("callbackUrl", reason)));
     match callback_url {
         Ok(callback_url) if errors.is_empty() => Ok(NewWebhook {
             providers: names.into_iter().map(str::to_owned).collect(),
@@ -154,13 +162,6 @@ fn validate(
             idempotency_key,
         }),
         _ => Err(ApiError::Validation(errors)),
-    }
-}
-
-fn field(name: &str, reason: String) -> FieldError {
-    FieldError {
-        field: name.to_owned(),
-        reason,
     }
 }
 
@@ -176,13 +177,14 @@ fn outcome_of(webhook: &webhook::Model) -> Option<Outcome> {
 #[utoipa::path(
     get,
     path = "/v1/webhooks/{id}",
+    operation_id = "getWebhook",
     tag = "webhooks",
     params(("id" = String, Path, description = "The webhook's id")),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such webhook", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 404, description = "No such webhook"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security((), ("api_key" = []))
 )]
@@ -247,13 +249,14 @@ async fn show(
 #[utoipa::path(
     get,
     path = "/v1/webhooks",
+    operation_id = "listWebhooks",
     tag = "webhooks",
     params(WebhookListQuery),
     responses(
         (status = 200, description = "One page of webhooks", body = WebhookPage),
-        (status = 400, description = "`status`, `page` or `pageSize` is not valid", body = ErrorBody),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "`status`, `page` or `pageSize` is not valid"),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security((), ("api_key" = []))
 )]
@@ -299,14 +302,15 @@ async fn list(
 #[utoipa::path(
     post,
     path = "/v1/webhooks/{id}/redeliver",
+    operation_id = "redeliverWebhook",
     tag = "webhooks",
     params(("id" = String, Path, description = "The webhook's id")),
     responses(
         (status = 202, description = "One attempt queued; follow `statusUrl`", body = WebhookAccepted),
-        (status = 401, description = "API keys are configured and none was given", body = ErrorBody),
-        (status = 404, description = "No such webhook", body = ErrorBody),
-        (status = 409, description = "It is still collecting or a delivery is in progress", body = ErrorBody),
-        (status = 503, description = "The database or the queue is unreachable", body = ErrorBody),
+        (status = 401, description = "API keys are configured and none was given"),
+        (status = 404, description = "No such webhook"),
+        (status = 409, description = "It is still collecting or a delivery is in progress"),
+        (status = 503, description = "The database or the queue is unreachable"),
     ),
     security((), ("api_key" = []))
 )]

@@ -270,7 +270,7 @@ async fn an_overflow_that_reaches_the_flush_is_set_aside_without_blocking_others
     );
     let metrics = app.get_text("/metrics").await;
     assert!(
-        metrics.contains("datahog_counter_rejected_increments 1"),
+        metrics.contains("datahog_rejected_increments 1"),
         "{metrics}"
     );
 }
@@ -334,10 +334,10 @@ async fn the_database_catches_up_within_one_flush_interval(mode: Mode) {
     }
     let metrics = app.get_text("/metrics").await;
     assert!(
-        metrics.contains("datahog_counter_flush_lag_seconds 0\n"),
+        metrics.contains("datahog_increment_flush_lag_seconds 0\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("datahog_counter_last_flush_duration_seconds"));
+    assert!(metrics.contains("datahog_increment_last_flush_duration_seconds"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
