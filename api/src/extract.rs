@@ -62,7 +62,13 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(classify)?;
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        // A shape error found before the end of broken JSON: the JSON is the problem.
+        match serde_json::from_slice::<IgnoredAny>(bytes) {
+            Err(syntax) => malformed(&syntax),
+            Ok(_) => classify(error),
+        }
+    })?;
     deserializer.end().map_err(|e| malformed(&e))?;
     Ok(value)
 }

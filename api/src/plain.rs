@@ -37,6 +37,18 @@ pub fn field_message(path: &str, message: &str) -> (String, String) {
         return (child(name), "is required".to_owned());
     }
     if let Some(name) = quoted_after(message, "unknown field ") {
+        // The path may already end at the unknown field itself.
+        let path = path
+            .strip_suffix(name)
+            .filter(|parent| parent.is_empty() || parent.ends_with('/'))
+            .map_or(path, |parent| parent.trim_end_matches('/'));
+        let child = |name: &str| {
+            if path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{path}/{name}")
+            }
+        };
         let known = quoted_list(message.split_once(", expected").map_or("", |(_, l)| l));
         let message = if known.is_empty() {
             "is not a field of this body".to_owned()

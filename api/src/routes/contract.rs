@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 
 use crate::error::RETRY_AFTER_UNAVAILABLE_SECONDS;
 
-
 /// The keys of a path item that hold operations.
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
 

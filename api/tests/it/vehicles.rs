@@ -103,10 +103,10 @@ async fn unknown_vehicles_and_times_before_the_first_state_are_404(mode: Mode) {
     assert_eq!(body["code"], "not_found");
     assert_eq!(body["status"], 404);
     assert!(
-        body["message"]
+        body["detail"]
             .as_str()
             .unwrap()
-            .contains("vehicle 999 not found")
+            .contains("Vehicle 999 not found")
     );
 
     let (status, body) = app
@@ -114,7 +114,7 @@ async fn unknown_vehicles_and_times_before_the_first_state_are_404(mode: Mode) {
         .await;
     assert_eq!(status, 404);
     assert!(
-        body["message"].as_str().unwrap().contains("had no state"),
+        body["detail"].as_str().unwrap().contains("had no state"),
         "{body}"
     );
 
@@ -143,6 +143,6 @@ async fn malformed_parameters_are_400_naming_the_parameter(mode: Mode) {
         let (status, body) = app.get_json(path).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["code"], "invalid_parameter", "{path}");
-        assert_eq!(body["fields"][0]["field"], field, "{path}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
     }
 }
