@@ -123,12 +123,26 @@ fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
                     (None, "length") => length_reason(error),
                     (None, _) => "is not valid".to_owned(),
                 };
-                fields.push(FieldError::new(field.to_string(), message));
+                fields.push(FieldError::new(camel_case(field), message));
             }
         }
     }
     fields.sort_by(|a, b| a.field.cmp(&b.field));
     fields
+}
+
+/// The validator names fields as in Rust (`callback_url`); bodies name them in camelCase.
+fn camel_case(field: &str) -> String {
+    let mut parts = field.split('_');
+    let first = parts.next().unwrap_or_default().to_owned();
+    parts.fold(first, |mut name, part| {
+        let mut chars = part.chars();
+        if let Some(c) = chars.next() {
+            name.extend(c.to_uppercase());
+            name.push_str(chars.as_str());
+        }
+        name
+    })
 }
 
 fn length_reason(error: &validator::ValidationError) -> String {

@@ -67,7 +67,8 @@ where
 
 /// Gives every error answer the problem-details body with this request's id as `instance`:
 /// answers of the handlers carry their `Problem` in their extensions; those of the layers
-/// (body limit, timeout, method not allowed) get one from their status.
+/// (body limit, timeout, method not allowed) get one from their status. A handler's own JSON
+/// body for an error status (`/ready`'s 503) is left alone.
 fn problem_body(response: Response, request_id: Option<HeaderValue>) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
@@ -78,6 +79,14 @@ fn problem_body(response: Response, request_id: Option<HeaderValue>) -> Response
         .and_then(|id| id.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    // A handler's own JSON answer to an error status (readiness) stays as it is.
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json && response.extensions().get::<Problem>().is_none() {
+        return response;
+    }
     let (mut parts, _body) = response.into_parts();
     let mut problem = match parts.extensions.remove::<Problem>() {
         Some(problem) => problem,

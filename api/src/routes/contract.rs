@@ -187,7 +187,11 @@ fn complete_response(status: &str, response: &mut Value) {
             "schema": {"type": "integer", "minimum": 0}
         });
     }
-    if is_error {
+    if is_error
+        && response
+            .get("content")
+            .is_none_or(|c| c.as_object().is_none_or(|c| c.is_empty()))
+    {
         response["content"] = json!({
             PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
         });

@@ -11,5 +11,6 @@ mod openapi_doc;
 mod ops;
 mod shutdown;
 mod streams;
+mod timestamps;
 mod vehicles;
 mod webhooks;

@@ -56,8 +56,8 @@ async fn v1_route_answers_state_and_instant(mode: Mode) {
         json!({
             "vehicle": {"id": 3, "make": "VW", "model": "GOLF"},
             "state": "sold",
-            "stateSince": "2022-09-12T12:41:41Z",
-            "at": "2022-09-12T12:41:41Z",
+            "stateSince": "2022-09-12T12:41:41.000Z",
+            "at": "2022-09-12T12:41:41.000Z",
             "fromCache": false
         })
     );
@@ -67,7 +67,7 @@ async fn v1_route_answers_state_and_instant(mode: Mode) {
         .await;
     assert_eq!(body["state"], "selling");
     assert_eq!(body["at"], "2022-09-12T12:41:40.999Z");
-    assert_eq!(body["stateSince"], "2022-09-11T23:21:38Z");
+    assert_eq!(body["stateSince"], "2022-09-11T23:21:38.000Z");
     // The vehicle's own `state` column (its current state) is not the answer.
     let (_, body) = app
         .get_json("/v1/vehicles/3/state?at=2022-09-11T10:00:00Z")

@@ -626,11 +626,11 @@ async fn bad_submissions_name_the_field(mode: Mode) {
         (json!({"provider": [], "callbackUrl": ok_url}), "provider"),
         (
             json!({"provider": ["water"], "callbackUrl": ok_url}),
-            "provider",
+            "provider/0",
         ),
         (
             json!({"provider": ["gas", "gas"], "callbackUrl": ok_url}),
-            "provider",
+            "provider/1",
         ),
         (json!({"provider": 7, "callbackUrl": ok_url}), "provider"),
         (json!({"callbackUrl": ok_url}), "provider"),
