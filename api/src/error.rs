@@ -94,6 +94,12 @@ impl ApiError {
         }
     }
 
+    /// Seconds the client should wait before retrying (`Retry-After`), when retrying later
+    /// can succeed.
+    fn retry_after(&self) -> Option<u64> {
+        (self.code().describe().status == 503).then_some(RETRY_AFTER_UNAVAILABLE_SECONDS)
+    }
+
     /// One sentence for `detail`.
     fn detail(&self) -> String {
         match self {
@@ -128,17 +134,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        problem_response(Problem::new(
-            self.code(),
-            sentence(&self.detail()),
-            self.fields(),
-        ))
+        let problem = Problem::new(self.code(), sentence(&self.detail()), self.fields());
+        problem_response(problem, self.retry_after())
     }
 }
 
-/// Builds the answer carrying `problem`. The problem travels in the response's extensions
-/// too, so that `http::observe` can fill in `instance` without parsing the body.
-pub fn problem_response(problem: Problem) -> Response {
+/// Builds the answer carrying `problem` (and `Retry-After` when given). The problem travels
+/// in the response's extensions too, so that `http::observe` can fill in `instance` without
+/// parsing the body.
+pub fn problem_response(problem: Problem, retry_after: Option<u64>) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = serde_json::to_vec(&problem).unwrap_or_default();
     let mut response = (
@@ -150,11 +154,10 @@ pub fn problem_response(problem: Problem) -> Response {
         body,
     )
         .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(RETRY_AFTER_UNAVAILABLE_SECONDS),
-        );
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response.extensions_mut().insert(problem);
     response
@@ -176,6 +179,14 @@ pub fn sentence(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_what_can_succeed_later_says_when_to_retry() {
+        let unavailable = ApiError::BufferUnavailable.into_response();
+        assert_eq!(unavailable.headers()["retry-after"], "5");
+        let invalid = ApiError::invalid_field("key", "is required").into_response();
+        assert!(invalid.headers().get("retry-after").is_none());
+    }
 
     #[test]
     fn details_are_sentences() {

@@ -15,7 +15,7 @@ use axum::response::Response;
 use openapi::error::{ErrorCode, Problem};
 use tower::{Layer, Service};
 
-use crate::error::problem_response;
+use crate::error::{RETRY_AFTER_UNAVAILABLE_SECONDS, problem_response};
 use crate::http::REQUEST_ID;
 use crate::metrics::HTTP_METRICS;
 
@@ -88,12 +88,15 @@ fn problem_body(response: Response, request_id: Option<HeaderValue>) -> Response
         return response;
     }
     let (mut parts, _body) = response.into_parts();
-    let mut problem = match parts.extensions.remove::<Problem>() {
-        Some(problem) => problem,
-        None => layer_problem(status),
-    };
+    let handlers = parts.extensions.remove::<Problem>();
+    let from_layer = handlers.is_none();
+    let mut problem = handlers.unwrap_or_else(|| layer_problem(status));
     problem.instance = instance;
-    let mut rewritten = problem_response(problem);
+    // A layer's 503 (the timeout) may be retried like any other; a handler's answer brings
+    // its own `Retry-After`, kept below with its other headers.
+    let retry_after = (from_layer && status == StatusCode::SERVICE_UNAVAILABLE)
+        .then_some(RETRY_AFTER_UNAVAILABLE_SECONDS);
+    let mut rewritten = problem_response(problem, retry_after);
     // Keep headers such as `Allow` on a 405.
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
