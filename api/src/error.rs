@@ -81,6 +81,7 @@ impl ApiError {
             ApiError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => {
                 ErrorCode::ServiceUnavailable
             }
+            ApiError::Database(error) if is_busy(error) => ErrorCode::ServiceUnavailable,
             ApiError::Database(_) => ErrorCode::Internal,
         }
     }
@@ -107,7 +108,9 @@ impl ApiError {
             ApiError::Database(error) => {
                 tracing::error!(%error, "database error");
                 match self.code() {
-                    ErrorCode::ServiceUnavailable => "the database is unavailable; retry later",
+                    ErrorCode::ServiceUnavailable => {
+                        "the database is unavailable or busy; retry later"
+                    }
                     _ => "internal error; the request id (`instance`) finds it in the logs",
                 }
                 .to_owned()
@@ -130,6 +133,14 @@ impl ApiError {
             other => other.to_string(),
         }
     }
+}
+
+/// SQLite's "database is locked" (its lock was still held when the busy timeout ran out):
+/// the request may succeed when retried, like any unavailable dependency. The driver says so
+/// only in its message.
+fn is_busy(error: &DbErr) -> bool {
+    let message = error.to_string();
+    message.contains("database is locked") || message.contains("database table is locked")
 }
 
 impl IntoResponse for ApiError {
