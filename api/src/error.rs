@@ -1,45 +1,56 @@
-//! The API's errors and the one place that turns them into HTTP answers.
+//! The API's errors and the one place that turns them into HTTP answers: RFC 9457 problem
+//! details (`application/problem+json`). `ApiError::code` picks the code of each variant;
+//! the code's status, title and `type` come from `ErrorCode::describe`; `detail` is the
+//! variant's own sentence. The request id is filled in as `instance` by `http::observe`.
 
-use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use openapi::error::{ErrorBody, ErrorCode, FieldError};
+use openapi::error::{ErrorCode, FieldError, PROBLEM_CONTENT_TYPE, Problem};
 use sea_orm::DbErr;
+
+/// Seconds a client is asked to wait (`Retry-After`) before retrying a 503.
+pub const RETRY_AFTER_UNAVAILABLE_SECONDS: u64 = 5;
+
+/// Most field errors one answer lists; a body with more problems names the first ones.
+pub const MAX_FIELD_ERRORS: usize = 20;
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// A path or query parameter could not be parsed.
-    #[error("invalid parameter `{field}`: {reason}")]
+    /// A path, query or header parameter could not be read.
+    #[error("`{field}` {reason}")]
     InvalidParameter {
         /// The parameter, as the client named it.
         field: &'static str,
-        /// Why it was refused.
+        /// Why it was refused, completing "`field` ...": "must be ...", "is required".
         reason: String,
     },
     /// The resource does not exist (or did not, at the asked time).
     #[error("{0}")]
     NotFound(String),
     /// No route matches the request's path.
-    #[error("no route for {0}")]
+    #[error("there is no route {0}; the routes are listed at /api-docs/openapi.json")]
     NoRoute(String),
     /// `/v1/*` needs an API key and none (or a wrong one) was given.
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
-    /// The body is not JSON (or is cut short).
-    #[error("the body is not valid JSON: {0}")]
+    /// The body is not JSON (or is cut short); the parser's position.
+    #[error("the body is not valid JSON ({0}); send one JSON object")]
     MalformedJson(String),
-    /// The body is JSON but not `application/json`.
-    #[error("the body must be sent as `Content-Type: application/json`")]
+    /// The body is not `application/json`.
+    #[error("send the body as JSON, with `Content-Type: application/json`")]
     UnsupportedMediaType,
-    /// The body's fields are missing or wrong.
+    /// The body is larger than the configured limit.
+    #[error("the body is larger than the configured limit (`BODY_LIMIT`); send a smaller one")]
+    PayloadTooLarge,
+    /// The body's fields are missing, unknown or wrong.
     #[error("the request body is invalid")]
     Validation(Vec<FieldError>),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
     /// The counter buffer (Redis, or the database when embedded) is unreachable.
-    #[error("the counter buffer is unavailable; nothing was applied, retry later")]
+    #[error("the counter buffer is unavailable and nothing was applied; retry later")]
     BufferUnavailable,
     /// A store the request needs failed; nothing of the request was kept.
     #[error("{0}")]
@@ -78,114 +89,184 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// A validation error of one field.
+    /// A validation error of one body field.
     pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        ApiError::Validation(vec![FieldError {
-            field: field.into(),
-            reason: reason.into(),
-        }])
+        ApiError::Validation(vec![FieldError::new(field, reason)])
+    }
+
+    /// The code of each variant: the only place that knows it.
+    fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
+            ApiError::NotFound(_) | ApiError::NoRoute(_) => ErrorCode::NotFound,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
+            ApiError::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            ApiError::Validation(_) => ErrorCode::ValidationFailed,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
+            ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            ApiError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
+            ApiError::RotationLimit { .. } => ErrorCode::RotationLimit,
+            ApiError::BufferUnavailable | ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            ApiError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => {
+                ErrorCode::ServiceUnavailable
+            }
+            ApiError::Database(error) if is_busy(error) => ErrorCode::ServiceUnavailable,
+            ApiError::Database(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The offending fields, for `errors`.
+    fn fields(&self) -> Vec<FieldError> {
+        match self {
+            ApiError::InvalidParameter { field, reason } => vec![FieldError::new(*field, reason)],
+            ApiError::Validation(fields) => fields.iter().take(MAX_FIELD_ERRORS).cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Seconds the client should wait before retrying (`Retry-After`), when retrying later
+    /// can succeed.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. } | ApiError::RotationLimit { retry_after } => {
+                Some(*retry_after)
+            }
+            // The first request is being answered; its answer is kept in a moment.
+            ApiError::IdempotencyKeyInUse => Some(1),
+            _ => (self.code().describe().status == 503).then_some(RETRY_AFTER_UNAVAILABLE_SECONDS),
+        }
+    }
+
+    /// One sentence for `detail`.
+    fn detail(&self) -> String {
+        match self {
+            // The client learns that it was the server; the details go to the log only.
+            ApiError::Database(error) => {
+                tracing::error!(%error, "database error");
+                match self.code() {
+                    ErrorCode::ServiceUnavailable => {
+                        "the database is unavailable or busy; retry later"
+                    }
+                    _ => "internal error; the request id (`instance`) finds it in the logs",
+                }
+                .to_owned()
+            }
+            ApiError::Validation(fields) => match fields.as_slice() {
+                [one] => format!("`{}` {}", one.field, one.message),
+                many => {
+                    let names: Vec<String> = many
+                        .iter()
+                        .take(MAX_FIELD_ERRORS)
+                        .map(|f| format!("`{}`", f.field))
+                        .collect();
+                    format!(
+                        "{} fields of the body are invalid ({}); `errors` says why",
+                        many.len(),
+                        names.join(", ")
+                    )
+                }
+            },
+            other => other.to_string(),
+        }
     }
 }
 
-impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, ErrorCode) {
-        match self {
-            ApiError::InvalidParameter { .. } => {
-                (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter)
-            }
-            ApiError::NotFound(_) | ApiError::NoRoute(_) => {
-                (StatusCode::NOT_FOUND, ErrorCode::NotFound)
-            }
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
-            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson),
-            ApiError::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                ErrorCode::UnsupportedMediaType,
-            ),
-            ApiError::Validation(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::ValidationFailed,
-            ),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, ErrorCode::Conflict),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
-            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
-            ApiError::QuotaExceeded(_) => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::QuotaExceeded),
-            ApiError::IdempotencyKeyReused => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::IdempotencyKeyReused,
-            ),
-            ApiError::IdempotencyKeyInUse => (StatusCode::CONFLICT, ErrorCode::IdempotencyKeyInUse),
-            ApiError::RotationLimit { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RotationLimit)
-            }
-            ApiError::BufferUnavailable | ApiError::Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::ServiceUnavailable,
-            ),
-            ApiError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::ServiceUnavailable,
-            ),
-            ApiError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
-        }
-    }
+/// SQLite's "database is locked" (its lock was still held when the busy timeout ran out):
+/// the request may succeed when retried, like any unavailable dependency. The driver says so
+/// only in its message.
+fn is_busy(error: &DbErr) -> bool {
+    let message = error.to_string();
+    message.contains("database is locked") || message.contains("database table is locked")
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let fields = match &self {
-            ApiError::InvalidParameter { field, reason } => vec![FieldError {
-                field: (*field).to_owned(),
-                reason: reason.clone(),
-            }],
-            ApiError::Validation(fields) => fields.clone(),
-            _ => Vec::new(),
-        };
-        let message = match &self {
-            // The client learns that it was the server; the details go to the log only.
-            ApiError::Database(error) => {
-                tracing::error!(%error, "database error");
-                match code {
-                    ErrorCode::ServiceUnavailable => "the database is unavailable; retry later",
-                    _ => "internal error; the request id finds it in the logs",
-                }
-                .to_owned()
-            }
-            ApiError::Validation(fields) => {
-                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-                format!("invalid request body: {}", names.join(", "))
-            }
-            other => other.to_string(),
-        };
-        let retry_after = match &self {
-            ApiError::RateLimited { retry_after, .. } | ApiError::RotationLimit { retry_after } => {
-                Some(*retry_after)
-            }
-            _ => None,
-        };
-        let mut response = error_response(status, code, message, fields);
-        if let Some(seconds) = retry_after {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, seconds.into());
-        }
-        response
+        let problem = Problem::new(self.code(), sentence(&self.detail()), self.fields());
+        problem_response(problem, self.retry_after())
     }
 }
 
-/// Builds the project's JSON error answer.
-pub fn error_response(
-    status: StatusCode,
-    code: ErrorCode,
-    message: String,
-    fields: Vec<FieldError>,
-) -> Response {
-    let body = ErrorBody {
-        status: status.as_u16(),
-        code,
-        message,
-        fields,
+/// Builds the answer carrying `problem` (and `Retry-After` when given). The problem travels
+/// in the response's extensions too, so that `http::observe` can fill in `instance` without
+/// parsing the body.
+pub fn problem_response(problem: Problem, retry_after: Option<u64>) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(&problem).unwrap_or_default();
+    let mut response = (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response.extensions_mut().insert(problem);
+    response
+}
+
+/// `no webhook `x`` → `No webhook `x`.`: a detail is one sentence.
+pub fn sentence(text: &str) -> String {
+    let mut chars = text.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
     };
-    (status, Json(body)).into_response()
+    if !out.ends_with(['.', '?', '!']) {
+        out.push('.');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_can_succeed_later_says_when_to_retry() {
+        let unavailable = ApiError::BufferUnavailable.into_response();
+        assert_eq!(unavailable.headers()["retry-after"], "5");
+        let invalid = ApiError::invalid_field("key", "is required").into_response();
+        assert!(invalid.headers().get("retry-after").is_none());
+    }
+
+    #[test]
+    fn details_are_sentences() {
+        assert_eq!(sentence("no webhook `x`"), "No webhook `x`.");
+        assert_eq!(sentence("`at` is required."), "`at` is required.");
+    }
+
+    #[test]
+    fn every_variant_answers_with_its_codes_status() {
+        let errors = [
+            ApiError::InvalidParameter {
+                field: "at",
+                reason: "is required".into(),
+            },
+            ApiError::NotFound("no webhook `x`".into()),
+            ApiError::Unauthorized,
+            ApiError::MalformedJson("EOF while parsing".into()),
+            ApiError::UnsupportedMediaType,
+            ApiError::PayloadTooLarge,
+            ApiError::invalid_field("key", "is required"),
+            ApiError::Conflict("busy".into()),
+            ApiError::BufferUnavailable,
+        ];
+        for error in errors {
+            let code = error.code();
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), code.describe().status);
+            assert_eq!(response.headers()["content-type"], PROBLEM_CONTENT_TYPE);
+        }
+    }
 }

@@ -3,12 +3,13 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
-use serde::de::DeserializeOwned;
+use axum::http::{StatusCode, header};
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::error::Category;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::ApiError;
+use crate::plain;
 use openapi::error::FieldError;
 
 /// A JSON body of `T`, deserialized strictly and validated.
@@ -35,11 +36,14 @@ where
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        // The body limit layer has already bounded the size; a failure here is a broken
-        // connection or an oversize stream, reported as unreadable.
+        // The body limit layer bounds the size, with or without a `Content-Length`: a
+        // chunked body that crosses it fails here, as 413 too.
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|e| ApiError::MalformedJson(e.body_text()))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::MalformedJson("the body could not be read to its end".into()),
+            })?;
         let value: T = parse(&bytes)?;
         value
             .validate()
@@ -48,40 +52,57 @@ where
     }
 }
 
-/// Deserializes `bytes`: broken JSON is `MalformedJson` (400), JSON of the wrong shape is a
-/// validation error (422) naming the field.
+/// Deserializes `bytes`: broken JSON is `MalformedJson` (400); JSON that is not an object,
+/// or an object of the wrong shape, is a validation error (422) naming the field.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        // Tell broken JSON from JSON of another kind (an array, a number...).
+        serde_json::from_slice::<IgnoredAny>(bytes).map_err(|e| malformed(&e))?;
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(classify)?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        // A shape error found before the end of broken JSON: the JSON is the problem.
+        match serde_json::from_slice::<IgnoredAny>(bytes) {
+            Err(syntax) => malformed(&syntax),
+            Ok(_) => classify(error),
+        }
+    })?;
+    deserializer.end().map_err(|e| malformed(&e))?;
     Ok(value)
 }
 
+fn malformed(error: &serde_json::Error) -> ApiError {
+    ApiError::MalformedJson(error.to_string())
+}
+
 fn classify(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = error.path().to_string();
+    let path = pointer(error.path());
     let inner = error.into_inner();
     match inner.classify() {
         Category::Data => {
-            let message = inner.to_string();
-            // `.` is the body itself; `[0]` means the body is an array, not an object.
-            let field = missing_field(&message).unwrap_or(match path.as_str() {
-                "." => "body",
-                p if p.starts_with('[') => "body",
-                p => p,
-            });
-            ApiError::invalid_field(field, strip_position(&message))
+            let message = strip_position(&inner.to_string());
+            let (field, message) = plain::field_message(&path, &message);
+            ApiError::invalid_field(field, message)
         }
-        Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::MalformedJson(inner.to_string())
-        }
+        Category::Syntax | Category::Eof | Category::Io => malformed(&inner),
     }
 }
 
-/// serde names a missing field only in its message: ``missing field `key` ``.
-fn missing_field(message: &str) -> Option<&str> {
-    message.strip_prefix("missing field `")?.split('`').next()
+/// The path of a value as a JSON pointer without its leading slash: `provider/1`.
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let segments: Vec<String> = path
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.replace('~', "~0").replace('/', "~1")),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect();
+    segments.join("/")
 }
 
 /// `invalid type: string "5", expected i64 at line 1 column 12` → without the position.
@@ -97,20 +118,31 @@ fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
     for (field, kind) in errors.errors() {
         if let ValidationErrorsKind::Field(list) = kind {
             for error in list {
-                let reason = match (&error.message, error.code.as_ref()) {
+                let message = match (&error.message, error.code.as_ref()) {
                     (Some(message), _) => message.to_string(),
                     (None, "length") => length_reason(error),
-                    (None, code) => code.to_owned(),
+                    (None, _) => "is not valid".to_owned(),
                 };
-                fields.push(FieldError {
-                    field: field.to_string(),
-                    reason,
-                });
+                fields.push(FieldError::new(camel_case(field), message));
             }
         }
     }
     fields.sort_by(|a, b| a.field.cmp(&b.field));
     fields
+}
+
+/// The validator names fields as in Rust (`callback_url`); bodies name them in camelCase.
+fn camel_case(field: &str) -> String {
+    let mut parts = field.split('_');
+    let first = parts.next().unwrap_or_default().to_owned();
+    parts.fold(first, |mut name, part| {
+        let mut chars = part.chars();
+        if let Some(c) = chars.next() {
+            name.extend(c.to_uppercase());
+            name.push_str(chars.as_str());
+        }
+        name
+    })
 }
 
 fn length_reason(error: &validator::ValidationError) -> String {
@@ -128,12 +160,12 @@ mod tests {
     use super::*;
     use openapi::counters::IncrementRequest;
 
-    fn reject(body: &str) -> (String, Vec<String>) {
+    fn reject(body: &str) -> (String, Vec<(String, String)>) {
         match parse::<IncrementRequest>(body.as_bytes()) {
             Ok(_) => panic!("{body} was accepted"),
             Err(ApiError::Validation(fields)) => (
                 "validation".into(),
-                fields.into_iter().map(|f| f.field).collect(),
+                fields.into_iter().map(|f| (f.field, f.message)).collect(),
             ),
             Err(ApiError::MalformedJson(_)) => ("malformed".into(), vec![]),
             Err(other) => panic!("{other:?}"),
@@ -141,26 +173,64 @@ mod tests {
     }
 
     #[test]
-    fn wrong_shapes_name_their_field() {
-        let validation = |field: &str| ("validation".to_owned(), vec![field.to_owned()]);
-        assert_eq!(reject(r#"{"key": "a", "value": "5"}"#), validation("value"));
-        assert_eq!(reject(r#"{"key": "a", "value": 1.5}"#), validation("value"));
-        assert_eq!(
-            reject(r#"{"key": "a", "value": null}"#),
-            validation("value")
+    fn wrong_shapes_name_their_field_in_plain_words() {
+        let cases = [
+            (
+                r#"{"key": "a", "value": "5"}"#,
+                "value",
+                "must be a whole number, not a string",
+            ),
+            (
+                r#"{"key": "a", "value": 1.5}"#,
+                "value",
+                "must be a whole number",
+            ),
+            (
+                r#"{"key": "a", "value": null}"#,
+                "value",
+                "must be a whole number, not null",
+            ),
+            (
+                r#"{"key": "a", "value": true}"#,
+                "value",
+                "must be a whole number, not true or false",
+            ),
+            (
+                r#"{"key": "a", "value": 9223372036854775808}"#,
+                "value",
+                "must be at most 9223372036854775807",
+            ),
+            (r#"{"key": "a"}"#, "value", "is required"),
+            (r#"{"value": 1}"#, "key", "is required"),
+            (
+                r#"{"key": 7, "value": 1}"#,
+                "key",
+                "must be a string, not a number",
+            ),
+            (r#"[1, 2]"#, "body", "must be a JSON object"),
+            ("5", "body", "must be a JSON object"),
+        ];
+        for (body, field, message) in cases {
+            let (kind, fields) = reject(body);
+            assert_eq!(kind, "validation", "{body}");
+            assert_eq!(
+                fields,
+                vec![(field.to_owned(), message.to_owned())],
+                "{body}"
+            );
+        }
+        let (_, fields) = reject(r#"{"key": "a", "value": 1, "vlaue": 2}"#);
+        assert_eq!(fields[0].0, "vlaue");
+        assert!(
+            fields[0].1.starts_with("is not a field of this body"),
+            "{fields:?}"
         );
-        assert_eq!(
-            reject(r#"{"key": "a", "value": true}"#),
-            validation("value")
-        );
-        assert_eq!(
-            reject(r#"{"key": "a", "value": 9223372036854775808}"#),
-            validation("value")
-        );
-        assert_eq!(reject(r#"{"key": "a"}"#), validation("value"));
-        assert_eq!(reject(r#"{"value": 1}"#), validation("key"));
-        assert_eq!(reject(r#"{"key": 7, "value": 1}"#), validation("key"));
-        assert_eq!(reject(r#"[1, 2]"#), validation("body"));
+    }
+
+    #[test]
+    fn fractionless_numbers_are_integers() {
+        let parsed: IncrementRequest = parse(br#"{"key": "a", "value": 60.0}"#).unwrap();
+        assert_eq!(parsed.value, 60);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod http;
 pub mod idempotency;
 pub mod metrics;
+pub mod plain;
 pub mod routes;
 pub mod server;
 pub mod state;

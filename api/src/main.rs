@@ -5,7 +5,6 @@ use std::io::Write;
 use api::config::ApiConfig;
 use api::routes::SWAGGER_PATH;
 use clap::Parser;
-use tokio::net::TcpListener;
 use worker::{runtime, telemetry};
 
 #[tokio::main]
@@ -14,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&config.log);
     config.validate()?;
 
-    let listener = TcpListener::bind(config.listen_addr).await?;
+    let listener = worker::listen::bind(config.listen_addr, "LISTEN_ADDR").await?;
     let addr = listener.local_addr()?;
     let mode = if config.store.embedded() {
         "embedded: SQLite, workers in this process"

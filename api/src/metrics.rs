@@ -10,9 +10,52 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::state::AppState;
 
-/// The process's Prometheus recorder (shared with the embedded workers' metrics).
+/// The process's Prometheus recorder (shared with the embedded workers' metrics), with
+/// the API's families described.
 pub fn handle() -> PrometheusHandle {
-    worker::metrics::prometheus()
+    let handle = worker::metrics::prometheus();
+    describe();
+    handle
+}
+
+/// Gives every family of the API its `# HELP` line (the recorder writes `# TYPE` itself).
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "datahog_http_requests_total",
+        "HTTP requests answered, by method, route template and status"
+    );
+    describe_histogram!(
+        "datahog_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer HTTP requests, by method, route template and status"
+    );
+    describe_counter!(
+        "datahog_cache_requests_total",
+        "Vehicle cache lookups, by cache, tier and result"
+    );
+    describe_counter!(
+        "datahog_cache_errors_total",
+        "Cache tier failures (the database answered instead), by cache and tier"
+    );
+    describe_gauge!(
+        "datahog_increment_flush_lag_seconds",
+        Unit::Seconds,
+        "Age of the oldest increment not yet flushed to the database"
+    );
+    describe_gauge!(
+        "datahog_increment_last_flush_duration_seconds",
+        Unit::Seconds,
+        "Duration of the last counter flush"
+    );
+    describe_gauge!(
+        "datahog_increment_last_flush_keys",
+        "Counters written by the last counter flush"
+    );
+    describe_gauge!(
+        "datahog_rejected_increments",
+        "Increments set aside because the counter's total would overflow"
+    );
 }
 
 /// The request counters and latency histograms, by method, route template and status.
@@ -73,7 +116,7 @@ pub async fn record_counter_gauges(state: &AppState) {
             let lag = oldest.map_or(0.0, |at| {
                 (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0
             });
-            metrics::gauge!("datahog_counter_flush_lag_seconds").set(lag);
+            metrics::gauge!("datahog_increment_flush_lag_seconds").set(lag);
         }
         Err(error) => tracing::warn!(%error, "cannot read the counter flush lag"),
     }
@@ -82,11 +125,11 @@ pub async fn record_counter_gauges(state: &AppState) {
         .one(&state.db)
         .await;
     if let Ok(Some(last)) = last {
-        metrics::gauge!("datahog_counter_last_flush_duration_seconds")
+        metrics::gauge!("datahog_increment_last_flush_duration_seconds")
             .set(last.duration_ms as f64 / 1000.0);
-        metrics::gauge!("datahog_counter_last_flush_keys").set(last.keys as f64);
+        metrics::gauge!("datahog_increment_last_flush_keys").set(last.keys as f64);
     }
     if let Ok(rejected) = counter_rejection::Entity::find().count(&state.db).await {
-        metrics::gauge!("datahog_counter_rejected_increments").set(rejected as f64);
+        metrics::gauge!("datahog_rejected_increments").set(rejected as f64);
     }
 }

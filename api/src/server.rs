@@ -185,7 +185,8 @@ async fn start_mock_providers(
     config: &mut ApiConfig,
     shutdown: &CancellationToken,
 ) -> Result<JoinHandle<std::io::Result<()>>, ServeError> {
-    let listener = TcpListener::bind(config.mock_providers_listen).await?;
+    let listener =
+        worker::listen::bind(config.mock_providers_listen, "MOCK_PROVIDERS_LISTEN").await?;
     let addr = listener.local_addr()?;
     config.worker.providers.providers = ["gas", "internet"]
         .iter()

@@ -7,13 +7,20 @@ use validator::{Validate, ValidationError};
 
 /// `POST /increment` and `POST /v1/increment`: add `value` to `key`.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"key": "page-views", "value": 3}))]
 pub struct IncrementRequest {
     /// The counter: 1 to 256 characters, no control characters.
     #[validate(length(min = 1, max = 256), custom(function = "no_control_characters"))]
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub key: String,
-    /// A JSON integer in the signed 64-bit range; negative decrements, 0 changes nothing.
+    /// A whole number in the signed 64-bit range (`3` or `3.0`); negative decrements, 0
+    /// changes nothing.
+    #[serde(deserialize_with = "crate::json::whole_i64")]
     pub value: i64,
 }
 
@@ -49,6 +56,7 @@ pub struct Counter {
     /// `persisted + pending`: the counter's value now.
     pub value: i64,
     /// When the persisted total last changed; `null` before the first flush.
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub persisted_at: Option<DateTime<Utc>>,
 }
 

@@ -4,6 +4,7 @@
 
 pub mod counters;
 pub mod error;
+pub mod json;
 pub mod ops;
 pub mod page;
 pub mod streams;

@@ -13,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 pub struct StateQuery {
     /// The instant to answer for, RFC 3339 (`2022-09-12T10:00:00Z`); the challenge's
     /// `2022-09-12 10:00:00+00` is accepted too.
-    #[param(example = "2022-09-12T10:00:00Z")]
-    pub at: Option<String>,
+    #[param(value_type = DateTime<Utc>, example = "2022-09-12T10:00:00Z")]
+    pub at: String,
 }
 
 /// A vehicle's identity.
@@ -37,8 +37,10 @@ pub struct VehicleState<'a> {
     /// Its state at `at`: that of the latest transition at or before `at`.
     pub state: Cow<'a, str>,
     /// When the vehicle entered that state.
+    #[serde(with = "crate::json::timestamp")]
     pub state_since: DateTime<Utc>,
     /// The instant answered for, in UTC.
+    #[serde(with = "crate::json::timestamp")]
     pub at: DateTime<Utc>,
     /// Whether the answer came from a cache (at most the configured bound stale).
     pub from_cache: bool,

@@ -1,28 +1,73 @@
 //! Bodies of the webhook endpoints, and the callback body receivers get.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use regex::Regex;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, ToSchema};
-use validator::Validate;
+use validator::{Validate, ValidationError};
+
+/// The pattern every callback URL matches: http(s), a host name or an IPv4 address, an
+/// optional port, path and query; no user info, no fragment.
+pub const CALLBACK_URL_PATTERN: &str = concat!(
+    r"^https?://",
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}",
+    r"|(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)",
+    r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
+    r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?",
+    r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$",
+);
+
+/// Longest callback URL accepted.
+pub const MAX_CALLBACK_URL_LENGTH: usize = 2048;
 
 /// `POST /v1/webhooks`: collect from `provider` (one name or several), then POST the
 /// aggregate to `callbackUrl`.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"provider": ["gas", "internet"], "callbackUrl": "https://example.com/hooks/bills"}))]
 pub struct SubmitWebhook {
     /// A configured provider's name, or a non-empty list of distinct names.
     pub provider: ProviderSelection,
-    /// Absolute http(s) URL, at most 2048 characters, on a public address.
-    #[schema(max_length = 2048, format = "uri")]
+    /// Absolute http(s) URL with a host name or IPv4 address, at most 2048 characters, on a
+    /// public address unless the server allows private callbacks.
+    #[validate(
+        length(max = 2048, message = "must be at most 2048 characters"),
+        custom(function = "callback_url_shape")
+    )]
+    #[schema(max_length = 2048, example = "https://example.com/hooks/bills")]
     pub callback_url: String,
 }
 
-/// One provider name, or several.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(untagged)]
+fn callback_url_shape(url: &str) -> Result<(), ValidationError> {
+    static PATTERN: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(CALLBACK_URL_PATTERN).expect("a valid pattern"));
+    if url.len() <= MAX_CALLBACK_URL_LENGTH && !PATTERN.is_match(url) {
+        return Err(ValidationError::new("callback_url").with_message(
+            "must be an absolute http or https URL with a host name or IPv4 address, \
+             no user name and no fragment"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A configured provider's name. The document lists the providers the server was
+/// configured with.
+#[derive(Debug, Clone, ToSchema)]
+#[schema(example = "gas")]
+pub struct ProviderName(pub String);
+
+/// One provider name, or a non-empty list of distinct names.
+#[derive(Debug, Clone)]
 pub enum ProviderSelection {
     /// One provider.
     One(String),
@@ -38,6 +83,132 @@ impl ProviderSelection {
             ProviderSelection::Many(names) => names.iter().map(String::as_str).collect(),
         }
     }
+
+    /// The field naming the `index`th provider: `provider` for one, `provider/1` in a list.
+    pub fn field(&self, index: usize) -> String {
+        match self {
+            ProviderSelection::One(_) => "provider".to_owned(),
+            ProviderSelection::Many(_) => format!("provider/{index}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProviderSelection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SelectionVisitor)
+    }
+}
+
+struct SelectionVisitor;
+
+impl<'de> Visitor<'de> for SelectionVisitor {
+    type Value = ProviderSelection;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a provider name or a list of provider names")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<ProviderSelection, E> {
+        Ok(ProviderSelection::One(name.to_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ProviderSelection, A::Error> {
+        let mut names = Vec::new();
+        while let Some(name) = seq.next_element::<String>()? {
+            names.push(name);
+        }
+        Ok(ProviderSelection::Many(names))
+    }
+}
+
+impl utoipa::PartialSchema for ProviderSelection {
+    fn schema() -> RefOr<Schema> {
+        let name = || Ref::from_schema_name("ProviderName");
+        OneOfBuilder::new()
+            .item(name())
+            .item(
+                ArrayBuilder::new()
+                    .items(name())
+                    .min_items(Some(1))
+                    .unique_items(true),
+            )
+            .description(Some(
+                "A configured provider's name, or a non-empty list of distinct names.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ProviderSelection {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((
+            "ProviderName".to_owned(),
+            <ProviderName as utoipa::PartialSchema>::schema(),
+        ));
+    }
+}
+
+/// The schema of a provider's answer as stored: the JSON array or object it sent.
+pub fn provider_data_schema() -> Schema {
+    let one_of = OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(ObjectBuilder::new().schema_type(SchemaType::AnyValue)))
+        .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)))
+        .description(Some(
+            "The provider's answer as it sent it: a JSON array or object.",
+        ))
+        .build();
+    Schema::OneOf(one_of)
+}
+
+/// Where one provider stands for one webhook: `pending` until its data arrives
+/// (`fetched`), or `failed` when the collection deadline passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderProgressStatus {
+    /// Not fetched yet; retried while the deadline has not passed.
+    Pending,
+    /// Its data is stored.
+    Fetched,
+    /// The deadline passed before its data arrived.
+    Failed,
+}
+
+/// A provider's shared health: `up`; `failing` after a failure (still called); `down` after
+/// `PROVIDER_FAILURE_THRESHOLD` consecutive failures (only one probe per cool-down reaches it);
+/// a success brings it back `up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderHealth {
+    /// Its last call succeeded.
+    Up,
+    /// Recent failures, still called.
+    Failing,
+    /// Only probes reach it until it answers again.
+    Down,
+}
+
+/// What made a delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptTrigger {
+    /// The retry schedule.
+    Scheduled,
+    /// `POST /v1/webhooks/{id}/redeliver`.
+    Manual,
+}
+
+/// Why a delivery attempt got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptErrorKind {
+    /// The receiver did not answer within `DELIVERY_TIMEOUT`.
+    Timeout,
+    /// No connection could be made (DNS, refused, reset).
+    Connect,
+    /// The callback's host resolved only to addresses callbacks may not reach.
+    RefusedAddress,
+    /// The request failed otherwise.
+    Request,
 }
 
 /// Where a webhook stands.
@@ -134,14 +305,18 @@ pub struct Webhook {
     /// Where the callback goes.
     pub callback_url: String,
     /// When it was submitted.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// When collection gives up on missing providers.
+    #[serde(with = "crate::json::timestamp")]
     pub deadline_at: DateTime<Utc>,
     /// When collection ended.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub collected_at: Option<DateTime<Utc>>,
     /// When the callback was last acknowledged.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub delivered_at: Option<DateTime<Utc>>,
     /// Each provider's progress, in the submitted order.
     pub providers: Vec<ProviderProgress>,
@@ -155,7 +330,8 @@ pub struct Webhook {
 pub struct ProviderProgress {
     /// The provider.
     pub name: String,
-    /// `pending`, `fetched`, or `failed` (deadline passed).
+    /// Where it stands.
+    #[schema(value_type = ProviderProgressStatus)]
     pub status: String,
     /// Requests made to it for this webhook.
     pub attempts: i32,
@@ -164,6 +340,7 @@ pub struct ProviderProgress {
     pub last_error: Option<String>,
     /// When its data arrived.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub fetched_at: Option<DateTime<Utc>>,
 }
 
@@ -175,6 +352,7 @@ pub struct Delivery {
     pub attempts: Vec<DeliveryAttempt>,
     /// When the next attempt is due, if one is.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// The attempt after which the webhook parks.
     pub attempt_limit: i32,
@@ -186,17 +364,20 @@ pub struct Delivery {
 pub struct DeliveryAttempt {
     /// 1 for the first.
     pub number: i32,
-    /// `scheduled`, or `manual` for a redelivery.
+    /// What made it.
+    #[schema(value_type = AttemptTrigger)]
     pub trigger: String,
     /// When it started.
+    #[serde(with = "crate::json::timestamp")]
     pub started_at: DateTime<Utc>,
     /// How long it took.
     pub duration_ms: i64,
     /// The receiver's status, if it answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_code: Option<i32>,
-    /// Why it failed without an answer: `timeout`, `connect`, `refused_address`, `request`.
+    /// Why it failed without an answer.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<AttemptErrorKind>)]
     pub error_kind: Option<String>,
     /// The failure's detail.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,6 +387,7 @@ pub struct DeliveryAttempt {
     pub response_body: Option<String>,
     /// When the next attempt was scheduled for, if one was.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
@@ -225,11 +407,13 @@ pub struct WebhookSummary {
     /// Where the callback goes.
     pub callback_url: String,
     /// When it was submitted.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// Delivery attempts so far.
     pub delivery_attempts: i32,
     /// When its next job is due.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
@@ -252,14 +436,14 @@ pub struct WebhookPage {
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct WebhookListQuery {
-    /// Only webhooks in this status: `collecting`, `delivering`, `delivered` or `parked`.
-    #[param(example = "parked")]
+    /// Only webhooks in this status.
+    #[param(value_type = Option<WebhookStatus>, example = "parked")]
     pub status: Option<String>,
     /// The page, from 1 (default 1).
-    #[param(minimum = 1, example = 1)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, example = 1)]
     pub page: Option<String>,
     /// Items per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500, example = 50)]
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500, example = 50)]
     pub page_size: Option<String>,
     /// Only this tenant's webhooks; for the operator's key (tenant keys always list their own).
     pub tenant: Option<String>,
@@ -274,14 +458,16 @@ pub struct CallbackBody {
     /// `completed`, or `failed` when the deadline passed with providers missing.
     pub status: Outcome,
     /// Each provider's data, under its name.
-    #[schema(value_type = Object)]
+    #[schema(value_type = HashMap<String, Object>)]
     pub data: BTreeMap<String, serde_json::Value>,
     /// Why each missing provider is missing.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors: BTreeMap<String, String>,
     /// When the webhook was submitted.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// When collection ended.
+    #[serde(with = "crate::json::timestamp")]
     pub completed_at: DateTime<Utc>,
 }
 
@@ -295,15 +481,18 @@ pub struct ProviderStatus {
     pub url: String,
     /// How long a request to it may take, in milliseconds.
     pub timeout_ms: u64,
-    /// `up`, `failing` (recent failures, still called) or `down` (only probes reach it).
+    /// Its shared health.
+    #[schema(value_type = ProviderHealth)]
     pub health: String,
     /// Failures since its last success.
     pub consecutive_failures: u32,
     /// Since when it is down.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub down_since: Option<DateTime<Utc>>,
     /// When the next probe may reach it, while down.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub next_probe_at: Option<DateTime<Utc>>,
 }
 

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod db;
 pub mod delivery;
 pub mod jobs;
+pub mod listen;
 pub mod metrics;
 pub mod mock_providers;
 pub mod poll;

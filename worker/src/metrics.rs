@@ -27,6 +27,7 @@ pub fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only if another recorder is installed; then ours just stays unused.
             let _ = metrics::set_global_recorder(recorder);
+            describe();
             // Histograms keep raw samples until upkeep folds them in; without it memory
             // grows with every request until /metrics is scraped.
             let upkeep = handle.clone();
@@ -39,6 +40,36 @@ pub fn prometheus() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// Gives every family of the jobs its `# HELP` line (the recorder writes `# TYPE` itself).
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!(
+        "datahog_webhook_collections_total",
+        "Webhook collections ended, by outcome (completed or failed)"
+    );
+    describe_counter!(
+        "datahog_provider_requests_total",
+        "Requests to providers, for webhooks and streams, by provider and result (ok or error)"
+    );
+    describe_counter!(
+        "datahog_delivery_attempts_total",
+        "Callback delivery attempts, by result (delivered, retrying or parked)"
+    );
+    describe_histogram!(
+        "datahog_delivery_duration_seconds",
+        Unit::Seconds,
+        "Duration of callback delivery attempts"
+    );
+    describe_counter!(
+        "datahog_stream_runs_total",
+        "Stream runs ended, by status (complete, failed or skipped)"
+    );
+    describe_counter!(
+        "datahog_sweeper_requeued_total",
+        "Jobs the sweeper found missing and queued again, by kind"
+    );
 }
 
 /// A collection ended (`completed` or `failed`).

@@ -1,6 +1,6 @@
 //! `Observe`: one layer, around everything, that counts and times each request and gives
-//! the project's JSON error body to error answers made outside the handlers (body limit,
-//! timeout, method not allowed). A plain tower layer: `from_fn` would clone and box the
+//! every error answer its problem-details body with the request id as `instance`, including
+//! the answers made outside the handlers (body limit, timeout, method not allowed). A plain tower layer: `from_fn` would clone and box the
 //! whole inner stack on every request, which the hot endpoints feel.
 
 use std::convert::Infallible;
@@ -10,12 +10,13 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use openapi::error::ErrorCode;
+use openapi::error::{ErrorCode, Problem};
 use tower::{Layer, Service};
 
-use crate::error::error_response;
+use crate::error::{RETRY_AFTER_UNAVAILABLE_SECONDS, problem_response};
+use crate::http::REQUEST_ID;
 use crate::metrics::HTTP_METRICS;
 
 /// Adds [`Observe`] around a service.
@@ -53,9 +54,10 @@ where
         let started = Instant::now();
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
+        let request_id = request.headers().get(&REQUEST_ID).cloned();
         let answer = self.inner.call(request);
         Box::pin(async move {
-            let response = json_error_body(answer.await?);
+            let response = problem_body(answer.await?, request_id);
             let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
             HTTP_METRICS.record(&method, route, response.status(), started.elapsed());
             Ok(response)
@@ -63,46 +65,78 @@ where
     }
 }
 
-/// Rewrites an error answer that is not JSON into the project's error body.
-fn json_error_body(response: Response) -> Response {
+/// Gives every error answer the problem-details body with this request's id as `instance`:
+/// answers of the handlers carry their `Problem` in their extensions; those of the layers
+/// (body limit, timeout, method not allowed) get one from their status. A handler's own JSON
+/// body for an error status (`/ready`'s 503) is left alone.
+fn problem_body(response: Response, request_id: Option<HeaderValue>) -> Response {
     let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let instance = request_id
+        .as_ref()
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    // A handler's own JSON answer to an error status (readiness) stays as it is.
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    if is_json && response.extensions().get::<Problem>().is_none() {
         return response;
     }
-    let (code, message) = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            ErrorCode::PayloadTooLarge,
-            "request body is larger than the configured limit",
-        ),
-        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => (
-            ErrorCode::Timeout,
-            "the request took longer than the configured timeout",
-        ),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            ErrorCode::MethodNotAllowed,
-            "this route does not accept this method",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            ErrorCode::UnsupportedMediaType,
-            "the body must be application/json",
-        ),
-        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "not found"),
-        s if s.is_client_error() => (ErrorCode::ValidationFailed, "the request could not be read"),
-        _ => (
-            ErrorCode::Internal,
-            "internal error; the request id finds it in the logs",
-        ),
-    };
-    let mut rewritten = error_response(status, code, message.to_owned(), Vec::new());
+    let (mut parts, _body) = response.into_parts();
+    let handlers = parts.extensions.remove::<Problem>();
+    let from_layer = handlers.is_none();
+    let mut problem = handlers.unwrap_or_else(|| layer_problem(status));
+    problem.instance = instance;
+    // A layer's 503 (the timeout) may be retried like any other; a handler's answer brings
+    // its own `Retry-After`, kept below with its other headers.
+    let retry_after = (from_layer && status == StatusCode::SERVICE_UNAVAILABLE)
+        .then_some(RETRY_AFTER_UNAVAILABLE_SECONDS);
+    let mut rewritten = problem_response(problem, retry_after);
     // Keep headers such as `Allow` on a 405.
-    for (name, value) in response.headers() {
+    for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rewritten.headers_mut().insert(name.clone(), value.clone());
         }
     }
     rewritten
+}
+
+/// The problem of an error answer made outside the handlers, from its status.
+fn layer_problem(status: StatusCode) -> Problem {
+    let (code, detail) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ErrorCode::PayloadTooLarge,
+            "The body is larger than the configured limit (`BODY_LIMIT`); send a smaller one.",
+        ),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => (
+            ErrorCode::Timeout,
+            "The request took longer than the configured timeout; retry later.",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            "This route does not accept this method; `Allow` lists those it does.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            ErrorCode::UnsupportedMediaType,
+            "Send the body as JSON, with `Content-Type: application/json`.",
+        ),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "Nothing is served at this path."),
+        s if s.is_client_error() => (
+            ErrorCode::InvalidParameter,
+            "The request could not be read; check it against the API document.",
+        ),
+        _ => (
+            ErrorCode::Internal,
+            "Internal error; the request id (`instance`) finds it in the logs.",
+        ),
+    };
+    let mut problem = Problem::new(code, detail, Vec::new());
+    // The layer's own status stands, even where the code usually answers another.
+    problem.status = status.as_u16();
+    problem
 }

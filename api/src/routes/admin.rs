@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use openapi::error::ErrorBody;
 use openapi::page::PageQuery;
 use openapi::tenants::{CreateTenant, NewApiKey, Tenant, TenantCreated, TenantPage, UpdateTenant};
 use utoipa_axum::router::OpenApiRouter;
@@ -30,17 +29,18 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     post,
     path = "/v1/admin/tenants",
+    operation_id = "createTenant",
     tag = "admin",
     request_body = CreateTenant,
     responses(
         (status = 201, description = "Created; keep `key.key` and `signingSecret`, they are not shown again", body = TenantCreated),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "No valid key was given", body = ErrorBody),
-        (status = 403, description = "A tenant's key; this route is for the admin key", body = ErrorBody),
-        (status = 409, description = "A tenant with this name exists", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "A field is missing or wrong", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "The body is not JSON"),
+        (status = 401, description = "No valid key was given"),
+        (status = 403, description = "A tenant's key; this route is for the admin key"),
+        (status = 409, description = "A tenant with this name exists"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "A field is missing or wrong"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -71,14 +71,15 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/v1/admin/tenants",
+    operation_id = "listTenants",
     tag = "admin",
     params(PageQuery),
     responses(
         (status = 200, description = "One page of tenants", body = TenantPage),
-        (status = 400, description = "`page` or `pageSize` is out of range", body = ErrorBody),
-        (status = 401, description = "No valid key was given", body = ErrorBody),
-        (status = 403, description = "A tenant's key; this route is for the admin key", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "`page` or `pageSize` is out of range"),
+        (status = 401, description = "No valid key was given"),
+        (status = 403, description = "A tenant's key; this route is for the admin key"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -110,14 +111,15 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/v1/admin/tenants/{id}",
+    operation_id = "getTenant",
     tag = "admin",
     params(("id" = String, Path, description = "The tenant's id")),
     responses(
         (status = 200, description = "The tenant", body = Tenant),
-        (status = 401, description = "No valid key was given", body = ErrorBody),
-        (status = 403, description = "A tenant's key; this route is for the admin key", body = ErrorBody),
-        (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 401, description = "No valid key was given"),
+        (status = 403, description = "A tenant's key; this route is for the admin key"),
+        (status = 404, description = "No such tenant"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -139,19 +141,20 @@ async fn show(
 #[utoipa::path(
     patch,
     path = "/v1/admin/tenants/{id}",
+    operation_id = "updateTenant",
     tag = "admin",
     params(("id" = String, Path, description = "The tenant's id")),
     request_body = UpdateTenant,
     responses(
         (status = 200, description = "The changed tenant", body = Tenant),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "No valid key was given", body = ErrorBody),
-        (status = 403, description = "A tenant's key; this route is for the admin key", body = ErrorBody),
-        (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 409, description = "Another tenant has this name", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "A field is wrong", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "The body is not JSON"),
+        (status = 401, description = "No valid key was given"),
+        (status = 403, description = "A tenant's key; this route is for the admin key"),
+        (status = 404, description = "No such tenant"),
+        (status = 409, description = "Another tenant has this name"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "A field is wrong"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -175,14 +178,15 @@ async fn update(
 #[utoipa::path(
     post,
     path = "/v1/admin/tenants/{id}/keys",
+    operation_id = "createTenantKey",
     tag = "admin",
     params(("id" = String, Path, description = "The tenant's id")),
     responses(
         (status = 201, description = "Created; keep `key`, it is not shown again", body = NewApiKey),
-        (status = 401, description = "No valid key was given", body = ErrorBody),
-        (status = 403, description = "A tenant's key; this route is for the admin key", body = ErrorBody),
-        (status = 404, description = "No such tenant", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 401, description = "No valid key was given"),
+        (status = 403, description = "A tenant's key; this route is for the admin key"),
+        (status = 404, description = "No such tenant"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -203,14 +207,15 @@ async fn create_key(
 #[utoipa::path(
     delete,
     path = "/v1/admin/keys/{keyId}",
+    operation_id = "revokeKey",
     tag = "admin",
     params(("keyId" = String, Path, description = "The key's id")),
     responses(
         (status = 204, description = "Revoked (or it was already)"),
-        (status = 401, description = "No valid key was given", body = ErrorBody),
-        (status = 403, description = "A tenant's key; this route is for the admin key", body = ErrorBody),
-        (status = 404, description = "No such key", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 401, description = "No valid key was given"),
+        (status = 403, description = "A tenant's key; this route is for the admin key"),
+        (status = 404, description = "No such key"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]

@@ -6,7 +6,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use entity::counter;
 use openapi::counters::{Counter, CounterPage, IncrementAccepted, IncrementRequest};
-use openapi::error::ErrorBody;
 use openapi::page::PageQuery;
 use openapi::tenants::TenantQuery;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
@@ -34,18 +33,20 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     post,
     path = "/v1/increment",
+    operation_id = "increment",
     tag = "counters",
     request_body = IncrementRequest,
     responses(
         (status = 202, description = "Buffered; persisted by the next flush", body = IncrementAccepted),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 403, description = "The admin key counts nothing; use a tenant's key", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "A field is missing or wrong, or the total would overflow 64 bits", body = ErrorBody),
-        (status = 503, description = "The buffer is unreachable; nothing was applied", body = ErrorBody),
+        (status = 400, description = "The body is not JSON"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 403, description = "The admin key counts nothing; use a tenant's key"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 413, description = "The body is larger than the limit"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 409, description = "The counter's total would overflow 64 bits; nothing was applied"),
+        (status = 422, description = "The body is not an object, or `key` or `value` is missing, unknown or wrong"),
+        (status = 503, description = "The buffer is unreachable; nothing was applied"),
     ),
     security(("api_key" = []))
 )]
@@ -61,18 +62,20 @@ async fn increment(
 #[utoipa::path(
     post,
     path = "/increment",
+    operation_id = "incrementClassic",
     tag = "counters",
     request_body = IncrementRequest,
     responses(
         (status = 202, description = "Buffered; persisted by the next flush", body = IncrementAccepted),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 403, description = "The admin key counts nothing; use a tenant's key", body = ErrorBody),
-        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "A field is missing or wrong, or the total would overflow 64 bits", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 503, description = "The buffer is unreachable; nothing was applied", body = ErrorBody),
+        (status = 400, description = "The body is not JSON"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 403, description = "The admin key counts nothing; use a tenant's key"),
+        (status = 413, description = "The body is larger than the limit"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 409, description = "The counter's total would overflow 64 bits; nothing was applied"),
+        (status = 422, description = "The body is not an object, or `key` or `value` is missing, unknown or wrong"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 503, description = "The buffer is unreachable; nothing was applied"),
     ),
     security(("api_key" = []))
 )]
@@ -103,7 +106,9 @@ async fn buffer_increment(
 
 fn buffer_error(error: BufferError) -> ApiError {
     match error {
-        BufferError::Overflow => ApiError::invalid_field("value", error.to_string()),
+        BufferError::Overflow => {
+            ApiError::Conflict(format!("{error}; the increment was not applied"))
+        }
         BufferError::Redis(_) | BufferError::Database(_) => {
             tracing::error!(%error, "counter buffer failed");
             ApiError::BufferUnavailable
@@ -115,15 +120,16 @@ fn buffer_error(error: BufferError) -> ApiError {
 #[utoipa::path(
     get,
     path = "/v1/counters/{key}",
+    operation_id = "getCounter",
     tag = "counters",
     params(("key" = String, Path, description = "The counter (URL-encoded)"), TenantQuery),
     responses(
         (status = 200, description = "The counter", body = Counter),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 400, description = "The admin key did not name the tenant (`?tenant=`)", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 404, description = "Nothing was ever added to this key", body = ErrorBody),
-        (status = 503, description = "The buffer or the database is unreachable", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 400, description = "The admin key did not name the tenant (`?tenant=`)"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 404, description = "Nothing was ever added to this key"),
+        (status = 503, description = "The buffer or the database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -167,13 +173,14 @@ async fn get_counter(
 #[utoipa::path(
     get,
     path = "/v1/counters",
+    operation_id = "listCounters",
     tag = "counters",
     params(PageQuery),
     responses(
         (status = 200, description = "One page of counters", body = CounterPage),
-        (status = 400, description = "`page` or `pageSize` is out of range", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
+        (status = 400, description = "`page` or `pageSize` is out of range"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
     ),
     security(("api_key" = []))
 )]

@@ -1,6 +1,7 @@
 //! The router: one module per resource, assembled here with the OpenAPI document.
 
 pub mod admin;
+mod contract;
 pub mod counters;
 pub mod ops;
 pub(crate) mod page;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::Redirect;
+use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -42,13 +45,19 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
         title = "datahog",
         description = "A durable job-queue worker platform: submit work over HTTP, get it done \
                        against flaky upstreams, read the results.\n\n\
-                       Every error answers with the `ErrorBody` shape. `/v1/*` and the classic routes \
-                       need `Authorization: Bearer <key>`: a tenant's key sees only its tenant's \
-                       webhooks, streams and counters (another's are `404`), within its rate limit \
-                       (`429` with `Retry-After`; every answer carries `RateLimit`) and quotas. The \
-                       operator's key (`ADMIN_API_KEY`) manages tenants under `/v1/admin` and reads \
-                       every tenant's resources (`?tenant=<id>` narrows a read to one). The embedded \
-                       demo with no keys configured serves every request as tenant `default`.\n\n\
+                       Every error answers with RFC 9457 problem details \
+                       (`application/problem+json`, the `Problem` schema): `type` (one of the URIs \
+                       below, one per `code`), `title`, `status`, `detail` (what to do about it), \
+                       `instance` (the request id, also in `x-request-id`), `code`, and `errors` \
+                       (each offending field, by its JSON name or path such as `provider/1`; \
+                       empty when none).\n\n\
+                       `/v1/*` and the classic routes need `Authorization: Bearer <key>`: a \
+                       tenant's key sees only its tenant's webhooks, streams and counters (another's \
+                       are `404`), within its rate limit (`429` with `Retry-After`; every answer \
+                       carries `RateLimit`) and quotas. The operator's key (`ADMIN_API_KEY`) \
+                       manages tenants under `/v1/admin` and reads every tenant's resources \
+                       (`?tenant=<id>` narrows a read to one). The embedded demo with no keys \
+                       configured serves every request as tenant `default`.\n\n\
                        `Idempotency-Key` on `POST /v1/webhooks` and `POST /v1/streams`: records \
                        expire after `IDEMPOTENCY_TTL` (24 h)."
     ),
@@ -61,7 +70,7 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
         (name = "admin", description = "The operator (ADMIN_API_KEY): tenants and their API keys"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
-    components(schemas(openapi::error::ErrorBody, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody)),
+    components(schemas(openapi::error::Problem, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
@@ -78,6 +87,9 @@ impl Modify for BearerAuth {
         }
     }
 }
+
+/// The providers the document lists when none are configured otherwise.
+const DEFAULT_PROVIDERS: [&str; 2] = ["gas", "internet"];
 
 /// The routes and their OpenAPI document, before the cross-cutting layers; with `serving`
 /// (the state and key ring of a running app), authenticated and idempotent.
@@ -103,17 +115,24 @@ fn api_routes(serving: Option<(&AppState, Arc<KeyRing>)>) -> OpenApiRouter<AppSt
         .merge(ops::router())
 }
 
-/// The OpenAPI document the API serves (and `openapi/openapi.json` holds).
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_routes(None).into_openapi()
+/// The OpenAPI document the API serves with the default providers (`openapi/openapi.json`).
+pub fn openapi_document() -> serde_json::Value {
+    let providers = DEFAULT_PROVIDERS.map(str::to_owned);
+    contract::document(&api_routes(None).into_openapi(), &providers)
 }
 
 /// The whole application: routes, docs, and what every request gets.
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let keys = state.keys.clone();
     let (routes, document) = api_routes(Some((&state, keys))).split_for_parts();
+    let providers: Vec<String> = state.providers.iter().map(|p| p.name.clone()).collect();
+    let document = contract::document(&document, &providers);
     routes
-        .merge(SwaggerUi::new(SWAGGER_PATH).url(OPENAPI_PATH, document))
+        .merge(SwaggerUi::new(SWAGGER_PATH).external_url_unchecked(OPENAPI_PATH, document))
+        .route(
+            "/",
+            get(|| async { Redirect::temporary(&format!("{SWAGGER_PATH}/")) }),
+        )
         .fallback(http::no_route)
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(

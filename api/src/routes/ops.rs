@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Liveness: the process is up.
-#[utoipa::path(get, path = "/health", tag = "ops",
+#[utoipa::path(get, path = "/health", operation_id = "health", tag = "ops",
     responses((status = 200, description = "The process is up", body = Health)))]
 async fn health() -> Json<Health> {
     Json(Health {
@@ -33,7 +33,7 @@ async fn health() -> Json<Health> {
 }
 
 /// Readiness: the database (and Redis, in production) answer.
-#[utoipa::path(get, path = "/ready", tag = "ops",
+#[utoipa::path(get, path = "/ready", operation_id = "ready", tag = "ops",
     responses(
         (status = 200, description = "Every dependency answered", body = Readiness),
         (status = 503, description = "A dependency did not answer", body = Readiness),
@@ -72,7 +72,7 @@ async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
 }
 
 /// Prometheus metrics, text format.
-#[utoipa::path(get, path = "/metrics", tag = "ops",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     crate::metrics::record_counter_gauges(&app).await;

@@ -1,11 +1,8 @@
 //! Reading `?page=&pageSize=`, the same for every list.
 
-use openapi::page::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, PageQuery};
+use openapi::page::{DEFAULT_PAGE, DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, PageQuery};
 
 use crate::error::ApiError;
-
-/// The last page a client may ask for; deeper offsets only make the database scan.
-const MAX_PAGE: u64 = 1_000_000;
 
 /// A page asked for, within bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +21,7 @@ impl Page {
 
     /// Reads `page` and `pageSize` of a list query that also filters.
     pub fn from_parts(page: Option<&str>, page_size: Option<&str>) -> Result<Self, ApiError> {
-        let number = bounded("page", page, 1, 1, MAX_PAGE)?;
+        let number = bounded("page", page, DEFAULT_PAGE, 1, MAX_PAGE)?;
         let size = bounded("pageSize", page_size, DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
         Ok(Page { number, size })
     }
@@ -40,13 +37,22 @@ fn bounded(
     let Some(raw) = raw else {
         return Ok(default);
     };
-    match raw.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ApiError::InvalidParameter {
-            field,
-            reason: format!("expected an integer from {min} to {max}, got `{raw}`"),
-        }),
-    }
+    let reason = match raw.parse::<i64>() {
+        Ok(n) if n < min as i64 => format!("must be at least {min}"),
+        Ok(n) if n > max as i64 => format!("must be at most {max}"),
+        Ok(n) => return Ok(n as u64),
+        Err(_)
+            if !raw.is_empty()
+                && raw
+                    .trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()) =>
+        {
+            format!("must be at most {max}")
+        }
+        Err(_) => format!("must be a whole number from {min} to {max}"),
+    };
+    Err(ApiError::InvalidParameter { field, reason })
 }
 
 #[cfg(test)]

@@ -1,17 +1,18 @@
 //! Path and query parameters read the same way by every route: a rejection is a 400 naming
-//! the parameter.
+//! the parameter, in plain words.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 
 use crate::error::ApiError;
+use crate::plain;
 
 /// The path's one parameter, or a 400 naming `field`.
 pub fn path<T>(path: Result<Path<T>, PathRejection>, field: &'static str) -> Result<T, ApiError> {
     path.map(|Path(value)| value)
-        .map_err(|e| ApiError::InvalidParameter {
+        .map_err(|_| ApiError::InvalidParameter {
             field,
-            reason: e.body_text(),
+            reason: "could not be read: it must be valid UTF-8 once percent-decoded".into(),
         })
 }
 
@@ -20,10 +21,12 @@ pub fn query<T>(
     query: Result<Query<T>, QueryRejection>,
     field: &'static str,
 ) -> Result<T, ApiError> {
-    query
-        .map(|Query(value)| value)
-        .map_err(|e| ApiError::InvalidParameter {
-            field,
-            reason: e.body_text(),
-        })
+    query.map(|Query(value)| value).map_err(|e| {
+        let text = e.body_text();
+        let message = text
+            .split_once(": ")
+            .map_or(text.as_str(), |(_, message)| message);
+        let (_, reason) = plain::field_message("", message);
+        ApiError::InvalidParameter { field, reason }
+    })
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use openapi::error::ErrorBody;
 use openapi::webhooks::{ProviderList, ProviderStatus};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,12 +18,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get,
     path = "/v1/providers",
+    operation_id = "listProviders",
     tag = "webhooks",
     responses(
         (status = 200, description = "Every configured provider", body = ProviderList),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 503, description = "The health store (Redis) is unreachable", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 503, description = "The health store (Redis) is unreachable"),
     ),
     security(("api_key" = []))
 )]

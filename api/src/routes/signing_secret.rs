@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::Utc;
-use openapi::error::ErrorBody;
 use openapi::tenants::{PreviousSecret, SigningSecret};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -49,14 +48,15 @@ async fn current(app: &AppState, tenant: &str) -> Result<SigningSecret, ApiError
 #[utoipa::path(
     get,
     path = "/v1/signing-secret",
+    operation_id = "getSigningSecret",
     tag = "tenants",
     responses(
         (status = 200, description = "The current secret and the previous ones in their overlap", body = SigningSecret),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 403, description = "The admin key has no signing secret; use a tenant's key", body = ErrorBody),
-        (status = 404, description = "The tenant has no secret yet", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 403, description = "The admin key has no signing secret; use a tenant's key"),
+        (status = 404, description = "The tenant has no secret yet"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -74,14 +74,15 @@ async fn show(
 #[utoipa::path(
     post,
     path = "/v1/signing-secret/rotate",
+    operation_id = "rotateSigningSecret",
     tag = "tenants",
     responses(
         (status = 200, description = "Rotated: the new secret, and the previous one while it still signs", body = SigningSecret),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 403, description = "The admin key has no signing secret; use a tenant's key", body = ErrorBody),
-        (status = 429, description = "5 rotations within 24 hours already (`rotation_limit`, see `Retry-After`), or over the rate limit", body = ErrorBody,
+        (status = 401, description = "No valid API key was given"),
+        (status = 403, description = "The admin key has no signing secret; use a tenant's key"),
+        (status = 429, description = "5 rotations within 24 hours already (`rotation_limit`, see `Retry-After`), or over the rate limit",
          headers(("Retry-After" = u64, description = "Seconds until a rotation is allowed again"))),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]

@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entity::{stream, stream_batch};
-use openapi::error::{ErrorBody, FieldError};
+use openapi::error::FieldError;
 use openapi::page::PageQuery;
 use openapi::streams::{
     CreateStream, DEFAULT_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS, Stream, StreamBatch,
@@ -70,21 +70,22 @@ fn stream_error(error: StreamError) -> ApiError {
 #[utoipa::path(
     post,
     path = "/v1/streams",
+    operation_id = "createStream",
     tag = "streams",
     request_body = CreateStream,
-    params(("Idempotency-Key" = Option<String>, Header,
-            description = "1 to 255 visible ASCII characters. Repeating a creation with the same key and body within `IDEMPOTENCY_TTL` (24 h) returns the first answer again, with `Idempotent-Replayed: true`")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1 to 255 visible ASCII characters, no spaces. Repeating a creation with the same key and body within `IDEMPOTENCY_TTL` (24 h) returns the first answer again, with `Idempotent-Replayed: true`")),
     responses(
         (status = 201, description = "Created and its first run queued", body = Stream,
          headers(("Location" = String, description = "The stream's URL"))),
-        (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is unusable", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 403, description = "The admin key creates nothing; use a tenant's key", body = ErrorBody),
-        (status = 409, description = "The first request with this `Idempotency-Key` is still being processed", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`provider` or `intervalSeconds` is missing or wrong, or the `Idempotency-Key` was used with another body", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit (`rate_limited`) or its `activeStreams` quota (`quota_exceeded`)", body = ErrorBody),
-        (status = 503, description = "The database or the queue is unreachable; nothing was kept", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is unusable"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 403, description = "The admin key creates nothing; use a tenant's key"),
+        (status = 409, description = "The first request with this `Idempotency-Key` is still being processed"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "`provider` or `intervalSeconds` is missing or wrong, or the `Idempotency-Key` was used with another body"),
+        (status = 429, description = "Over the tenant's rate limit (`rate_limited`) or its `activeStreams` quota (`quota_exceeded`)"),
+        (status = 503, description = "The database or the queue is unreachable; nothing was kept"),
     ),
     security(("api_key" = []))
 )]
@@ -96,21 +97,21 @@ async fn create(
     let tenant = caller.tenant()?;
     let mut errors = Vec::new();
     if app.providers.get(&request.provider).is_none() {
-        errors.push(FieldError {
-            field: "provider".into(),
-            reason: format!(
-                "unknown provider `{}`; configured: {}",
-                request.provider, app.providers
+        errors.push(FieldError::new(
+            "provider",
+            format!(
+                "must be a configured provider ({}), not `{}`",
+                app.providers, request.provider
             ),
-        });
+        ));
     }
     let min = app.streams.stream_min_interval.as_secs().max(1) as i64;
     let interval = request.interval_seconds.unwrap_or(DEFAULT_INTERVAL_SECONDS);
     if !(min..=MAX_INTERVAL_SECONDS).contains(&interval) {
-        errors.push(FieldError {
-            field: "intervalSeconds".into(),
-            reason: format!("must be from {min} to {MAX_INTERVAL_SECONDS}"),
-        });
+        errors.push(FieldError::new(
+            "intervalSeconds",
+            format!("must be from {min} to {MAX_INTERVAL_SECONDS}"),
+        ));
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
@@ -134,14 +135,15 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/v1/streams",
+    operation_id = "listStreams",
     tag = "streams",
     params(StreamListQuery),
     responses(
         (status = 200, description = "One page of streams", body = StreamPage),
-        (status = 400, description = "`status`, `page` or `pageSize` is not valid", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "`status`, `page` or `pageSize` is not valid"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -185,13 +187,14 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/v1/streams/{id}",
+    operation_id = "getStream",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id"), TenantQuery),
     responses(
         (status = 200, description = "The stream", body = Stream),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 404, description = "No such stream"),
     ),
     security(("api_key" = []))
 )]
@@ -214,13 +217,14 @@ async fn show(
 #[utoipa::path(
     delete,
     path = "/v1/streams/{id}",
+    operation_id = "stopStream",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id"), TenantQuery),
     responses(
         (status = 200, description = "The stopped stream", body = Stream),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 404, description = "No such stream"),
     ),
     security(("api_key" = []))
 )]
@@ -244,14 +248,15 @@ async fn stop(
 #[utoipa::path(
     post,
     path = "/v1/streams/{id}/start",
+    operation_id = "startStream",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id"), TenantQuery),
     responses(
         (status = 200, description = "The active stream", body = Stream),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 404, description = "No such stream", body = ErrorBody),
-        (status = 503, description = "The queue is unreachable; the sweeper queues the run later", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 404, description = "No such stream"),
+        (status = 503, description = "The queue is unreachable; the sweeper queues the run later"),
     ),
     security(("api_key" = []))
 )]
@@ -282,13 +287,14 @@ async fn start(
 #[utoipa::path(
     get,
     path = "/v1/streams/{id}/data",
+    operation_id = "getStreamData",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id"), TenantQuery),
     responses(
         (status = 200, description = "The latest complete batch", body = StreamData),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 404, description = "No such stream, or no complete batch yet", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 404, description = "No such stream, or no complete batch yet"),
     ),
     security(("api_key" = []))
 )]
@@ -332,14 +338,15 @@ async fn latest_data(
 #[utoipa::path(
     get,
     path = "/v1/streams/{id}/batches",
+    operation_id = "listStreamBatches",
     tag = "streams",
     params(("id" = String, Path, description = "The stream's id"), PageQuery),
     responses(
         (status = 200, description = "One page of runs", body = StreamBatchPage),
-        (status = 400, description = "`page` or `pageSize` is out of range", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 404, description = "No such stream", body = ErrorBody),
+        (status = 400, description = "`page` or `pageSize` is out of range"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 404, description = "No such stream"),
     ),
     security(("api_key" = []))
 )]

@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use openapi::error::ErrorBody;
 use openapi::vehicles::{
     ClassicData, ClassicVehicle, ClassicVehicleState, StateQuery, Vehicle, VehicleState,
 };
@@ -12,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
+use crate::routes::params;
 use crate::state::AppState;
 use crate::vehicles::{VehicleId, parse_instant};
 
@@ -26,15 +26,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get,
     path = "/v1/vehicles/{id}/state",
+    operation_id = "getVehicleState",
     tag = "vehicles",
     params(("id" = i32, Path, description = "The vehicle's id"), StateQuery),
     responses(
         (status = 200, description = "The vehicle and its state at `at`", body = VehicleState),
-        (status = 400, description = "`id` or `at` is malformed, or `at` is missing", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 404, description = "No such vehicle, or it had no state yet at `at`", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "`id` or `at` is malformed, or `at` is missing"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 404, description = "No such vehicle, or it had no state yet at `at`"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -43,13 +44,10 @@ async fn state_at(
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<StateQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(id) = path.map_err(|e| invalid("id", e.body_text()))?;
-    let Query(query) = query.map_err(|e| invalid("at", e.body_text()))?;
+    let id = params::path(path, "id")?;
+    let query = params::query(query, "at")?;
     let id = VehicleId::parse(&id)?;
-    let raw_at = query
-        .at
-        .ok_or_else(|| invalid("at", "is required".to_owned()))?;
-    let at = parse_instant("at", &raw_at)?;
+    let at = parse_instant("at", &query.at)?;
     let (known, from_cache) = app.vehicles.state_at(id, at).await?;
     // Written out here, while `known` is held: the answer borrows its strings.
     let answer = VehicleState {
@@ -70,19 +68,20 @@ async fn state_at(
 #[utoipa::path(
     get,
     path = "/vehicles/{id}/timestamp/{timestamp}",
+    operation_id = "getVehicleStateClassic",
     tag = "vehicles",
     params(
         ("id" = i32, Path, description = "The vehicle's id"),
-        ("timestamp" = String, Path, description = "RFC 3339, or `2022-09-12 10:00:00+00` URL-encoded",
-         example = "2022-09-12 10:00:00+00"),
+        ("timestamp" = DateTime<Utc>, Path, description = "RFC 3339; the challenge's \
+         `2022-09-12 10:00:00+00` (URL-encoded) is accepted too", example = "2022-09-12T10:00:00Z"),
     ),
     responses(
         (status = 200, description = "The vehicle with its state at `timestamp`", body = ClassicVehicleState),
-        (status = 400, description = "`id` or `timestamp` is malformed", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 404, description = "No such vehicle, or it had no state yet", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "`id` or `timestamp` is malformed"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 404, description = "No such vehicle, or it had no state yet"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -90,7 +89,7 @@ async fn classic_state_at(
     State(app): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path((id, timestamp)) = path.map_err(|e| invalid("timestamp", e.body_text()))?;
+    let (id, timestamp) = params::path(path, "timestamp")?;
     let id = VehicleId::parse(&id)?;
     let at = parse_instant("timestamp", &timestamp)?;
     let (known, from_cache) = app.vehicles.state_at(id, at).await?;
@@ -106,8 +105,4 @@ async fn classic_state_at(
         },
     };
     Ok(Json(answer).into_response())
-}
-
-fn invalid(field: &'static str, reason: String) -> ApiError {
-    ApiError::InvalidParameter { field, reason }
 }

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entity::{delivery_attempt, webhook};
-use openapi::error::{ErrorBody, FieldError};
+use openapi::error::FieldError;
 use openapi::tenants::TenantQuery;
 use openapi::webhooks::{
     Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
@@ -41,22 +41,23 @@ pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
 #[utoipa::path(
     post,
     path = "/v1/webhooks",
+    operation_id = "submitWebhook",
     tag = "webhooks",
     request_body = SubmitWebhook,
-    params(("Idempotency-Key" = Option<String>, Header,
-            description = "1 to 255 visible ASCII characters. Repeating a submission with the same key and body within `IDEMPOTENCY_TTL` (24 h) returns the first answer again, with `Idempotent-Replayed: true`")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
+            description = "1 to 255 visible ASCII characters, no spaces. Repeating a submission with the same key and body within `IDEMPOTENCY_TTL` (24 h) returns the first answer again, with `Idempotent-Replayed: true`")),
     responses(
         (status = 202, description = "Recorded and queued; follow `statusUrl`", body = WebhookAccepted,
          headers(("Location" = String, description = "The webhook's status URL"))),
-        (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is unusable", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 403, description = "The admin key submits nothing; use a tenant's key", body = ErrorBody),
-        (status = 409, description = "The first request with this `Idempotency-Key` is still being processed (`idempotency_key_in_use`)", body = ErrorBody),
-        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
-        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
-        (status = 422, description = "`provider` or `callbackUrl` is missing or wrong, or the `Idempotency-Key` was used with another body (`idempotency_key_reused`)", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit (`rate_limited`, see `Retry-After`) or its `pendingWebhooks` quota (`quota_exceeded`)", body = ErrorBody),
-        (status = 503, description = "The database or the queue is unreachable; nothing was kept", body = ErrorBody),
+        (status = 400, description = "The body is not JSON, or the `Idempotency-Key` is unusable"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 403, description = "The admin key submits nothing; use a tenant's key"),
+        (status = 409, description = "The first request with this `Idempotency-Key` is still being processed (`idempotency_key_in_use`)"),
+        (status = 413, description = "The body is larger than the limit"),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "`provider` or `callbackUrl` is missing or wrong, or the `Idempotency-Key` was used with another body (`idempotency_key_reused`)"),
+        (status = 429, description = "Over the tenant's rate limit (`rate_limited`, see `Retry-After`) or its `pendingWebhooks` quota (`quota_exceeded`)"),
+        (status = 503, description = "The database or the queue is unreachable; nothing was kept"),
     ),
     security(("api_key" = []))
 )]
@@ -108,21 +109,28 @@ fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<New
     let names = request.provider.names();
     let mut seen = HashSet::new();
     if names.is_empty() {
-        errors.push(field("provider", "must name at least one provider".into()));
+        errors.push(FieldError::new(
+            "provider",
+            "must name at least one provider",
+        ));
     }
-    for name in &names {
+    for (index, name) in names.iter().enumerate() {
+        let field = request.provider.field(index);
         if app.providers.get(name).is_none() {
             let known = app.providers.to_string();
-            errors.push(field(
-                "provider",
-                format!("unknown provider `{name}`; configured: {known}"),
+            errors.push(FieldError::new(
+                field,
+                format!("must be a configured provider ({known}), not `{name}`"),
             ));
         } else if !seen.insert(*name) {
-            errors.push(field("provider", format!("`{name}` is named twice")));
+            errors.push(FieldError::new(
+                field,
+                format!("names `{name}` a second time"),
+            ));
         }
     }
     let callback_url = CallbackUrl::parse(&request.callback_url, app.allow_private_callbacks)
-        .map_err(|reason| errors.push(field("callbackUrl", reason)));
+        .map_err(|reason| errors.push(FieldError::new("callbackUrl", reason)));
     match callback_url {
         Ok(callback_url) if errors.is_empty() => Ok(NewWebhook {
             tenant_id: tenant.to_owned(),
@@ -130,13 +138,6 @@ fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<New
             callback_url,
         }),
         _ => Err(ApiError::Validation(errors)),
-    }
-}
-
-fn field(name: &str, reason: String) -> FieldError {
-    FieldError {
-        field: name.to_owned(),
-        reason,
     }
 }
 
@@ -152,14 +153,15 @@ fn outcome_of(webhook: &webhook::Model) -> Option<Outcome> {
 #[utoipa::path(
     get,
     path = "/v1/webhooks/{id}",
+    operation_id = "getWebhook",
     tag = "webhooks",
     params(("id" = String, Path, description = "The webhook's id"), TenantQuery),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 404, description = "No such webhook (of this tenant)", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 404, description = "No such webhook (of this tenant)"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -229,14 +231,15 @@ async fn show(
 #[utoipa::path(
     get,
     path = "/v1/webhooks",
+    operation_id = "listWebhooks",
     tag = "webhooks",
     params(WebhookListQuery),
     responses(
         (status = 200, description = "One page of webhooks", body = WebhookPage),
-        (status = 400, description = "`status`, `page` or `pageSize` is not valid", body = ErrorBody),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 503, description = "The database is unreachable", body = ErrorBody),
+        (status = 400, description = "`status`, `page` or `pageSize` is not valid"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 503, description = "The database is unreachable"),
     ),
     security(("api_key" = []))
 )]
@@ -286,15 +289,16 @@ async fn list(
 #[utoipa::path(
     post,
     path = "/v1/webhooks/{id}/redeliver",
+    operation_id = "redeliverWebhook",
     tag = "webhooks",
     params(("id" = String, Path, description = "The webhook's id"), TenantQuery),
     responses(
         (status = 202, description = "One attempt queued; follow `statusUrl`", body = WebhookAccepted),
-        (status = 401, description = "No valid API key was given", body = ErrorBody),
-        (status = 404, description = "No such webhook (of this tenant)", body = ErrorBody),
-        (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
-        (status = 409, description = "It is still collecting or a delivery is in progress", body = ErrorBody),
-        (status = 503, description = "The database or the queue is unreachable", body = ErrorBody),
+        (status = 401, description = "No valid API key was given"),
+        (status = 404, description = "No such webhook (of this tenant)"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 409, description = "It is still collecting or a delivery is in progress"),
+        (status = 503, description = "The database or the queue is unreachable"),
     ),
     security(("api_key" = []))
 )]

@@ -15,10 +15,9 @@ pub fn parse_instant(field: &'static str, raw: &str) -> Result<DateTime<Utc>, Ap
         .or_else(|| restore_plus(raw).as_deref().and_then(parse))
         .ok_or_else(|| ApiError::InvalidParameter {
             field,
-            reason: format!(
-                "expected an RFC 3339 timestamp such as 2022-09-12T10:00:00Z \
-                 (or 2022-09-12 10:00:00+00), got `{raw}`"
-            ),
+            reason: "must be an RFC 3339 timestamp such as 2022-09-12T10:00:00Z \
+                     (or 2022-09-12 10:00:00+00)"
+                .to_owned(),
         })
 }
 

@@ -168,7 +168,7 @@ async fn bad_increments_are_refused_and_change_nothing(mode: Mode) {
         let (status, error) = app.post_json("/v1/increment", body).await;
         assert_eq!(status, 422, "{body}");
         assert_eq!(error["code"], "validation_failed", "{body}");
-        assert_eq!(error["fields"][0]["field"], field, "{body}: {error}");
+        assert_eq!(error["errors"][0]["field"], field, "{body}: {error}");
     }
     for body in [r#"{"key": "bad", "value": 1"#, ""] {
         let (status, error) = app.post_json("/v1/increment", body).await;
@@ -214,8 +214,12 @@ async fn a_total_beyond_64_bits_is_refused_at_increment_time(mode: Mode) {
     let (status, error) = app
         .post_json("/increment", r#"{"key": "big", "value": 1}"#)
         .await;
-    assert_eq!(status, 422);
-    assert_eq!(error["fields"][0]["field"], "value");
+    assert_eq!(status, 409, "{error}");
+    assert_eq!(error["code"], "conflict");
+    assert!(
+        error["detail"].as_str().unwrap().contains("overflow"),
+        "{error}"
+    );
     assert_eq!(
         app.post_json("/increment", r#"{"key": "big", "value": -1}"#)
             .await
@@ -271,7 +275,7 @@ async fn an_overflow_that_reaches_the_flush_is_set_aside_without_blocking_others
     );
     let metrics = app.get_text("/metrics").await;
     assert!(
-        metrics.contains("datahog_counter_rejected_increments 1"),
+        metrics.contains("datahog_rejected_increments 1"),
         "{metrics}"
     );
 }
@@ -336,10 +340,10 @@ async fn the_database_catches_up_within_one_flush_interval(mode: Mode) {
     }
     let metrics = app.get_text("/metrics").await;
     assert!(
-        metrics.contains("datahog_counter_flush_lag_seconds 0\n"),
+        metrics.contains("datahog_increment_flush_lag_seconds 0\n"),
         "{metrics}"
     );
-    assert!(metrics.contains("datahog_counter_last_flush_duration_seconds"));
+    assert!(metrics.contains("datahog_increment_last_flush_duration_seconds"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

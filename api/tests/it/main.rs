@@ -12,5 +12,6 @@ mod ops;
 mod shutdown;
 mod streams;
 mod tenants;
+mod timestamps;
 mod vehicles;
 mod webhooks;

@@ -50,4 +50,28 @@ async fn metrics_count_requests_and_cache_tiers(mode: Mode) {
             r#"datahog_cache_requests_total{cache="vehicle_state",tier="redis",result="miss"}"#
         ));
     }
+    // Every family has its help and its type, and names its unit.
+    let families: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| line.split(['{', ' ']).next().unwrap())
+        .map(|name| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name)
+        })
+        .collect();
+    assert!(families.len() >= 3, "{text}");
+    for family in families {
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "help of {family}"
+        );
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "type of {family}"
+        );
+    }
+    assert!(text.contains("# TYPE datahog_http_request_duration_seconds histogram"));
 }

@@ -167,7 +167,7 @@ async fn the_latest_complete_batch_is_served_while_a_run_is_in_progress(mode: Mo
         "{none}"
     );
     assert!(
-        none["message"]
+        none["detail"]
             .as_str()
             .unwrap()
             .contains("no complete batch"),
@@ -363,7 +363,7 @@ async fn bad_stream_requests_name_the_field(mode: Mode) {
     for (body, field) in cases {
         let (status, answer) = app.post_json("/v1/streams", &body.to_string()).await;
         assert_eq!(status, 422, "{body} -> {answer}");
-        assert_eq!(answer["fields"][0]["field"], field, "{body} -> {answer}");
+        assert_eq!(answer["errors"][0]["field"], field, "{body} -> {answer}");
     }
     let (status, default) = app.post_json("/v1/streams", r#"{"provider": "gas"}"#).await;
     assert_eq!(
@@ -372,7 +372,7 @@ async fn bad_stream_requests_name_the_field(mode: Mode) {
     );
     let (status, answer) = app.get_json("/v1/streams?status=paused").await;
     assert_eq!(
-        (status, answer["fields"][0]["field"].as_str()),
+        (status, answer["errors"][0]["field"].as_str()),
         (400, Some("status"))
     );
     for route in [

@@ -56,8 +56,8 @@ async fn v1_route_answers_state_and_instant(mode: Mode) {
         json!({
             "vehicle": {"id": 3, "make": "VW", "model": "GOLF"},
             "state": "sold",
-            "stateSince": "2022-09-12T12:41:41Z",
-            "at": "2022-09-12T12:41:41Z",
+            "stateSince": "2022-09-12T12:41:41.000Z",
+            "at": "2022-09-12T12:41:41.000Z",
             "fromCache": false
         })
     );
@@ -67,7 +67,7 @@ async fn v1_route_answers_state_and_instant(mode: Mode) {
         .await;
     assert_eq!(body["state"], "selling");
     assert_eq!(body["at"], "2022-09-12T12:41:40.999Z");
-    assert_eq!(body["stateSince"], "2022-09-11T23:21:38Z");
+    assert_eq!(body["stateSince"], "2022-09-11T23:21:38.000Z");
     // The vehicle's own `state` column (its current state) is not the answer.
     let (_, body) = app
         .get_json("/v1/vehicles/3/state?at=2022-09-11T10:00:00Z")
@@ -103,10 +103,10 @@ async fn unknown_vehicles_and_times_before_the_first_state_are_404(mode: Mode) {
     assert_eq!(body["code"], "not_found");
     assert_eq!(body["status"], 404);
     assert!(
-        body["message"]
+        body["detail"]
             .as_str()
             .unwrap()
-            .contains("vehicle 999 not found")
+            .contains("Vehicle 999 not found")
     );
 
     let (status, body) = app
@@ -114,7 +114,7 @@ async fn unknown_vehicles_and_times_before_the_first_state_are_404(mode: Mode) {
         .await;
     assert_eq!(status, 404);
     assert!(
-        body["message"].as_str().unwrap().contains("had no state"),
+        body["detail"].as_str().unwrap().contains("had no state"),
         "{body}"
     );
 
@@ -143,6 +143,6 @@ async fn malformed_parameters_are_400_naming_the_parameter(mode: Mode) {
         let (status, body) = app.get_json(path).await;
         assert_eq!(status, 400, "{path}: {body}");
         assert_eq!(body["code"], "invalid_parameter", "{path}");
-        assert_eq!(body["fields"][0]["field"], field, "{path}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{path}: {body}");
     }
 }

@@ -635,11 +635,11 @@ async fn bad_submissions_name_the_field(mode: Mode) {
         (json!({"provider": [], "callbackUrl": ok_url}), "provider"),
         (
             json!({"provider": ["water"], "callbackUrl": ok_url}),
-            "provider",
+            "provider/0",
         ),
         (
             json!({"provider": ["gas", "gas"], "callbackUrl": ok_url}),
-            "provider",
+            "provider/1",
         ),
         (json!({"provider": 7, "callbackUrl": ok_url}), "provider"),
         (json!({"callbackUrl": ok_url}), "provider"),
@@ -661,7 +661,7 @@ async fn bad_submissions_name_the_field(mode: Mode) {
     for (body, field) in cases {
         let (status, answer) = app.post_json("/v1/webhooks", &body.to_string()).await;
         assert_eq!(status, 422, "{body} -> {answer}");
-        assert_eq!(answer["fields"][0]["field"], field, "{body} -> {answer}");
+        assert_eq!(answer["errors"][0]["field"], field, "{body} -> {answer}");
     }
     let (status, answer) = app.post_json("/v1/webhooks", "{").await;
     assert_eq!(
@@ -672,7 +672,7 @@ async fn bad_submissions_name_the_field(mode: Mode) {
     assert_eq!(list["total"], 0, "nothing kept of refused submissions");
     let (status, answer) = app.get_json("/v1/webhooks?status=lost").await;
     assert_eq!(
-        (status, answer["fields"][0]["field"].as_str()),
+        (status, answer["errors"][0]["field"].as_str()),
         (400, Some("status"))
     );
     let (status, _) = app.get_json("/v1/webhooks/01NOPE").await;
@@ -732,7 +732,7 @@ async fn private_callback_targets_are_refused() {
         let body = json!({"provider": "gas", "callbackUrl": url}).to_string();
         let (status, answer) = app.post_json("/v1/webhooks", &body).await;
         assert_eq!(status, 422, "{url} -> {answer}");
-        assert_eq!(answer["fields"][0]["field"], "callbackUrl");
+        assert_eq!(answer["errors"][0]["field"], "callbackUrl");
     }
 }
 

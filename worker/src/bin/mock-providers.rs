@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use tokio::net::TcpListener;
 use worker::config::LogConfig;
 use worker::mock_providers::{self, MockConfig};
 use worker::{runtime, telemetry};
@@ -27,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.log);
     cli.mock.validate()?;
-    let listener = TcpListener::bind(cli.listen).await?;
+    let listener = worker::listen::bind(cli.listen, "MOCK_LISTEN").await?;
     tracing::info!(addr = %listener.local_addr()?, "mock providers serving /providers/gas and /providers/internet");
     mock_providers::serve(listener, cli.mock, runtime::cancel_on_signal()).await?;
     Ok(())

@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
 
     let cancel = runtime::cancel_on_signal();
     if let Some(addr) = cli.metrics_listen {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = worker::listen::bind(addr, "METRICS_LISTEN").await?;
         tracing::info!(addr = %listener.local_addr()?, "serving metrics at /metrics");
         tokio::spawn(serve_metrics(listener, cancel.clone()));
     }
