@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser};
-use worker::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig};
+use secrecy::{ExposeSecret, SecretString};
+use worker::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig, secret};
 use worker::mock_providers::MockConfig;
 
 /// datahog API: takes work over HTTP, records it durably and queues it.
@@ -60,8 +61,23 @@ pub struct HttpConfig {
 
     /// Comma-separated API keys. When set, `/v1/*` and the classic routes require
     /// `Authorization: Bearer <key>`; health, readiness, metrics and docs stay open.
-    #[arg(long, env = "API_KEYS", value_delimiter = ',', hide_env_values = true)]
-    pub api_keys: Vec<String>,
+    #[arg(long, env = "API_KEYS", value_delimiter = ',', value_parser = secret, hide_env_values = true)]
+    pub api_keys: Vec<SecretString>,
+
+    /// When set, `/metrics` requires `Authorization: Bearer <token>` (the worker's too).
+    #[arg(long, env = "METRICS_TOKEN", value_parser = secret, hide_env_values = true)]
+    pub metrics_token: Option<SecretString>,
+
+    /// Requests handled at once; beyond it the API answers 503 with `Retry-After` at once
+    /// instead of queueing without bound.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// Longest a client may take to send a request's headers before the connection is
+    /// closed (slow clients cannot hold connections open).
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
 
     /// On SIGTERM, how long in-flight requests get to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -73,7 +89,7 @@ impl HttpConfig {
     pub fn key_set(&self) -> HashSet<String> {
         self.api_keys
             .iter()
-            .map(|k| k.trim())
+            .map(|k| k.expose_secret().trim())
             .filter(|k| !k.is_empty())
             .map(str::to_owned)
             .collect()
@@ -127,6 +143,12 @@ impl ApiConfig {
             return Err(ConfigError {
                 variable: "CACHE_LOCAL_TTL",
                 reason: "must not exceed CACHE_MAX_STALENESS".into(),
+            });
+        }
+        if self.http.header_read_timeout.is_zero() {
+            return Err(ConfigError {
+                variable: "HEADER_READ_TIMEOUT",
+                reason: "must be above zero".into(),
             });
         }
         if self.http.request_timeout.is_zero() {

@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use openapi::error::{ErrorBody, ErrorCode, FieldError};
 use sea_orm::DbErr;
 
+/// Most field errors one answer lists; the message says how many more there were.
+pub const MAX_FIELD_ERRORS: usize = 20;
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -29,6 +32,9 @@ pub enum ApiError {
     /// The body is not JSON (or is cut short).
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
+    /// The body is larger than the configured limit (also when sent without a length).
+    #[error("the request body is larger than the configured limit")]
+    PayloadTooLarge,
     /// The body is JSON but not `application/json`.
     #[error("the body must be sent as `Content-Type: application/json`")]
     UnsupportedMediaType,
@@ -70,6 +76,9 @@ impl ApiError {
             }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized),
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson),
+            ApiError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge)
+            }
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::UnsupportedMediaType,
@@ -100,7 +109,7 @@ impl IntoResponse for ApiError {
                 field: (*field).to_owned(),
                 reason: reason.clone(),
             }],
-            ApiError::Validation(fields) => fields.clone(),
+            ApiError::Validation(fields) => fields.iter().take(MAX_FIELD_ERRORS).cloned().collect(),
             _ => Vec::new(),
         };
         let message = match &self {
@@ -113,9 +122,15 @@ impl IntoResponse for ApiError {
                 }
                 .to_owned()
             }
-            ApiError::Validation(fields) => {
-                let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-                format!("invalid request body: {}", names.join(", "))
+            ApiError::Validation(all) => {
+                let mut names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+                names.dedup();
+                let mut message = format!("invalid request body: {}", names.join(", "));
+                if all.len() > fields.len() {
+                    let more = all.len() - fields.len();
+                    message.push_str(&format!(" (and {more} more field errors not listed)"));
+                }
+                message
             }
             other => other.to_string(),
         };
@@ -137,4 +152,26 @@ pub fn error_response(
         fields,
     };
     (status, Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_validation_error_lists_at_most_twenty_fields() {
+        let fields = (0..25)
+            .map(|i| FieldError {
+                field: format!("f{i}"),
+                reason: "wrong".into(),
+            })
+            .collect();
+        let response = ApiError::Validation(fields).into_response();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.fields.len(), MAX_FIELD_ERRORS);
+        assert!(body.message.contains("and 5 more"), "{}", body.message);
+    }
 }

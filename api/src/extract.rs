@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
@@ -35,11 +35,14 @@ where
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        // The body limit layer has already bounded the size; a failure here is a broken
-        // connection or an oversize stream, reported as unreadable.
+        // The body limit layer refuses a declared length over the limit; a body sent
+        // without one (chunked) is cut at the limit here, and answered 413 too.
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|e| ApiError::MalformedJson(e.body_text()))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::MalformedJson(e.body_text()),
+            })?;
         let value: T = parse(&bytes)?;
         value
             .validate()

@@ -26,25 +26,48 @@ pub struct HttpMetrics {
 }
 
 /// One route's handles, by method and status.
-type RouteMetrics = HashMap<(Method, u16), (Counter, Histogram)>;
+type RouteMetrics = HashMap<(&'static str, u16), (Counter, Histogram)>;
+
+/// The route label of a request that matched no route: its path would make a series per
+/// path a client cares to invent.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The method label: the method's name if it is a standard one, else `other`, for the
+/// same reason.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
 
 impl HttpMetrics {
-    /// Counts one request and records its latency.
+    /// Counts one request and records its latency. `route` must be a route template (or
+    /// [`UNMATCHED_ROUTE`]), never a raw path.
     pub fn record(&self, method: &Method, route: &str, status: StatusCode, latency: Duration) {
+        let method = method_label(method);
         let status = status.as_u16();
         let known = self
             .by_route
             .read()
             .ok()
-            .and_then(|routes| routes.get(route)?.get(&(method.clone(), status)).cloned());
+            .and_then(|routes| routes.get(route)?.get(&(method, status)).cloned());
         let (counter, histogram) = known.unwrap_or_else(|| self.register(method, route, status));
         counter.increment(1);
         histogram.record(latency.as_secs_f64());
     }
 
-    fn register(&self, method: &Method, route: &str, status: u16) -> (Counter, Histogram) {
+    fn register(&self, method: &'static str, route: &str, status: u16) -> (Counter, Histogram) {
         let labels = [
-            ("method", method.to_string()),
+            ("method", method.to_owned()),
             ("route", route.to_owned()),
             ("status", status.to_string()),
         ];
@@ -56,7 +79,7 @@ impl HttpMetrics {
             routes
                 .entry(route.to_owned())
                 .or_default()
-                .insert((method.clone(), status), handles.clone());
+                .insert((method, status), handles.clone());
         }
         handles
     }

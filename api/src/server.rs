@@ -4,10 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use sea_orm::DbErr;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use worker::backend::Queue;
 use worker::backend::QueueError;
 use worker::config::ConfigError;
@@ -69,7 +75,7 @@ pub async fn run(
     let db = worker::db::connect(&config.store).await?;
     let redis = match &config.store.redis_url {
         Some(url) => Some(worker::backend::redis::connection(
-            url,
+            url.expose_secret(),
             config.store.redis_timeout,
         )?),
         None => None,
@@ -123,16 +129,17 @@ pub async fn run(
         allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
         webhooks: config.worker.webhooks.clone(),
         streams: config.worker.streams.clone(),
+        metrics_token: config.http.metrics_token.clone(),
     });
 
     let keys = ApiKeys(Arc::new(config.http.key_set()));
     let app = routes::router(state, keys, &config.http);
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-    });
+    let server = tokio::spawn(serve(
+        listener,
+        app,
+        config.http.header_read_timeout,
+        shutdown.clone(),
+    ));
     let server = drain(server, shutdown.clone(), config.http.shutdown_timeout);
 
     let Some(mut workers) = workers else {
@@ -152,6 +159,48 @@ pub async fn run(
             stopped??;
         }
     }
+    Ok(())
+}
+
+/// Serves `app` on `listener` over HTTP/1.1 until `stop` fires, then waits for the open
+/// connections to finish their requests. Unlike `axum::serve`, it closes a connection whose
+/// request headers take longer than `header_read_timeout` to arrive.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    header_read_timeout: Duration,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let connections = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, mostly: wait a little rather than spin.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service =
+            TowerToHyperService::new(app.clone().map_request(
+                |request: hyper::Request<Incoming>| request.map(axum::body::Body::new),
+            ));
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 /// The largest page a client may ask for.
-pub const MAX_PAGE_SIZE: u64 = 500;
+pub const MAX_PAGE_SIZE: u64 = 100;
 /// The page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 
@@ -16,7 +16,7 @@ pub struct PageQuery {
     /// The page, from 1 (default 1).
     #[param(minimum = 1, example = 1)]
     pub page: Option<String>,
-    /// Items per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500, example = 50)]
+    /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100, example = 50)]
     pub page_size: Option<String>,
 }

@@ -79,8 +79,8 @@ pub struct StreamListQuery {
     /// The page, from 1 (default 1).
     #[param(minimum = 1, example = 1)]
     pub page: Option<String>,
-    /// Items per page, 1 to 500 (default 50).
-    #[param(minimum = 1, maximum = 500, example = 50)]
+    /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100, example = 50)]
     pub page_size: Option<String>,
 }
 

@@ -16,7 +16,7 @@ use openapi::error::ErrorCode;
 use tower::{Layer, Service};
 
 use crate::error::error_response;
-use crate::metrics::HTTP_METRICS;
+use crate::metrics::{HTTP_METRICS, UNMATCHED_ROUTE};
 
 /// Adds [`Observe`] around a service.
 #[derive(Clone, Copy, Default)]
@@ -56,7 +56,7 @@ where
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = json_error_body(answer.await?);
-            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
             HTTP_METRICS.record(&method, route, response.status(), started.elapsed());
             Ok(response)
         })

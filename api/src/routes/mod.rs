@@ -11,6 +11,7 @@ pub mod webhooks;
 
 use axum::Router;
 use axum::http::StatusCode;
+use tower::util::MapRequestLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -23,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::HttpConfig;
 use crate::http::auth::ApiKeys;
 use crate::http::observe::ObserveLayer;
+use crate::http::shed::ShedLayer;
 use crate::http::{self, MakeUlid, REQUEST_ID};
 use crate::state::AppState;
 
@@ -94,6 +96,7 @@ pub fn router(state: AppState, keys: ApiKeys, config: &HttpConfig) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
+        .layer(ShedLayer::new(config.max_concurrent_requests as usize))
         .layer(ObserveLayer)
         .layer(
             TraceLayer::new_for_http()
@@ -102,5 +105,6 @@ pub fn router(state: AppState, keys: ApiKeys, config: &HttpConfig) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeUlid))
+        .layer(MapRequestLayer::new(http::drop_invalid_request_id))
         .with_state(state)
 }

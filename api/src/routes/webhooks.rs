@@ -128,8 +128,21 @@ fn validate(
     request: &SubmitWebhook,
     idempotency_key: Option<String>,
 ) -> Result<NewWebhook, ApiError> {
-    let mut errors = Vec::new();
     let names = request.provider.names();
+    // More names than there are providers cannot be valid: one error, before checking
+    // each of them.
+    let configured = app.providers.iter().count();
+    if names.len() > configured {
+        return Err(ApiError::invalid_field(
+            "provider",
+            format!(
+                "names {} providers; at most the {configured} configured ({})",
+                names.len(),
+                app.providers
+            ),
+        ));
+    }
+    let mut errors = Vec::new();
     let mut seen = HashSet::new();
     if names.is_empty() {
         errors.push(field("provider", "must name at least one provider".into()));

@@ -5,8 +5,10 @@ mod helpers;
 
 mod auth;
 mod cache;
+mod counter_batches;
 mod counters;
 mod errors;
+mod limits;
 mod openapi_doc;
 mod ops;
 mod shutdown;

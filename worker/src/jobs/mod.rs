@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data};
 use sea_orm::{DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
 
 use crate::backend::{Job, Queue, QueueError};
 use crate::config::{ConfigError, StoreConfig, WorkerConfig};
@@ -99,7 +100,13 @@ impl JobContext {
         config: WorkerConfig,
     ) -> Result<Self, ContextError> {
         let webhooks = &config.webhooks;
-        let secret = signing_secret(store, webhooks.webhook_secret.as_deref())?;
+        let secret = signing_secret(
+            store,
+            webhooks
+                .webhook_secret
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+        )?;
         let sender = Sender::new(
             secret,
             webhooks.delivery_timeout,
