@@ -189,6 +189,12 @@ pub struct ProviderConfig {
     #[arg(long, env = "PROVIDER_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub provider_timeout: Duration,
 
+    /// Largest provider answer read, in bytes; a longer one is a failure ("response larger
+    /// than 1 MiB") and the rest of it is not read.
+    #[arg(long, env = "PROVIDER_MAX_BODY", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub provider_max_body: u64,
+
     /// Consecutive failures that take a provider down (then only probes reach it).
     #[arg(long, env = "PROVIDER_FAILURE_THRESHOLD", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..))]

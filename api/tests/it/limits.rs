@@ -233,3 +233,42 @@ async fn a_metrics_token_guards_metrics(mode: Mode) {
     // The rest stays open.
     assert_eq!(app.get_json("/health").await.0, 200);
 }
+
+both_modes!(a_provider_answering_too_much_is_a_failure_in_its_health);
+async fn a_provider_answering_too_much_is_a_failure_in_its_health(mode: Mode) {
+    use wiremock::matchers::path;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let sources = MockServer::start().await;
+    let huge = format!("[{}0]", "1,".repeat(1024 * 1024));
+    Mock::given(path("/gas"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(huge, "application/json"))
+        .mount(&sources)
+        .await;
+    let app = TestApp::spawn_with(mode, |c| {
+        c.worker.providers.providers = vec![format!("gas={}/gas", sources.uri())];
+    })
+    .await;
+    let _workers = app.workers();
+    let body = json!({"provider": "gas", "callbackUrl": "http://127.0.0.1:9/hook"}).to_string();
+    let (status, accepted) = app.post_json("/v1/webhooks", &body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, webhook) = app.get_json(&format!("/v1/webhooks/{id}")).await;
+        if webhook["providers"][0]["lastError"] == "response larger than 1 MiB" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never failed: {webhook}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, providers) = app.get_json("/v1/providers").await;
+    let gas = &providers["items"][0];
+    assert!(
+        gas["consecutiveFailures"].as_u64() >= Some(1),
+        "{providers}"
+    );
+    assert_ne!(gas["health"], "up", "{providers}");
+}

@@ -116,7 +116,7 @@ impl JobContext {
             // The buffer shares the queue's Redis connection (embedded: the database).
             counters: CounterBuffer::new(queue.redis(), &store.redis_prefix, &db),
             providers: Providers::parse(&config.providers)?,
-            client: ProviderClient::new()?,
+            client: ProviderClient::new(config.providers.provider_max_body)?,
             health,
             sender,
             queue,
