@@ -3,6 +3,7 @@
 pub mod address;
 pub mod retry;
 pub mod signature;
+pub mod special_purpose;
 
 use std::time::{Duration, Instant};
 
