@@ -146,6 +146,19 @@ pub struct WorkerConfig {
     #[arg(long, env = "COUNTER_FLUSH_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub counter_flush_interval: Duration,
 
+    /// How often old rows are pruned (once per interval across all workers).
+    #[arg(long, env = "PRUNE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub prune_interval: Duration,
+
+    /// How long a finished (delivered) webhook, its provider results and its attempts are
+    /// kept after it finished.
+    #[arg(long, env = "RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+
+    /// How long a parked webhook is kept after it was parked.
+    #[arg(long, env = "PARKED_RETENTION", default_value = "90d", value_parser = humantime::parse_duration)]
+    pub parked_retention: Duration,
+
     /// How long the record of each maintenance run (`maintenance_runs`) is kept.
     #[arg(long, env = "MAINTENANCE_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
     pub maintenance_retention: Duration,
@@ -285,6 +298,7 @@ impl WorkerConfig {
         }
         for (variable, interval) in [
             ("VACUUM_INTERVAL", self.vacuum_interval),
+            ("PRUNE_INTERVAL", self.prune_interval),
             ("SWEEP_INTERVAL", self.webhooks.sweep_interval),
         ] {
             if interval < Duration::from_secs(1) {

@@ -11,6 +11,7 @@ mod errors;
 mod limits;
 mod openapi_doc;
 mod ops;
+mod retention;
 mod shutdown;
 mod streams;
 mod vehicles;

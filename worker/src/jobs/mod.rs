@@ -3,6 +3,7 @@
 pub mod collect;
 pub mod deliver;
 pub mod flush_counters;
+pub mod prune;
 pub mod stream_tick;
 pub mod sweep;
 pub mod vacuum;
@@ -28,6 +29,7 @@ use crate::schedule;
 /// Every queue of the platform, so maintenance reaches them all.
 pub const QUEUES: &[&str] = &[
     vacuum::VacuumTick::QUEUE,
+    prune::PruneTick::QUEUE,
     flush_counters::FlushCounters::QUEUE,
     sweep::Sweep::QUEUE,
     crate::streams::StreamTick::QUEUE,
