@@ -272,3 +272,37 @@ async fn a_provider_answering_too_much_is_a_failure_in_its_health(mode: Mode) {
     );
     assert_ne!(gas["health"], "up", "{providers}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_read_the_database_by_index_only() {
+    use sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement, TransactionTrait};
+
+    let app = TestApp::spawn(Mode::Production).await;
+    let db = app.db().await;
+    let txn = db.begin().await.unwrap();
+    // With sequential scans priced out, a query that has no index to use still shows one.
+    txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+        .await
+        .unwrap();
+    for query in [
+        api::metrics::last_flush().build(DbBackend::Postgres),
+        api::metrics::rejections_recorded().build(DbBackend::Postgres),
+    ] {
+        let explain = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!("EXPLAIN {}", query.sql),
+            query.values.clone().map(|v| v.0).unwrap_or_default(),
+        );
+        let plan: Vec<String> = txn
+            .query_all_raw(explain)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).unwrap())
+            .collect();
+        let plan = plan.join("\n");
+        assert!(!plan.contains("Seq Scan"), "{}\n{plan}", query.sql);
+        assert!(!plan.contains("Sort"), "{}\n{plan}", query.sql);
+    }
+    txn.rollback().await.unwrap();
+}
