@@ -12,6 +12,7 @@ mod limits;
 mod openapi_doc;
 mod ops;
 mod retention;
+mod secrets;
 mod shutdown;
 mod streams;
 mod vehicles;
