@@ -306,3 +306,42 @@ async fn metrics_read_the_database_by_index_only() {
     }
     txn.rollback().await.unwrap();
 }
+
+both_modes!(a_receiver_answering_too_much_is_kept_to_4_kib);
+async fn a_receiver_answering_too_much_is_kept_to_4_kib(mode: Mode) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let sources = MockServer::start().await;
+    Mock::given(path("/gas"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("[1]", "application/json"))
+        .mount(&sources)
+        .await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(1024 * 1024)))
+        .mount(&receiver)
+        .await;
+    let app = TestApp::spawn_with(mode, |c| {
+        c.worker.providers.providers = vec![format!("gas={}/gas", sources.uri())];
+    })
+    .await;
+    let _workers = app.workers();
+    let body = json!({"provider": "gas", "callbackUrl": receiver.uri()}).to_string();
+    let (status, accepted) = app.post_json("/v1/webhooks", &body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let delivered = loop {
+        let (_, webhook) = app.get_json(&format!("/v1/webhooks/{id}")).await;
+        if webhook["status"] == "delivered" {
+            break webhook;
+        }
+        assert!(Instant::now() < deadline, "never delivered: {webhook}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let kept = delivered["delivery"]["attempts"][0]["responseBody"]
+        .as_str()
+        .unwrap();
+    assert_eq!(kept.len(), 4096);
+}
