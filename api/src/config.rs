@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser};
-use secrecy::SecretString;
-use worker::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig};
+use secrecy::{ExposeSecret, SecretString};
+use worker::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig, secret};
 use worker::mock_providers::MockConfig;
 
 /// datahog API: takes work over HTTP, records it durably and queues it.
@@ -66,8 +66,23 @@ pub struct HttpConfig {
     /// Comma-separated API keys of the `default` tenant (stored hashed at start). With
     /// these or ADMIN_API_KEY set, `/v1/*` and the classic routes require
     /// `Authorization: Bearer <key>`; health, readiness, metrics and docs stay open.
-    #[arg(long, env = "API_KEYS", value_delimiter = ',', hide_env_values = true)]
-    pub api_keys: Vec<String>,
+    #[arg(long, env = "API_KEYS", value_delimiter = ',', value_parser = secret, hide_env_values = true)]
+    pub api_keys: Vec<SecretString>,
+
+    /// When set, `/metrics` requires `Authorization: Bearer <token>` (the worker's too).
+    #[arg(long, env = "METRICS_TOKEN", value_parser = secret, hide_env_values = true)]
+    pub metrics_token: Option<SecretString>,
+
+    /// Requests handled at once; beyond it the API answers 503 with `Retry-After` at once
+    /// instead of queueing without bound.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// Longest a client may take to send a request's headers before the connection is
+    /// closed (slow clients cannot hold connections open).
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
 
     /// On SIGTERM, how long in-flight requests get to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -79,7 +94,7 @@ impl HttpConfig {
     pub fn key_set(&self) -> HashSet<String> {
         self.api_keys
             .iter()
-            .map(|k| k.trim())
+            .map(|k| k.expose_secret().trim())
             .filter(|k| !k.is_empty())
             .map(str::to_owned)
             .collect()
@@ -91,7 +106,7 @@ impl HttpConfig {
 pub struct TenantConfig {
     /// The operator's key: manages tenants (`/v1/admin/*`) and reads every tenant's
     /// resources. Never logged.
-    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true, value_parser = secret)]
     pub admin_api_key: Option<SecretString>,
 
     /// Serve without keys even in production (every request is the `default` tenant).
@@ -125,12 +140,13 @@ pub struct TenantConfig {
     pub key_cache_ttl: Duration,
 }
 
-fn parse_secret(text: &str) -> Result<SecretString, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("must not be empty".into());
+impl TenantConfig {
+    /// The operator key, if one is set (a blank value sets none).
+    pub fn admin_key(&self) -> Option<&SecretString> {
+        self.admin_api_key
+            .as_ref()
+            .filter(|key| !key.expose_secret().trim().is_empty())
     }
-    Ok(SecretString::from(text.to_owned()))
 }
 
 /// The vehicle-state cache.
@@ -159,7 +175,7 @@ impl ApiConfig {
     pub fn open_access(&self) -> bool {
         self.tenants.auth_disabled
             || (self.store.embedded()
-                && self.tenants.admin_api_key.is_none()
+                && self.tenants.admin_key().is_none()
                 && self.http.key_set().is_empty())
     }
 
@@ -191,7 +207,7 @@ impl ApiConfig {
                 reason: "must not exceed CACHE_MAX_STALENESS".into(),
             });
         }
-        let no_keys = self.tenants.admin_api_key.is_none() && self.http.key_set().is_empty();
+        let no_keys = self.tenants.admin_key().is_none() && self.http.key_set().is_empty();
         if !self.store.embedded() && no_keys && !self.tenants.auth_disabled {
             return Err(ConfigError {
                 variable: "ADMIN_API_KEY",
@@ -206,6 +222,12 @@ impl ApiConfig {
             return Err(ConfigError {
                 variable: "KEY_CACHE_TTL",
                 reason: "must be above zero and at most 5m (revoked keys live on that long)".into(),
+            });
+        }
+        if self.http.header_read_timeout.is_zero() {
+            return Err(ConfigError {
+                variable: "HEADER_READ_TIMEOUT",
+                reason: "must be above zero".into(),
             });
         }
         if self.http.request_timeout.is_zero() {

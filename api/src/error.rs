@@ -269,4 +269,18 @@ mod tests {
             assert_eq!(response.headers()["content-type"], PROBLEM_CONTENT_TYPE);
         }
     }
+
+    #[tokio::test]
+    async fn a_validation_error_lists_at_most_twenty_fields_and_counts_them_all() {
+        let fields = (0..25)
+            .map(|i| FieldError::new(format!("f{i}"), "is wrong"))
+            .collect();
+        let response = ApiError::Validation(fields).into_response();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let body: Problem = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.errors.len(), MAX_FIELD_ERRORS);
+        assert!(body.detail.starts_with("25 fields"), "{}", body.detail);
+    }
 }

@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "keys required: Authorization: Bearer <key>"
     };
-    tracing::info!(%addr, mode, access, database = %redact(&config.store.database_url), "datahog API starting");
+    tracing::info!(%addr, mode, access, database = %config.store.database_for_log(), "datahog API starting");
     // Not println!: it panics when stdout is a closed pipe.
     let _ = writeln!(
         std::io::stdout(),
@@ -35,14 +35,4 @@ async fn main() -> anyhow::Result<()> {
     api::server::run(config, listener, runtime::cancel_on_signal()).await?;
     tracing::info!("datahog API stopped");
     Ok(())
-}
-
-/// The URL without its password, for the log.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***{}", &url[..scheme], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }

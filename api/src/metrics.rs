@@ -69,25 +69,48 @@ pub struct HttpMetrics {
 }
 
 /// One route's handles, by method and status.
-type RouteMetrics = HashMap<(Method, u16), (Counter, Histogram)>;
+type RouteMetrics = HashMap<(&'static str, u16), (Counter, Histogram)>;
+
+/// The route label of a request that matched no route: its path would make a series per
+/// path a client cares to invent.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The method label: the method's name if it is a standard one, else `other`, for the
+/// same reason.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
 
 impl HttpMetrics {
-    /// Counts one request and records its latency.
+    /// Counts one request and records its latency. `route` must be a route template (or
+    /// [`UNMATCHED_ROUTE`]), never a raw path.
     pub fn record(&self, method: &Method, route: &str, status: StatusCode, latency: Duration) {
+        let method = method_label(method);
         let status = status.as_u16();
         let known = self
             .by_route
             .read()
             .ok()
-            .and_then(|routes| routes.get(route)?.get(&(method.clone(), status)).cloned());
+            .and_then(|routes| routes.get(route)?.get(&(method, status)).cloned());
         let (counter, histogram) = known.unwrap_or_else(|| self.register(method, route, status));
         counter.increment(1);
         histogram.record(latency.as_secs_f64());
     }
 
-    fn register(&self, method: &Method, route: &str, status: u16) -> (Counter, Histogram) {
+    fn register(&self, method: &'static str, route: &str, status: u16) -> (Counter, Histogram) {
         let labels = [
-            ("method", method.to_string()),
+            ("method", method.to_owned()),
             ("route", route.to_owned()),
             ("status", status.to_string()),
         ];
@@ -99,18 +122,36 @@ impl HttpMetrics {
             routes
                 .entry(route.to_owned())
                 .or_default()
-                .insert((method.clone(), status), handles.clone());
+                .insert((method, status), handles.clone());
         }
         handles
     }
 }
 
-/// Sets the counter-flush gauges from the shared state (buffer and database), so that the
-/// figures are right whichever worker process flushed.
-pub async fn record_counter_gauges(state: &AppState) {
-    use entity::{counter_flush, counter_rejection};
-    use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+/// The newest applied counter batch: an indexed lookup (`idx_counter_flushes_applied`).
+pub fn last_flush() -> sea_orm::Select<entity::counter_flush::Entity> {
+    use entity::counter_flush;
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    counter_flush::Entity::find()
+        .order_by_desc(counter_flush::Column::AppliedAt)
+        .limit(1)
+}
 
+/// How many increments were ever set aside: the newest rejection's id, since ids count
+/// them from 1 and are never reused. An indexed lookup, where counting the rows would scan
+/// the table (and forget what was pruned).
+pub fn rejections_recorded() -> sea_orm::Select<entity::counter_rejection::Entity> {
+    use entity::counter_rejection;
+    use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
+    counter_rejection::Entity::find()
+        .order_by_desc(counter_rejection::Column::Id)
+        .limit(1)
+}
+
+/// Sets the counter-flush gauges from the shared state (buffer and database), so that the
+/// figures are right whichever worker process flushed. Every database read is an indexed
+/// lookup: a scrape costs no table scan however long the tables grow.
+pub async fn record_counter_gauges(state: &AppState) {
     match state.counters.oldest_unflushed().await {
         Ok(oldest) => {
             let lag = oldest.map_or(0.0, |at| {
@@ -120,16 +161,13 @@ pub async fn record_counter_gauges(state: &AppState) {
         }
         Err(error) => tracing::warn!(%error, "cannot read the counter flush lag"),
     }
-    let last = counter_flush::Entity::find()
-        .order_by_desc(counter_flush::Column::AppliedAt)
-        .one(&state.db)
-        .await;
-    if let Ok(Some(last)) = last {
+    if let Ok(Some(last)) = last_flush().one(&state.db).await {
         metrics::gauge!("datahog_increment_last_flush_duration_seconds")
             .set(last.duration_ms as f64 / 1000.0);
         metrics::gauge!("datahog_increment_last_flush_keys").set(last.keys as f64);
     }
-    if let Ok(rejected) = counter_rejection::Entity::find().count(&state.db).await {
-        metrics::gauge!("datahog_rejected_increments").set(rejected as f64);
+    if let Ok(newest) = rejections_recorded().one(&state.db).await {
+        let recorded = newest.map_or(0, |rejection| rejection.id);
+        metrics::gauge!("datahog_rejected_increments").set(recorded as f64);
     }
 }

@@ -4,10 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use sea_orm::DbErr;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 use worker::backend::Queue;
 use worker::backend::QueueError;
 use worker::config::ConfigError;
@@ -80,7 +86,7 @@ pub async fn run(
     ));
     let redis = match &config.store.redis_url {
         Some(url) => Some(worker::backend::redis::connection(
-            url,
+            url.expose_secret(),
             config.store.redis_timeout,
         )?),
         None => None,
@@ -122,7 +128,7 @@ pub async fn run(
         )))
     } else {
         if let Some(text) = &config.worker.webhooks.webhook_secret {
-            let secret = Secret::parse(text).map_err(|reason| ConfigError {
+            let secret = Secret::parse(text.expose_secret()).map_err(|reason| ConfigError {
                 variable: "WEBHOOK_SECRET",
                 reason,
             })?;
@@ -148,15 +154,16 @@ pub async fn run(
         webhooks: config.worker.webhooks.clone(),
         streams: config.worker.streams.clone(),
         keys,
+        metrics_token: config.http.metrics_token.clone(),
     });
 
     let app = routes::router(state, &config.http);
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-    });
+    let server = tokio::spawn(serve(
+        listener,
+        app,
+        config.http.header_read_timeout,
+        shutdown.clone(),
+    ));
     let server = drain(server, shutdown.clone(), config.http.shutdown_timeout);
 
     let Some(mut workers) = workers else {
@@ -176,6 +183,48 @@ pub async fn run(
             stopped??;
         }
     }
+    Ok(())
+}
+
+/// Serves `app` on `listener` over HTTP/1.1 until `stop` fires, then waits for the open
+/// connections to finish their requests. Unlike `axum::serve`, it closes a connection whose
+/// request headers take longer than `header_read_timeout` to arrive.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    header_read_timeout: Duration,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let connections = GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            () = stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, mostly: wait a little rather than spin.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let service =
+            TowerToHyperService::new(app.clone().map_request(
+                |request: hyper::Request<Incoming>| request.map(axum::body::Body::new),
+            ));
+        let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
     Ok(())
 }
 

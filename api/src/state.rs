@@ -5,6 +5,7 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
 use worker::backend::Queue;
 use worker::config::{StreamConfig, WebhookConfig};
 use worker::counters::CounterBuffer;
@@ -55,6 +56,8 @@ pub struct Shared {
     pub webhooks: WebhookConfig,
     /// Stream settings.
     pub streams: StreamConfig,
+    /// When set, the token `/metrics` requires.
+    pub metrics_token: Option<SecretString>,
     /// Whether callbacks may target private addresses.
     pub allow_private_callbacks: bool,
     /// API keys and the tenants they act for.

@@ -136,6 +136,22 @@ pub fn whole_i64_option<'de, D: Deserializer<'de>>(
     Ok(Option::<WholeNumber>::deserialize(deserializer)?.map(|WholeNumber(n)| n))
 }
 
+/// Reads an optional nested object (`null` is `None`): anything but an object or `null` is
+/// refused, where serde alone would also read a struct from an array.
+pub fn object_option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        object @ serde_json::Value::Object(_) => T::deserialize(object)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("must be an object")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,48 +9,54 @@ use validator::Validate;
 /// A tenant's limits; each one left out keeps its current value (on creation: the
 /// configured default).
 #[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QuotasPatch {
     /// Streams it may have active at once.
+    #[serde(default, deserialize_with = "crate::json::whole_i64_option")]
     #[validate(range(min = 0, max = 1_000_000, message = "must be from 0 to 1000000"))]
     #[schema(minimum = 0, maximum = 1000000)]
-    pub active_streams: Option<i32>,
+    pub active_streams: Option<i64>,
     /// Webhooks it may have unfinished (collecting or delivering) at once.
+    #[serde(default, deserialize_with = "crate::json::whole_i64_option")]
     #[validate(range(min = 0, max = 100_000_000, message = "must be from 0 to 100000000"))]
     #[schema(minimum = 0, maximum = 100000000)]
-    pub pending_webhooks: Option<i32>,
+    pub pending_webhooks: Option<i64>,
 }
 
 /// `POST /v1/admin/tenants`.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"name": "acme"}))]
 pub struct CreateTenant {
     /// Unique name, 1 to 100 characters.
     #[validate(length(min = 1, max = 100))]
     pub name: String,
     /// Requests per second (burst: twice that); default `RATE_LIMIT_PER_SECOND`.
+    #[serde(default, deserialize_with = "crate::json::whole_i64_option")]
     #[validate(range(min = 1, max = 1_000_000, message = "must be from 1 to 1000000"))]
     #[schema(minimum = 1, maximum = 1000000)]
-    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_per_second: Option<i64>,
     /// Quotas; defaults from the configuration.
+    #[serde(default, deserialize_with = "crate::json::object_option")]
     #[validate(nested)]
     pub quotas: Option<QuotasPatch>,
 }
 
 /// `PATCH /v1/admin/tenants/{id}`: what to change.
 #[derive(Debug, Clone, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"rateLimitPerSecond": 50, "quotas": {"activeStreams": 10}}))]
 pub struct UpdateTenant {
     /// A new unique name.
     #[validate(length(min = 1, max = 100))]
     pub name: Option<String>,
     /// Requests per second (burst: twice that).
+    #[serde(default, deserialize_with = "crate::json::whole_i64_option")]
     #[validate(range(min = 1, max = 1_000_000, message = "must be from 1 to 1000000"))]
     #[schema(minimum = 1, maximum = 1000000)]
-    pub rate_limit_per_second: Option<i32>,
+    pub rate_limit_per_second: Option<i64>,
     /// Quotas to change.
+    #[serde(default, deserialize_with = "crate::json::object_option")]
     #[validate(nested)]
     pub quotas: Option<QuotasPatch>,
 }
@@ -74,10 +80,13 @@ pub struct ApiKeyInfo {
     /// The key's first characters.
     pub prefix: String,
     /// When it was created.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// When it was last used (to within a minute).
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked.
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -90,6 +99,7 @@ pub struct Tenant {
     /// Its unique name.
     pub name: String,
     /// When it was created.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// Requests per second it may make (burst: twice that).
     pub rate_limit_per_second: i64,
@@ -110,6 +120,7 @@ pub struct NewApiKey {
     /// Its first characters, as lists show them.
     pub prefix: String,
     /// When it was created.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -122,6 +133,7 @@ pub struct TenantCreated {
     /// Its unique name.
     pub name: String,
     /// When it was created.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// Requests per second it may make (burst: twice that).
     pub rate_limit_per_second: i64,
@@ -154,8 +166,10 @@ pub struct PreviousSecret {
     /// `whsec_<base64>`.
     pub secret: String,
     /// When it was created.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// When it stops signing.
+    #[serde(with = "crate::json::timestamp")]
     pub expires_at: DateTime<Utc>,
 }
 
@@ -172,6 +186,7 @@ pub struct SigningSecret {
     /// The current secret, `whsec_<base64>`: the HMAC key is the base64-decoded part.
     pub secret: String,
     /// When it was created.
+    #[serde(with = "crate::json::timestamp")]
     pub created_at: DateTime<Utc>,
     /// Earlier secrets still signing during their rotation overlap, newest first.
     pub previous: Vec<PreviousSecret>,

@@ -442,8 +442,8 @@ pub struct WebhookListQuery {
     /// The page, from 1 (default 1).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, example = 1)]
     pub page: Option<String>,
-    /// Items per page, 1 to 500 (default 50).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 500, example = 50)]
+    /// Items per page, 1 to 100 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 50)]
     pub page_size: Option<String>,
     /// Only this tenant's webhooks; for the operator's key (tenant keys always list their own).
     pub tenant: Option<String>,

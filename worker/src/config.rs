@@ -3,6 +3,13 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Reads a secret from configuration into a type that never prints it (`Debug` shows
+/// `[REDACTED]`, and there is no `Display`).
+pub fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw))
+}
 
 /// Where the platform's state lives.
 #[derive(Debug, Clone, Args)]
@@ -11,9 +18,11 @@ pub struct StoreConfig {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://datahog.db?mode=rwc"
+        default_value = "sqlite://datahog.db?mode=rwc",
+        value_parser = secret,
+        hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: SecretString,
 
     /// Maximum connections in the database pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16,
@@ -22,8 +31,8 @@ pub struct StoreConfig {
 
     /// Redis (`redis://HOST:PORT/DB`). Unset means embedded mode: the queue lives in the
     /// SQLite database and the `api` process runs the workers itself.
-    #[arg(long, env = "REDIS_URL")]
-    pub redis_url: Option<String>,
+    #[arg(long, env = "REDIS_URL", value_parser = secret, hide_env_values = true)]
+    pub redis_url: Option<SecretString>,
 
     /// Prefix of every Redis key and queue name, so several deployments can share a Redis.
     #[arg(long, env = "REDIS_PREFIX", default_value = "datahog")]
@@ -45,9 +54,14 @@ impl StoreConfig {
         self.redis_url.is_none()
     }
 
+    /// The database URL without its password, for the log.
+    pub fn database_for_log(&self) -> String {
+        redact_url(self.database_url.expose_secret())
+    }
+
     /// The SQLite database's file, if the database is a SQLite file.
     pub fn sqlite_file(&self) -> Option<&str> {
-        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = self.database_url.expose_secret().strip_prefix("sqlite:")?;
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         let path = rest.split('?').next().unwrap_or(rest);
         (!path.is_empty() && path != ":memory:").then_some(path)
@@ -132,6 +146,19 @@ pub struct WorkerConfig {
     #[arg(long, env = "COUNTER_FLUSH_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub counter_flush_interval: Duration,
 
+    /// How often old rows are pruned (once per interval across all workers).
+    #[arg(long, env = "PRUNE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub prune_interval: Duration,
+
+    /// How long a finished (delivered) webhook, its provider results and its attempts are
+    /// kept after it finished.
+    #[arg(long, env = "RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+
+    /// How long a parked webhook is kept after it was parked.
+    #[arg(long, env = "PARKED_RETENTION", default_value = "90d", value_parser = humantime::parse_duration)]
+    pub parked_retention: Duration,
+
     /// How long the record of each maintenance run (`maintenance_runs`) is kept.
     #[arg(long, env = "MAINTENANCE_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
     pub maintenance_retention: Duration,
@@ -174,6 +201,12 @@ pub struct ProviderConfig {
     /// How long a provider request may take, unless its entry says otherwise.
     #[arg(long, env = "PROVIDER_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub provider_timeout: Duration,
+
+    /// Largest provider answer read, in bytes; a longer one is a failure ("response larger
+    /// than 1 MiB") and the rest of it is not read.
+    #[arg(long, env = "PROVIDER_MAX_BODY", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub provider_max_body: u64,
 
     /// Consecutive failures that take a provider down (then only probes reach it).
     #[arg(long, env = "PROVIDER_FAILURE_THRESHOLD", default_value_t = 3,
@@ -218,8 +251,8 @@ pub struct WebhookConfig {
     /// Signing secret of the `default` tenant's callbacks, `whsec_<base64>` (applied at
     /// start whenever it changes). Required by workers with REDIS_URL; embedded mode
     /// creates one beside its database file when unset. Other tenants get their own.
-    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: Option<String>,
+    #[arg(long, env = "WEBHOOK_SECRET", value_parser = secret, hide_env_values = true)]
+    pub webhook_secret: Option<SecretString>,
 
     /// Allow callbacks to loopback, private, link-local and metadata addresses.
     /// Default: allowed in embedded mode (a local demo), refused with REDIS_URL.
@@ -271,6 +304,7 @@ impl WorkerConfig {
         }
         for (variable, interval) in [
             ("VACUUM_INTERVAL", self.vacuum_interval),
+            ("PRUNE_INTERVAL", self.prune_interval),
             ("SWEEP_INTERVAL", self.webhooks.sweep_interval),
         ] {
             if interval < Duration::from_secs(1) {
@@ -323,7 +357,7 @@ impl WorkerConfig {
 impl StoreConfig {
     /// Checks the combination of stores.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.embedded() && !self.database_url.starts_with("sqlite:") {
+        if self.embedded() && !self.database_url.expose_secret().starts_with("sqlite:") {
             return Err(ConfigError {
                 variable: "DATABASE_URL",
                 reason: "REDIS_URL is unset (embedded mode), so the queue lives in the database, \
@@ -332,5 +366,15 @@ impl StoreConfig {
             });
         }
         Ok(())
+    }
+}
+
+/// `url` with any user and password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }

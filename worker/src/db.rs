@@ -8,11 +8,13 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use secrecy::ExposeSecret;
+
 use crate::config::StoreConfig;
 
 /// Connects to `DATABASE_URL` and, when configured, applies pending migrations.
 pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(store.database_url.clone());
+    let mut options = ConnectOptions::new(store.database_url.expose_secret());
     options
         .max_connections(store.database_max_connections)
         .connect_timeout(Duration::from_secs(5))

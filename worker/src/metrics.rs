@@ -72,6 +72,33 @@ fn describe() {
     );
 }
 
+/// Whether a `/metrics` request may read the metrics: no token is configured, or its
+/// `Authorization` header is `Bearer <token>`.
+pub fn scrape_allowed(
+    token: Option<&secrecy::SecretString>,
+    authorization: Option<&axum::http::HeaderValue>,
+) -> bool {
+    use secrecy::ExposeSecret;
+    let Some(token) = token else {
+        return true;
+    };
+    let Some(given) = authorization
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    // Compared in full whatever the first difference, so timing does not reveal a prefix.
+    let expected = token.expose_secret().as_bytes();
+    let given = given.trim().as_bytes();
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
+}
+
 /// A collection ended (`completed` or `failed`).
 pub fn collection_ended(outcome: &'static str) {
     metrics::counter!("datahog_webhook_collections_total", "outcome" => outcome).increment(1);
@@ -98,4 +125,25 @@ pub fn stream_run(status: &'static str) {
 /// Jobs the sweeper found missing and queued again.
 pub fn swept(kind: &'static str, count: u64) {
     metrics::counter!("datahog_sweeper_requeued_total", "kind" => kind).increment(count);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn a_metrics_token_needs_the_bearer_header() {
+        let token = secrecy::SecretString::from("s3cret");
+        let header = |v: &str| HeaderValue::from_str(v).unwrap();
+        assert!(scrape_allowed(None, None));
+        assert!(scrape_allowed(Some(&token), Some(&header("Bearer s3cret"))));
+        assert!(!scrape_allowed(Some(&token), None));
+        assert!(!scrape_allowed(Some(&token), Some(&header("Bearer s3cre"))));
+        assert!(!scrape_allowed(
+            Some(&token),
+            Some(&header("Bearer s3cretx"))
+        ));
+        assert!(!scrape_allowed(Some(&token), Some(&header("s3cret"))));
+    }
 }

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Job, Queue};
 use crate::jobs::flush_counters::{self, FlushCounters};
+use crate::jobs::prune::PruneTick;
 use crate::jobs::sweep::Sweep;
 use crate::jobs::vacuum::VacuumTick;
 use crate::jobs::{IntervalJob, JobContext, collect, deliver, run_interval, stream_tick};
@@ -97,6 +98,7 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
 
     let schedulers = [
         schedule::<VacuumTick>(&ctx, &name, &cancel),
+        schedule::<PruneTick>(&ctx, &name, &cancel),
         schedule::<FlushCounters>(&ctx, &name, &cancel),
         schedule::<Sweep>(&ctx, &name, &cancel),
     ];
@@ -116,6 +118,7 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
     let monitor = match &ctx.queue {
         Queue::Redis(q) => register!(monitor, q, name, ctx,
             VacuumTick => run_interval::<VacuumTick>,
+            PruneTick => run_interval::<PruneTick>,
             FlushCounters => run_interval::<FlushCounters>,
             Sweep => run_interval::<Sweep>,
             Collect => collect::run,
@@ -124,6 +127,7 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
         ),
         Queue::Sqlite(q) => register!(monitor, q, name, ctx,
             VacuumTick => run_interval::<VacuumTick>,
+            PruneTick => run_interval::<PruneTick>,
             FlushCounters => run_interval::<FlushCounters>,
             Sweep => run_interval::<Sweep>,
             Collect => collect::run,

@@ -76,15 +76,6 @@ pub async fn finish(
     Ok(())
 }
 
-/// Deletes slots claimed before `cutoff`; returns how many.
-pub async fn prune(db: &DatabaseConnection, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
-    let deleted = maintenance_run::Entity::delete_many()
-        .filter(maintenance_run::Column::ClaimedAt.lt(cutoff))
-        .exec(db)
-        .await?;
-    Ok(deleted.rows_affected)
-}
-
 /// At each interval boundary, claims that slot of `job` and calls `enqueue` if this
 /// process won it, until `cancel`. A failed claim or enqueue is logged; the next slot
 /// tries again.

@@ -1,9 +1,10 @@
-//! What every request gets: a request id, a span, a timeout, a body limit, API-key checks
-//! (`auth`), and metrics and JSON errors even from the layers that answer before a handler
-//! runs (`observe`).
+//! What every request gets: a request id, a span, a timeout, a body limit, a cap on
+//! requests at once (`shed`), API-key checks (`auth`), and metrics and JSON errors even from
+//! the layers that answer before a handler runs (`observe`).
 
 pub mod auth;
 pub mod observe;
+pub mod shed;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
@@ -15,7 +16,28 @@ use crate::error::ApiError;
 /// The header carrying the request id, in and out.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Makes a fresh ULID request id when the client sent none.
+/// Longest client request id kept; a longer one is replaced, never echoed or logged.
+pub const MAX_REQUEST_ID_LENGTH: usize = 128;
+
+/// Whether a client's request id is kept: 1 to 128 visible ASCII characters.
+pub fn valid_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=MAX_REQUEST_ID_LENGTH).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_graphic)
+}
+
+/// Removes a client request id that is not [`valid_request_id`] (and any second one), so
+/// that a fresh one is made in its place.
+pub fn drop_invalid_request_id(mut request: Request) -> Request {
+    let headers = request.headers_mut();
+    let mut values = headers.get_all(&REQUEST_ID).iter();
+    let keep = matches!((values.next(), values.next()), (Some(v), None) if valid_request_id(v));
+    if !keep {
+        headers.remove(&REQUEST_ID);
+    }
+    request
+}
+
+/// Makes a fresh ULID request id when the client sent none (or an invalid one).
 #[derive(Clone, Copy, Default)]
 pub struct MakeUlid;
 
@@ -52,4 +74,34 @@ pub fn log_response(response: &Response, latency: std::time::Duration, _: &traci
 /// Answers unknown routes.
 pub async fn no_route(request: Request) -> ApiError {
     ApiError::NoRoute(format!("{} {}", request.method(), request.uri().path()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_kept_only_when_short_and_visible() {
+        let kept = [
+            "a",
+            "client-chosen-42",
+            &"x".repeat(MAX_REQUEST_ID_LENGTH),
+            "~!{}",
+        ];
+        for id in kept {
+            assert!(
+                valid_request_id(&HeaderValue::from_str(id).unwrap()),
+                "{id}"
+            );
+        }
+        let long = "x".repeat(MAX_REQUEST_ID_LENGTH + 1);
+        for id in ["", "with space", "tab\there", long.as_str()] {
+            assert!(
+                !valid_request_id(&HeaderValue::from_str(id).unwrap()),
+                "{id}"
+            );
+        }
+        let non_ascii = HeaderValue::from_bytes("caf\u{e9}".as_bytes()).unwrap();
+        assert!(!valid_request_id(&non_ascii));
+    }
 }

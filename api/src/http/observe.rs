@@ -17,7 +17,7 @@ use tower::{Layer, Service};
 
 use crate::error::{RETRY_AFTER_UNAVAILABLE_SECONDS, problem_response};
 use crate::http::REQUEST_ID;
-use crate::metrics::HTTP_METRICS;
+use crate::metrics::{HTTP_METRICS, UNMATCHED_ROUTE};
 
 /// Adds [`Observe`] around a service.
 #[derive(Clone, Copy, Default)]
@@ -58,7 +58,7 @@ where
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = problem_body(answer.await?, request_id);
-            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
             HTTP_METRICS.record(&method, route, response.status(), started.elapsed());
             Ok(response)
         })

@@ -18,6 +18,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::Redirect;
 use axum::routing::get;
+use tower::util::MapRequestLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -30,6 +31,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::HttpConfig;
 use crate::http::auth::AuthLayer;
 use crate::http::observe::ObserveLayer;
+use crate::http::shed::ShedLayer;
 use crate::http::{self, MakeUlid, REQUEST_ID};
 use crate::state::AppState;
 use crate::tenants::keys::KeyRing;
@@ -139,6 +141,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
         ))
+        .layer(ShedLayer::new(config.max_concurrent_requests as usize))
         .layer(ObserveLayer)
         .layer(
             TraceLayer::new_for_http()
@@ -147,5 +150,6 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeUlid))
+        .layer(MapRequestLayer::new(http::drop_invalid_request_id))
         .with_state(state)
 }

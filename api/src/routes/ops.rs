@@ -1,15 +1,17 @@
-//! `/health`, `/ready` and `/metrics`: open to everyone, never behind an API key.
+//! `/health`, `/ready` and `/metrics`: never behind an API key (`/metrics` behind
+//! `METRICS_TOKEN` when one is set).
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use openapi::ops::{CheckStatus, Health, Readiness};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// How long a readiness probe waits for each dependency.
@@ -73,11 +75,23 @@ async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
 
 /// Prometheus metrics, text format.
 #[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "ops",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
-async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String),
+        (status = 401, description = "`METRICS_TOKEN` is set and the request does not bear it"),
+    ))]
+async fn metrics(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if !worker::metrics::scrape_allowed(
+        app.metrics_token.as_ref(),
+        headers.get(header::AUTHORIZATION),
+    ) {
+        return Err(ApiError::Unauthorized);
+    }
     crate::metrics::record_counter_gauges(&app).await;
-    (
+    Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),
-    )
+    ))
 }

@@ -77,17 +77,18 @@ mod tests {
             }
         );
         assert_eq!(
-            page(Some("3"), Some("500")).unwrap(),
+            page(Some("3"), Some("100")).unwrap(),
             Page {
                 number: 3,
-                size: 500
+                size: 100
             }
         );
         for (p, s) in [
             (Some("0"), None),
             (Some("x"), None),
             (None, Some("0")),
-            (None, Some("501")),
+            (None, Some("101")),
+            (None, Some("500")),
             (Some("-1"), None),
         ] {
             assert!(page(p, s).is_err(), "{p:?} {s:?}");

@@ -105,8 +105,21 @@ async fn submit(
 /// Turns the request into a submission every part of which is valid, or names each
 /// offending field.
 fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<NewWebhook, ApiError> {
-    let mut errors = Vec::new();
     let names = request.provider.names();
+    // More names than there are providers cannot be valid: one error, before checking
+    // each of them.
+    let configured = app.providers.iter().count();
+    if names.len() > configured {
+        return Err(ApiError::invalid_field(
+            "provider",
+            format!(
+                "names {} providers; at most the {configured} configured ({})",
+                names.len(),
+                app.providers
+            ),
+        ));
+    }
+    let mut errors = Vec::new();
     let mut seen = HashSet::new();
     if names.is_empty() {
         errors.push(FieldError::new(

@@ -83,7 +83,7 @@ impl KeyRing {
     pub fn new(db: DatabaseConnection, config: &TenantConfig, open: bool) -> Self {
         KeyRing {
             db,
-            admin: config.admin_api_key.clone(),
+            admin: config.admin_key().cloned(),
             open,
             defaults: Limits {
                 rate_per_second: config.rate_limit_per_second,

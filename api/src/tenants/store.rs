@@ -44,6 +44,11 @@ pub fn quotas(limits: Limits) -> Quotas {
     }
 }
 
+/// A limit as its column holds it; the wire types' ranges keep every value within `i32`.
+fn column(value: Option<i64>) -> Option<i32> {
+    value.and_then(|v| i32::try_from(v).ok())
+}
+
 /// What creating a tenant made.
 pub struct Created {
     /// The tenant.
@@ -66,9 +71,9 @@ pub async fn create(db: &DatabaseConnection, request: &CreateTenant) -> Result<C
     let row = tenant::Model {
         id: ulid::Ulid::generate().to_string(),
         name: request.name.clone(),
-        rate_limit_per_second: request.rate_limit_per_second,
-        max_active_streams: quotas.active_streams,
-        max_pending_webhooks: quotas.pending_webhooks,
+        rate_limit_per_second: column(request.rate_limit_per_second),
+        max_active_streams: column(quotas.active_streams),
+        max_pending_webhooks: column(quotas.pending_webhooks),
         config_secret_sha: None,
         created_at: now,
         updated_at: now,
@@ -186,15 +191,15 @@ pub async fn update(
     if let Some(name) = &patch.name {
         row.name = Set(name.clone());
     }
-    if let Some(rate) = patch.rate_limit_per_second {
-        row.rate_limit_per_second = Set(Some(rate));
+    if patch.rate_limit_per_second.is_some() {
+        row.rate_limit_per_second = Set(column(patch.rate_limit_per_second));
     }
     if let Some(quotas) = &patch.quotas {
-        if let Some(streams) = quotas.active_streams {
-            row.max_active_streams = Set(Some(streams));
+        if quotas.active_streams.is_some() {
+            row.max_active_streams = Set(column(quotas.active_streams));
         }
-        if let Some(webhooks) = quotas.pending_webhooks {
-            row.max_pending_webhooks = Set(Some(webhooks));
+        if quotas.pending_webhooks.is_some() {
+            row.max_pending_webhooks = Set(column(quotas.pending_webhooks));
         }
     }
     row.updated_at = Set(Utc::now());

@@ -104,7 +104,7 @@ async fn the_redis_tier_is_shared_between_instances() {
 async fn lookups_answer_from_the_database_when_redis_is_down() {
     let proxy = Proxy::start(host_port(&redis_url())).await;
     let app = TestApp::spawn_with(Mode::Production, |c| {
-        c.store.redis_url = Some(format!("redis://{}/", proxy.addr));
+        c.store.redis_url = Some(format!("redis://{}/", proxy.addr).into());
     })
     .await;
     let (status, _) = app

@@ -4,6 +4,7 @@ use api::config::ApiConfig;
 use api::server::ServeError;
 use clap::Parser;
 use sea_orm::{Database, DatabaseConnection};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,20 +73,20 @@ impl TestApp {
         config.worker.counter_flush_interval = Duration::from_secs(24 * 3600);
         config.worker.vacuum_interval = Duration::from_secs(24 * 3600);
         config.worker.webhooks.sweep_interval = Duration::from_secs(24 * 3600);
-        config.worker.webhooks.webhook_secret = Some(TEST_SECRET.to_owned());
+        config.worker.webhooks.webhook_secret = Some(TEST_SECRET.into());
         // Providers and receivers are wiremock servers on loopback.
         config.worker.webhooks.callback_allow_private = Some(true);
         config.worker.webhooks.delivery_jitter = 0.0;
         let dir = match mode {
             Mode::Production => {
-                config.store.database_url = fresh_postgres_database().await;
-                config.store.redis_url = Some(redis_url());
+                config.store.database_url = fresh_postgres_database().await.into();
+                config.store.redis_url = Some(redis_url().into());
                 None
             }
             Mode::Embedded => {
                 let dir = tempfile::tempdir().expect("temporary directory");
                 config.store.database_url =
-                    format!("sqlite://{}/datahog.db?mode=rwc", dir.path().display());
+                    format!("sqlite://{}/datahog.db?mode=rwc", dir.path().display()).into();
                 config.store.redis_url = None;
                 Some(dir)
             }
@@ -164,7 +165,8 @@ impl TestApp {
     /// The app's counter buffer, reached directly (as a worker does).
     pub async fn counter_buffer(&self) -> CounterBuffer {
         let redis = self.config.store.redis_url.as_ref().map(|url| {
-            worker::backend::redis::connection(url, Duration::from_secs(5)).expect("redis URL")
+            worker::backend::redis::connection(url.expose_secret(), Duration::from_secs(5))
+                .expect("redis URL")
         });
         CounterBuffer::new(redis, &self.config.store.redis_prefix, &self.db().await)
     }
@@ -223,7 +225,7 @@ impl TestApp {
 
     /// A connection to the app's own database.
     pub async fn db(&self) -> DatabaseConnection {
-        Database::connect(&self.config.store.database_url)
+        Database::connect(self.config.store.database_url.expose_secret())
             .await
             .expect("connect")
     }

@@ -5,10 +5,14 @@ mod helpers;
 
 mod auth;
 mod cache;
+mod counter_batches;
 mod counters;
 mod errors;
+mod limits;
 mod openapi_doc;
 mod ops;
+mod retention;
+mod secrets;
 mod shutdown;
 mod streams;
 mod tenants;

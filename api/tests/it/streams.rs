@@ -52,7 +52,7 @@ async fn create(app: &TestApp, interval: i64) -> Value {
 
 async fn batches(app: &TestApp, id: &str) -> Vec<Value> {
     let (status, page) = app
-        .get_json(&format!("/v1/streams/{id}/batches?pageSize=500"))
+        .get_json(&format!("/v1/streams/{id}/batches?pageSize=100"))
         .await;
     assert_eq!(status, 200, "{page}");
     page["items"].as_array().unwrap().clone()

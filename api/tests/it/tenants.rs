@@ -31,7 +31,7 @@ async fn spawn(
     TestApp::spawn_with(mode, move |c| {
         c.tenants.auth_disabled = false;
         c.tenants.admin_api_key = Some(ADMIN.to_owned().into());
-        c.http.api_keys = vec![CONFIGURED.to_owned()];
+        c.http.api_keys = vec![CONFIGURED.to_owned().into()];
         c.worker.providers.providers = vec![gas];
         c.worker.webhooks.delivery_schedule = vec![Duration::ZERO];
         tweak(c);

@@ -757,7 +757,7 @@ async fn a_submission_the_queue_cannot_take_is_a_503_and_leaves_nothing() {
     let sources = providers().await;
     let proxy = Proxy::start(host_port(&redis_url())).await;
     let app = spawn(Mode::Production, &sources, |c| {
-        c.store.redis_url = Some(format!("redis://{}/", proxy.addr));
+        c.store.redis_url = Some(format!("redis://{}/", proxy.addr).into());
         c.store.redis_timeout = Duration::from_secs(1);
     })
     .await;

@@ -4,6 +4,7 @@
 pub mod redis;
 pub mod sqlite;
 
+use secrecy::ExposeSecret;
 use std::time::Duration;
 
 use apalis::prelude::{TaskBuilder, TaskId};
@@ -57,9 +58,11 @@ impl Queue {
     /// Connects the queue that `store` selects (Redis when `REDIS_URL` is set).
     pub async fn connect(store: &StoreConfig, worker: &WorkerConfig) -> Result<Self, QueueError> {
         match &store.redis_url {
-            Some(url) => Ok(Queue::Redis(RedisQueue::connect(url, store, worker).await?)),
+            Some(url) => Ok(Queue::Redis(
+                RedisQueue::connect(url.expose_secret(), store, worker).await?,
+            )),
             None => Ok(Queue::Sqlite(
-                SqliteQueue::connect(&store.database_url, worker).await?,
+                SqliteQueue::connect(store.database_url.expose_secret(), worker).await?,
             )),
         }
     }

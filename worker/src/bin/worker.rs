@@ -1,8 +1,12 @@
 //! `worker`: runs datahog's job queues. Start any number of them beside the API.
 
 use axum::Router;
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use clap::Parser;
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use worker::config::{LogConfig, StoreConfig, WorkerConfig};
 use worker::jobs::JobContext;
@@ -20,6 +24,9 @@ struct Cli {
     /// Where to serve Prometheus metrics (`GET /metrics`); unset: not served.
     #[arg(long, env = "METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    #[arg(long, env = "METRICS_TOKEN", value_parser = worker::config::secret, hide_env_values = true)]
+    metrics_token: Option<SecretString>,
     #[command(flatten)]
     store: StoreConfig,
     #[command(flatten)]
@@ -42,20 +49,35 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = cli.metrics_listen {
         let listener = worker::listen::bind(addr, "METRICS_LISTEN").await?;
         tracing::info!(addr = %listener.local_addr()?, "serving metrics at /metrics");
-        tokio::spawn(serve_metrics(listener, cancel.clone()));
+        tokio::spawn(serve_metrics(listener, cli.metrics_token, cancel.clone()));
     }
     runtime::run(ctx, cancel).await?;
     Ok(())
 }
 
 /// Serves the process's Prometheus metrics until `cancel` fires.
-async fn serve_metrics(listener: tokio::net::TcpListener, cancel: CancellationToken) {
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    token: Option<SecretString>,
+    cancel: CancellationToken,
+) {
     let handle = metrics::prometheus();
     let app = Router::new().route(
         "/metrics",
-        get(move || {
+        get(move |headers: HeaderMap| {
             let handle = handle.clone();
-            async move { handle.render() }
+            let allowed = metrics::scrape_allowed(token.as_ref(), headers.get(AUTHORIZATION));
+            async move {
+                if allowed {
+                    handle.render().into_response()
+                } else {
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        "a valid metrics token is required\n",
+                    )
+                        .into_response()
+                }
+            }
         }),
     );
     let served = axum::serve(listener, app)

@@ -81,30 +81,29 @@ pub struct Flushed {
     pub duration: Duration,
 }
 
-/// Flushes the buffer: a batch left by an unfinished flush first, then the pending
-/// increments. Returns what was flushed (empty when nothing was buffered).
+/// Flushes the buffer: what an unfinished flush left (a batch, the rest of its snapshot)
+/// first, then the pending increments, one batch at a time. Returns what was flushed
+/// (empty when nothing was buffered). Increments arriving meanwhile wait for the next
+/// flush: one flush takes at most one new snapshot.
 pub async fn flush(
     db: &DatabaseConnection,
     buffer: &CounterBuffer,
 ) -> Result<Vec<Flushed>, FlushError> {
     let mut flushed = Vec::new();
-    // A leftover batch is followed by the pending increments; two rounds cover both.
-    for _ in 0..2 {
+    let mut may_start = true;
+    loop {
         let started = Instant::now();
-        let Some(batch) = buffer.take_batch().await? else {
+        let Some(batch) = buffer.take_batch(may_start).await? else {
             break;
         };
+        may_start &= !batch.started;
         let applied = apply(db, &batch).await?;
         buffer.finish_batch(&batch.id).await?;
-        let leftover = batch.leftover;
         flushed.push(Flushed {
             batch_id: batch.id,
             applied,
             duration: started.elapsed(),
         });
-        if !leftover {
-            break;
-        }
     }
     Ok(flushed)
 }

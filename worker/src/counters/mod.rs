@@ -1,11 +1,14 @@
 //! Counters: increments are buffered (Redis in production, SQLite embedded) and flushed to
 //! the `counters` table in batches, each applied exactly once.
 //!
-//! A flush moves every pending increment into a batch with its own id (atomically, so
-//! increments arriving meanwhile start a new pending buffer), applies the batch in one
-//! transaction that also records its id, then removes it. A crash anywhere leaves either
-//! the batch (the next flush finds and finishes it) or the recorded id (the next flush sees
-//! the batch was applied and only removes it): nothing lost, nothing counted twice.
+//! A flush moves every pending increment aside as a snapshot (atomically, so increments
+//! arriving meanwhile start a new pending buffer), then cuts the snapshot into batches of at
+//! most [`BATCH_KEYS`] keys, each with its own id, moved out of the snapshot atomically. It
+//! applies each batch in one transaction that also records the batch's id, then removes
+//! it. A crash anywhere leaves either the batch (the next flush finds and finishes it) or
+//! the recorded id (the next flush sees the batch was applied and only removes it), and the
+//! rest of the snapshot for the next flush to cut: nothing lost, nothing counted twice, and
+//! no flush holds more than one batch in memory however many keys are pending.
 
 pub mod flush;
 mod redis;
@@ -17,6 +20,8 @@ use sea_orm::{DatabaseConnection, DbErr};
 pub use self::redis::RedisBuffer;
 pub use self::sqlite::SqliteBuffer;
 
+/// Most keys in one batch: what a flush holds in memory at once.
+pub const BATCH_KEYS: usize = 10_000;
 /// Separates a counter's tenant from its key in the buffer: keys hold no control
 /// characters, tenant ids none at all.
 const FIELD_SEPARATOR: char = '\u{1f}';
@@ -49,6 +54,8 @@ pub struct Batch {
     pub oldest: Option<DateTime<Utc>>,
     /// Whether it was left over by an earlier flush that did not finish.
     pub leftover: bool,
+    /// Whether taking it moved the pending increments aside as a new snapshot.
+    pub started: bool,
 }
 
 /// What the buffer holds for one key.
@@ -56,7 +63,8 @@ pub struct Batch {
 pub struct Buffered {
     /// Increments not yet in a batch.
     pub pending: i64,
-    /// The key's part of the batch being flushed, with that batch's id.
+    /// The key's part of the batch being applied, with that batch's id (its part of a
+    /// snapshot not yet cut into batches counts as pending).
     pub in_batch: Option<(String, i64)>,
 }
 
@@ -114,13 +122,14 @@ impl CounterBuffer {
         }
     }
 
-    /// The batch left over by an unfinished flush, or else the pending increments moved
-    /// into a new batch; `None` when there is nothing to flush.
-    pub async fn take_batch(&self) -> Result<Option<Batch>, BufferError> {
+    /// The batch left over by an unfinished flush, or else the next batch of the snapshot;
+    /// when there is no snapshot and `may_start`, the pending increments are first moved
+    /// aside as a new one. `None` when there is nothing to flush.
+    pub async fn take_batch(&self, may_start: bool) -> Result<Option<Batch>, BufferError> {
         let id = ulid::Ulid::generate().to_string();
         match self {
-            CounterBuffer::Redis(b) => b.take_batch(id).await,
-            CounterBuffer::Sqlite(b) => b.take_batch(id).await,
+            CounterBuffer::Redis(b) => b.take_batch(id, may_start).await,
+            CounterBuffer::Sqlite(b) => b.take_batch(id, may_start).await,
         }
     }
 

@@ -1,29 +1,72 @@
-//! The production buffer: `HINCRBY` into one Redis hash, renamed aside for each batch.
+//! The production buffer: `HINCRBY` into one Redis hash, renamed aside as a snapshot at
+//! each flush and cut into batches of at most `BATCH_KEYS` keys, so that no flush reads more
+//! than that at once however many keys are pending.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 
-use super::{Batch, BufferError, Buffered};
+use super::{BATCH_KEYS, Batch, BufferError, Buffered};
 
-/// Moves the pending hash aside as the batch, unless a batch is still in flight (then
-/// that one is returned, marked leftover). Records when it looked (`synced_at`, ARGV[2]):
-/// every increment buffered before then is in a batch, so the oldest pending increment is
-/// younger than that; the batch keeps the previous `synced_at` as its own bound.
+/// Returns the batch in flight (marked leftover), or else moves up to ARGV[3] fields of the
+/// snapshot into a new batch ARGV[1]. When there is no snapshot and ARGV[4] is `1`, the
+/// pending hash is first renamed into a new snapshot, and `synced_at` records when
+/// (ARGV[2]): every increment buffered before then is in a snapshot, so the oldest pending
+/// one is younger than that; the snapshot and its batches keep the previous `synced_at` as
+/// their own bound. Fields are moved with `HSCAN` and removed from the snapshot as they go,
+/// so none is moved twice; at most 500 at a time, within Lua's stack.
 const TAKE_BATCH: &str = r#"
-local id = redis.call('HGET', KEYS[4], 'id')
+local id = redis.call('HGET', KEYS[6], 'id')
 if id then
-  return {id, redis.call('HGET', KEYS[4], 'since') or '', 1}
+  return {id, redis.call('HGET', KEYS[6], 'since') or '', 1, 0}
 end
-local since = redis.call('GET', KEYS[2]) or ''
-redis.call('SET', KEYS[2], ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return false
+local started = 0
+local limit = tonumber(ARGV[3])
+for round = 1, 2 do
+  if redis.call('EXISTS', KEYS[4]) == 0 then
+    if ARGV[4] ~= '1' or started == 1 then
+      return false
+    end
+    local previous = redis.call('GET', KEYS[2]) or ''
+    redis.call('SET', KEYS[2], ARGV[2])
+    if redis.call('EXISTS', KEYS[1]) == 0 then
+      return false
+    end
+    redis.call('RENAME', KEYS[1], KEYS[3])
+    redis.call('HSET', KEYS[4], 'since', previous, 'cursor', '0')
+    started = 1
+  end
+  local since = redis.call('HGET', KEYS[4], 'since') or ''
+  local cursor = redis.call('HGET', KEYS[4], 'cursor') or '0'
+  local moved = 0
+  repeat
+    local page = redis.call('HSCAN', KEYS[3], cursor, 'COUNT', 500)
+    cursor = page[1]
+    local fields = page[2]
+    for i = 1, #fields, 1000 do
+      local kv, names = {}, {}
+      for j = i, math.min(i + 998, #fields - 1), 2 do
+        kv[#kv + 1] = fields[j]
+        kv[#kv + 1] = fields[j + 1]
+        names[#names + 1] = fields[j]
+      end
+      redis.call('HSET', KEYS[5], unpack(kv))
+      redis.call('HDEL', KEYS[3], unpack(names))
+      moved = moved + #names
+    end
+  until cursor == '0' or moved >= limit
+  if cursor == '0' then
+    redis.call('DEL', KEYS[3], KEYS[4])
+  else
+    redis.call('HSET', KEYS[4], 'cursor', cursor)
+  end
+  if moved > 0 then
+    redis.call('HSET', KEYS[6], 'id', ARGV[1], 'since', since)
+    return {ARGV[1], since, 0, started}
+  end
 end
-redis.call('RENAME', KEYS[1], KEYS[3])
-redis.call('HSET', KEYS[4], 'id', ARGV[1], 'since', since)
-return {ARGV[1], since, 0}
+return false
 "#;
 
 /// Removes the batch, only if it is still the one named.
@@ -38,6 +81,8 @@ return 0
 struct Keys {
     pending: String,
     synced_at: String,
+    snapshot: String,
+    snapshot_meta: String,
     batch: String,
     batch_meta: String,
 }
@@ -55,6 +100,8 @@ impl RedisBuffer {
         let keys = Keys {
             pending: format!("{prefix}:counters:pending"),
             synced_at: format!("{prefix}:counters:synced_at"),
+            snapshot: format!("{prefix}:counters:snapshot"),
+            snapshot_meta: format!("{prefix}:counters:snapshot_meta"),
             batch: format!("{prefix}:counters:batch"),
             batch_meta: format!("{prefix}:counters:batch_meta"),
         };
@@ -79,31 +126,49 @@ impl RedisBuffer {
 
     pub(super) async fn buffered(&self, key: &str) -> Result<Buffered, BufferError> {
         let mut conn = self.conn.clone();
-        let (pending, batch_id, in_batch): (Option<i64>, Option<String>, Option<i64>) =
-            redis::pipe()
-                .hget(&self.keys.pending, key)
-                .hget(&self.keys.batch_meta, "id")
-                .hget(&self.keys.batch, key)
-                .query_async(&mut conn)
-                .await?;
+        // One transaction: a flush moving the key between the hashes is seen before or after.
+        let (pending, in_snapshot, batch_id, in_batch): (
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+        ) = redis::pipe()
+            .atomic()
+            .hget(&self.keys.pending, key)
+            .hget(&self.keys.snapshot, key)
+            .hget(&self.keys.batch_meta, "id")
+            .hget(&self.keys.batch, key)
+            .query_async(&mut conn)
+            .await?;
         Ok(Buffered {
-            pending: pending.unwrap_or(0),
+            // A snapshot's increments are in no batch yet, so not applied.
+            pending: pending
+                .unwrap_or(0)
+                .saturating_add(in_snapshot.unwrap_or(0)),
             in_batch: batch_id.zip(in_batch),
         })
     }
 
-    pub(super) async fn take_batch(&self, id: String) -> Result<Option<Batch>, BufferError> {
+    pub(super) async fn take_batch(
+        &self,
+        id: String,
+        may_start: bool,
+    ) -> Result<Option<Batch>, BufferError> {
         let mut conn = self.conn.clone();
-        let taken: Option<(String, String, i32)> = redis::Script::new(TAKE_BATCH)
+        let taken: Option<(String, String, i32, i32)> = redis::Script::new(TAKE_BATCH)
             .key(&self.keys.pending)
             .key(&self.keys.synced_at)
+            .key(&self.keys.snapshot)
+            .key(&self.keys.snapshot_meta)
             .key(&self.keys.batch)
             .key(&self.keys.batch_meta)
             .arg(&id)
             .arg(Utc::now().timestamp_millis())
+            .arg(BATCH_KEYS)
+            .arg(if may_start { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await?;
-        let Some((id, since, leftover)) = taken else {
+        let Some((id, since, leftover, started)) = taken else {
             return Ok(None);
         };
         let deltas: Vec<(String, i64)> = redis::cmd("HGETALL")
@@ -115,6 +180,7 @@ impl RedisBuffer {
             deltas,
             oldest: parse_millis(&since),
             leftover: leftover == 1,
+            started: started == 1,
         }))
     }
 
@@ -129,23 +195,29 @@ impl RedisBuffer {
         Ok(())
     }
 
-    /// An upper bound: increments in a batch are younger than the batch's `since`, pending
-    /// ones younger than `synced_at`.
+    /// An upper bound: increments in a batch or snapshot are younger than its `since`,
+    /// pending ones younger than `synced_at`; a batch is never younger than the snapshot.
     pub(super) async fn oldest_unflushed(&self) -> Result<Option<DateTime<Utc>>, BufferError> {
         let mut conn = self.conn.clone();
-        let (in_batch, has_pending, synced_at): (Option<String>, bool, Option<String>) =
-            redis::pipe()
-                .hget(&self.keys.batch_meta, "since")
-                .exists(&self.keys.pending)
-                .get(&self.keys.synced_at)
-                .query_async(&mut conn)
-                .await?;
+        let (in_batch, in_snapshot, has_pending, synced_at): (
+            Option<String>,
+            Option<String>,
+            bool,
+            Option<String>,
+        ) = redis::pipe()
+            .hget(&self.keys.batch_meta, "since")
+            .hget(&self.keys.snapshot_meta, "since")
+            .exists(&self.keys.pending)
+            .get(&self.keys.synced_at)
+            .query_async(&mut conn)
+            .await?;
         let batch = in_batch.as_deref().and_then(parse_millis);
+        let snapshot = in_snapshot.as_deref().and_then(parse_millis);
         let pending = synced_at
             .as_deref()
             .filter(|_| has_pending)
             .and_then(parse_millis);
-        Ok(batch.or(pending))
+        Ok(batch.or(snapshot).or(pending))
     }
 }
 

@@ -3,11 +3,12 @@
 use chrono::{DateTime, Utc};
 use entity::counter_buffer;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 
-use super::{Batch, BufferError, Buffered};
+use super::{BATCH_KEYS, Batch, BufferError, Buffered};
 
 /// Adds to the pending row of buffer field ?1 (tenant ?4, key ?5), unless the counter's
 /// total (persisted + buffered + delta) would
@@ -23,10 +24,21 @@ WHERE typeof(
 ON CONFLICT (batch_id, key) DO UPDATE SET delta = delta + excluded.delta
 "#;
 
-/// Moves the pending rows into batch ?1, unless a batch is still in flight.
-const TAKE_BATCH: &str = r#"
+/// Rows of a snapshot have `batch_id` `SNAPSHOT || <id>`; pending rows `''`; the rows of
+/// a batch being applied have the batch's id.
+const SNAPSHOT: &str = "snapshot:";
+
+/// Moves the pending rows into snapshot ?1, unless anything is still in flight.
+const TAKE_SNAPSHOT: &str = r#"
 UPDATE counter_buffer SET batch_id = ?1
 WHERE batch_id = '' AND NOT EXISTS (SELECT 1 FROM counter_buffer WHERE batch_id <> '')
+"#;
+
+/// Moves the first ?3 keys of snapshot ?1 into batch ?2 (the primary key orders them).
+const CUT_BATCH: &str = r#"
+UPDATE counter_buffer SET batch_id = ?2
+WHERE batch_id = ?1 AND key IN (
+  SELECT key FROM counter_buffer WHERE batch_id = ?1 ORDER BY key LIMIT ?3)
 "#;
 
 /// The SQLite side of the counter buffer.
@@ -77,8 +89,9 @@ impl SqliteBuffer {
             .await?;
         let mut buffered = Buffered::default();
         for row in rows {
-            if row.batch_id.is_empty() {
-                buffered.pending = row.delta;
+            // A snapshot's increments are in no batch yet, so not applied.
+            if row.batch_id.is_empty() || row.batch_id.starts_with(SNAPSHOT) {
+                buffered.pending = buffered.pending.saturating_add(row.delta);
             } else {
                 buffered.in_batch = Some((row.batch_id, row.delta));
             }
@@ -86,26 +99,23 @@ impl SqliteBuffer {
         Ok(buffered)
     }
 
-    pub(super) async fn take_batch(&self, id: String) -> Result<Option<Batch>, BufferError> {
-        let statement =
-            Statement::from_sql_and_values(DbBackend::Sqlite, TAKE_BATCH, [id.clone().into()]);
-        self.db.execute_raw(statement).await?;
-        // Whatever is not pending now is one batch: the new one, or a leftover.
-        let rows = counter_buffer::Entity::find()
-            .filter(counter_buffer::Column::BatchId.ne(""))
-            .all(&self.db)
+    /// In one write transaction, taken at its start: two flushes at once see each other's
+    /// moves whole, and a read followed by a write cannot find its snapshot stale.
+    pub(super) async fn take_batch(
+        &self,
+        id: String,
+        may_start: bool,
+    ) -> Result<Option<Batch>, BufferError> {
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
             .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let batch_id = first.batch_id.clone();
-        let oldest = rows.iter().map(|r| r.first_at).min();
-        Ok(Some(Batch {
-            leftover: batch_id != id,
-            id: batch_id,
-            deltas: rows.into_iter().map(|r| (r.key, r.delta)).collect(),
-            oldest,
-        }))
+        let taken = take_batch_in(&txn, id, may_start).await?;
+        txn.commit().await?;
+        Ok(taken)
     }
 
     pub(super) async fn finish_batch(&self, id: &str) -> Result<(), BufferError> {
@@ -123,4 +133,72 @@ impl SqliteBuffer {
             .await?;
         Ok(oldest.map(|row| row.first_at))
     }
+}
+
+async fn take_batch_in(
+    txn: &DatabaseTransaction,
+    id: String,
+    may_start: bool,
+) -> Result<Option<Batch>, BufferError> {
+    let in_flight = |prefix: bool| {
+        let rows = counter_buffer::Entity::find().filter(counter_buffer::Column::BatchId.ne(""));
+        let rows = if prefix {
+            rows.filter(counter_buffer::Column::BatchId.starts_with(SNAPSHOT))
+        } else {
+            rows.filter(counter_buffer::Column::BatchId.not_like(format!("{SNAPSHOT}%")))
+        };
+        rows.order_by_asc(counter_buffer::Column::BatchId)
+    };
+    // A batch left by an unfinished flush comes first.
+    if let Some(row) = in_flight(false).one(txn).await? {
+        return Ok(Some(read_batch(txn, row.batch_id, true, false).await?));
+    }
+    let mut started = false;
+    let snapshot = match in_flight(true).one(txn).await? {
+        Some(row) => row.batch_id,
+        None if may_start => {
+            let snapshot = format!("{SNAPSHOT}{}", ulid::Ulid::generate());
+            let statement = Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                TAKE_SNAPSHOT,
+                [snapshot.clone().into()],
+            );
+            if txn.execute_raw(statement).await?.rows_affected() == 0 {
+                return Ok(None);
+            }
+            started = true;
+            snapshot
+        }
+        None => return Ok(None),
+    };
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Sqlite,
+        CUT_BATCH,
+        [
+            snapshot.into(),
+            id.clone().into(),
+            (BATCH_KEYS as i64).into(),
+        ],
+    );
+    txn.execute_raw(statement).await?;
+    Ok(Some(read_batch(txn, id, false, started).await?))
+}
+
+async fn read_batch(
+    txn: &DatabaseTransaction,
+    id: String,
+    leftover: bool,
+    started: bool,
+) -> Result<Batch, BufferError> {
+    let rows = counter_buffer::Entity::find()
+        .filter(counter_buffer::Column::BatchId.eq(&id))
+        .all(txn)
+        .await?;
+    Ok(Batch {
+        oldest: rows.iter().map(|r| r.first_at).min(),
+        deltas: rows.into_iter().map(|r| (r.key, r.delta)).collect(),
+        id,
+        leftover,
+        started,
+    })
 }

@@ -2,10 +2,12 @@
 //! allows private targets) only public addresses, checked on the URL at submission and on
 //! every address actually connected to at delivery.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use url::{Host, Url};
+
+use super::special_purpose::{refused_v4, refused_v6};
 
 /// Longest callback URL accepted.
 pub const MAX_URL_LENGTH: usize = 2048;
@@ -64,47 +66,13 @@ fn refuse_internal(host: &Host<&str>) -> Result<(), String> {
     }
 }
 
-/// Whether `ip` is an ordinary public address (not loopback, private, link-local, CGNAT,
-/// metadata, multicast, documentation, reserved or unspecified).
+/// Whether `ip` is globally reachable: in no range of the IANA special-purpose registries
+/// that is not (see `special_purpose`), nor carrying such an IPv4 address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => is_public_v6(v6),
+        IpAddr::V4(v4) => refused_v4(v4).is_none(),
+        IpAddr::V6(v6) => refused_v6(v6).is_none(),
     }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_unspecified()
-        || a == 0
-        || ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || (a == 100 && (64..128).contains(&b)) // CGNAT, and Alibaba's metadata service
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-        || (a == 198 && (18..20).contains(&b)) // benchmarking
-        || a >= 240) // reserved
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return is_public_v4(v4);
-    }
-    let s = ip.segments();
-    // NAT64 embeds an IPv4 address in its last 32 bits.
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        return is_public_v4(Ipv4Addr::from((u128::from(ip) & 0xffff_ffff) as u32));
-    }
-    !(ip.is_unspecified()
-        || ip.is_loopback()
-        || ip.is_multicast()
-        || (s[0] & 0xfe00) == 0xfc00 // unique local (and AWS's fd00:ec2::254)
-        || (s[0] & 0xffc0) == 0xfe80 // link-local
-        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])) // discard-only
 }
 
 /// No public address was left after resolving the callback's host.

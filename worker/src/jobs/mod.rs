@@ -3,6 +3,7 @@
 pub mod collect;
 pub mod deliver;
 pub mod flush_counters;
+pub mod prune;
 pub mod stream_tick;
 pub mod sweep;
 pub mod vacuum;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data};
 use sea_orm::{DatabaseConnection, DbErr};
+use secrecy::ExposeSecret;
 
 use crate::backend::{Job, Queue, QueueError};
 use crate::config::{ConfigError, StoreConfig, WorkerConfig};
@@ -27,6 +29,7 @@ use crate::schedule;
 /// Every queue of the platform, so maintenance reaches them all.
 pub const QUEUES: &[&str] = &[
     vacuum::VacuumTick::QUEUE,
+    prune::PruneTick::QUEUE,
     flush_counters::FlushCounters::QUEUE,
     sweep::Sweep::QUEUE,
     crate::streams::StreamTick::QUEUE,
@@ -116,13 +119,19 @@ impl JobContext {
         config: WorkerConfig,
     ) -> Result<Self, ContextError> {
         let webhooks = &config.webhooks;
-        let default_secret = signing_secret(store, webhooks.webhook_secret.as_deref())?;
+        let default_secret = signing_secret(
+            store,
+            webhooks
+                .webhook_secret
+                .as_ref()
+                .map(ExposeSecret::expose_secret),
+        )?;
         let sender = Sender::new(webhooks.delivery_timeout, webhooks.allow_private(store))?;
         Ok(JobContext {
             // The buffer shares the queue's Redis connection (embedded: the database).
             counters: CounterBuffer::new(queue.redis(), &store.redis_prefix, &db),
             providers: Providers::parse(&config.providers)?,
-            client: ProviderClient::new()?,
+            client: ProviderClient::new(config.providers.provider_max_body)?,
             health,
             sender,
             default_secret,

@@ -5,10 +5,7 @@ use apalis::prelude::{AbortError, Data};
 use chrono::Utc;
 use entity::{stream, stream_batch};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TryInsertResult,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TryInsertResult};
 
 use super::{JobContext, JobError};
 use crate::metrics;
@@ -155,25 +152,9 @@ async fn finish(
     Ok(())
 }
 
-/// Keeps the newest `STREAM_RETENTION` batches of the stream.
+/// Keeps the newest `STREAM_RETENTION` batches of the stream, and its latest complete one.
 async fn prune(ctx: &JobContext, stream_id: &str) -> Result<(), JobError> {
     let keep = ctx.config.streams.stream_retention;
-    let oldest_kept: Option<i64> = stream_batch::Entity::find()
-        .select_only()
-        .column(stream_batch::Column::Slot)
-        .filter(stream_batch::Column::StreamId.eq(stream_id))
-        .order_by_desc(stream_batch::Column::Slot)
-        .offset(keep - 1)
-        .limit(1)
-        .into_tuple()
-        .one(&ctx.db)
-        .await?;
-    if let Some(oldest_kept) = oldest_kept {
-        stream_batch::Entity::delete_many()
-            .filter(stream_batch::Column::StreamId.eq(stream_id))
-            .filter(stream_batch::Column::Slot.lt(oldest_kept))
-            .exec(&ctx.db)
-            .await?;
-    }
+    super::prune::prune_batches_of(&ctx.db, stream_id, keep).await?;
     Ok(())
 }

@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::{IntervalJob, JobContext, JobError, QUEUES};
 use crate::backend::Job;
 use crate::config::WorkerConfig;
-use crate::schedule;
 
 /// One scheduled vacuum: the interval slot (unix seconds) it was claimed for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,13 +34,11 @@ impl IntervalJob for VacuumTick {
         config.vacuum_interval
     }
 
-    /// Removes finished and dead tasks older than `VACUUM_MAX_AGE` from every queue, and
-    /// the maintenance records older than `MAINTENANCE_RETENTION`.
+    /// Removes finished and dead tasks older than `VACUUM_MAX_AGE` from every queue (the
+    /// prune job trims the database's tables).
     async fn work(ctx: &JobContext) -> Result<u64, JobError> {
         let removed = ctx.queue.vacuum(QUEUES, ctx.config.vacuum_max_age).await?;
-        let cutoff = Utc::now() - ctx.config.maintenance_retention;
-        let pruned = schedule::prune(&ctx.db, cutoff).await?;
-        tracing::info!(removed, pruned, "vacuumed finished queue tasks");
+        tracing::info!(removed, "vacuumed finished queue tasks");
         Ok(removed)
     }
 }

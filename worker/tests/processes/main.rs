@@ -10,6 +10,7 @@ use tokio::process::{Child, Command};
 use worker::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
 
 mod crash;
+mod secrets;
 
 fn spawn_worker(database_url: &str, redis_url: &str, prefix: &str) -> Child {
     worker_command(database_url, redis_url, prefix)
