@@ -14,5 +14,7 @@ pub mod metrics;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod tenants;
 pub mod vehicles;
+pub mod webhook_filter;

@@ -6,6 +6,7 @@ pub mod counters;
 pub mod error;
 pub mod ops;
 pub mod page;
+pub mod stats;
 pub mod streams;
 pub mod tenants;
 pub mod vehicles;

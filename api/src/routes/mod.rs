@@ -1,15 +1,18 @@
 //! The router: one module per resource, assembled here with the OpenAPI document.
 
 pub mod admin;
+pub mod console;
 pub mod counters;
 pub mod ops;
 pub(crate) mod page;
 mod params;
 pub mod providers;
 pub mod signing_secret;
+pub mod stats;
 pub mod streams;
 pub mod vehicles;
 pub mod webhooks;
+pub mod webhooks_bulk;
 
 use std::sync::Arc;
 
@@ -86,7 +89,9 @@ fn api_routes(serving: Option<(&AppState, Arc<KeyRing>)>) -> OpenApiRouter<AppSt
     let data = vehicles::router()
         .merge(counters::router())
         .merge(webhooks::router(state))
+        .merge(webhooks_bulk::router())
         .merge(providers::router())
+        .merge(stats::router())
         .merge(streams::router(state))
         .merge(signing_secret::router());
     let admin = admin::router();
@@ -114,6 +119,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let (routes, document) = api_routes(Some((&state, keys))).split_for_parts();
     routes
         .merge(SwaggerUi::new(SWAGGER_PATH).url(OPENAPI_PATH, document))
+        .merge(console::router())
         .fallback(http::no_route)
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -76,6 +76,7 @@ async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     crate::metrics::record_counter_gauges(&app).await;
+    crate::metrics::record_platform_gauges(&app).await;
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

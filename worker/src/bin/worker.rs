@@ -55,7 +55,10 @@ async fn serve_metrics(listener: tokio::net::TcpListener, cancel: CancellationTo
         "/metrics",
         get(move || {
             let handle = handle.clone();
-            async move { handle.render() }
+            async move {
+                metrics::record_process_memory();
+                handle.render()
+            }
         }),
     );
     let served = axum::serve(listener, app)
