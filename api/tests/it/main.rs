@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cache;
+mod console;
 mod counters;
 mod errors;
 mod openapi_doc;
