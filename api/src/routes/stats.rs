@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(TenantQuery),
     responses(
         (status = 200, description = "The figures", body = Stats),
+        (status = 400, description = "The query is not valid", body = ErrorBody),
         (status = 401, description = "No valid API key was given", body = ErrorBody),
         (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
         (status = 503, description = "The database, the queue or the health store is unreachable", body = ErrorBody),

@@ -43,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 200, description = "How many matched and how many were queued", body = BulkRedeliverResult),
         (status = 400, description = "The body is not JSON, or a filter is not valid", body = ErrorBody),
         (status = 401, description = "No valid API key was given", body = ErrorBody),
+        (status = 413, description = "The body is larger than the limit", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "`status` is not `parked` or `delivered`, or a field has the wrong type", body = ErrorBody),
         (status = 429, description = "Over the tenant's rate limit", body = ErrorBody),
