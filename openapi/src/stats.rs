@@ -91,7 +91,9 @@ pub struct QueueStats {
     pub scheduled: u64,
     /// Jobs a worker holds now.
     pub running: u64,
-    /// How long the oldest job due has been waiting, in seconds; absent when none waits.
+    /// How long the oldest job due has been waiting, in seconds; absent when none waits. With
+    /// Redis, a job already moved to the ready list counts from when it was queued, which for
+    /// a job queued to run later is before it became due.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_ready_seconds: Option<f64>,
 }

@@ -37,7 +37,8 @@ pub struct QueueDepth {
     /// Jobs fetched by a worker and not yet finished.
     pub running: u64,
     /// Since when the oldest job due has waited: its due time, or, for a job already moved
-    /// to Redis's ready list, when it was queued.
+    /// to Redis's ready list, when it was queued (Redis keeps no due time there; for a job
+    /// queued to run later, this is before it became due).
     pub oldest_ready: Option<chrono::DateTime<chrono::Utc>>,
 }
 
