@@ -133,6 +133,7 @@ def main():
     wait_for("the counters flushed", lambda: call("GET", "/v1/counters?prefix=page", key_a)["total"] == 2)
     print(f"setup: tenants {tenant_a['id']} and {tenant_b['id']}, parked {', '.join(ids)}", flush=True)
 
+    expect.set_options(timeout=WAIT_S * 1000)
     origin = urlsplit(BASE)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -291,6 +292,9 @@ def main():
             page.get_by_label("Tenant").select_option("")
             expect(page.locator("a.tile.delivered .value")).to_have_text("3")
             shot("16-admin-overview")
+            page.emulate_media(color_scheme="dark")
+            shot("17-admin-overview-dark")
+            page.emulate_media(color_scheme="light")
 
         try:
             for name, fn in [
