@@ -15,5 +15,7 @@ pub mod plain;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod stats;
 pub mod tenants;
 pub mod vehicles;
+pub mod webhook_filter;

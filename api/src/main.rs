@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
     // Not println!: it panics when stdout is a closed pipe.
     let _ = writeln!(
         std::io::stdout(),
-        "datahog API:  http://{addr}/  ({mode})\nSwagger UI:   http://{addr}{SWAGGER_PATH}/\nAccess:       {access}"
+        "datahog API:  http://{addr}/  ({mode})\nConsole:      http://{addr}/console/\nSwagger UI:   http://{addr}{SWAGGER_PATH}/\nAccess:       {access}"
     );
 
     api::server::run(config, listener, runtime::cancel_on_signal()).await?;

@@ -171,3 +171,52 @@ pub async fn record_counter_gauges(state: &AppState) {
         metrics::gauge!("datahog_rejected_increments").set(recorded as f64);
     }
 }
+
+/// Sets the gauges an operator's dashboard reads from the shared state: webhooks by status
+/// (every tenant), each queue's backlog, each provider's health, this process's memory.
+pub async fn record_platform_gauges(state: &AppState) {
+    worker::metrics::record_process_memory();
+    match crate::stats::webhooks_by_status(&state.db, None).await {
+        Ok(counts) => {
+            for c in counts {
+                metrics::gauge!("datahog_webhooks", "status" => c.status).set(c.count as f64);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot count webhooks by status"),
+    }
+    match state.queue.depths(worker::jobs::QUEUES).await {
+        Ok(depths) => {
+            let now = chrono::Utc::now();
+            for q in depths {
+                metrics::gauge!("datahog_queue_ready_jobs", "queue" => q.name).set(q.ready as f64);
+                metrics::gauge!("datahog_queue_scheduled_jobs", "queue" => q.name)
+                    .set(q.scheduled as f64);
+                metrics::gauge!("datahog_queue_running_jobs", "queue" => q.name)
+                    .set(q.running as f64);
+                let age = q.oldest_ready.map_or(0.0, |at| {
+                    (now - at).num_milliseconds().max(0) as f64 / 1000.0
+                });
+                metrics::gauge!("datahog_queue_oldest_ready_seconds", "queue" => q.name).set(age);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the queue depths"),
+    }
+    for provider in state.providers.iter() {
+        match state.health.view(&provider.name).await {
+            Ok(view) => {
+                let health = if view.down {
+                    0.0
+                } else if view.failures > 0 {
+                    0.5
+                } else {
+                    1.0
+                };
+                metrics::gauge!("datahog_provider_health", "provider" => provider.name.clone())
+                    .set(health);
+                metrics::gauge!("datahog_provider_consecutive_failures", "provider" => provider.name.clone())
+                    .set(f64::from(view.failures));
+            }
+            Err(error) => tracing::warn!(%error, "cannot read provider health"),
+        }
+    }
+}

@@ -73,3 +73,21 @@ pub struct CounterPage {
     /// Items in all pages.
     pub total: u64,
 }
+
+/// `GET /v1/counters`: search by key prefix, a page at a time.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct CounterListQuery {
+    /// Only counters whose key starts with this (case-sensitive).
+    #[param(example = "page-")]
+    pub prefix: Option<String>,
+    /// The page, from 1 (default 1).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, example = 1)]
+    pub page: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 50)]
+    pub page_size: Option<String>,
+    /// Only this tenant's counters; for the operator's key (tenant keys always list their own).
+    pub tenant: Option<String>,
+}

@@ -7,6 +7,7 @@ pub mod error;
 pub mod json;
 pub mod ops;
 pub mod page;
+pub mod stats;
 pub mod streams;
 pub mod tenants;
 pub mod vehicles;

@@ -320,6 +320,9 @@ pub struct Webhook {
     pub delivered_at: Option<DateTime<Utc>>,
     /// Each provider's progress, in the submitted order.
     pub providers: Vec<ProviderProgress>,
+    /// The callback body every attempt sends, once collection has ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback_body: Option<CallbackBody>,
     /// The callback's delivery.
     pub delivery: Delivery,
 }
@@ -342,6 +345,10 @@ pub struct ProviderProgress {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, with = "crate::json::option_timestamp")]
     pub fetched_at: Option<DateTime<Utc>>,
+    /// The provider's answer, once fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<serde_json::Value>,
 }
 
 /// The delivery of a webhook's callback.
@@ -417,21 +424,26 @@ pub struct WebhookSummary {
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
-/// One page of webhooks, oldest first.
+/// One page of webhooks, in the order asked for.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookPage {
     /// The webhooks of this page.
     pub items: Vec<WebhookSummary>,
-    /// This page, from 1.
+    /// This page, from 1 (numbered paging; 1 when paging with `after`).
     pub page: u64,
     /// Items per page.
     pub page_size: u64,
-    /// Webhooks matching the filter.
-    pub total: u64,
+    /// Webhooks matching the filter; counted only for numbered paging (`page`), not with
+    /// `after`, so that paging through millions stays fast.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// The `after` that fetches the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
 }
 
-/// `GET /v1/webhooks`: filter and page.
+/// `GET /v1/webhooks`: filter, then page by number (`page`) or after an id (`after`).
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
@@ -439,7 +451,28 @@ pub struct WebhookListQuery {
     /// Only webhooks in this status.
     #[param(value_type = Option<WebhookStatus>, example = "parked")]
     pub status: Option<String>,
-    /// The page, from 1 (default 1).
+    /// Only webhooks that collect from this provider.
+    #[param(example = "gas")]
+    pub provider: Option<String>,
+    /// Only webhooks whose callback URL is on this host (`host` or `host:port`).
+    #[param(example = "example.com")]
+    pub callback_host: Option<String>,
+    /// Only webhooks submitted at or after this time (RFC 3339).
+    #[param(example = "2026-01-01T00:00:00Z")]
+    pub created_after: Option<String>,
+    /// Only webhooks submitted before this time (RFC 3339).
+    #[param(example = "2026-01-02T00:00:00Z")]
+    pub created_before: Option<String>,
+    /// A webhook id, or the start of one (case does not matter).
+    #[param(example = "01J")]
+    pub search: Option<String>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[param(example = "desc")]
+    pub order: Option<String>,
+    /// Keyset paging: the `nextAfter` of the previous page (empty for the first page).
+    /// Fast at any depth; the page has no `total`.
+    pub after: Option<String>,
+    /// Numbered paging: the page, from 1 (default 1). Not with `after`.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, example = 1)]
     pub page: Option<String>,
     /// Items per page, 1 to 100 (default 50).
@@ -447,6 +480,45 @@ pub struct WebhookListQuery {
     pub page_size: Option<String>,
     /// Only this tenant's webhooks; for the operator's key (tenant keys always list their own).
     pub tenant: Option<String>,
+}
+
+/// `POST /v1/webhooks/redeliver`: every webhook matching the filter gets one more delivery
+/// attempt; with `dryRun`, only counts them.
+#[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"status": "parked", "callbackHost": "example.com", "dryRun": true}))]
+pub struct BulkRedeliver {
+    /// `parked` (the default) or `delivered`: webhooks in other statuses are not
+    /// redeliverable.
+    pub status: Option<String>,
+    /// Only webhooks that collect from this provider.
+    pub provider: Option<String>,
+    /// Only webhooks whose callback URL is on this host (`host` or `host:port`).
+    pub callback_host: Option<String>,
+    /// Only webhooks submitted at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only webhooks submitted before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    /// A webhook id, or the start of one.
+    pub search: Option<String>,
+    /// Count only; redeliver nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What a bulk redelivery matched and did.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkRedeliverResult {
+    /// Webhooks matching the filter when the request arrived.
+    pub matched: u64,
+    /// Webhooks given a new attempt (0 for a dry run). Fewer than `matched` when some
+    /// were redelivered meanwhile by someone else, or past `limit`.
+    pub redelivered: u64,
+    /// The most one request redelivers; repeat the request for the rest.
+    pub limit: u64,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
 }
 
 /// What a callback receiver gets, signed per Standard Webhooks (`webhook-id` is `id`).

@@ -67,6 +67,10 @@ fn describe() {
         "Stream runs ended, by status (complete, failed or skipped)"
     );
     describe_counter!(
+        "datahog_pruned_rows_total",
+        "Rows the prune job removed past their retention, by table"
+    );
+    describe_counter!(
         "datahog_sweeper_requeued_total",
         "Jobs the sweeper found missing and queued again, by kind"
     );
@@ -125,6 +129,27 @@ pub fn stream_run(status: &'static str) {
 /// Jobs the sweeper found missing and queued again.
 pub fn swept(kind: &'static str, count: u64) {
     metrics::counter!("datahog_sweeper_requeued_total", "kind" => kind).increment(count);
+}
+
+/// Sets the process's resident memory gauge from `/proc/self/status` (Linux; elsewhere
+/// the gauge is not set).
+pub fn record_process_memory() {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return;
+    };
+    let resident_kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        });
+    if let Some(kib) = resident_kib {
+        metrics::gauge!("datahog_process_resident_memory_bytes").set(kib * 1024.0);
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use entity::counter;
-use openapi::counters::{Counter, CounterPage, IncrementAccepted, IncrementRequest};
-use openapi::page::PageQuery;
+use openapi::counters::{
+    Counter, CounterListQuery, CounterPage, IncrementAccepted, IncrementRequest,
+};
 use openapi::tenants::TenantQuery;
+use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -169,13 +171,14 @@ async fn get_counter(
     }))
 }
 
-/// Persisted counters by key, a page at a time.
+/// Persisted counters by key, optionally those whose key starts with `prefix`, a page at
+/// a time.
 #[utoipa::path(
     get,
     path = "/v1/counters",
     operation_id = "listCounters",
     tag = "counters",
-    params(PageQuery),
+    params(CounterListQuery),
     responses(
         (status = 200, description = "One page of counters", body = CounterPage),
         (status = 400, description = "`page` or `pageSize` is out of range"),
@@ -187,15 +190,25 @@ async fn get_counter(
 async fn list_counters(
     State(app): State<AppState>,
     caller: Caller,
-    query: Result<Query<PageQuery>, QueryRejection>,
+    query: Result<Query<CounterListQuery>, QueryRejection>,
 ) -> Result<Json<CounterPage>, ApiError> {
     let query = params::query(query, "page")?;
-    let page = Page::parse(&query)?;
+    let page = Page::from_parts(query.page.as_deref(), query.page_size.as_deref())?;
     let mut select = counter::Entity::find()
         .order_by_asc(counter::Column::TenantId)
         .order_by_asc(counter::Column::Key);
     if let Some(tenant) = caller.scope(query.tenant.as_deref()) {
         select = select.filter(counter::Column::TenantId.eq(tenant));
+    }
+    if let Some(prefix) = query.prefix.as_deref().filter(|p| !p.is_empty()) {
+        let pattern = prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        select = select.filter(
+            Expr::col((counter::Entity, counter::Column::Key))
+                .like(LikeExpr::new(format!("{pattern}%")).escape('\\')),
+        );
     }
     let paginator = select.paginate(&app.db, page.size);
     let total = paginator.num_items().await?;

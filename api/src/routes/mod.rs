@@ -1,6 +1,7 @@
 //! The router: one module per resource, assembled here with the OpenAPI document.
 
 pub mod admin;
+pub mod console;
 mod contract;
 pub mod counters;
 pub mod ops;
@@ -8,16 +9,16 @@ pub(crate) mod page;
 mod params;
 pub mod providers;
 pub mod signing_secret;
+pub mod stats;
 pub mod streams;
 pub mod vehicles;
 pub mod webhooks;
+pub mod webhooks_bulk;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::response::Redirect;
-use axum::routing::get;
 use tower::util::MapRequestLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -100,7 +101,9 @@ fn api_routes(serving: Option<(&AppState, Arc<KeyRing>)>) -> OpenApiRouter<AppSt
     let data = vehicles::router()
         .merge(counters::router())
         .merge(webhooks::router(state))
+        .merge(webhooks_bulk::router())
         .merge(providers::router())
+        .merge(stats::router())
         .merge(streams::router(state))
         .merge(signing_secret::router());
     let admin = admin::router();
@@ -131,10 +134,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let document = contract::document(&document, &providers);
     routes
         .merge(SwaggerUi::new(SWAGGER_PATH).external_url_unchecked(OPENAPI_PATH, document))
-        .route(
-            "/",
-            get(|| async { Redirect::temporary(&format!("{SWAGGER_PATH}/")) }),
-        )
+        .merge(console::router())
         .fallback(http::no_route)
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -90,6 +90,7 @@ async fn metrics(
         return Err(ApiError::Unauthorized);
     }
     crate::metrics::record_counter_gauges(&app).await;
+    crate::metrics::record_platform_gauges(&app).await;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         app.metrics.render(),

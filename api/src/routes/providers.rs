@@ -29,6 +29,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("api_key" = []))
 )]
 async fn list(State(app): State<AppState>) -> Result<Json<ProviderList>, ApiError> {
+    Ok(Json(ProviderList {
+        items: statuses(&app).await?,
+    }))
+}
+
+/// Every configured provider with its shared health, in configuration order.
+pub(crate) async fn statuses(app: &AppState) -> Result<Vec<ProviderStatus>, ApiError> {
     let mut items = Vec::new();
     for provider in app.providers.iter() {
         let view = app.health.view(&provider.name).await.map_err(|error| {
@@ -50,5 +57,5 @@ async fn list(State(app): State<AppState>) -> Result<Json<ProviderList>, ApiErro
             next_probe_at: view.next_probe_at,
         });
     }
-    Ok(Json(ProviderList { items }))
+    Ok(items)
 }

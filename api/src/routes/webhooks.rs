@@ -15,7 +15,9 @@ use openapi::webhooks::{
     Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
     WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
 };
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use worker::delivery::address::CallbackUrl;
@@ -28,6 +30,7 @@ use crate::routes::page::Page;
 use crate::routes::params;
 use crate::state::AppState;
 use crate::tenants::{Caller, quotas};
+use crate::webhook_filter::{RawFilter, WebhookFilter, parse_time};
 
 /// The webhook routes; submissions honour `Idempotency-Key` when `state` is given (it is
 /// not when only the document is wanted).
@@ -199,6 +202,10 @@ async fn show(
         .all(&app.db)
         .await?;
     let delivering = webhook.status == WebhookStatus::Delivering.as_str();
+    let callback_body = webhook
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok());
     Ok(Json(Webhook {
         status: status_of(&webhook),
         outcome: outcome_of(&webhook),
@@ -210,6 +217,7 @@ async fn show(
                 attempts: p.attempts,
                 last_error: p.last_error,
                 fetched_at: p.fetched_at,
+                data: p.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
             })
             .collect(),
         delivery: Delivery {
@@ -230,6 +238,7 @@ async fn show(
             next_attempt_at: webhook.next_run_at.filter(|_| delivering),
             attempt_limit: webhook.attempt_limit,
         },
+        callback_body,
         id: webhook.id,
         tenant_id: webhook.tenant_id,
         callback_url: webhook.callback_url,
@@ -240,7 +249,8 @@ async fn show(
     }))
 }
 
-/// Webhooks, oldest first, optionally in one status (`?status=parked`), a page at a time.
+/// Webhooks matching a filter, oldest (or newest) first, a page at a time: numbered
+/// (`page`, with a `total`) or after an id (`after`, fast at any depth).
 #[utoipa::path(
     get,
     path = "/v1/webhooks",
@@ -249,7 +259,7 @@ async fn show(
     params(WebhookListQuery),
     responses(
         (status = 200, description = "One page of webhooks", body = WebhookPage),
-        (status = 400, description = "`status`, `page` or `pageSize` is not valid"),
+        (status = 400, description = "A filter, `order`, `after`, `page` or `pageSize` is not valid"),
         (status = 401, description = "No valid API key was given"),
         (status = 429, description = "Over the tenant's rate limit"),
         (status = 503, description = "The database is unreachable"),
@@ -263,21 +273,65 @@ async fn list(
 ) -> Result<Json<WebhookPage>, ApiError> {
     let query = params::query(query, "status")?;
     let page = Page::from_parts(query.page.as_deref(), query.page_size.as_deref())?;
-    let mut select = webhook::Entity::find()
-        .filter(webhooks::owned_by(caller.scope(query.tenant.as_deref())))
-        .order_by_asc(webhook::Column::Id);
-    if let Some(status) = query.status.as_deref() {
-        let status = WebhookStatus::parse(status).ok_or_else(|| ApiError::InvalidParameter {
-            field: "status",
-            reason: format!("expected collecting, delivering, delivered or parked, got `{status}`"),
-        })?;
-        select = select.filter(webhook::Column::Status.eq(status.as_str()));
+    let filter = WebhookFilter::parse(
+        RawFilter {
+            status: query.status.as_deref(),
+            provider: query.provider.as_deref(),
+            callback_host: query.callback_host.as_deref(),
+            search: query.search.as_deref(),
+        },
+        parse_time("createdAfter", query.created_after.as_deref())?,
+        parse_time("createdBefore", query.created_before.as_deref())?,
+    )?;
+    let newest_first = match query.order.as_deref().unwrap_or("asc") {
+        "asc" => false,
+        "desc" => true,
+        other => {
+            return Err(ApiError::InvalidParameter {
+                field: "order",
+                reason: format!("expected asc or desc, got `{other}`"),
+            });
+        }
+    };
+    let mut condition = filter.condition(caller.scope(query.tenant.as_deref()));
+    let keyset = query.after.is_some();
+    if keyset && query.page.is_some() {
+        return Err(ApiError::InvalidParameter {
+            field: "after",
+            reason: "page with either `after` or `page`, not both".into(),
+        });
     }
-    let paginator = select.paginate(&app.db, page.size);
-    let total = paginator.num_items().await?;
-    let items = paginator
-        .fetch_page(page.number - 1)
-        .await?
+    if let Some(after) = query.after.as_deref().filter(|a| !a.is_empty()) {
+        condition = condition.add(if newest_first {
+            webhook::Column::Id.lt(after)
+        } else {
+            webhook::Column::Id.gt(after)
+        });
+    }
+    let order = if newest_first {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    let select = webhook::Entity::find()
+        .filter(condition)
+        .order_by(webhook::Column::Id, order);
+    let (rows, total, next_after) = if keyset {
+        // One row more than the page says whether there is a next one.
+        let mut rows = select.limit(page.size + 1).all(&app.db).await?;
+        let more = rows.len() as u64 > page.size;
+        rows.truncate(page.size as usize);
+        let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
+        (rows, None, next)
+    } else {
+        let paginator = select.paginate(&app.db, page.size);
+        let total = paginator.num_items().await?;
+        let rows = paginator.fetch_page(page.number - 1).await?;
+        let more = page.number * page.size < total;
+        let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
+        (rows, Some(total), next)
+    };
+    let items = rows
         .into_iter()
         .map(|w| WebhookSummary {
             status: status_of(&w),
@@ -292,9 +346,10 @@ async fn list(
         .collect();
     Ok(Json(WebhookPage {
         items,
-        page: page.number,
+        page: if keyset { 1 } else { page.number },
         page_size: page.size,
         total,
+        next_after,
     }))
 }
 

@@ -177,7 +177,7 @@ async fn pages_hold_at_most_a_hundred_items(mode: Mode) {
         assert_eq!(status, 200, "{list}: {page}");
         let (status, error) = app.get_json(&format!("{list}?pageSize=101")).await;
         assert_eq!(status, 400, "{list}: {error}");
-        assert_eq!(error["fields"][0]["field"], "pageSize");
+        assert_eq!(error["errors"][0]["field"], "pageSize");
     }
 }
 
@@ -188,7 +188,7 @@ async fn a_provider_list_longer_than_the_providers_is_one_error(mode: Mode) {
     let body = json!({"provider": names, "callbackUrl": "not a url"}).to_string();
     let (status, error) = app.post_json("/v1/webhooks", &body).await;
     assert_eq!(status, 422, "{error}");
-    let fields = error["fields"].as_array().unwrap();
+    let fields = error["errors"].as_array().unwrap();
     assert_eq!(fields.len(), 1, "{error}");
     assert_eq!(fields[0]["field"], "provider");
 
@@ -196,7 +196,7 @@ async fn a_provider_list_longer_than_the_providers_is_one_error(mode: Mode) {
     let body = json!({"provider": ["nope", "gas"], "callbackUrl": "not a url"}).to_string();
     let (status, error) = app.post_json("/v1/webhooks", &body).await;
     assert_eq!(status, 422, "{error}");
-    let named: Vec<&str> = error["fields"]
+    let named: Vec<&str> = error["errors"]
         .as_array()
         .unwrap()
         .iter()

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cache;
+mod console;
 mod counter_batches;
 mod counters;
 mod errors;

@@ -40,12 +40,12 @@ async fn document_and_swagger_ui_are_served_without_network() {
         serde_json::from_str(&std::fs::read_to_string(COMMITTED).unwrap()).unwrap();
     assert_eq!(doc, committed, "the served document is the committed one");
 
-    // The start banner's first link leads to the Swagger UI.
+    // The start banner's first link leads to the console.
     let page = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(
         page.url().path(),
-        "/swagger-ui/",
-        "`/` redirects to the Swagger UI"
+        "/console/",
+        "`/` redirects to the console"
     );
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();

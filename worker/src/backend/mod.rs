@@ -26,6 +26,36 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     }
 }
 
+/// One queue's backlog, as the queue layer can tell it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// The queue's name, before the deployment's prefix.
+    pub name: &'static str,
+    /// Jobs due now, waiting for a worker.
+    pub ready: u64,
+    /// Jobs due later.
+    pub scheduled: u64,
+    /// Jobs fetched by a worker and not yet finished.
+    pub running: u64,
+    /// Since when the oldest job due has waited: its due time, or, for a job already moved
+    /// to Redis's ready list, when it was queued (Redis keeps no due time there; for a job
+    /// queued to run later, this is before it became due).
+    pub oldest_ready: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A worker registered with a queue, and its last heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerBeat {
+    /// The worker's name.
+    pub name: String,
+    /// The queue it serves.
+    pub queue: String,
+    /// Its last heartbeat.
+    pub last_seen: chrono::DateTime<chrono::Utc>,
+    /// Whether that heartbeat is within the time after which its jobs count as orphaned.
+    pub alive: bool,
+}
+
 /// Why the queue could not be reached or written.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -105,6 +135,22 @@ impl Queue {
             queue: J::QUEUE,
             message,
         })
+    }
+
+    /// The backlog of each of `queues`, in that order.
+    pub async fn depths(&self, queues: &[&'static str]) -> Result<Vec<QueueDepth>, QueueError> {
+        match self {
+            Queue::Redis(q) => q.depths(queues).await,
+            Queue::Sqlite(q) => q.depths(queues).await,
+        }
+    }
+
+    /// The workers registered with `queues`, by queue then name.
+    pub async fn workers(&self, queues: &[&'static str]) -> Result<Vec<WorkerBeat>, QueueError> {
+        match self {
+            Queue::Redis(q) => q.workers(queues).await,
+            Queue::Sqlite(q) => q.workers(queues).await,
+        }
     }
 
     /// Removes finished and dead tasks older than `max_age` from `queues`; returns how many.

@@ -7,7 +7,7 @@ use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use super::{Job, QueueError};
+use super::{Job, QueueDepth, QueueError, WorkerBeat};
 use crate::config::{StoreConfig, WorkerConfig};
 
 /// Removes done/dead set members whose task data is gone. apalis's own vacuum deletes the
@@ -24,6 +24,17 @@ for i = 2, #KEYS do
 end
 return removed
 "#;
+
+/// One queue read in one round trip: the ready list's length and head, the schedule's
+/// due and later counts and its first entry, the registered workers.
+type QueueSnapshot = (
+    u64,
+    Option<String>,
+    u64,
+    u64,
+    Vec<(String, f64)>,
+    Vec<String>,
+);
 
 /// The Redis side of the queue.
 #[derive(Clone)]
@@ -119,5 +130,98 @@ impl RedisQueue {
                 .await?;
         }
         Ok(removed)
+    }
+
+    /// Per queue: the ready list, the due and later parts of the schedule, the held jobs
+    /// of each registered worker, and the oldest job due.
+    pub(super) async fn depths(
+        &self,
+        queues: &[&'static str],
+    ) -> Result<Vec<QueueDepth>, QueueError> {
+        let now = chrono::Utc::now();
+        let mut conn = self.conn.clone();
+        let mut depths = Vec::with_capacity(queues.len());
+        for &name in queues {
+            let config = self
+                .storage_named::<serde_json::Value>(name, 1)
+                .get_config()
+                .clone();
+            let (listed, head, due, later, first, workers): QueueSnapshot = redis::pipe()
+                .llen(config.active_jobs_list())
+                .lindex(config.active_jobs_list(), 0)
+                .zcount(config.scheduled_jobs_set(), "-inf", now.timestamp())
+                .zcount(
+                    config.scheduled_jobs_set(),
+                    format!("({}", now.timestamp()),
+                    "+inf",
+                )
+                .zrange_withscores(config.scheduled_jobs_set(), 0, 0)
+                .zrange(config.workers_set(), 0, -1)
+                .query_async(&mut conn)
+                .await?;
+            let mut running = 0;
+            if !workers.is_empty() {
+                let mut pipe = redis::pipe();
+                for worker in &workers {
+                    pipe.scard(format!("{}:{worker}", config.inflight_jobs_set()));
+                }
+                let held: Vec<u64> = pipe.query_async(&mut conn).await?;
+                running = held.iter().sum();
+            }
+            // Ready-list ids are ULIDs: their time is when the job was queued.
+            let listed_since = head
+                .and_then(|id| ulid::Ulid::from_string(&id).ok())
+                .map(|id| chrono::DateTime::<chrono::Utc>::from(id.datetime()));
+            let due_since = first
+                .first()
+                .map(|(_, at)| *at as i64)
+                .filter(|at| *at <= now.timestamp())
+                .and_then(|at| chrono::DateTime::from_timestamp(at, 0));
+            depths.push(QueueDepth {
+                name,
+                ready: listed + due,
+                scheduled: later,
+                running,
+                oldest_ready: listed_since.into_iter().chain(due_since).min(),
+            });
+        }
+        Ok(depths)
+    }
+
+    /// The workers of each queue's registry, with their last heartbeat.
+    pub(super) async fn workers(
+        &self,
+        queues: &[&'static str],
+    ) -> Result<Vec<WorkerBeat>, QueueError> {
+        let now = chrono::Utc::now();
+        let mut conn = self.conn.clone();
+        let mut beats = Vec::new();
+        for &name in queues {
+            let config = self
+                .storage_named::<serde_json::Value>(name, 1)
+                .get_config()
+                .clone();
+            let orphaned = chrono::Duration::from_std(config.orphaned_duration())
+                .unwrap_or(chrono::Duration::MAX);
+            let seen: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(config.workers_set())
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await?;
+            for (worker, at) in seen {
+                let Some(last_seen) = chrono::DateTime::from_timestamp(at as i64, 0) else {
+                    continue;
+                };
+                beats.push(WorkerBeat {
+                    name: worker,
+                    queue: name.to_owned(),
+                    last_seen,
+                    alive: now - last_seen < orphaned,
+                });
+            }
+        }
+        Ok(beats)
     }
 }

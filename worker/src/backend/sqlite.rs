@@ -8,7 +8,7 @@ use apalis_core::backend::Vacuum;
 use apalis_sqlite::SqliteStorage;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
-use super::{Job, QueueError};
+use super::{Job, QueueDepth, QueueError, WorkerBeat};
 use crate::config::WorkerConfig;
 
 /// The SQLite side of the queue.
@@ -63,5 +63,71 @@ impl SqliteQueue {
             .vacuum_before(max_age)
             .await?;
         Ok(removed as u64)
+    }
+
+    /// One statement over apalis's `Jobs` table for every queue.
+    pub(super) async fn depths(
+        &self,
+        queues: &[&'static str],
+    ) -> Result<Vec<QueueDepth>, QueueError> {
+        let now = chrono::Utc::now().timestamp();
+        let rows: Vec<(String, i64, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT job_type, \
+                    COALESCE(SUM(status = 'Pending' AND run_at <= ?1), 0), \
+                    COALESCE(SUM(status = 'Pending' AND run_at > ?1), 0), \
+                    COALESCE(SUM(status IN ('Queued', 'Running')), 0), \
+                    MIN(CASE WHEN status = 'Pending' AND run_at <= ?1 THEN run_at END) \
+             FROM Jobs WHERE status IN ('Pending', 'Queued', 'Running') GROUP BY job_type",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(apalis_sqlite::Error::from)?;
+        Ok(queues
+            .iter()
+            .map(|&name| {
+                let row = rows.iter().find(|r| r.0 == name);
+                QueueDepth {
+                    name,
+                    ready: row.map_or(0, |r| r.1.max(0) as u64),
+                    scheduled: row.map_or(0, |r| r.2.max(0) as u64),
+                    running: row.map_or(0, |r| r.3.max(0) as u64),
+                    oldest_ready: row
+                        .and_then(|r| r.4)
+                        .and_then(|at| chrono::DateTime::from_timestamp(at, 0)),
+                }
+            })
+            .collect())
+    }
+
+    /// apalis's `Workers` table, for `queues`.
+    pub(super) async fn workers(
+        &self,
+        queues: &[&'static str],
+    ) -> Result<Vec<WorkerBeat>, QueueError> {
+        let now = chrono::Utc::now();
+        let w = &self.worker;
+        let orphaned =
+            chrono::Duration::from_std(w.worker_heartbeat_interval * w.worker_missed_heartbeats)
+                .unwrap_or(chrono::Duration::MAX);
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT id, worker_type, last_seen FROM Workers ORDER BY worker_type, id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(apalis_sqlite::Error::from)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, queue, _)| queues.contains(&queue.as_str()))
+            .filter_map(|(name, queue, at)| {
+                let last_seen = chrono::DateTime::from_timestamp(at, 0)?;
+                Some(WorkerBeat {
+                    name,
+                    queue,
+                    last_seen,
+                    alive: now - last_seen < orphaned,
+                })
+            })
+            .collect())
     }
 }

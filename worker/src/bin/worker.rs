@@ -69,6 +69,7 @@ async fn serve_metrics(
             let allowed = metrics::scrape_allowed(token.as_ref(), headers.get(AUTHORIZATION));
             async move {
                 if allowed {
+                    metrics::record_process_memory();
                     handle.render().into_response()
                 } else {
                     (

@@ -1,0 +1,101 @@
+// Overview: webhooks by status, the last hour, queues, workers, providers, receivers and
+// the counter flush, refreshed every few seconds.
+
+import { api, hasRoute } from "./api.js";
+import { minuteChart } from "./chart.js";
+import { h, fill, badge, when, clock, seconds, millis, count, plural, table, panel, alert, pageHead, every } from "./ui.js";
+import { receiverTable } from "./providers.js";
+
+/** How often the figures are read again. */
+const REFRESH_MS = 5000;
+
+export function render(main) {
+  const updated = h("span", { class: "updated", "aria-live": "polite" }, "Loading…");
+  const body = h("div", {});
+  fill(main, pageHead("Overview", "Everything at a glance; refreshed every 5 seconds.", updated), body);
+  let receivers = null;
+  hasRoute("/v1/receivers").then((yes) => { receivers = yes; });
+  return every(REFRESH_MS, async () => {
+    try {
+      const stats = await api("/v1/stats");
+      const receiverList = receivers ? await api("/v1/receivers").catch(() => null) : null;
+      fill(body, ...view(stats, receiverList));
+      fill(updated, `Updated ${clock()}`);
+    } catch (error) {
+      fill(updated, alert("error", `Could not refresh: ${error.message}`));
+    }
+  });
+}
+
+/** Workers register once per queue as `<process>-<queue>-<restarts>`: one row per process. */
+function workerProcesses(workers) {
+  const byName = new Map();
+  for (const w of workers) {
+    const suffix = new RegExp(`-${w.queue.replace(/[^a-z0-9_]/gi, "")}-\\d+$`);
+    const name = w.name.replace(suffix, "");
+    const seen = byName.get(name) || { name, queues: [], lastSeen: w.lastSeen, alive: false };
+    seen.queues.push(w.queue);
+    if (w.lastSeen > seen.lastSeen) seen.lastSeen = w.lastSeen;
+    seen.alive = seen.alive || w.alive;
+    byName.set(name, seen);
+  }
+  return [...byName.values()];
+}
+
+function view(stats, receivers) {
+  const hour = stats.lastHour;
+  const tiles = h("div", { class: "tiles" },
+    stats.webhooks.map((s) => h("a", { class: `tile ${s.status}`, href: `#/webhooks?status=${s.status}` },
+      h("div", { class: "label" }, s.status),
+      h("div", { class: "value" }, count(s.count)),
+      h("div", { class: "sub" }, "webhooks"))),
+    h("div", { class: "tile" },
+      h("div", { class: "label" }, "Success rate"),
+      h("div", { class: "value" }, hour.successRate === undefined ? "—" : `${(hour.successRate * 100).toFixed(1)}%`),
+      h("div", { class: "sub" }, `${count(hour.delivered)} of ${plural(hour.attempts, "attempt")}, last hour`)),
+    h("div", { class: "tile" },
+      h("div", { class: "label" }, "Submit → callback"),
+      h("div", { class: "value" }, millis(hour.p50Ms)),
+      h("div", { class: "sub" }, `p50 · p99 ${millis(hour.p99Ms)} · ${count(hour.sampleSize)} delivered`)));
+
+  const chart = panel("Last hour, per minute",
+    h("p", { class: "muted small" }, `${count(hour.submitted)} submitted · ${count(hour.delivered)} delivered · ${count(hour.attempts - hour.delivered)} failed attempts`),
+    minuteChart(hour.minutes));
+
+  const queues = panel("Queues", table([
+    ["Queue", (q) => h("code", {}, q.name)],
+    ["Ready", (q) => count(q.ready), "num"],
+    ["Scheduled", (q) => count(q.scheduled), "num"],
+    ["Running", (q) => count(q.running), "num"],
+    ["Oldest waiting", (q) => seconds(q.oldestReadySeconds), "num"],
+  ], stats.queues));
+
+  const processes = workerProcesses(stats.workers);
+  const alive = processes.filter((w) => w.alive).length;
+  const workers = panel(`Workers · ${plural(alive, "process")} alive`, table([
+    ["Process", (w) => h("code", {}, w.name)],
+    ["Queues", (w) => w.queues.join(", ")],
+    ["Last heartbeat", (w) => when(w.lastSeen)],
+    ["", (w) => badge(w.alive ? "alive" : "silent")],
+  ], processes, "No worker has registered yet."));
+
+  const providers = panel("Providers", table([
+    ["Provider", (p) => h("strong", {}, p.name)],
+    ["Health", (p) => badge(p.health)],
+    ["Failures", (p) => count(p.consecutiveFailures), "num"],
+    ["Next probe", (p) => when(p.nextProbeAt)],
+  ], stats.providers));
+
+  const c = stats.counters;
+  const flush = panel("Counter flush", h("dl", { class: "facts" },
+    h("dt", {}, "Lag"), h("dd", {}, seconds(c.lagSeconds)),
+    h("dt", {}, "Last flush"), h("dd", {}, when(c.lastFlushAt)),
+    h("dt", {}, "Counters in it"), h("dd", {}, count(c.lastFlushKeys)),
+    h("dt", {}, "Took"), h("dd", {}, millis(c.lastFlushDurationMs))));
+
+  const sections = [tiles, chart, h("div", { class: "grid" }, queues, workers, providers, flush)];
+  if (receivers && Array.isArray(receivers.items)) {
+    sections.push(h("div", { class: "grid" }, panel("Receivers", receiverTable(receivers.items))));
+  }
+  return sections;
+}

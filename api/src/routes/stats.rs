@@ -1,0 +1,114 @@
+//! `GET /v1/stats`: the overview page's figures in one request.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use entity::counter_flush;
+use openapi::stats::{CounterFlushStats, QueueStats, Stats, WorkerStats};
+use openapi::tenants::TenantQuery;
+use sea_orm::{EntityTrait, QueryOrder};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use worker::jobs::QUEUES;
+
+use crate::error::ApiError;
+use crate::routes::{params, providers};
+use crate::state::AppState;
+use crate::stats;
+use crate::tenants::Caller;
+
+/// The stats route.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show))
+}
+
+/// Webhooks by status, the last hour minute by minute (submissions, deliveries, success
+/// rate, p50/p99 from submission to acknowledged callback), the queues and their workers,
+/// provider health and the counter flush. Webhook figures are the tenant's own (the
+/// operator's key: every tenant's, or `?tenant=`'s); queues, workers, providers and the
+/// flush are shared by every tenant.
+#[utoipa::path(
+    get,
+    path = "/v1/stats",
+    tag = "ops",
+    params(TenantQuery),
+    responses(
+        (status = 200, description = "The figures", body = Stats),
+        (status = 400, description = "The query is not valid"),
+        (status = 401, description = "No valid API key was given"),
+        (status = 429, description = "Over the tenant's rate limit"),
+        (status = 503, description = "The database, the queue or the health store is unreachable"),
+    ),
+    security(("api_key" = []))
+)]
+async fn show(
+    State(app): State<AppState>,
+    caller: Caller,
+    query: Result<Query<TenantQuery>, QueryRejection>,
+) -> Result<Json<Stats>, ApiError> {
+    let query = params::query(query, "tenant")?;
+    let tenant = caller.scope(query.tenant.as_deref());
+    let now = chrono::Utc::now();
+    let webhooks = stats::webhooks_by_status(&app.db, tenant).await?;
+    let last_hour = stats::last_hour(&app.db, tenant, now).await?;
+    let unavailable = |what: &'static str| {
+        move |error: worker::backend::QueueError| {
+            tracing::error!(%error, "{what} unreadable");
+            ApiError::Unavailable(format!("the {what} cannot be read; retry later"))
+        }
+    };
+    let queues = app
+        .queue
+        .depths(QUEUES)
+        .await
+        .map_err(unavailable("queue depths"))?
+        .into_iter()
+        .map(|q| QueueStats {
+            name: q.name.to_owned(),
+            ready: q.ready,
+            scheduled: q.scheduled,
+            running: q.running,
+            oldest_ready_seconds: q
+                .oldest_ready
+                .map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0),
+        })
+        .collect();
+    let workers = app
+        .queue
+        .workers(QUEUES)
+        .await
+        .map_err(unavailable("worker registry"))?
+        .into_iter()
+        .map(|w| WorkerStats {
+            name: w.name,
+            queue: w.queue,
+            last_seen: w.last_seen,
+            alive: w.alive,
+        })
+        .collect();
+    let last_flush = counter_flush::Entity::find()
+        .order_by_desc(counter_flush::Column::AppliedAt)
+        .one(&app.db)
+        .await?;
+    let oldest = app.counters.oldest_unflushed().await.map_err(|error| {
+        tracing::error!(%error, "counter buffer unreadable");
+        ApiError::BufferUnavailable
+    })?;
+    Ok(Json(Stats {
+        generated_at: now,
+        tenant_id: tenant.map(str::to_owned),
+        webhooks,
+        last_hour,
+        queues,
+        workers,
+        providers: providers::statuses(&app).await?,
+        counters: CounterFlushStats {
+            last_flush_at: last_flush.as_ref().map(|f| f.applied_at),
+            last_flush_keys: last_flush.as_ref().map(|f| f.keys),
+            last_flush_duration_ms: last_flush.as_ref().map(|f| f.duration_ms),
+            lag_seconds: oldest.map_or(0.0, |at| {
+                (now - at).num_milliseconds().max(0) as f64 / 1000.0
+            }),
+        },
+    }))
+}
