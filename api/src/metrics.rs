@@ -56,6 +56,34 @@ fn describe() {
         "datahog_rejected_increments",
         "Increments set aside because the counter's total would overflow"
     );
+    describe_gauge!(
+        "datahog_webhooks",
+        "Webhooks by status, every tenant's, read when /metrics is scraped"
+    );
+    describe_gauge!("datahog_queue_ready_jobs", "Jobs ready to run, by queue");
+    describe_gauge!(
+        "datahog_queue_scheduled_jobs",
+        "Jobs scheduled for later, by queue"
+    );
+    describe_gauge!("datahog_queue_running_jobs", "Jobs running, by queue");
+    describe_gauge!(
+        "datahog_queue_oldest_ready_seconds",
+        Unit::Seconds,
+        "How long the oldest ready job of each queue has waited"
+    );
+    describe_gauge!(
+        "datahog_provider_health",
+        "Provider health: 1 up, 0.5 failing, 0 down"
+    );
+    describe_gauge!(
+        "datahog_provider_consecutive_failures",
+        "Failures in a row of each provider"
+    );
+    describe_gauge!(
+        "datahog_process_resident_memory_bytes",
+        Unit::Bytes,
+        "Resident memory of this process"
+    );
 }
 
 /// The request counters and latency histograms, by method, route template and status.

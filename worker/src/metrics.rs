@@ -44,7 +44,12 @@ pub fn prometheus() -> PrometheusHandle {
 
 /// Gives every family of the jobs its `# HELP` line (the recorder writes `# TYPE` itself).
 fn describe() {
-    use metrics::{Unit, describe_counter, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(
+        "datahog_process_resident_memory_bytes",
+        Unit::Bytes,
+        "Resident memory of this process"
+    );
     describe_counter!(
         "datahog_webhook_collections_total",
         "Webhook collections ended, by outcome (completed or failed)"
