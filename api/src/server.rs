@@ -12,6 +12,7 @@ use worker::backend::Queue;
 use worker::backend::QueueError;
 use worker::config::ConfigError;
 use worker::counters::CounterBuffer;
+use worker::dependencies::Dependencies;
 use worker::jobs::{ContextError, JobContext};
 use worker::providers::{ProviderHealth, Providers};
 use worker::runtime::RuntimeError;
@@ -95,6 +96,9 @@ pub async fn run(
         &config.store.redis_prefix,
         &config.worker.providers,
     );
+    // Probed for the whole life of the process: the gauge, the outage log, and (embedded)
+    // when the workers may restart.
+    let deps = Dependencies::watch(db.clone(), redis.clone(), shutdown.child_token());
     let workers = if config.store.embedded() {
         // The workers share this process's queue and provider health with the handlers.
         let ctx = JobContext::new(
@@ -106,6 +110,7 @@ pub async fn run(
         )?;
         Some(tokio::spawn(worker::runtime::run(
             ctx,
+            deps,
             shutdown.child_token(),
         )))
     } else {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod counters;
 pub mod db;
 pub mod delivery;
+pub mod dependencies;
 pub mod jobs;
 pub mod metrics;
 pub mod mock_providers;

@@ -5,6 +5,7 @@ use axum::routing::get;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use worker::config::{LogConfig, StoreConfig, WorkerConfig};
+use worker::dependencies::Dependencies;
 use worker::jobs::JobContext;
 use worker::{db, metrics, runtime, telemetry};
 
@@ -32,25 +33,32 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.log);
+    // Installed before anything records a metric.
+    let metrics = metrics::prometheus();
     cli.store.validate()?;
     cli.worker.validate()?;
 
-    let db = db::connect(&cli.store).await?;
-    let ctx = JobContext::connect(db, &cli.store, cli.worker).await?;
-
     let cancel = runtime::cancel_on_signal();
+    let Some(db) = db::connect_patiently(&cli.store, &cancel).await? else {
+        return Ok(());
+    };
+    let ctx = JobContext::connect(db, &cli.store, cli.worker).await?;
+    let deps = Dependencies::watch(ctx.db.clone(), ctx.queue.redis(), cancel.child_token());
     if let Some(addr) = cli.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(addr = %listener.local_addr()?, "serving metrics at /metrics");
-        tokio::spawn(serve_metrics(listener, cancel.clone()));
+        tokio::spawn(serve_metrics(listener, metrics, cancel.clone()));
     }
-    runtime::run(ctx, cancel).await?;
+    runtime::run(ctx, deps, cancel).await?;
     Ok(())
 }
 
 /// Serves the process's Prometheus metrics until `cancel` fires.
-async fn serve_metrics(listener: tokio::net::TcpListener, cancel: CancellationToken) {
-    let handle = metrics::prometheus();
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    cancel: CancellationToken,
+) {
     let app = Router::new().route(
         "/metrics",
         get(move || {

@@ -3,26 +3,13 @@
 
 use std::time::Duration;
 
-use clap::Parser;
 use entity::webhook;
 use sea_orm::{Database, EntityTrait};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use worker::backend::Queue;
-use worker::config::{StoreConfig, WorkerConfig};
-use worker::delivery::address::CallbackUrl;
 use worker::testing::{fresh_postgres_database, redis_url, unique_name};
-use worker::webhooks::{self, NewWebhook, Submitted};
 
-use super::{eventually, worker_command};
-
-#[derive(Parser)]
-struct Settings {
-    #[command(flatten)]
-    store: StoreConfig,
-    #[command(flatten)]
-    worker: WorkerConfig,
-}
+use super::{eventually, submit_one, worker_command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
@@ -52,33 +39,7 @@ async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
     };
     let mut first = start();
 
-    let settings = Settings::try_parse_from([
-        "test",
-        "--database-url",
-        &database_url,
-        "--redis-url",
-        &redis_url(),
-        "--redis-prefix",
-        &prefix,
-        "--migrate",
-        "true",
-    ])
-    .unwrap();
-    let db = worker::db::connect(&settings.store).await.unwrap();
-    let queue = Queue::connect(&settings.store, &settings.worker)
-        .await
-        .unwrap();
-    let new = NewWebhook {
-        providers: vec!["gas".into()],
-        callback_url: CallbackUrl::parse(&receiver.uri(), true).unwrap(),
-        idempotency_key: None,
-    };
-    let submitted = webhooks::submit(&db, &queue, &settings.worker.webhooks, new)
-        .await
-        .unwrap();
-    let Submitted::Created(created) = submitted else {
-        panic!("a new webhook")
-    };
+    let id = submit_one(&database_url, &redis_url(), &prefix, "gas", &receiver.uri()).await;
 
     // The first worker is waiting on the provider: kill it there.
     let fetching = eventually(Duration::from_secs(30), async || {
@@ -101,14 +62,14 @@ async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
         .expect("start the worker binary");
     let reader = Database::connect(&database_url).await.unwrap();
     let delivered = eventually(Duration::from_secs(60), async || {
-        let row = webhook::Entity::find_by_id(&created.id).one(&reader).await;
+        let row = webhook::Entity::find_by_id(&id).one(&reader).await;
         row.ok().flatten().is_some_and(|w| w.status == "delivered")
     })
     .await;
     assert!(delivered, "the second worker finished the webhook");
     let calls = receiver.received_requests().await.unwrap();
     assert_eq!(calls.len(), 1, "one callback");
-    assert_eq!(calls[0].headers["webhook-id"], created.id.as_str());
+    assert_eq!(calls[0].headers["webhook-id"], id.as_str());
     // The second worker counted what it did, on its metrics listener.
     let metrics = reqwest::get(format!("http://{metrics_addr}/metrics"))
         .await
