@@ -184,6 +184,8 @@ pub struct Delivery {
 pub struct DeliveryAttempt {
     /// 1 for the first.
     pub number: i32,
+    /// Whether its outcome is known.
+    pub status: AttemptStatus,
     /// `scheduled`, or `manual` for a redelivery.
     pub trigger: String,
     /// When it started.
@@ -205,6 +207,18 @@ pub struct DeliveryAttempt {
     /// When the next attempt was scheduled for, if one was.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// Where a delivery attempt stands: recorded before its POST, completed after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    /// The POST is being made.
+    InFlight,
+    /// The POST ended: its answer or failure is recorded.
+    Completed,
+    /// Its worker died during the POST: the receiver may have it (same `webhook-id`).
+    Unknown,
 }
 
 /// A webhook in a list.

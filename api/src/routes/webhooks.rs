@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use entity::{delivery_attempt, webhook};
 use openapi::error::{ErrorBody, FieldError};
 use openapi::webhooks::{
-    Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
-    WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
+    AttemptStatus, Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook,
+    WebhookAccepted, WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
 };
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
@@ -221,6 +221,11 @@ async fn show(
                 .into_iter()
                 .map(|a| DeliveryAttempt {
                     number: a.number,
+                    status: match a.status {
+                        delivery_attempt::AttemptStatus::InFlight => AttemptStatus::InFlight,
+                        delivery_attempt::AttemptStatus::Completed => AttemptStatus::Completed,
+                        delivery_attempt::AttemptStatus::Unknown => AttemptStatus::Unknown,
+                    },
                     trigger: a.trigger,
                     started_at: a.started_at,
                     duration_ms: a.duration_ms,

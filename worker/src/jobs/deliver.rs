@@ -5,15 +5,15 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::Utc;
-use entity::{delivery_attempt, webhook};
+use entity::webhook;
 use openapi::webhooks::WebhookStatus;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{JobContext, JobError};
 use crate::delivery::retry;
 use crate::metrics;
-use crate::webhooks::{Deliver, lease};
+use crate::webhooks::{Deliver, attempt, lease};
 
 /// Beyond the delivery timeout, how long an attempt holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -37,11 +37,28 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         tracing::debug!(webhook = %id, "not delivering or not due; nothing to do");
         return Ok(());
     };
+    let unknown = attempt::settle_unknown(&ctx.db, id).await?;
+    if unknown > 0 {
+        tracing::warn!(webhook = %id, unknown, "a delivery attempt's worker died during its POST; recorded as unknown, delivering again");
+    }
     let payload = webhook
         .payload
         .as_deref()
         .ok_or_else(|| JobError::Payload("a delivering webhook has no callback body".into()))?;
     let number = webhook.delivery_attempts + 1;
+    if number > webhook.attempt_limit {
+        // The last attempt was the one whose outcome is unknown: the schedule is spent.
+        if lease::park(&ctx.db, id, task).await? {
+            metrics::delivery_attempt("parked", Duration::ZERO);
+            tracing::warn!(webhook = %id, attempts = webhook.delivery_attempts, "callback parked after an attempt with an unknown outcome; redeliver it once the receiver is fixed");
+        }
+        return Ok(());
+    }
+    // Recorded before the POST: whatever happens next, the history counts this attempt.
+    let Some(attempt_id) = attempt::begin(&ctx.db, &webhook, number, task).await? else {
+        tracing::warn!(webhook = %id, "lease lost before the delivery attempt; another job has the webhook");
+        return Ok(());
+    };
     let result = ctx
         .sender
         .send(&webhook.callback_url, &webhook.id, payload)
@@ -71,33 +88,22 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     };
 
     let txn = ctx.db.begin().await?;
-    delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
-        webhook_id: Set(webhook.id.clone()),
-        number: Set(number),
-        trigger: Set(webhook.delivery_trigger.clone()),
-        url: Set(webhook.callback_url.clone()),
-        started_at: Set(result.started_at),
-        duration_ms: Set(result.duration.as_millis() as i64),
-        status_code: Set(result.status.map(i32::from)),
-        error_kind: Set(result.error_kind.map(str::to_owned)),
-        error_message: Set(result.error_message.clone()),
-        response_body: Set(result.body.clone()),
-        next_attempt_at: Set(next_at),
-        ..Default::default()
-    })
-    .exec_without_returning(&txn)
-    .await?;
+    attempt::complete(&txn, attempt_id, &result, next_at).await?;
     let mut update = webhook::Entity::update_many()
         .col_expr(webhook::Column::Status, Expr::value(status.as_str()))
-        .col_expr(webhook::Column::DeliveryAttempts, Expr::value(number))
         .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
     if result.delivered() {
         update = update.col_expr(webhook::Column::DeliveredAt, Expr::value(Some(now)));
     }
-    update.filter(lease::held_by(id, task)).exec(&txn).await?;
+    let updated = update.filter(lease::held_by(id, task)).exec(&txn).await?;
+    // The attempt's outcome is kept either way: the receiver saw it.
     txn.commit().await?;
+    if updated.rows_affected == 0 {
+        tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
+        return Ok(());
+    }
 
     let outcome = result.status.map_or_else(
         || result.error_kind.unwrap_or("error").to_owned(),

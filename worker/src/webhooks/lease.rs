@@ -68,3 +68,24 @@ pub async fn release<C: ConnectionTrait>(
         .await?;
     Ok(released.rows_affected == 1)
 }
+
+/// Parks webhook `id` (its delivery schedule spent) and hands it back; false if `task` no
+/// longer held it.
+pub async fn park<C: ConnectionTrait>(db: &C, id: &str, task: &str) -> Result<bool, DbErr> {
+    let parked = webhook::Entity::update_many()
+        .col_expr(
+            webhook::Column::Status,
+            Expr::value(WebhookStatus::Parked.as_str()),
+        )
+        .col_expr(
+            webhook::Column::NextRunAt,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+        .col_expr(webhook::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(held_by(id, task))
+        .filter(webhook::Column::Status.eq(WebhookStatus::Delivering.as_str()))
+        .exec(db)
+        .await?;
+    Ok(parked.rows_affected == 1)
+}

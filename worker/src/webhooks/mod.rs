@@ -1,6 +1,7 @@
 //! Webhook collections: submission, the lease jobs work under, the callback body, and
 //! redelivery. The database holds the truth; jobs carry only the webhook's id.
 
+pub mod attempt;
 pub mod lease;
 
 use std::collections::BTreeMap;
