@@ -42,6 +42,9 @@ pub struct Model {
     pub next_run_at: Option<DateTimeUtc>,
     /// The queue task holding the lease, so the same task may pick it up again after a crash.
     pub claimed_by: Option<String>,
+    /// The queue task its next job was pushed as, so the sweeper can tell a job waiting
+    /// in a backlog from a lost one.
+    pub queued_task: Option<String>,
 }
 
 /// Relations of `webhooks`.

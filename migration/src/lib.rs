@@ -9,7 +9,7 @@ mod m20260101_000004_create_maintenance_runs;
 mod m20260101_000005_create_counters;
 mod m20260101_000006_create_webhooks;
 mod m20260101_000007_create_streams;
-mod m20260101_000010_attempt_status;
+mod m20260101_000010_delivery_records;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -25,7 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000005_create_counters::Migration),
             Box::new(m20260101_000006_create_webhooks::Migration),
             Box::new(m20260101_000007_create_streams::Migration),
-            Box::new(m20260101_000010_attempt_status::Migration),
+            Box::new(m20260101_000010_delivery_records::Migration),
         ]
     }
 }

@@ -544,7 +544,7 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
     })
     .await;
     let _workers = app.workers();
-    // Recorded, but the process died before the push.
+    // Recorded, but the process died before the push: its task was never queued.
     let now = chrono::Utc::now();
     let id = ulid::Ulid::generate().to_string();
     let db = app.db().await;
@@ -565,6 +565,7 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
         delivery_trigger: Set("scheduled".into()),
         next_run_at: Set(Some(now - chrono::Duration::seconds(5))),
         claimed_by: Set(None),
+        queued_task: Set(Some(ulid::Ulid::generate().to_string())),
     })
     .exec_without_returning(&db)
     .await

@@ -10,7 +10,8 @@ use openapi::webhooks::{Outcome, WebhookStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-use super::{JobContext, JobError};
+use super::{JobContext, JobError, retry_transient};
+use crate::backend::Queue;
 use crate::metrics;
 use crate::providers::Admission;
 use crate::webhooks::{self, Collect, Deliver, FAILED, FETCHED, PENDING, lease};
@@ -29,7 +30,8 @@ enum Fetch {
 /// The handler of `Collect`. A failure ends the task: the webhook's lease runs out and
 /// the sweeper queues it again, from what the database holds.
 pub async fn run(job: Collect, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
-    collect(&ctx, &job.webhook_id, &task.to_string())
+    let task = task.to_string();
+    retry_transient("collect", || collect(&ctx, &job.webhook_id, &task))
         .await
         .map_err(|error| {
             tracing::error!(webhook = %job.webhook_id, %error, "collection failed; the sweeper will queue it again");
@@ -68,16 +70,15 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         }
         Some(at) if Utc::now() < webhook.deadline_at => {
             let at = Ord::min(at, webhook.deadline_at);
-            if lease::release(&ctx.db, id, task, at).await? {
+            let next = Queue::task_id();
+            if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
                 tracing::info!(webhook = %id, next = %at, "providers missing; collection continues later");
-                ctx.queue
-                    .push_at(
-                        Collect {
-                            webhook_id: id.to_owned(),
-                        },
-                        at,
-                    )
-                    .await?;
+                let job = Collect {
+                    webhook_id: id.to_owned(),
+                };
+                ctx.queue.push_as(job, next, Some(at)).await?;
+            } else {
+                tracing::warn!(webhook = %id, "lease lost before the collection was handed back; leaving it to its holder");
             }
             Ok(())
         }
@@ -191,6 +192,8 @@ async fn finish(
     let body = webhooks::callback_body(webhook, rows, outcome, now);
     let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
+    let first = ctx.config.webhooks.delivery_schedule[0];
+    let next = Queue::task_id();
     let move_on = webhook::Entity::update_many()
         .col_expr(
             webhook::Column::Status,
@@ -203,8 +206,12 @@ async fn finish(
         .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
         .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
         .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
-        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
+        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + first)))
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+        .col_expr(
+            webhook::Column::QueuedTask,
+            Expr::value(Some(next.to_string())),
+        )
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(lease::held_by(&webhook.id, task))
         .filter(webhook::Column::Status.eq(WebhookStatus::Collecting.as_str()));
@@ -234,14 +241,10 @@ async fn finish(
     }
     tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
     metrics::collection_ended(outcome.as_str());
-    let first = ctx.config.webhooks.delivery_schedule[0];
     let job = Deliver {
         webhook_id: webhook.id.clone(),
     };
-    if first.is_zero() {
-        ctx.queue.push(job).await?;
-    } else {
-        ctx.queue.push_at(job, now + first).await?;
-    }
+    let at = (!first.is_zero()).then(|| now + first);
+    ctx.queue.push_as(job, next, at).await?;
     Ok(())
 }

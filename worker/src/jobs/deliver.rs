@@ -10,7 +10,8 @@ use openapi::webhooks::WebhookStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, TransactionTrait};
 
-use super::{JobContext, JobError};
+use super::{JobContext, JobError, retry_transient};
+use crate::backend::Queue;
 use crate::delivery::retry;
 use crate::metrics;
 use crate::webhooks::{Deliver, attempt, lease};
@@ -21,7 +22,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// The handler of `Deliver`. A failure of ours (not the receiver's) ends the task: the
 /// lease runs out and the sweeper queues the webhook again.
 pub async fn run(job: Deliver, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
-    deliver(&ctx, &job.webhook_id, &task.to_string())
+    let task = task.to_string();
+    retry_transient("deliver", || deliver(&ctx, &job.webhook_id, &task))
         .await
         .map_err(|error| {
             tracing::error!(webhook = %job.webhook_id, %error, "delivery failed; the sweeper will queue it again");
@@ -87,9 +89,14 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         WebhookStatus::Parked
     };
 
+    let next = Queue::task_id();
     let txn = ctx.db.begin().await?;
     attempt::complete(&txn, attempt_id, &result, next_at).await?;
     let mut update = webhook::Entity::update_many()
+        .col_expr(
+            webhook::Column::QueuedTask,
+            Expr::value(next_at.map(|_| next.to_string())),
+        )
         .col_expr(webhook::Column::Status, Expr::value(status.as_str()))
         .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
@@ -117,14 +124,10 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         (_, Some(at)) => {
             metrics::delivery_attempt("retrying", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, next = %at, "callback attempt failed; retrying later");
-            ctx.queue
-                .push_at(
-                    Deliver {
-                        webhook_id: id.to_owned(),
-                    },
-                    at,
-                )
-                .await?;
+            let job = Deliver {
+                webhook_id: id.to_owned(),
+            };
+            ctx.queue.push_as(job, next, Some(at)).await?;
         }
         _ => {
             metrics::delivery_attempt("parked", result.duration);

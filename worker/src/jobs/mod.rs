@@ -21,6 +21,7 @@ use crate::counters::CounterBuffer;
 use crate::counters::flush::FlushError;
 use crate::delivery::Sender;
 use crate::delivery::signature::Secret;
+use crate::dependencies::Backoff;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
 use crate::schedule;
 
@@ -203,6 +204,33 @@ pub async fn run_interval<J: IntervalJob>(
     })
 }
 
+/// In-process retries of a job after a transient store error, before it gives up and
+/// leaves its webhook or stream to orphan recovery and the sweeper.
+const TRANSIENT_RETRIES: u32 = 3;
+
+/// Runs `attempt` again after a transient store error (a dropped connection, a timeout),
+/// up to `TRANSIENT_RETRIES` times with a growing wait; handlers are idempotent, so a
+/// second run reads the truth and carries on.
+pub async fn retry_transient<F, Fut>(what: &str, mut attempt: F) -> Result<(), JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), JobError>>,
+{
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(error) if error.is_transient() && retries < TRANSIENT_RETRIES => {
+                retries += 1;
+                let wait = backoff.next_wait();
+                tracing::warn!(job = what, %error, retries, ?wait, "transient store error; retrying in-process");
+                tokio::time::sleep(wait).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Why a job failed; apalis records it as the task's result.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -221,4 +249,19 @@ pub enum JobError {
     /// A callback body could not be built.
     #[error("callback body: {0}")]
     Payload(String),
+}
+
+impl JobError {
+    /// Whether trying again soon may succeed: a store that did not answer, not a bug or
+    /// bad data.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Database(error) => matches!(
+                error,
+                DbErr::Conn(_) | DbErr::ConnectionAcquire(_) | DbErr::Exec(_) | DbErr::Query(_)
+            ),
+            JobError::Queue(_) | JobError::Health(_) => true,
+            JobError::Flush(_) | JobError::Payload(_) => false,
+        }
+    }
 }

@@ -10,7 +10,7 @@ use sea_orm::{
     TryInsertResult,
 };
 
-use super::{JobContext, JobError};
+use super::{JobContext, JobError, retry_transient};
 use crate::metrics;
 use crate::providers::Admission;
 use crate::streams::{ACTIVE, StreamTick, slot_after, slot_time};
@@ -26,7 +26,9 @@ pub const SKIPPED: &str = "skipped";
 
 /// The handler of `StreamTick`. A failure ends the task; the sweeper re-arms the stream.
 pub async fn run(job: StreamTick, ctx: Data<JobContext>) -> Result<(), AbortError> {
-    tick(&ctx, &job).await.map_err(|error| {
+    retry_transient("stream_tick", || tick(&ctx, &job))
+        .await
+        .map_err(|error| {
         tracing::error!(stream = %job.stream_id, slot = job.slot, %error, "stream run failed; the sweeper will re-arm it");
         AbortError::new(error)
     })
@@ -127,7 +129,7 @@ async fn finish(
     data: Option<&str>,
     error: Option<&str>,
 ) -> Result<(), JobError> {
-    stream_batch::Entity::update_many()
+    let ended = stream_batch::Entity::update_many()
         .col_expr(stream_batch::Column::Status, Expr::value(status))
         .col_expr(
             stream_batch::Column::Data,
@@ -143,8 +145,13 @@ async fn finish(
         )
         .filter(stream_batch::Column::StreamId.eq(stream_id))
         .filter(stream_batch::Column::Slot.eq(slot))
+        .filter(stream_batch::Column::Status.eq(RUNNING))
         .exec(&ctx.db)
         .await?;
+    if ended.rows_affected == 0 {
+        tracing::warn!(stream = %stream_id, slot, status, "the run was already finished as abandoned; its result is dropped");
+        return Ok(());
+    }
     metrics::stream_run(status);
     match error {
         Some(reason) => {

@@ -52,15 +52,21 @@ pub fn held_by(id: &str, task: &str) -> Condition {
         .add(webhook::Column::ClaimedBy.eq(task))
 }
 
-/// Hands webhook `id` back, its next job due at `at`; false if `task` no longer held it.
+/// Hands webhook `id` back, its next job due at `at` as queue task `next`; false if `task`
+/// no longer held it.
 pub async fn release<C: ConnectionTrait>(
     db: &C,
     id: &str,
     task: &str,
     at: DateTime<Utc>,
+    next: &str,
 ) -> Result<bool, DbErr> {
     let released = webhook::Entity::update_many()
         .col_expr(webhook::Column::NextRunAt, Expr::value(Some(at)))
+        .col_expr(
+            webhook::Column::QueuedTask,
+            Expr::value(Some(next.to_owned())),
+        )
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
         .col_expr(webhook::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(held_by(id, task))

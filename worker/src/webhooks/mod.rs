@@ -103,6 +103,7 @@ pub async fn submit(
         return Ok(Submitted::Existing(existing));
     }
     let id = ulid::Ulid::generate().to_string();
+    let task = Queue::task_id();
     let created = webhook::Model {
         id: id.clone(),
         callback_url: new.callback_url.url().to_string(),
@@ -120,6 +121,7 @@ pub async fn submit(
         delivery_trigger: SCHEDULED.to_owned(),
         next_run_at: Some(now),
         claimed_by: None,
+        queued_task: Some(task.to_string()),
     };
     let row = webhook::ActiveModel::from(created.clone());
     let providers =
@@ -158,9 +160,13 @@ pub async fn submit(
     txn.commit().await?;
 
     if let Err(error) = queue
-        .push(Collect {
-            webhook_id: id.clone(),
-        })
+        .push_as(
+            Collect {
+                webhook_id: id.clone(),
+            },
+            task,
+            None,
+        )
         .await
     {
         tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
@@ -220,6 +226,7 @@ pub async fn redeliver(
     id: &str,
 ) -> Result<webhook::Model, RedeliverError> {
     let now = Utc::now();
+    let task = Queue::task_id();
     let reopened = webhook::Entity::update_many()
         .col_expr(
             webhook::Column::Status,
@@ -232,6 +239,10 @@ pub async fn redeliver(
         .col_expr(webhook::Column::DeliveryTrigger, Expr::value(MANUAL))
         .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+        .col_expr(
+            webhook::Column::QueuedTask,
+            Expr::value(Some(task.to_string())),
+        )
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(webhook::Column::Id.eq(id))
         .filter(webhook::Column::Status.is_in([
@@ -250,9 +261,13 @@ pub async fn redeliver(
     }
     // Reopened but not queued: the sweeper queues it once the grace period passes.
     queue
-        .push(Deliver {
-            webhook_id: id.to_owned(),
-        })
+        .push_as(
+            Deliver {
+                webhook_id: id.to_owned(),
+            },
+            task,
+            None,
+        )
         .await?;
     Ok(current)
 }

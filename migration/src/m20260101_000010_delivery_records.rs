@@ -9,9 +9,16 @@ enum DeliveryAttempts {
     Status,
 }
 
+#[derive(DeriveIden)]
+enum Webhooks {
+    Table,
+    QueuedTask,
+}
+
 /// A delivery attempt is recorded `in_flight` before its POST and completed after it, so
 /// the history never has fewer attempts than the receiver saw. Rows from before this
-/// migration were all recorded after their POST: `completed`.
+/// migration were all recorded after their POST: `completed`. A webhook records the queue
+/// task its next job was pushed as, so the sweeper can tell a backlog from a lost job.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -20,6 +27,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(DeliveryAttempts::Table)
                     .add_column(text(DeliveryAttempts::Status).default("completed"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Webhooks::Table)
+                    .add_column(text_null(Webhooks::QueuedTask))
                     .to_owned(),
             )
             .await
@@ -31,6 +46,14 @@ impl MigrationTrait for Migration {
                 Table::alter()
                     .table(DeliveryAttempts::Table)
                     .drop_column(DeliveryAttempts::Status)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Webhooks::Table)
+                    .drop_column(Webhooks::QueuedTask)
                     .to_owned(),
             )
             .await
