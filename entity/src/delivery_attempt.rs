@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::lifecycle::Lifecycle;
+
 /// One delivery attempt.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "delivery_attempts")]
@@ -37,7 +39,7 @@ pub struct Model {
 
 /// Where an attempt stands. Recorded `in_flight` before the POST, so a worker dying in
 /// the middle leaves a trace: the next job for the webhook marks it `unknown`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum AttemptStatus {
     /// The POST is being made.
@@ -49,6 +51,17 @@ pub enum AttemptStatus {
     /// Its worker died during the POST: the receiver may or may not have it.
     #[sea_orm(string_value = "unknown")]
     Unknown,
+}
+
+impl Lifecycle for AttemptStatus {
+    const MOVES: &'static [(Self, Self)] = &[
+        // the POST ended
+        (AttemptStatus::InFlight, AttemptStatus::Completed),
+        // the next job found its worker gone
+        (AttemptStatus::InFlight, AttemptStatus::Unknown),
+        // the answer arrived after all
+        (AttemptStatus::Unknown, AttemptStatus::Completed),
+    ];
 }
 
 /// Relations of `delivery_attempts`.

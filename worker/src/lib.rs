@@ -8,6 +8,7 @@ pub mod db;
 pub mod delivery;
 pub mod dependencies;
 pub mod jobs;
+pub mod lifecycle;
 pub mod metrics;
 pub mod mock_providers;
 pub mod poll;

@@ -60,7 +60,7 @@ pub fn delivery_attempt(result: &'static str, duration: Duration) {
 }
 
 /// A stream run ended: `complete`, `failed` or `skipped`.
-pub fn stream_run(status: &'static str) {
+pub fn stream_run(status: String) {
     metrics::counter!("datahog_stream_runs_total", "status" => status).increment(1);
 }
 

@@ -13,11 +13,10 @@ use openapi::streams::{
     CreateStream, DEFAULT_INTERVAL_SECONDS, MAX_INTERVAL_SECONDS, Stream, StreamBatch,
     StreamBatchPage, StreamData, StreamListQuery, StreamPage, StreamStatus,
 };
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::jobs::stream_tick::COMPLETE;
-use worker::streams::{self, ACTIVE, STOPPED, StreamError, slot_time};
+use worker::streams::{self, StreamError, slot_time};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -36,7 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn view(s: stream::Model) -> Stream {
-    let active = s.status == ACTIVE;
+    let active = s.status == stream::StreamStatus::Active;
     Stream {
         status: if active {
             StreamStatus::Active
@@ -141,12 +140,12 @@ async fn list(
     let page = Page::from_parts(query.page.as_deref(), query.page_size.as_deref())?;
     let mut select = stream::Entity::find().order_by_asc(stream::Column::Id);
     if let Some(status) = query.status.as_deref() {
-        if ![ACTIVE, STOPPED].contains(&status) {
-            return Err(ApiError::InvalidParameter {
+        let status = stream::StreamStatus::try_from_value(&status.to_owned()).map_err(|_| {
+            ApiError::InvalidParameter {
                 field: "status",
                 reason: format!("expected active or stopped, got `{status}`"),
-            });
-        }
+            }
+        })?;
         select = select.filter(stream::Column::Status.eq(status));
     }
     let paginator = select.paginate(&app.db, page.size);
@@ -256,7 +255,7 @@ async fn latest_data(
     streams::find(&app.db, &id).await.map_err(stream_error)?;
     let batch = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
-        .filter(stream_batch::Column::Status.eq(COMPLETE))
+        .filter(stream_batch::Column::Status.eq(stream_batch::BatchStatus::Complete))
         .order_by_desc(stream_batch::Column::Slot)
         .one(&app.db)
         .await?
@@ -312,7 +311,7 @@ async fn batches(
         .into_iter()
         .map(|b| StreamBatch {
             slot: slot_time(b.slot),
-            status: b.status,
+            status: b.status.to_value(),
             reason: b.error,
             started_at: b.started_at,
             finished_at: b.finished_at,

@@ -14,7 +14,7 @@ use openapi::webhooks::{
     AttemptStatus, Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook,
     WebhookAccepted, WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
 };
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use worker::delivery::address::CallbackUrl;
@@ -165,7 +165,12 @@ fn field(name: &str, reason: String) -> FieldError {
 }
 
 fn status_of(webhook: &webhook::Model) -> WebhookStatus {
-    WebhookStatus::parse(&webhook.status).unwrap_or(WebhookStatus::Collecting)
+    match webhook.status {
+        webhook::WebhookStatus::Collecting => WebhookStatus::Collecting,
+        webhook::WebhookStatus::Delivering => WebhookStatus::Delivering,
+        webhook::WebhookStatus::Delivered => WebhookStatus::Delivered,
+        webhook::WebhookStatus::Parked => WebhookStatus::Parked,
+    }
 }
 
 fn outcome_of(webhook: &webhook::Model) -> Option<Outcome> {
@@ -202,7 +207,7 @@ async fn show(
         .order_by_asc(delivery_attempt::Column::Id)
         .all(&app.db)
         .await?;
-    let delivering = webhook.status == WebhookStatus::Delivering.as_str();
+    let delivering = webhook.status == webhook::WebhookStatus::Delivering;
     Ok(Json(Webhook {
         status: status_of(&webhook),
         outcome: outcome_of(&webhook),
@@ -210,7 +215,7 @@ async fn show(
             .into_iter()
             .map(|p| ProviderProgress {
                 name: p.provider,
-                status: p.status,
+                status: p.status.to_value(),
                 attempts: p.attempts,
                 last_error: p.last_error,
                 fetched_at: p.fetched_at,
@@ -270,11 +275,15 @@ async fn list(
     let page = Page::from_parts(query.page.as_deref(), query.page_size.as_deref())?;
     let mut select = webhook::Entity::find().order_by_asc(webhook::Column::Id);
     if let Some(status) = query.status.as_deref() {
-        let status = WebhookStatus::parse(status).ok_or_else(|| ApiError::InvalidParameter {
-            field: "status",
-            reason: format!("expected collecting, delivering, delivered or parked, got `{status}`"),
+        let status = webhook::WebhookStatus::try_from_value(&status.to_owned()).map_err(|_| {
+            ApiError::InvalidParameter {
+                field: "status",
+                reason: format!(
+                    "expected collecting, delivering, delivered or parked, got `{status}`"
+                ),
+            }
         })?;
-        select = select.filter(webhook::Column::Status.eq(status.as_str()));
+        select = select.filter(webhook::Column::Status.eq(status));
     }
     let paginator = select.paginate(&app.db, page.size);
     let total = paginator.num_items().await?;

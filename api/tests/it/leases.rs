@@ -31,7 +31,7 @@ async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing()
     webhook::Entity::insert(webhook::ActiveModel {
         id: Set(id.clone()),
         callback_url: Set(receiver.uri()),
-        status: Set("delivering".into()),
+        status: Set(webhook::WebhookStatus::Delivering),
         outcome: Set(Some("completed".into())),
         idempotency_key: Set(None),
         created_at: Set(now),
@@ -91,7 +91,7 @@ async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing()
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, "delivering");
+    assert_eq!(row.status, webhook::WebhookStatus::Delivering);
     assert_eq!(
         row.claimed_by.as_deref(),
         Some("another-task"),

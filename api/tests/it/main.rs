@@ -8,6 +8,7 @@ mod cache;
 mod counters;
 mod errors;
 mod leases;
+mod lifecycle;
 mod openapi_doc;
 mod ops;
 mod shutdown;

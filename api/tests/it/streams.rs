@@ -290,7 +290,7 @@ async fn the_sweeper_re_arms_a_stream_whose_run_vanished() {
         id: Set(id.clone()),
         provider: Set("gas".into()),
         interval_seconds: Set(60),
-        status: Set("active".into()),
+        status: Set(stream::StreamStatus::Active),
         anchor_at: Set(now.timestamp() - 600),
         next_run_at: Set(Some(now.timestamp() - 120)),
         created_at: Set(now),
@@ -330,7 +330,7 @@ async fn a_run_that_died_mid_way_is_finished_as_failed_and_the_stream_goes_on() 
         id: Set(id.clone()),
         provider: Set("gas".into()),
         interval_seconds: Set(60),
-        status: Set("active".into()),
+        status: Set(stream::StreamStatus::Active),
         anchor_at: Set(anchor),
         next_run_at: Set(Some(anchor + 540)),
         created_at: Set(now),
@@ -343,7 +343,7 @@ async fn a_run_that_died_mid_way_is_finished_as_failed_and_the_stream_goes_on() 
     stream_batch::Entity::insert(stream_batch::ActiveModel {
         stream_id: Set(id.clone()),
         slot: Set(anchor + 480),
-        status: Set("running".into()),
+        status: Set(stream_batch::BatchStatus::Running),
         started_at: Set(now - chrono::Duration::seconds(60)),
         ..Default::default()
     })

@@ -45,7 +45,7 @@ async fn the_sweeper_requeues_lost_jobs_and_never_a_backlog() {
         webhook::Entity::insert(webhook::ActiveModel {
             id: Set(id.clone()),
             callback_url: Set("http://127.0.0.1:9/hook".into()),
-            status: Set("collecting".into()),
+            status: Set(webhook::WebhookStatus::Collecting),
             outcome: Set(None),
             idempotency_key: Set(None),
             created_at: Set(now),

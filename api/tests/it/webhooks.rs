@@ -551,7 +551,7 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
     webhook::Entity::insert(webhook::ActiveModel {
         id: Set(id.clone()),
         callback_url: Set(hooks.uri()),
-        status: Set("collecting".into()),
+        status: Set(webhook::WebhookStatus::Collecting),
         outcome: Set(None),
         idempotency_key: Set(None),
         created_at: Set(now),
@@ -574,7 +574,7 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
         webhook_id: Set(id.clone()),
         provider: Set("gas".into()),
         position: Set(0),
-        status: Set("pending".into()),
+        status: Set(webhook_provider::ProviderStatus::Pending),
         attempts: Set(0),
         last_error: Set(None),
         data: Set(None),

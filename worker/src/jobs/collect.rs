@@ -5,16 +5,19 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::{DateTime, Utc};
+use entity::webhook::WebhookStatus;
+use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
-use openapi::webhooks::{Outcome, WebhookStatus};
+use openapi::webhooks::Outcome;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{JobContext, JobError, retry_transient};
 use crate::backend::Queue;
+use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
-use crate::webhooks::{self, Collect, Deliver, FAILED, FETCHED, PENDING, lease};
+use crate::webhooks::{self, Collect, Deliver, lease};
 
 /// Beyond the slowest provider's timeout, how long a collection holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -48,14 +51,17 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         return Ok(());
     };
     let mut rows = webhooks::providers_of(&ctx.db, id).await?;
-    let pending = rows.iter().filter(|row| row.status == PENDING).count();
+    let pending = rows
+        .iter()
+        .filter(|row| row.status == ProviderStatus::Pending)
+        .count();
 
     let mut next = None;
     let in_time = Utc::now() < webhook.deadline_at;
     if in_time {
         let fetches = rows
             .iter_mut()
-            .filter(|row| row.status == PENDING)
+            .filter(|row| row.status == ProviderStatus::Pending)
             .map(|row| fetch(ctx, row));
         for fetched in futures::future::join_all(fetches).await {
             if let Fetch::Later(at) = fetched? {
@@ -113,7 +119,7 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
     match result {
         Ok(data) => {
             tracing::info!(webhook = %row.webhook_id, provider = %provider.name, probe, "provider data stored");
-            row.status = FETCHED.to_owned();
+            row.status = ProviderStatus::Fetched;
             row.data = Some(data);
             Ok(Fetch::Stored)
         }
@@ -132,8 +138,13 @@ async fn store_data(
     data: &str,
 ) -> Result<(), JobError> {
     let now = Utc::now();
-    webhook_provider::Entity::update_many()
-        .col_expr(webhook_provider::Column::Status, Expr::value(FETCHED))
+    let fetched = transition(
+        webhook_provider::Entity::update_many(),
+        webhook_provider::Column::Status,
+        &[ProviderStatus::Pending],
+        ProviderStatus::Fetched,
+    )?;
+    fetched
         .col_expr(
             webhook_provider::Column::Data,
             Expr::value(Some(data.to_owned())),
@@ -150,7 +161,6 @@ async fn store_data(
         .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
         .filter(webhook_provider::Column::WebhookId.eq(&row.webhook_id))
         .filter(webhook_provider::Column::Provider.eq(&row.provider))
-        .filter(webhook_provider::Column::Status.eq(PENDING))
         .exec(&ctx.db)
         .await?;
     Ok(())
@@ -173,7 +183,7 @@ async fn store_failure(
         .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(webhook_provider::Column::WebhookId.eq(&row.webhook_id))
         .filter(webhook_provider::Column::Provider.eq(&row.provider))
-        .filter(webhook_provider::Column::Status.eq(PENDING))
+        .filter(webhook_provider::Column::Status.eq(ProviderStatus::Pending))
         .exec(&ctx.db)
         .await?;
     Ok(())
@@ -194,27 +204,27 @@ async fn finish(
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
     let first = ctx.config.webhooks.delivery_schedule[0];
     let next = Queue::task_id();
-    let move_on = webhook::Entity::update_many()
-        .col_expr(
-            webhook::Column::Status,
-            Expr::value(WebhookStatus::Delivering.as_str()),
-        )
-        .col_expr(
-            webhook::Column::Outcome,
-            Expr::value(Some(outcome.as_str())),
-        )
-        .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
-        .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
-        .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
-        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + first)))
-        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
-        .col_expr(
-            webhook::Column::QueuedTask,
-            Expr::value(Some(next.to_string())),
-        )
-        .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
-        .filter(lease::held_by(&webhook.id, task))
-        .filter(webhook::Column::Status.eq(WebhookStatus::Collecting.as_str()));
+    let move_on = transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Collecting],
+        WebhookStatus::Delivering,
+    )?
+    .col_expr(
+        webhook::Column::Outcome,
+        Expr::value(Some(outcome.as_str())),
+    )
+    .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
+    .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
+    .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
+    .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + first)))
+    .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+    .col_expr(
+        webhook::Column::QueuedTask,
+        Expr::value(Some(next.to_string())),
+    )
+    .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
+    .filter(lease::held_by(&webhook.id, task));
     // One statement when every provider is in; a transaction only to mark the missing ones.
     let moved = if outcome == Outcome::Failed {
         let txn = ctx.db.begin().await?;
@@ -223,13 +233,16 @@ async fn finish(
             tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
             return Ok(());
         }
-        webhook_provider::Entity::update_many()
-            .col_expr(webhook_provider::Column::Status, Expr::value(FAILED))
-            .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
-            .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
-            .filter(webhook_provider::Column::Status.eq(PENDING))
-            .exec(&txn)
-            .await?;
+        transition(
+            webhook_provider::Entity::update_many(),
+            webhook_provider::Column::Status,
+            &[ProviderStatus::Pending],
+            ProviderStatus::Failed,
+        )?
+        .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
+        .exec(&txn)
+        .await?;
         txn.commit().await?;
         moved
     } else {

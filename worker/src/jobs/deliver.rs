@@ -6,13 +6,14 @@ use std::time::Duration;
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::Utc;
 use entity::webhook;
-use openapi::webhooks::WebhookStatus;
+use entity::webhook::WebhookStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{JobContext, JobError, retry_transient};
 use crate::backend::Queue;
 use crate::delivery::retry;
+use crate::lifecycle::transition;
 use crate::metrics;
 use crate::webhooks::{Deliver, attempt, lease};
 
@@ -92,15 +93,19 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     let next = Queue::task_id();
     let txn = ctx.db.begin().await?;
     attempt::complete(&txn, attempt_id, &result, next_at).await?;
-    let mut update = webhook::Entity::update_many()
-        .col_expr(
-            webhook::Column::QueuedTask,
-            Expr::value(next_at.map(|_| next.to_string())),
-        )
-        .col_expr(webhook::Column::Status, Expr::value(status.as_str()))
-        .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
-        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
-        .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
+    let mut update = transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Delivering],
+        status,
+    )?
+    .col_expr(
+        webhook::Column::QueuedTask,
+        Expr::value(next_at.map(|_| next.to_string())),
+    )
+    .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
+    .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+    .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
     if result.delivered() {
         update = update.col_expr(webhook::Column::DeliveredAt, Expr::value(Some(now)));
     }

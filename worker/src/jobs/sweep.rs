@@ -7,15 +7,18 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use entity::stream::StreamStatus;
+use entity::stream_batch::BatchStatus;
+use entity::webhook::WebhookStatus;
 use entity::{stream, stream_batch, webhook};
-use openapi::webhooks::WebhookStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
-use super::{IntervalJob, JobContext, JobError, stream_tick};
+use super::{IntervalJob, JobContext, JobError};
 use crate::backend::{Job, Queue};
 use crate::config::WorkerConfig;
+use crate::lifecycle::transition;
 use crate::metrics;
 use crate::streams;
 use crate::webhooks::{Collect, Deliver};
@@ -68,10 +71,9 @@ async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
     let now = Utc::now();
     let overdue = now - ctx.config.webhooks.sweep_grace;
     let stranded = webhook::Entity::find()
-        .filter(webhook::Column::Status.is_in([
-            WebhookStatus::Collecting.as_str(),
-            WebhookStatus::Delivering.as_str(),
-        ]))
+        .filter(
+            webhook::Column::Status.is_in([WebhookStatus::Collecting, WebhookStatus::Delivering]),
+        )
         .filter(
             Condition::any()
                 .add(webhook::Column::NextRunAt.is_null())
@@ -83,7 +85,7 @@ async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
         .await?;
     let mut requeued = 0;
     for stray in stranded {
-        let collecting = stray.status == WebhookStatus::Collecting.as_str();
+        let collecting = stray.status == WebhookStatus::Collecting;
         if let Some(task) = &stray.queued_task {
             // A backlog, not a loss: its job is still queued (or running, or held by a
             // dead worker, which apalis hands to a live one).
@@ -111,7 +113,7 @@ async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
                 Expr::value(Some(next.to_string())),
             )
             .filter(webhook::Column::Id.eq(&stray.id))
-            .filter(webhook::Column::Status.eq(&stray.status))
+            .filter(webhook::Column::Status.eq(stray.status))
             .filter(unchanged)
             .exec(&ctx.db)
             .await?;
@@ -128,7 +130,7 @@ async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
                 .push_as(Deliver { webhook_id }, next, None)
                 .await?;
         }
-        tracing::warn!(webhook = %stray.id, status = %stray.status, "webhook's job went missing; queued again");
+        tracing::warn!(webhook = %stray.id, status = ?stray.status, "webhook's job went missing; queued again");
         requeued += 1;
     }
     Ok(requeued)
@@ -139,7 +141,7 @@ async fn streams(ctx: &JobContext) -> Result<u64, JobError> {
     let now = Utc::now().timestamp();
     let overdue = now - ctx.config.webhooks.sweep_grace.as_secs() as i64;
     let stranded = stream::Entity::find()
-        .filter(stream::Column::Status.eq(streams::ACTIVE))
+        .filter(stream::Column::Status.eq(StreamStatus::Active))
         .filter(
             Condition::any()
                 .add(stream::Column::NextRunAt.is_null())
@@ -159,7 +161,7 @@ async fn streams(ctx: &JobContext) -> Result<u64, JobError> {
         let taken = stream::Entity::update_many()
             .col_expr(stream::Column::NextRunAt, Expr::value(Some(slot)))
             .filter(stream::Column::Id.eq(&stray.id))
-            .filter(stream::Column::Status.eq(streams::ACTIVE))
+            .filter(stream::Column::Status.eq(StreamStatus::Active))
             .filter(unchanged)
             .exec(&ctx.db)
             .await?;
@@ -184,20 +186,20 @@ async fn streams(ctx: &JobContext) -> Result<u64, JobError> {
 async fn abandoned_runs(ctx: &JobContext) -> Result<u64, JobError> {
     let now = Utc::now();
     let longest = ctx.config.worker_job_timeout + ctx.config.webhooks.sweep_grace;
-    let finished = stream_batch::Entity::update_many()
-        .col_expr(
-            stream_batch::Column::Status,
-            Expr::value(stream_tick::FAILED),
-        )
-        .col_expr(
-            stream_batch::Column::Error,
-            Expr::value(Some(ABANDONED.to_owned())),
-        )
-        .col_expr(stream_batch::Column::FinishedAt, Expr::value(Some(now)))
-        .filter(stream_batch::Column::Status.eq(stream_tick::RUNNING))
-        .filter(stream_batch::Column::StartedAt.lt(now - longest))
-        .exec(&ctx.db)
-        .await?;
+    let finished = transition(
+        stream_batch::Entity::update_many(),
+        stream_batch::Column::Status,
+        &[BatchStatus::Running],
+        BatchStatus::Failed,
+    )?
+    .col_expr(
+        stream_batch::Column::Error,
+        Expr::value(Some(ABANDONED.to_owned())),
+    )
+    .col_expr(stream_batch::Column::FinishedAt, Expr::value(Some(now)))
+    .filter(stream_batch::Column::StartedAt.lt(now - longest))
+    .exec(&ctx.db)
+    .await?;
     if finished.rows_affected > 0 {
         tracing::warn!(
             runs = finished.rows_affected,

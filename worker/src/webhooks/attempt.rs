@@ -15,19 +15,20 @@ use sea_orm::{
 
 use super::lease;
 use crate::delivery::AttemptResult;
+use crate::lifecycle::transition;
 
 /// Marks webhook `id`'s attempts left `in_flight` as `unknown`; how many. Called by the
 /// lease holder only, so no live worker is still making them.
 pub async fn settle_unknown(db: &DatabaseConnection, id: &str) -> Result<u64, DbErr> {
-    let settled = delivery_attempt::Entity::update_many()
-        .col_expr(
-            delivery_attempt::Column::Status,
-            Expr::value(AttemptStatus::Unknown),
-        )
-        .filter(delivery_attempt::Column::WebhookId.eq(id))
-        .filter(delivery_attempt::Column::Status.eq(AttemptStatus::InFlight))
-        .exec(db)
-        .await?;
+    let settled = transition(
+        delivery_attempt::Entity::update_many(),
+        delivery_attempt::Column::Status,
+        &[AttemptStatus::InFlight],
+        AttemptStatus::Unknown,
+    )?
+    .filter(delivery_attempt::Column::WebhookId.eq(id))
+    .exec(db)
+    .await?;
     Ok(settled.rows_affected)
 }
 
@@ -75,11 +76,13 @@ pub async fn complete<C: ConnectionTrait>(
     result: &AttemptResult,
     next_at: Option<DateTime<Utc>>,
 ) -> Result<(), DbErr> {
-    delivery_attempt::Entity::update_many()
-        .col_expr(
-            delivery_attempt::Column::Status,
-            Expr::value(AttemptStatus::Completed),
-        )
+    let completed = transition(
+        delivery_attempt::Entity::update_many(),
+        delivery_attempt::Column::Status,
+        &[AttemptStatus::InFlight, AttemptStatus::Unknown],
+        AttemptStatus::Completed,
+    )?;
+    completed
         .col_expr(
             delivery_attempt::Column::StartedAt,
             Expr::value(result.started_at),

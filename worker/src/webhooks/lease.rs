@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::webhook;
-use openapi::webhooks::WebhookStatus;
+use entity::webhook::WebhookStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
@@ -33,7 +33,7 @@ pub async fn claim<C: ConnectionTrait>(
         )
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(webhook::Column::Id.eq(id))
-        .filter(webhook::Column::Status.eq(status.as_str()))
+        .filter(webhook::Column::Status.eq(status))
         .filter(
             Condition::any()
                 .add(webhook::Column::NextRunAt.is_null())
@@ -78,11 +78,13 @@ pub async fn release<C: ConnectionTrait>(
 /// Parks webhook `id` (its delivery schedule spent) and hands it back; false if `task` no
 /// longer held it.
 pub async fn park<C: ConnectionTrait>(db: &C, id: &str, task: &str) -> Result<bool, DbErr> {
-    let parked = webhook::Entity::update_many()
-        .col_expr(
-            webhook::Column::Status,
-            Expr::value(WebhookStatus::Parked.as_str()),
-        )
+    let park = crate::lifecycle::transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Delivering],
+        WebhookStatus::Parked,
+    )?;
+    let parked = park
         .col_expr(
             webhook::Column::NextRunAt,
             Expr::value(None::<DateTime<Utc>>),
@@ -90,7 +92,6 @@ pub async fn park<C: ConnectionTrait>(db: &C, id: &str, task: &str) -> Result<bo
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
         .col_expr(webhook::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(held_by(id, task))
-        .filter(webhook::Column::Status.eq(WebhookStatus::Delivering.as_str()))
         .exec(db)
         .await?;
     Ok(parked.rows_affected == 1)

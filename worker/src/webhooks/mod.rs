@@ -7,8 +7,11 @@ pub mod lease;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use entity::webhook::WebhookStatus;
+use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
-use openapi::webhooks::{CallbackBody, Outcome, WebhookStatus};
+use openapi::webhooks::{CallbackBody, Outcome};
+use sea_orm::ActiveEnum;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -19,13 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Job, Queue, QueueError};
 use crate::config::{WebhookConfig, WorkerConfig};
 use crate::delivery::address::CallbackUrl;
-
-/// A provider row still waiting for data.
-pub const PENDING: &str = "pending";
-/// A provider row whose data arrived.
-pub const FETCHED: &str = "fetched";
-/// A provider row given up on at the deadline.
-pub const FAILED: &str = "failed";
+use crate::lifecycle;
 
 /// Collect the missing providers of a webhook.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,7 +104,7 @@ pub async fn submit(
     let created = webhook::Model {
         id: id.clone(),
         callback_url: new.callback_url.url().to_string(),
-        status: WebhookStatus::Collecting.as_str().to_owned(),
+        status: WebhookStatus::Collecting,
         outcome: None,
         idempotency_key: new.idempotency_key.clone(),
         created_at: now,
@@ -132,7 +129,7 @@ pub async fn submit(
                 webhook_id: Set(id.clone()),
                 provider: Set(name.clone()),
                 position: Set(i as i32),
-                status: Set(PENDING.to_owned()),
+                status: Set(ProviderStatus::Pending),
                 attempts: Set(0),
                 last_error: Set(None),
                 data: Set(None),
@@ -209,8 +206,8 @@ pub enum RedeliverError {
     #[error("no webhook `{0}`")]
     NotFound(String),
     /// It is still collecting or delivering.
-    #[error("webhook `{0}` is {1}; only delivered or parked webhooks can be redelivered")]
-    InProgress(String, &'static str),
+    #[error("webhook `{0}` is {status}; only delivered or parked webhooks can be redelivered", status = .1.to_value())]
+    InProgress(String, WebhookStatus),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] DbErr),
@@ -227,11 +224,13 @@ pub async fn redeliver(
 ) -> Result<webhook::Model, RedeliverError> {
     let now = Utc::now();
     let task = Queue::task_id();
-    let reopened = webhook::Entity::update_many()
-        .col_expr(
-            webhook::Column::Status,
-            Expr::value(WebhookStatus::Delivering.as_str()),
-        )
+    let reopen = lifecycle::transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Delivered, WebhookStatus::Parked],
+        WebhookStatus::Delivering,
+    )?;
+    let reopened = reopen
         .col_expr(
             webhook::Column::AttemptLimit,
             Expr::col(webhook::Column::DeliveryAttempts).add(1),
@@ -245,10 +244,6 @@ pub async fn redeliver(
         )
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(webhook::Column::Id.eq(id))
-        .filter(webhook::Column::Status.is_in([
-            WebhookStatus::Delivered.as_str(),
-            WebhookStatus::Parked.as_str(),
-        ]))
         .exec(db)
         .await?;
     let current = webhook::Entity::find_by_id(id)
@@ -256,8 +251,7 @@ pub async fn redeliver(
         .await?
         .ok_or_else(|| RedeliverError::NotFound(id.to_owned()))?;
     if reopened.rows_affected == 0 {
-        let status = WebhookStatus::parse(&current.status).map_or("busy", WebhookStatus::as_str);
-        return Err(RedeliverError::InProgress(id.to_owned(), status));
+        return Err(RedeliverError::InProgress(id.to_owned(), current.status));
     }
     // Reopened but not queued: the sweeper queues it once the grace period passes.
     queue

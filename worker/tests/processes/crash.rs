@@ -64,7 +64,9 @@ async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
     let reader = Database::connect(&database_url).await.unwrap();
     let delivered = eventually(Duration::from_secs(60), async || {
         let row = webhook::Entity::find_by_id(&id).one(&reader).await;
-        row.ok().flatten().is_some_and(|w| w.status == "delivered")
+        row.ok()
+            .flatten()
+            .is_some_and(|w| w.status == webhook::WebhookStatus::Delivered)
     })
     .await;
     assert!(delivered, "the second worker finished the webhook");
@@ -145,7 +147,9 @@ async fn a_worker_killed_during_its_post_leaves_the_attempt_counted() {
     let mut second = start();
     let delivered = eventually(Duration::from_secs(60), async || {
         let row = webhook::Entity::find_by_id(&id).one(&reader).await;
-        row.ok().flatten().is_some_and(|w| w.status == "delivered")
+        row.ok()
+            .flatten()
+            .is_some_and(|w| w.status == webhook::WebhookStatus::Delivered)
     })
     .await;
     assert!(delivered, "the second worker delivered the webhook");

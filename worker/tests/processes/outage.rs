@@ -89,7 +89,9 @@ async fn a_worker_waits_out_a_redis_outage_and_finishes_its_work() {
     let reader = Database::connect(&database_url).await.unwrap();
     let delivered = eventually(Duration::from_secs(90), async || {
         let row = webhook::Entity::find_by_id(&id).one(&reader).await;
-        row.ok().flatten().is_some_and(|w| w.status == "delivered")
+        row.ok()
+            .flatten()
+            .is_some_and(|w| w.status == webhook::WebhookStatus::Delivered)
     })
     .await;
     assert!(
