@@ -12,6 +12,7 @@ use worker::backend::Queue;
 use worker::backend::QueueError;
 use worker::config::ConfigError;
 use worker::counters::CounterBuffer;
+use worker::delivery::receivers::Receivers;
 use worker::dependencies::Dependencies;
 use worker::jobs::{ContextError, JobContext};
 use worker::providers::{ProviderHealth, Providers};
@@ -99,12 +100,18 @@ pub async fn run(
     // Probed for the whole life of the process: the gauge, the outage log, and (embedded)
     // when the workers may restart.
     let deps = Dependencies::watch(db.clone(), redis.clone(), shutdown.child_token());
+    let receivers = Receivers::new(
+        queue.redis(),
+        &config.store.redis_prefix,
+        &config.worker.webhooks,
+    );
     let workers = if config.store.embedded() {
         // The workers share this process's queue and provider health with the handlers.
         let ctx = JobContext::new(
             db.clone(),
             queue.clone(),
             health.clone(),
+            receivers.clone(),
             &config.store,
             config.worker.clone(),
         )?;
@@ -125,6 +132,7 @@ pub async fn run(
         queue,
         providers: Providers::parse(&config.worker.providers)?,
         health,
+        receivers,
         allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
         webhooks: config.worker.webhooks.clone(),
         streams: config.worker.streams.clone(),

@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use worker::backend::Queue;
 use worker::config::{StreamConfig, WebhookConfig};
 use worker::counters::CounterBuffer;
+use worker::delivery::receivers::Receivers;
 use worker::providers::{ProviderHealth, Providers};
 
 use crate::vehicles::VehicleStates;
@@ -50,6 +51,8 @@ pub struct Shared {
     pub providers: Providers,
     /// Provider health, as the workers share it.
     pub health: ProviderHealth,
+    /// Receiver hosts' health, as the workers share it.
+    pub receivers: Receivers,
     /// Webhook settings.
     pub webhooks: WebhookConfig,
     /// Stream settings.

@@ -321,3 +321,29 @@ pub struct ProviderList {
     /// In configuration order.
     pub items: Vec<ProviderStatus>,
 }
+
+/// A callback receiver host and its health, shared by every worker.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverStatus {
+    /// The host callbacks go to: `scheme://host:port`.
+    pub host: String,
+    /// `failing` (recent failures, still delivered to) or `down` (its circuit is open:
+    /// only one probe per cool-down reaches it; the other deliveries wait).
+    pub health: String,
+    /// Failed deliveries since its last success.
+    pub consecutive_failures: u32,
+    /// Since when it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<DateTime<Utc>>,
+    /// When the next probe may reach it, while down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_probe_at: Option<DateTime<Utc>>,
+}
+
+/// Every receiver host with failures on record; a host not listed is up.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReceiverList {
+    /// By host.
+    pub items: Vec<ReceiverStatus>,
+}

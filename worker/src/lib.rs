@@ -7,6 +7,7 @@ pub mod counters;
 pub mod db;
 pub mod delivery;
 pub mod dependencies;
+pub mod health;
 pub mod jobs;
 pub mod lifecycle;
 pub mod metrics;

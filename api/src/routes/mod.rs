@@ -5,6 +5,7 @@ pub mod ops;
 mod page;
 mod params;
 pub mod providers;
+pub mod receivers;
 pub mod streams;
 pub mod vehicles;
 pub mod webhooks;
@@ -71,6 +72,7 @@ fn api_routes(keys: ApiKeys) -> OpenApiRouter<AppState> {
         .merge(counters::router())
         .merge(webhooks::router())
         .merge(providers::router())
+        .merge(receivers::router())
         .merge(streams::router())
         .route_layer(keys);
     OpenApiRouter::with_openapi(ApiDoc::openapi())

@@ -11,6 +11,7 @@ mod leases;
 mod lifecycle;
 mod openapi_doc;
 mod ops;
+mod receivers;
 mod shutdown;
 mod streams;
 mod sweeper;

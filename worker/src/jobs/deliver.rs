@@ -12,9 +12,10 @@ use sea_orm::{EntityTrait, QueryFilter, TransactionTrait};
 
 use super::{JobContext, JobError, retry_transient};
 use crate::backend::Queue;
-use crate::delivery::retry;
+use crate::delivery::{receivers, retry};
 use crate::lifecycle::transition;
 use crate::metrics;
+use crate::providers::Admission;
 use crate::webhooks::{Deliver, attempt, lease};
 
 /// Beyond the delivery timeout, how long an attempt holds its webhook.
@@ -54,6 +55,30 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         if lease::park(&ctx.db, id, task).await? {
             metrics::delivery_attempt("parked", Duration::ZERO);
             tracing::warn!(webhook = %id, attempts = webhook.delivery_attempts, "callback parked after an attempt with an unknown outcome; redeliver it once the receiver is fixed");
+        }
+        return Ok(());
+    }
+    // A receiver host that is down gets one probe per cool-down; the others wait, without
+    // using up an attempt.
+    let host = receivers::host_of(&webhook.callback_url);
+    // The slot first: a delivery admitted and then kept waiting for a slot would go out
+    // on a verdict the failures before it have since changed.
+    let _slot = ctx.receivers.slot(&host).await;
+    let admission = ctx
+        .receivers
+        .admit(&host, settings.delivery_timeout)
+        .await?;
+    if let Admission::Wait(until) = admission {
+        let soonest = Utc::now() + settings.receiver_cooldown_min;
+        let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
+        let next = Queue::task_id();
+        if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
+            metrics::delivery_deferred();
+            tracing::debug!(webhook = %id, %host, next = %at, "receiver down; delivery waits");
+            let job = Deliver {
+                webhook_id: id.to_owned(),
+            };
+            ctx.queue.push_as(job, next, Some(at)).await?;
         }
         return Ok(());
     }
@@ -116,6 +141,10 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
         return Ok(());
     }
+    // The host's health is bookkeeping: failing to record it must not redo the attempt.
+    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
+        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
+    }
 
     let outcome = result.status.map_or_else(
         || result.error_kind.unwrap_or("error").to_owned(),
@@ -140,4 +169,10 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         }
     }
     Ok(())
+}
+
+/// Up to a tenth of `spread`, so webhooks waiting on one host do not all come back at once.
+fn jitter(spread: Duration) -> chrono::Duration {
+    let tenth = (spread.as_millis() / 10) as i64;
+    chrono::Duration::milliseconds(fastrand::i64(0..=tenth))
 }

@@ -20,6 +20,7 @@ use crate::config::{ConfigError, StoreConfig, WorkerConfig};
 use crate::counters::CounterBuffer;
 use crate::counters::flush::FlushError;
 use crate::delivery::Sender;
+use crate::delivery::receivers::Receivers;
 use crate::delivery::signature::Secret;
 use crate::dependencies::Backoff;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
@@ -52,6 +53,8 @@ pub struct JobContext {
     pub health: ProviderHealth,
     /// Signs and sends callbacks.
     pub sender: Sender,
+    /// Receiver hosts' health and delivery slots, shared by every worker process.
+    pub receivers: Receivers,
     /// The worker settings.
     pub config: Arc<WorkerConfig>,
 }
@@ -87,15 +90,17 @@ impl JobContext {
     ) -> Result<Self, ContextError> {
         let queue = Queue::connect(store, &config).await?;
         let health = ProviderHealth::new(queue.redis(), &store.redis_prefix, &config.providers);
-        Self::new(db, queue, health, store, config)
+        let receivers = Receivers::new(queue.redis(), &store.redis_prefix, &config.webhooks);
+        Self::new(db, queue, health, receivers, store, config)
     }
 
-    /// Builds the context around an open queue and provider health (which the embedded
-    /// API shares with its workers).
+    /// Builds the context around an open queue, provider and receiver health (which the
+    /// embedded API shares with its workers).
     pub fn new(
         db: DatabaseConnection,
         queue: Queue,
         health: ProviderHealth,
+        receivers: Receivers,
         store: &StoreConfig,
         config: WorkerConfig,
     ) -> Result<Self, ContextError> {
@@ -112,6 +117,7 @@ impl JobContext {
             providers: Providers::parse(&config.providers)?,
             client: ProviderClient::new()?,
             health,
+            receivers,
             sender,
             queue,
             db,
