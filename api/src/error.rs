@@ -83,12 +83,34 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,
             ),
-            ApiError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => (
+            ApiError::Database(error) if unreachable(error) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::ServiceUnavailable,
             ),
             ApiError::Database(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
+    }
+}
+
+/// Whether a database error says the database is unreachable or restarting (trying again
+/// later can work), not that the request or the stored data is wrong.
+fn unreachable(error: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, SqlxError};
+    match error {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                SqlxError::Io(_)
+                | SqlxError::PoolTimedOut
+                | SqlxError::PoolClosed
+                | SqlxError::WorkerCrashed
+                | SqlxError::Protocol(_) => true,
+                // Postgres shutting down, starting up, or cutting connections (class 57).
+                SqlxError::Database(db) => db.code().is_some_and(|code| code.starts_with("57")),
+                _ => false,
+            }
+        }
+        _ => false,
     }
 }
 

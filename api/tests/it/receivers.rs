@@ -74,9 +74,11 @@ async fn a_receiver_that_is_down_sees_only_probes_then_gets_everything() {
     let mut open = false;
     while !open && outage.elapsed() < Duration::from_secs(30) {
         let (_, list) = app.get_json("/v1/receivers").await;
-        open = list["items"]
-            .as_array()
-            .is_some_and(|items| items.iter().any(|r| r["host"] == host && r["health"] == "down"));
+        open = list["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|r| r["host"] == host && r["health"] == "down")
+        });
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(open, "the receiver's circuit opened");
