@@ -115,7 +115,9 @@ impl ApiError {
             ApiError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => {
                 ErrorCode::ServiceUnavailable
             }
-            ApiError::Database(error) if is_busy(error) => ErrorCode::ServiceUnavailable,
+            ApiError::Database(error) if is_busy(error) || unreachable(error) => {
+                ErrorCode::ServiceUnavailable
+            }
             ApiError::Database(_) => ErrorCode::Internal,
         }
     }
@@ -182,6 +184,28 @@ impl ApiError {
 fn is_busy(error: &DbErr) -> bool {
     let message = error.to_string();
     message.contains("database is locked") || message.contains("database table is locked")
+}
+
+/// Whether a database error says the database is unreachable or restarting (trying again
+/// later can work), not that the request or the stored data is wrong.
+fn unreachable(error: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, SqlxError};
+    match error {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            match e.as_ref() {
+                SqlxError::Io(_)
+                | SqlxError::PoolTimedOut
+                | SqlxError::PoolClosed
+                | SqlxError::WorkerCrashed
+                | SqlxError::Protocol(_) => true,
+                // Postgres shutting down, starting up, or cutting connections (class 57).
+                SqlxError::Database(db) => db.code().is_some_and(|code| code.starts_with("57")),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -18,6 +18,8 @@ use worker::backend::Queue;
 use worker::backend::QueueError;
 use worker::config::ConfigError;
 use worker::counters::CounterBuffer;
+use worker::delivery::receivers::Receivers;
+use worker::dependencies::Dependencies;
 use worker::jobs::{ContextError, JobContext};
 use worker::providers::{ProviderHealth, Providers};
 use worker::runtime::RuntimeError;
@@ -112,18 +114,28 @@ pub async fn run(
         &config.store.redis_prefix,
         &config.worker.providers,
     );
+    // Probed for the whole life of the process: the gauge, the outage log, and (embedded)
+    // when the workers may restart.
+    let deps = Dependencies::watch(db.clone(), redis.clone(), shutdown.child_token());
+    let receivers = Receivers::new(
+        queue.redis(),
+        &config.store.redis_prefix,
+        &config.worker.webhooks,
+    );
     let workers = if config.store.embedded() {
         // The workers share this process's queue and provider health with the handlers.
         let ctx = JobContext::new(
             db.clone(),
             queue.clone(),
             health.clone(),
+            receivers.clone(),
             &config.store,
             config.worker.clone(),
         )?;
         ctx.apply_default_secret().await?;
         Some(tokio::spawn(worker::runtime::run(
             ctx,
+            deps,
             shutdown.child_token(),
         )))
     } else {
@@ -150,6 +162,7 @@ pub async fn run(
         queue,
         providers: Providers::parse(&config.worker.providers)?,
         health,
+        receivers,
         allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
         webhooks: config.worker.webhooks.clone(),
         streams: config.worker.streams.clone(),

@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use worker::backend::Queue;
 use worker::config::{StreamConfig, WebhookConfig};
 use worker::counters::CounterBuffer;
+use worker::delivery::receivers::Receivers;
 use worker::providers::{ProviderHealth, Providers};
 
 use crate::tenants::keys::KeyRing;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub providers: Providers,
     /// Provider health, as the workers share it.
     pub health: ProviderHealth,
+    /// Receiver hosts' health, as the workers share it.
+    pub receivers: Receivers,
     /// Webhook settings.
     pub webhooks: WebhookConfig,
     /// Stream settings.

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::lifecycle::Lifecycle;
+
 /// One delivery attempt.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "delivery_attempts")]
@@ -31,6 +33,35 @@ pub struct Model {
     pub response_body: Option<String>,
     /// When the next attempt is due, if there is one.
     pub next_attempt_at: Option<DateTimeUtc>,
+    /// Whether its outcome is known.
+    pub status: AttemptStatus,
+}
+
+/// Where an attempt stands. Recorded `in_flight` before the POST, so a worker dying in
+/// the middle leaves a trace: the next job for the webhook marks it `unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum AttemptStatus {
+    /// The POST is being made.
+    #[sea_orm(string_value = "in_flight")]
+    InFlight,
+    /// The POST ended; its answer (or failure) is recorded.
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    /// Its worker died during the POST: the receiver may or may not have it.
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
+}
+
+impl Lifecycle for AttemptStatus {
+    const MOVES: &'static [(Self, Self)] = &[
+        // the POST ended
+        (AttemptStatus::InFlight, AttemptStatus::Completed),
+        // the next job found its worker gone
+        (AttemptStatus::InFlight, AttemptStatus::Unknown),
+        // the answer arrived after all
+        (AttemptStatus::Unknown, AttemptStatus::Completed),
+    ];
 }
 
 /// Relations of `delivery_attempts`.

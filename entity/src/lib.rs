@@ -1,4 +1,4 @@
-//! SeaORM entities of datahog: one module per table, no logic.
+//! SeaORM entities of datahog: one module per table, and the lifecycles of their statuses.
 
 pub mod api_key;
 pub mod counter;
@@ -7,6 +7,7 @@ pub mod counter_flush;
 pub mod counter_rejection;
 pub mod delivery_attempt;
 pub mod idempotency_record;
+pub mod lifecycle;
 pub mod maintenance_run;
 pub mod signing_secret;
 pub mod state_log;

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::lifecycle::Lifecycle;
+
 /// A stream: which provider, how often, and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "streams")]
@@ -15,8 +17,8 @@ pub struct Model {
     pub provider: String,
     /// Seconds between runs.
     pub interval_seconds: i64,
-    /// `active` or `stopped`.
-    pub status: String,
+    /// Whether it runs.
+    pub status: StreamStatus,
     /// Unix seconds its slots count from: runs are due at anchor + k × interval.
     pub anchor_at: i64,
     /// The slot (unix seconds) of its next run, while active.
@@ -27,6 +29,27 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// When it was last stopped.
     pub stopped_at: Option<DateTimeUtc>,
+}
+
+/// Whether a stream runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum StreamStatus {
+    /// Runs on its slots.
+    #[sea_orm(string_value = "active")]
+    Active,
+    /// Stopped: its queued run does nothing.
+    #[sea_orm(string_value = "stopped")]
+    Stopped,
+}
+
+impl Lifecycle for StreamStatus {
+    const MOVES: &'static [(Self, Self)] = &[
+        // DELETE /v1/streams/{id}
+        (StreamStatus::Active, StreamStatus::Stopped),
+        // POST /v1/streams/{id}/start
+        (StreamStatus::Stopped, StreamStatus::Active),
+    ];
 }
 
 /// Relations of `streams`.

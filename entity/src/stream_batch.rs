@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::lifecycle::Lifecycle;
+
 /// One run of a stream, for one slot.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "stream_batches")]
@@ -13,8 +15,8 @@ pub struct Model {
     pub stream_id: String,
     /// The slot it ran for (unix seconds); unique per stream.
     pub slot: i64,
-    /// `running`, `complete`, `failed` or `skipped`.
-    pub status: String,
+    /// Where the run stands.
+    pub status: BatchStatus,
     /// The provider's answer, once complete.
     pub data: Option<String>,
     /// Why it failed or was skipped.
@@ -23,6 +25,35 @@ pub struct Model {
     pub started_at: DateTimeUtc,
     /// When it ended.
     pub finished_at: Option<DateTimeUtc>,
+}
+
+/// Where one run of a stream stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum BatchStatus {
+    /// Calling the provider.
+    #[sea_orm(string_value = "running")]
+    Running,
+    /// Its batch is stored.
+    #[sea_orm(string_value = "complete")]
+    Complete,
+    /// The provider call failed, or the run was abandoned by its worker.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// The provider was not called (down, or the stream stopped).
+    #[sea_orm(string_value = "skipped")]
+    Skipped,
+}
+
+impl Lifecycle for BatchStatus {
+    const MOVES: &'static [(Self, Self)] = &[
+        // the provider answered
+        (BatchStatus::Running, BatchStatus::Complete),
+        // the provider failed, or the sweeper found the run abandoned
+        (BatchStatus::Running, BatchStatus::Failed),
+        // the provider is down, or the stream stopped meanwhile
+        (BatchStatus::Running, BatchStatus::Skipped),
+    ];
 }
 
 /// Relations of `stream_batches`.

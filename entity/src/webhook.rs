@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::lifecycle::Lifecycle;
+
 /// A webhook collection: what to collect (its `webhook_providers` rows), where to deliver,
 /// and where it stands.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -14,8 +16,8 @@ pub struct Model {
     pub tenant_id: String,
     /// Where the aggregate is POSTed.
     pub callback_url: String,
-    /// `collecting`, `delivering`, `delivered` or `parked`.
-    pub status: String,
+    /// Where it stands.
+    pub status: WebhookStatus,
     /// Once collected: `completed` (every provider in) or `failed` (deadline passed).
     pub outcome: Option<String>,
     /// When it was submitted.
@@ -41,6 +43,44 @@ pub struct Model {
     pub next_run_at: Option<DateTimeUtc>,
     /// The queue task holding the lease, so the same task may pick it up again after a crash.
     pub claimed_by: Option<String>,
+    /// The queue task its next job was pushed as, so the sweeper can tell a job waiting
+    /// in a backlog from a lost one.
+    pub queued_task: Option<String>,
+}
+
+/// Where a webhook stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum WebhookStatus {
+    /// Fetching its providers.
+    #[sea_orm(string_value = "collecting")]
+    Collecting,
+    /// Collected; its callback is being delivered or waits for its next attempt.
+    #[sea_orm(string_value = "delivering")]
+    Delivering,
+    /// The receiver acknowledged the callback with a 2xx.
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    /// Every scheduled attempt failed, or the receiver answered 410.
+    #[sea_orm(string_value = "parked")]
+    Parked,
+}
+
+impl Lifecycle for WebhookStatus {
+    const MOVES: &'static [(Self, Self)] = &[
+        // every provider in, or the collection deadline passed
+        (WebhookStatus::Collecting, WebhookStatus::Delivering),
+        // an attempt got a 2xx
+        (WebhookStatus::Delivering, WebhookStatus::Delivered),
+        // an attempt failed; the next one is scheduled
+        (WebhookStatus::Delivering, WebhookStatus::Delivering),
+        // the last attempt failed, or a 410
+        (WebhookStatus::Delivering, WebhookStatus::Parked),
+        // redelivery
+        (WebhookStatus::Delivered, WebhookStatus::Delivering),
+        // redelivery
+        (WebhookStatus::Parked, WebhookStatus::Delivering),
+    ];
 }
 
 /// Relations of `webhooks`.

@@ -11,6 +11,7 @@ mod m20260101_000006_create_webhooks;
 mod m20260101_000007_create_streams;
 mod m20260101_000008_create_tenants;
 mod m20260101_000009_add_retention_indexes;
+mod m20260101_000010_delivery_records;
 mod m20260101_000011_console_indexes;
 
 /// Every migration of the schema, oldest first.
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000007_create_streams::Migration),
             Box::new(m20260101_000008_create_tenants::Migration),
             Box::new(m20260101_000009_add_retention_indexes::Migration),
+            Box::new(m20260101_000010_delivery_records::Migration),
             Box::new(m20260101_000011_console_indexes::Migration),
         ]
     }

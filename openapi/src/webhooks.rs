@@ -371,6 +371,8 @@ pub struct Delivery {
 pub struct DeliveryAttempt {
     /// 1 for the first.
     pub number: i32,
+    /// Whether its outcome is known.
+    pub status: AttemptStatus,
     /// What made it.
     #[schema(value_type = AttemptTrigger)]
     pub trigger: String,
@@ -396,6 +398,18 @@ pub struct DeliveryAttempt {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, with = "crate::json::option_timestamp")]
     pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// Where a delivery attempt stands: recorded before its POST, completed after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptStatus {
+    /// The POST is being made.
+    InFlight,
+    /// The POST ended: its answer or failure is recorded.
+    Completed,
+    /// Its worker died during the POST: the receiver may have it (same `webhook-id`).
+    Unknown,
 }
 
 /// A webhook in a list.
@@ -573,4 +587,30 @@ pub struct ProviderStatus {
 pub struct ProviderList {
     /// In configuration order.
     pub items: Vec<ProviderStatus>,
+}
+
+/// A callback receiver host and its health, shared by every worker.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverStatus {
+    /// The host callbacks go to: `scheme://host:port`.
+    pub host: String,
+    /// `failing` (recent failures, still delivered to) or `down` (its circuit is open:
+    /// only one probe per cool-down reaches it; the other deliveries wait).
+    pub health: String,
+    /// Failed deliveries since its last success.
+    pub consecutive_failures: u32,
+    /// Since when it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<DateTime<Utc>>,
+    /// When the next probe may reach it, while down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_probe_at: Option<DateTime<Utc>>,
+}
+
+/// Every receiver host with failures on record; a host not listed is up.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReceiverList {
+    /// By host.
+    pub items: Vec<ReceiverStatus>,
 }

@@ -263,6 +263,26 @@ pub struct WebhookConfig {
     #[arg(long, env = "SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub sweep_interval: Duration,
 
+    /// Consecutive failed deliveries to one receiver host (scheme, host, port) that open
+    /// its circuit: then only one probe per cool-down reaches it.
+    #[arg(long, env = "RECEIVER_FAILURE_THRESHOLD", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub receiver_failure_threshold: u32,
+
+    /// A receiver host's first cool-down once its circuit opens; doubles after each failed
+    /// probe.
+    #[arg(long, env = "RECEIVER_COOLDOWN_MIN", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub receiver_cooldown_min: Duration,
+
+    /// A receiver host's longest cool-down.
+    #[arg(long, env = "RECEIVER_COOLDOWN_MAX", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub receiver_cooldown_max: Duration,
+
+    /// Deliveries one worker process makes to one receiver host at once.
+    #[arg(long, env = "RECEIVER_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub receiver_concurrency: u32,
+
     /// How long past its due time a job may be missing before the sweeper re-queues it.
     #[arg(long, env = "SWEEP_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub sweep_grace: Duration,
@@ -335,6 +355,7 @@ impl WorkerConfig {
                 "PROVIDER_COOLDOWN_MIN",
                 self.providers.provider_cooldown_min,
             ),
+            ("RECEIVER_COOLDOWN_MIN", w.receiver_cooldown_min),
         ] {
             if value.is_zero() {
                 return Err(ConfigError {

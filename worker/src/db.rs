@@ -9,8 +9,10 @@ use sea_orm::{
 };
 
 use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::StoreConfig;
+use crate::dependencies::Backoff;
 
 /// Connects to `DATABASE_URL` and, when configured, applies pending migrations.
 pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
@@ -33,6 +35,38 @@ pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
         migrate(&db).await?;
     }
     Ok(db)
+}
+
+/// Connects like `connect`, but waits out a database that cannot be reached yet (capped
+/// exponential backoff, logged once), so a process can start before its database. `None`
+/// if `cancel` fired first.
+pub async fn connect_patiently(
+    store: &StoreConfig,
+    cancel: &CancellationToken,
+) -> Result<Option<DatabaseConnection>, DbErr> {
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
+    let mut logged = false;
+    loop {
+        match connect(store).await {
+            Ok(db) => {
+                if logged {
+                    tracing::warn!("database reachable; starting");
+                }
+                return Ok(Some(db));
+            }
+            Err(error @ (DbErr::Conn(_) | DbErr::ConnectionAcquire(_))) => {
+                if !logged {
+                    tracing::error!(%error, "database unreachable at start; waiting for it");
+                    logged = true;
+                }
+            }
+            Err(error) => return Err(error),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(None),
+            () = tokio::time::sleep(backoff.next_wait()) => {}
+        }
+    }
 }
 
 /// Names datahog's migration lock among Postgres advisory locks ("datahog" in ASCII).

@@ -126,8 +126,13 @@ pub fn delivery_attempt(result: &'static str, duration: Duration) {
     metrics::histogram!("datahog_delivery_duration_seconds").record(duration.as_secs_f64());
 }
 
+/// A delivery waited for its receiver host's circuit instead of being attempted.
+pub fn delivery_deferred() {
+    metrics::counter!("datahog_delivery_deferred_total").increment(1);
+}
+
 /// A stream run ended: `complete`, `failed` or `skipped`.
-pub fn stream_run(status: &'static str) {
+pub fn stream_run(status: String) {
     metrics::counter!("datahog_stream_runs_total", "status" => status).increment(1);
 }
 

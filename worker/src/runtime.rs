@@ -1,11 +1,15 @@
 //! The worker runtime: one apalis worker per queue, the interval schedulers, and a clean
 //! stop on cancellation. Runs in `worker` processes, or inside `api` when embedded.
 
+use std::time::{Duration, Instant};
+
 use apalis::prelude::*;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::{Job, Queue};
+use crate::config::WorkerConfig;
+use crate::dependencies::{Backoff, Dependencies};
 use crate::jobs::flush_counters::{self, FlushCounters};
 use crate::jobs::prune::PruneTick;
 use crate::jobs::sweep::Sweep;
@@ -16,17 +20,23 @@ use crate::schedule;
 use crate::streams::StreamTick;
 use crate::webhooks::{Collect, Deliver};
 
-/// Why the runtime stopped without being asked to.
+/// Why the runtime stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// apalis's monitor failed.
+    /// apalis's monitor failed while stopping.
     #[error("worker monitor failed: {0}")]
     Monitor(#[from] MonitorError),
-    /// A worker exited while no shutdown was asked: the process must exit non-zero so its
-    /// supervisor restarts it (apalis swallows this error when a shutdown timeout is set).
-    #[error("a worker stopped unexpectedly; see the preceding error events")]
-    WorkerDied,
+    /// A supervising task panicked.
+    #[error("worker supervisor: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
+
+/// The first wait before a queue's worker that stopped on its own is started again.
+const RESTART_MIN: Duration = Duration::from_millis(500);
+/// The longest wait between restarts of a queue's worker that keeps stopping.
+const RESTART_MAX: Duration = Duration::from_secs(30);
+/// A worker that ran this long before stopping restarts after the shortest wait again.
+const RESTART_STABLE: Duration = Duration::from_secs(60);
 
 /// A name unique to this process: apalis refuses a second live worker with the same name,
 /// and orphan recovery relies on names not being reused.
@@ -41,44 +51,112 @@ pub fn process_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &unique[20..])
 }
 
-/// Builds one apalis worker per job kind on queue backend `$queue`, the same way for both
-/// backends (the builder's types differ per backend, so a function cannot take both).
-macro_rules! register {
-    ($monitor:expr, $queue:expr, $name:expr, $ctx:expr, $($job:ty => $handler:expr),+ $(,)?) => {{
-        let monitor = $monitor;
-        $(
-            let storage = $queue.storage::<$job>();
+/// Supervises one apalis worker per job kind on queue backend `$queue`, the same way for
+/// both backends (the builder's types differ per backend, so a function cannot take both).
+/// Each job kind has a monitor of its own, so one queue's worker restarting leaves the
+/// others running.
+macro_rules! supervise_all {
+    ($queue:expr, $name:expr, $ctx:expr, $deps:expr, $cancel:expr, $($job:ty => $handler:expr),+ $(,)?) => {{
+        vec![$({
+            let queue = $queue.clone();
             let ctx = $ctx.clone();
             let name = format!("{}-{}", $name, <$job as Job>::QUEUE);
-            let monitor = monitor.register(move |restarts| {
-                let config = &ctx.config;
-                WorkerBuilder::new(format!("{name}-{restarts}"))
-                    .backend(
-                        storage
-                            .clone()
-                            .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
-                    )
-                    .concurrency(<$job as Job>::concurrency(config))
-                    .timeout(config.worker_job_timeout)
-                    .catch_panic()
-                    .enable_tracing()
-                    .data(ctx.clone())
-                    .build($handler)
-            });
-        )+
-        monitor
+            let build = move |generation: u32| {
+                let storage = queue.storage::<$job>();
+                let ctx = ctx.clone();
+                let name = format!("{name}-{generation}");
+                monitor(&ctx.config).register(move |restarts| {
+                    let config = &ctx.config;
+                    WorkerBuilder::new(format!("{name}-{restarts}"))
+                        .backend(
+                            storage
+                                .clone()
+                                .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
+                        )
+                        .concurrency(<$job as Job>::concurrency(config))
+                        .timeout(config.worker_job_timeout)
+                        .catch_panic()
+                        .enable_tracing()
+                        .data(ctx.clone())
+                        .build($handler)
+                })
+            };
+            tokio::spawn(supervise(<$job as Job>::QUEUE, build, $deps.clone(), $cancel.clone()))
+        }),+]
     }};
+}
+
+/// A monitor for one queue's worker: errors logged, no in-place restart (that reuses the
+/// broken state and loops without backoff; `supervise` restarts instead), in-flight jobs
+/// given `WORKER_SHUTDOWN_TIMEOUT` on shutdown.
+fn monitor(config: &WorkerConfig) -> Monitor {
+    Monitor::new()
+        .on_event(|worker, event| match event {
+            Event::Error(error) => tracing::error!(worker = worker.name(), %error, "worker error"),
+            Event::Start | Event::Stop | Event::Exit => {
+                tracing::info!(worker = worker.name(), ?event, "worker lifecycle")
+            }
+            _ => tracing::trace!(worker = worker.name(), ?event),
+        })
+        .should_restart(|_, _| false)
+        .shutdown_timeout(config.worker_shutdown_timeout)
+}
+
+/// Runs the worker that `build` makes until `cancel`. A worker that stops on its own (Redis
+/// dropped its connection, a poison task) is built again under a new name once every
+/// dependency answers, after a capped exponential backoff; its unfinished tasks reach a
+/// live worker through apalis's orphan recovery.
+async fn supervise(
+    queue: &'static str,
+    build: impl Fn(u32) -> Monitor,
+    deps: Dependencies,
+    cancel: CancellationToken,
+) -> Result<(), RuntimeError> {
+    let mut backoff = Backoff::new(RESTART_MIN, RESTART_MAX);
+    for generation in 0.. {
+        if !deps.wait_up(&cancel).await {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let stop = cancel.clone();
+        let result = build(generation)
+            .run_with_signal(async move {
+                stop.cancelled().await;
+                Ok(())
+            })
+            .await;
+        if cancel.is_cancelled() {
+            return Ok(result?);
+        }
+        if started.elapsed() >= RESTART_STABLE {
+            backoff.reset();
+        }
+        let wait = backoff.next_wait();
+        match result {
+            Ok(()) => tracing::warn!(queue, ?wait, "queue worker stopped; starting it again"),
+            Err(error) => {
+                tracing::warn!(queue, %error, ?wait, "queue worker failed; starting it again once its dependencies answer")
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Claims `J`'s slots from this process and enqueues the ones it wins, until `cancel`.
 fn schedule<J: IntervalJob>(
     ctx: &JobContext,
+    deps: &Dependencies,
     claimer: &str,
     cancel: &CancellationToken,
 ) -> JoinHandle<()> {
     let queue = ctx.queue.clone();
     tokio::spawn(schedule::run_every(
         ctx.db.clone(),
+        deps.clone(),
         J::NAME,
         J::interval(&ctx.config),
         claimer.to_owned(),
@@ -90,33 +168,26 @@ fn schedule<J: IntervalJob>(
     ))
 }
 
-/// Runs every worker and scheduler until `cancel` fires; then lets running jobs finish
-/// (up to `WORKER_SHUTDOWN_TIMEOUT`) and returns.
-pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), RuntimeError> {
+/// Runs every worker and scheduler until `cancel` fires, through dependency outages (the
+/// workers restart once `deps` all answer); then lets running jobs finish (up to
+/// `WORKER_SHUTDOWN_TIMEOUT`) and returns.
+pub async fn run(
+    ctx: JobContext,
+    deps: Dependencies,
+    cancel: CancellationToken,
+) -> Result<(), RuntimeError> {
     let name = process_name();
     tracing::info!(worker = %name, "starting workers");
 
     let schedulers = [
-        schedule::<VacuumTick>(&ctx, &name, &cancel),
-        schedule::<PruneTick>(&ctx, &name, &cancel),
-        schedule::<FlushCounters>(&ctx, &name, &cancel),
-        schedule::<Sweep>(&ctx, &name, &cancel),
+        schedule::<VacuumTick>(&ctx, &deps, &name, &cancel),
+        schedule::<PruneTick>(&ctx, &deps, &name, &cancel),
+        schedule::<FlushCounters>(&ctx, &deps, &name, &cancel),
+        schedule::<Sweep>(&ctx, &deps, &name, &cancel),
     ];
 
-    let monitor = Monitor::new()
-        .on_event(|worker, event| match event {
-            Event::Error(error) => tracing::error!(worker = worker.name(), %error, "worker error"),
-            Event::Start | Event::Stop | Event::Exit => {
-                tracing::info!(worker = worker.name(), ?event, "worker lifecycle")
-            }
-            _ => tracing::trace!(worker = worker.name(), ?event),
-        })
-        // A restart in-process reuses broken state and loops without backoff: let the
-        // process die and its supervisor restart it.
-        .should_restart(|_, _| false)
-        .shutdown_timeout(ctx.config.worker_shutdown_timeout);
-    let monitor = match &ctx.queue {
-        Queue::Redis(q) => register!(monitor, q, name, ctx,
+    let supervisors = match &ctx.queue {
+        Queue::Redis(q) => supervise_all!(q, name, ctx, deps, cancel,
             VacuumTick => run_interval::<VacuumTick>,
             PruneTick => run_interval::<PruneTick>,
             FlushCounters => run_interval::<FlushCounters>,
@@ -125,7 +196,7 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
             Deliver => deliver::run,
             StreamTick => stream_tick::run,
         ),
-        Queue::Sqlite(q) => register!(monitor, q, name, ctx,
+        Queue::Sqlite(q) => supervise_all!(q, name, ctx, deps, cancel,
             VacuumTick => run_interval::<VacuumTick>,
             PruneTick => run_interval::<PruneTick>,
             FlushCounters => run_interval::<FlushCounters>,
@@ -136,13 +207,14 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
         ),
     };
 
-    let stop = cancel.clone();
-    let result = monitor
-        .run_with_signal(async move {
-            stop.cancelled().await;
-            Ok(())
-        })
-        .await;
+    let mut result = Ok(());
+    for supervisor in supervisors {
+        let stopped = supervisor.await.map_err(RuntimeError::from).and_then(|r| r);
+        if let Err(error) = stopped {
+            tracing::error!(%error, "a queue worker did not stop cleanly");
+            result = Err(error);
+        }
+    }
     for scheduler in schedulers {
         scheduler.abort();
     }
@@ -153,13 +225,8 @@ pub async fn run(ctx: JobContext, cancel: CancellationToken) -> Result<(), Runti
             tracing::error!(%error, "final counter flush failed; the next flush will retry")
         }
     }
-    result?;
-    if cancel.is_cancelled() {
-        tracing::info!(worker = %name, "workers stopped");
-        Ok(())
-    } else {
-        Err(RuntimeError::WorkerDied)
-    }
+    tracing::info!(worker = %name, "workers stopped");
+    result
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C.

@@ -16,6 +16,8 @@ use sea_orm::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::dependencies::Dependencies;
+
 /// The slot (start of the interval, unix seconds) that `now` falls in.
 pub fn slot_of(now: DateTime<Utc>, interval: Duration) -> i64 {
     let every = slot_seconds(interval);
@@ -78,9 +80,11 @@ pub async fn finish(
 
 /// At each interval boundary, claims that slot of `job` and calls `enqueue` if this
 /// process won it, until `cancel`. A failed claim or enqueue is logged; the next slot
-/// tries again.
+/// tries again. While a dependency is down no slot is claimed (the outage is logged once,
+/// by `Dependencies`); the first slot after it does the work.
 pub async fn run_every<F, Fut, E>(
     db: DatabaseConnection,
+    deps: Dependencies,
     job: &'static str,
     interval: Duration,
     claimer: String,
@@ -99,6 +103,10 @@ pub async fn run_every<F, Fut, E>(
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
+        }
+        if !deps.all_up() {
+            tracing::debug!(job, slot = next, "a dependency is down; slot skipped");
+            continue;
         }
         match claim(&db, job, next, &claimer).await {
             Ok(true) => match enqueue(next).await {

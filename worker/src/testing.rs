@@ -44,10 +44,12 @@ pub async fn fresh_postgres_database() -> String {
     format!("{base}/{name}")
 }
 
-/// A TCP proxy in front of a server, which a test can cut to simulate an outage.
+/// A TCP proxy in front of a server, which a test can cut to simulate an outage and
+/// restore, on the same address, to end it.
 pub struct Proxy {
     /// Where to connect to reach the server through the proxy.
     pub addr: SocketAddr,
+    target: String,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -56,8 +58,18 @@ impl Proxy {
     pub async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let registry = tasks.clone();
+        let proxy = Proxy {
+            addr,
+            target,
+            tasks: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let registry = self.tasks.clone();
+        let target = self.target.clone();
         let acceptor = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let target = target.clone();
@@ -72,11 +84,10 @@ impl Proxy {
                     .push(pipe);
             }
         });
-        tasks
+        self.tasks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(acceptor);
-        Proxy { addr, tasks }
     }
 
     /// Stops accepting and drops every open connection, as a dead server would.
@@ -89,6 +100,14 @@ impl Proxy {
         {
             task.abort();
         }
+    }
+
+    /// Accepts connections again on the same address, as a server back from an outage.
+    pub async fn restore(&self) {
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("bind the proxy's address again");
+        self.serve(listener);
     }
 }
 

@@ -8,6 +8,7 @@ pub mod ops;
 pub(crate) mod page;
 mod params;
 pub mod providers;
+pub mod receivers;
 pub mod signing_secret;
 pub mod stats;
 pub mod streams;
@@ -104,6 +105,7 @@ fn api_routes(serving: Option<(&AppState, Arc<KeyRing>)>) -> OpenApiRouter<AppSt
         .merge(webhooks_bulk::router())
         .merge(providers::router())
         .merge(stats::router())
+        .merge(receivers::router())
         .merge(streams::router(state))
         .merge(signing_secret::router());
     let admin = admin::router();

@@ -14,11 +14,10 @@ use openapi::streams::{
     StreamBatchPage, StreamData, StreamListQuery, StreamPage, StreamStatus,
 };
 use openapi::tenants::TenantQuery;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::jobs::stream_tick::COMPLETE;
-use worker::streams::{self, ACTIVE, STOPPED, StreamError, slot_time};
+use worker::streams::{self, StreamError, slot_time};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -38,7 +37,7 @@ pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
 }
 
 fn view(s: stream::Model) -> Stream {
-    let active = s.status == ACTIVE;
+    let active = s.status == stream::StreamStatus::Active;
     Stream {
         status: if active {
             StreamStatus::Active
@@ -159,12 +158,12 @@ async fn list(
         select = select.filter(stream::Column::TenantId.eq(tenant));
     }
     if let Some(status) = query.status.as_deref() {
-        if ![ACTIVE, STOPPED].contains(&status) {
-            return Err(ApiError::InvalidParameter {
+        let status = stream::StreamStatus::try_from_value(&status.to_owned()).map_err(|_| {
+            ApiError::InvalidParameter {
                 field: "status",
                 reason: format!("expected active or stopped, got `{status}`"),
-            });
-        }
+            }
+        })?;
         select = select.filter(stream::Column::Status.eq(status));
     }
     let paginator = select.paginate(&app.db, page.size);
@@ -272,7 +271,7 @@ async fn start(
     let current = streams::find(&app.db, &id, scope)
         .await
         .map_err(stream_error)?;
-    if current.status != ACTIVE
+    if current.status != stream::StreamStatus::Active
         && let Caller::Tenant(tenant) = &caller
     {
         quotas::check_active_streams(&app.db, tenant).await?;
@@ -312,7 +311,7 @@ async fn latest_data(
         .map_err(stream_error)?;
     let batch = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
-        .filter(stream_batch::Column::Status.eq(COMPLETE))
+        .filter(stream_batch::Column::Status.eq(stream_batch::BatchStatus::Complete))
         .order_by_desc(stream_batch::Column::Slot)
         .one(&app.db)
         .await?
@@ -374,7 +373,7 @@ async fn batches(
         .into_iter()
         .map(|b| StreamBatch {
             slot: slot_time(b.slot),
-            status: b.status,
+            status: b.status.to_value(),
             reason: b.error,
             started_at: b.started_at,
             finished_at: b.finished_at,

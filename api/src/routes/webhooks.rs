@@ -12,11 +12,12 @@ use entity::{delivery_attempt, webhook};
 use openapi::error::FieldError;
 use openapi::tenants::TenantQuery;
 use openapi::webhooks::{
-    Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
-    WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
+    AttemptStatus, Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook,
+    WebhookAccepted, WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
 };
 use sea_orm::{
-    ColumnTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveEnum, ColumnTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -158,7 +159,12 @@ fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<New
 }
 
 fn status_of(webhook: &webhook::Model) -> WebhookStatus {
-    WebhookStatus::parse(&webhook.status).unwrap_or(WebhookStatus::Collecting)
+    match webhook.status {
+        webhook::WebhookStatus::Collecting => WebhookStatus::Collecting,
+        webhook::WebhookStatus::Delivering => WebhookStatus::Delivering,
+        webhook::WebhookStatus::Delivered => WebhookStatus::Delivered,
+        webhook::WebhookStatus::Parked => WebhookStatus::Parked,
+    }
 }
 
 fn outcome_of(webhook: &webhook::Model) -> Option<Outcome> {
@@ -201,7 +207,7 @@ async fn show(
         .order_by_asc(delivery_attempt::Column::Id)
         .all(&app.db)
         .await?;
-    let delivering = webhook.status == WebhookStatus::Delivering.as_str();
+    let delivering = webhook.status == webhook::WebhookStatus::Delivering;
     let callback_body = webhook
         .payload
         .as_deref()
@@ -213,7 +219,7 @@ async fn show(
             .into_iter()
             .map(|p| ProviderProgress {
                 name: p.provider,
-                status: p.status,
+                status: p.status.to_value(),
                 attempts: p.attempts,
                 last_error: p.last_error,
                 fetched_at: p.fetched_at,
@@ -225,6 +231,11 @@ async fn show(
                 .into_iter()
                 .map(|a| DeliveryAttempt {
                     number: a.number,
+                    status: match a.status {
+                        delivery_attempt::AttemptStatus::InFlight => AttemptStatus::InFlight,
+                        delivery_attempt::AttemptStatus::Completed => AttemptStatus::Completed,
+                        delivery_attempt::AttemptStatus::Unknown => AttemptStatus::Unknown,
+                    },
                     trigger: a.trigger,
                     started_at: a.started_at,
                     duration_ms: a.duration_ms,

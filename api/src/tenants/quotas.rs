@@ -1,11 +1,9 @@
 //! Quotas: checked before something is created, so nothing is created over one.
 
 use entity::{stream, webhook};
-use openapi::webhooks::WebhookStatus;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
-use worker::streams::ACTIVE;
 
 use super::TenantContext;
 use crate::error::ApiError;
@@ -22,8 +20,8 @@ pub async fn check_pending_webhooks(
         .column(webhook::Column::Id)
         .filter(webhook::Column::TenantId.eq(&tenant.id))
         .filter(webhook::Column::Status.is_in([
-            WebhookStatus::Collecting.as_str(),
-            WebhookStatus::Delivering.as_str(),
+            webhook::WebhookStatus::Collecting,
+            webhook::WebhookStatus::Delivering,
         ]))
         .limit(u64::from(quota))
         .count(db)
@@ -47,7 +45,7 @@ pub async fn check_active_streams(
         .select_only()
         .column(stream::Column::Id)
         .filter(stream::Column::TenantId.eq(&tenant.id))
-        .filter(stream::Column::Status.eq(ACTIVE))
+        .filter(stream::Column::Status.eq(stream::StreamStatus::Active))
         .limit(u64::from(quota))
         .count(db)
         .await?;

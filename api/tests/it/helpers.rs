@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use tokio_util::sync::CancellationToken;
 use worker::counters::CounterBuffer;
+use worker::dependencies::Dependencies;
 use worker::jobs::JobContext;
 pub use worker::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
 
@@ -196,7 +197,10 @@ impl TestApp {
             let ctx = JobContext::connect(db, &config.store, config.worker.clone())
                 .await
                 .expect("queue");
-            worker::runtime::run(ctx, token).await.expect("workers");
+            let deps = Dependencies::watch(ctx.db.clone(), ctx.queue.redis(), token.child_token());
+            worker::runtime::run(ctx, deps, token)
+                .await
+                .expect("workers");
         });
         WorkerGuard(stop)
     }

@@ -1,7 +1,12 @@
 //! Health, readiness and metrics.
 
+use std::time::Duration;
+
+use entity::counter;
+use sea_orm::EntityTrait;
+
 use crate::both_modes;
-use crate::helpers::{Mode, TestApp};
+use crate::helpers::{Mode, Proxy, TestApp, host_port, redis_url};
 
 both_modes!(health_and_readiness);
 async fn health_and_readiness(mode: Mode) {
@@ -74,4 +79,70 @@ async fn metrics_count_requests_and_cache_tiers(mode: Mode) {
         );
     }
     assert!(text.contains("# TYPE datahog_http_request_duration_seconds histogram"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_and_its_worker_wait_out_a_redis_outage() {
+    let proxy = Proxy::start(host_port(&redis_url())).await;
+    let app = TestApp::spawn_with(Mode::Production, |c| {
+        c.store.redis_url = Some(format!("redis://{}/", proxy.addr).into());
+        c.store.redis_timeout = Duration::from_secs(1);
+        c.worker.counter_flush_interval = Duration::from_secs(1);
+    })
+    .await;
+    let _worker = app.spawn_worker();
+    let increment = |key: &'static str| {
+        let app = &app;
+        async move {
+            app.post_json("/increment", &format!(r#"{{"key": "{key}", "value": 2}}"#))
+                .await
+                .0
+        }
+    };
+    assert_eq!(increment("before").await, 202);
+
+    proxy.cut();
+    let (status, body) = app.get_json("/ready").await;
+    assert_eq!((status, body["redis"].as_str()), (503, Some("unavailable")));
+    assert_eq!(increment("during").await, 503);
+    // Long enough for the worker's polls and heartbeats to fail (they stopped the process
+    // before).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    proxy.restore().await;
+    let ready = eventually(Duration::from_secs(30), async || {
+        app.get_json("/ready").await.0 == 200
+    })
+    .await;
+    assert!(ready, "ready again once Redis answers");
+    assert_eq!(increment("after").await, 202);
+    // The worker in this process survived the outage and flushes both increments.
+    let db = app.db().await;
+    let flushed = eventually(Duration::from_secs(60), async || {
+        let keys: Vec<(String, i64)> = counter::Entity::find()
+            .all(&db)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| (c.key, c.value))
+            .collect();
+        keys.len() == 2 && keys.iter().all(|(k, v)| k != "during" && *v == 2)
+    })
+    .await;
+    assert!(
+        flushed,
+        "the increments before and after the outage were flushed"
+    );
+}
+
+/// Polls `check` until it holds or the deadline passes.
+async fn eventually<F: AsyncFn() -> bool>(deadline: Duration, check: F) -> bool {
+    let until = std::time::Instant::now() + deadline;
+    while std::time::Instant::now() < until {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
 }

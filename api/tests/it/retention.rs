@@ -145,7 +145,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
         tenant_id: Set("default".to_owned()),
         provider: Set("gas".to_owned()),
         interval_seconds: Set(60),
-        status: Set("stopped".to_owned()),
+        status: Set(stream::StreamStatus::Stopped),
         anchor_at: Set(0),
         next_run_at: Set(None),
         created_at: Set(now),
@@ -156,11 +156,15 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
     .await
     .unwrap();
     for slot in 1..=5 {
-        let status = if slot == 1 { "complete" } else { "failed" };
+        let status = if slot == 1 {
+            stream_batch::BatchStatus::Complete
+        } else {
+            stream_batch::BatchStatus::Failed
+        };
         stream_batch::Entity::insert(stream_batch::ActiveModel {
             stream_id: Set("s-retention".to_owned()),
             slot: Set(slot),
-            status: Set(status.to_owned()),
+            status: Set(status),
             data: Set((slot == 1).then(|| "[1]".to_owned())),
             started_at: Set(now),
             finished_at: Set(Some(now)),

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use entity::stream;
+use entity::{stream, stream_batch};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use wiremock::matchers::path;
@@ -291,7 +291,7 @@ async fn the_sweeper_re_arms_a_stream_whose_run_vanished() {
         tenant_id: Set("default".into()),
         provider: Set("gas".into()),
         interval_seconds: Set(60),
-        status: Set("active".into()),
+        status: Set(stream::StreamStatus::Active),
         anchor_at: Set(now.timestamp() - 600),
         next_run_at: Set(Some(now.timestamp() - 120)),
         created_at: Set(now),
@@ -309,6 +309,71 @@ async fn the_sweeper_re_arms_a_stream_whose_run_vanished() {
     );
     let (_, shown) = app.get_json(&format!("/v1/streams/{id}")).await;
     assert!(shown["nextRunAt"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_died_mid_way_is_finished_as_failed_and_the_stream_goes_on() {
+    let server = provider(Duration::ZERO).await;
+    let app = spawn(Mode::Production, &server, |c| {
+        c.worker.webhooks.sweep_interval = Duration::from_secs(1);
+        c.worker.webhooks.sweep_grace = Duration::from_secs(1);
+        c.worker.worker_job_timeout = Duration::from_secs(5);
+    })
+    .await;
+    let _workers = app.workers();
+    // Its worker died while calling the provider: the batch is left running, the next
+    // run's job lost with it.
+    let now = chrono::Utc::now();
+    let id = ulid::Ulid::generate().to_string();
+    let anchor = now.timestamp() - 600;
+    let db = app.db().await;
+    stream::Entity::insert(stream::ActiveModel {
+        id: Set(id.clone()),
+        tenant_id: Set("default".into()),
+        provider: Set("gas".into()),
+        interval_seconds: Set(60),
+        status: Set(stream::StreamStatus::Active),
+        anchor_at: Set(anchor),
+        next_run_at: Set(Some(anchor + 540)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        stopped_at: Set(None),
+    })
+    .exec_without_returning(&db)
+    .await
+    .unwrap();
+    stream_batch::Entity::insert(stream_batch::ActiveModel {
+        stream_id: Set(id.clone()),
+        slot: Set(anchor + 480),
+        status: Set(stream_batch::BatchStatus::Running),
+        started_at: Set(now - chrono::Duration::seconds(60)),
+        ..Default::default()
+    })
+    .exec_without_returning(&db)
+    .await
+    .unwrap();
+
+    let until = Instant::now() + Duration::from_secs(30);
+    let found = loop {
+        let found = batches(&app, &id).await;
+        if complete(&found) >= 1 && found.iter().all(|b| b["status"] != "running") {
+            break found;
+        }
+        assert!(Instant::now() < until, "the stuck run stayed: {found:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let statuses: Vec<&str> = found
+        .iter()
+        .map(|b| b["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["complete", "failed"], "{found:?}");
+    assert!(
+        found[1]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("worker died"),
+        "{found:?}"
+    );
 }
 
 async fn only_the_newest_batches_are_kept(mode: Mode) {

@@ -818,3 +818,41 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_others_within_the_cache
     .await;
     assert!(shown["keys"][0]["revokedAt"].is_string(), "{shown}");
 }
+
+both_modes!(a_tenant_sees_only_the_receivers_its_webhooks_call);
+async fn a_tenant_sees_only_the_receivers_its_webhooks_call(mode: Mode) {
+    let sources = providers().await;
+    let failing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&failing)
+        .await;
+    let app = spawn(mode, &sources, |_| {}).await;
+    let _workers = app.workers();
+    let (_, a, _) = tenant(&app, "a", json!({})).await;
+    let (_, b, _) = tenant(&app, "b", json!({})).await;
+    let id = submit(&app, &a, &failing.uri()).await;
+    eventually(Duration::from_secs(20), "the webhook parked", async || {
+        let (_, _, seen) = call(
+            &app,
+            Method::GET,
+            &format!("/v1/webhooks/{id}"),
+            Some(&a),
+            None,
+        )
+        .await;
+        seen["status"] == "parked"
+    })
+    .await;
+    let (status, _, of_a) = call(&app, Method::GET, "/v1/receivers", Some(&a), None).await;
+    assert_eq!(status, 200, "{of_a}");
+    assert_eq!(of_a["items"].as_array().unwrap().len(), 1, "{of_a}");
+    let (_, _, of_b) = call(&app, Method::GET, "/v1/receivers", Some(&b), None).await;
+    assert_eq!(
+        of_b["items"],
+        json!([]),
+        "b's webhooks call no failing host"
+    );
+    let (_, _, all) = call(&app, Method::GET, "/v1/receivers", Some(ADMIN), None).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 1, "{all}");
+}

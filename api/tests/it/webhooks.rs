@@ -544,14 +544,14 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
     })
     .await;
     let _workers = app.workers();
-    // Recorded, but the process died before the push.
+    // Recorded, but the process died before the push: its task was never queued.
     let now = chrono::Utc::now();
     let id = ulid::Ulid::generate().to_string();
     let db = app.db().await;
     webhook::Entity::insert(webhook::ActiveModel {
         id: Set(id.clone()),
         callback_url: Set(hooks.uri()),
-        status: Set("collecting".into()),
+        status: Set(webhook::WebhookStatus::Collecting),
         outcome: Set(None),
         tenant_id: Set("default".into()),
         created_at: Set(now),
@@ -565,6 +565,7 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
         delivery_trigger: Set("scheduled".into()),
         next_run_at: Set(Some(now - chrono::Duration::seconds(5))),
         claimed_by: Set(None),
+        queued_task: Set(Some(ulid::Ulid::generate().to_string())),
     })
     .exec_without_returning(&db)
     .await
@@ -573,7 +574,7 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
         webhook_id: Set(id.clone()),
         provider: Set("gas".into()),
         position: Set(0),
-        status: Set("pending".into()),
+        status: Set(webhook_provider::ProviderStatus::Pending),
         attempts: Set(0),
         last_error: Set(None),
         data: Set(None),

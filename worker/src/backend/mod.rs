@@ -7,7 +7,9 @@ pub mod sqlite;
 use secrecy::ExposeSecret;
 use std::time::Duration;
 
-use apalis::prelude::{TaskBuilder, TaskId};
+use std::str::FromStr;
+
+use apalis::prelude::{Status, TaskBuilder, TaskId};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::config::{StoreConfig, WorkerConfig};
@@ -105,11 +107,15 @@ impl Queue {
         }
     }
 
+    /// A new task id, for a push whose id is recorded before the push.
+    pub fn task_id() -> TaskId {
+        TaskId::from(ulid::Ulid::generate())
+    }
+
     /// Queues `job` to run now; returns the task's id.
     pub async fn push<J: Job>(&self, job: J) -> Result<TaskId, QueueError> {
-        let id = TaskId::from(ulid::Ulid::generate());
-        let task = TaskBuilder::new(job).task_id(id.clone()).build();
-        self.send(task).await.map(|()| id)
+        let id = Self::task_id();
+        self.push_as(job, id.clone(), None).await.map(|()| id)
     }
 
     /// Queues `job` to run at `at` (to the second; apalis rounds down); returns the task's id.
@@ -118,12 +124,40 @@ impl Queue {
         job: J,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<TaskId, QueueError> {
-        let id = TaskId::from(ulid::Ulid::generate());
-        let task = TaskBuilder::new(job)
-            .task_id(id.clone())
-            .run_at_time(at.into())
-            .build();
-        self.send(task).await.map(|()| id)
+        let id = Self::task_id();
+        self.push_as(job, id.clone(), Some(at)).await.map(|()| id)
+    }
+
+    /// Queues `job` as task `id`, now or at `at`.
+    pub async fn push_as<J: Job>(
+        &self,
+        job: J,
+        id: TaskId,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), QueueError> {
+        let builder = TaskBuilder::new(job).task_id(id);
+        let task = match at {
+            Some(at) => builder.run_at_time(at.into()).build(),
+            None => builder.build(),
+        };
+        self.send(task).await
+    }
+
+    /// Whether task `id` of job kind `J` is still to run or running: neither finished,
+    /// killed nor gone.
+    pub async fn is_live<J: Job>(&self, id: &str) -> Result<bool, QueueError> {
+        let id = TaskId::from_str(id).map_err(|e| QueueError::Push {
+            queue: J::QUEUE,
+            message: format!("task id `{id}`: {e}"),
+        })?;
+        let status = match self {
+            Queue::Redis(q) => q.status::<J>(&id).await?,
+            Queue::Sqlite(q) => q.status(&id).await?,
+        };
+        Ok(matches!(
+            status,
+            Some(Status::Pending | Status::Queued | Status::Running)
+        ))
     }
 
     async fn send<J: Job>(&self, task: apalis::prelude::Task<J>) -> Result<(), QueueError> {

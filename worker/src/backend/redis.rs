@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use apalis::prelude::{Task, TaskSink};
+use apalis::prelude::{FetchById, Status, Task, TaskId, TaskSink};
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -104,6 +104,18 @@ impl RedisQueue {
             .push_task(task)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    pub(super) async fn status<J: Job>(&self, id: &TaskId) -> Result<Option<Status>, QueueError> {
+        let task = self
+            .storage::<J>()
+            .fetch_by_id(id)
+            .await
+            .map_err(|e| QueueError::Push {
+                queue: J::QUEUE,
+                message: e.to_string(),
+            })?;
+        Ok(task.map(|t| t.status()))
     }
 
     pub(super) async fn vacuum(

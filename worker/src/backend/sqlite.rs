@@ -3,7 +3,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use apalis::prelude::{Task, TaskSink};
+use apalis::prelude::{FetchById, Status, Task, TaskId, TaskSink};
 use apalis_core::backend::Vacuum;
 use apalis_sqlite::SqliteStorage;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -55,6 +55,14 @@ impl SqliteQueue {
             .push_task(task)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// One table holds every queue, so the id alone finds the task.
+    pub(super) async fn status(&self, id: &TaskId) -> Result<Option<Status>, QueueError> {
+        let task = SqliteStorage::<serde_json::Value>::new(&self.pool)
+            .fetch_by_id(id)
+            .await?;
+        Ok(task.map(|t| t.status()))
     }
 
     /// One table holds every queue, so one statement vacuums them all.

@@ -9,6 +9,7 @@ use clap::Parser;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use worker::config::{LogConfig, StoreConfig, WorkerConfig};
+use worker::dependencies::Dependencies;
 use worker::jobs::JobContext;
 use worker::{db, metrics, runtime, telemetry};
 
@@ -39,29 +40,38 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(&cli.log);
+    // Installed before anything records a metric.
+    let metrics = metrics::prometheus();
     cli.store.validate()?;
     cli.worker.validate()?;
 
-    let db = db::connect(&cli.store).await?;
-    let ctx = JobContext::connect(db, &cli.store, cli.worker).await?;
-
     let cancel = runtime::cancel_on_signal();
+    let Some(db) = db::connect_patiently(&cli.store, &cancel).await? else {
+        return Ok(());
+    };
+    let ctx = JobContext::connect(db, &cli.store, cli.worker).await?;
+    let deps = Dependencies::watch(ctx.db.clone(), ctx.queue.redis(), cancel.child_token());
     if let Some(addr) = cli.metrics_listen {
         let listener = worker::listen::bind(addr, "METRICS_LISTEN").await?;
         tracing::info!(addr = %listener.local_addr()?, "serving metrics at /metrics");
-        tokio::spawn(serve_metrics(listener, cli.metrics_token, cancel.clone()));
+        tokio::spawn(serve_metrics(
+            listener,
+            metrics,
+            cli.metrics_token,
+            cancel.clone(),
+        ));
     }
-    runtime::run(ctx, cancel).await?;
+    runtime::run(ctx, deps, cancel).await?;
     Ok(())
 }
 
 /// Serves the process's Prometheus metrics until `cancel` fires.
 async fn serve_metrics(
     listener: tokio::net::TcpListener,
+    handle: metrics_exporter_prometheus::PrometheusHandle,
     token: Option<SecretString>,
     cancel: CancellationToken,
 ) {
-    let handle = metrics::prometheus();
     let app = Router::new().route(
         "/metrics",
         get(move |headers: HeaderMap| {

@@ -1,6 +1,7 @@
 //! Delivering a webhook's callback: one signed POST, and what came of it.
 
 pub mod address;
+pub mod receivers;
 pub mod retry;
 pub mod signature;
 pub mod special_purpose;

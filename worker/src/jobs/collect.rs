@@ -5,15 +5,19 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::{DateTime, Utc};
+use entity::webhook::WebhookStatus;
+use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
-use openapi::webhooks::{Outcome, WebhookStatus};
+use openapi::webhooks::Outcome;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
-use super::{JobContext, JobError};
+use super::{JobContext, JobError, retry_transient};
+use crate::backend::Queue;
+use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
-use crate::webhooks::{self, Collect, Deliver, FAILED, FETCHED, PENDING, lease};
+use crate::webhooks::{self, Collect, Deliver, lease};
 
 /// Beyond the slowest provider's timeout, how long a collection holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -29,7 +33,8 @@ enum Fetch {
 /// The handler of `Collect`. A failure ends the task: the webhook's lease runs out and
 /// the sweeper queues it again, from what the database holds.
 pub async fn run(job: Collect, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
-    collect(&ctx, &job.webhook_id, &task.to_string())
+    let task = task.to_string();
+    retry_transient("collect", || collect(&ctx, &job.webhook_id, &task))
         .await
         .map_err(|error| {
             tracing::error!(webhook = %job.webhook_id, %error, "collection failed; the sweeper will queue it again");
@@ -46,14 +51,17 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         return Ok(());
     };
     let mut rows = webhooks::providers_of(&ctx.db, id).await?;
-    let pending = rows.iter().filter(|row| row.status == PENDING).count();
+    let pending = rows
+        .iter()
+        .filter(|row| row.status == ProviderStatus::Pending)
+        .count();
 
     let mut next = None;
     let in_time = Utc::now() < webhook.deadline_at;
     if in_time {
         let fetches = rows
             .iter_mut()
-            .filter(|row| row.status == PENDING)
+            .filter(|row| row.status == ProviderStatus::Pending)
             .map(|row| fetch(ctx, row));
         for fetched in futures::future::join_all(fetches).await {
             if let Fetch::Later(at) = fetched? {
@@ -68,16 +76,15 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         }
         Some(at) if Utc::now() < webhook.deadline_at => {
             let at = Ord::min(at, webhook.deadline_at);
-            if lease::release(&ctx.db, id, task, at).await? {
+            let next = Queue::task_id();
+            if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
                 tracing::info!(webhook = %id, next = %at, "providers missing; collection continues later");
-                ctx.queue
-                    .push_at(
-                        Collect {
-                            webhook_id: id.to_owned(),
-                        },
-                        at,
-                    )
-                    .await?;
+                let job = Collect {
+                    webhook_id: id.to_owned(),
+                };
+                ctx.queue.push_as(job, next, Some(at)).await?;
+            } else {
+                tracing::warn!(webhook = %id, "lease lost before the collection was handed back; leaving it to its holder");
             }
             Ok(())
         }
@@ -112,7 +119,7 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
     match result {
         Ok(data) => {
             tracing::info!(webhook = %row.webhook_id, provider = %provider.name, probe, "provider data stored");
-            row.status = FETCHED.to_owned();
+            row.status = ProviderStatus::Fetched;
             row.data = Some(data);
             Ok(Fetch::Stored)
         }
@@ -131,8 +138,13 @@ async fn store_data(
     data: &str,
 ) -> Result<(), JobError> {
     let now = Utc::now();
-    webhook_provider::Entity::update_many()
-        .col_expr(webhook_provider::Column::Status, Expr::value(FETCHED))
+    let fetched = transition(
+        webhook_provider::Entity::update_many(),
+        webhook_provider::Column::Status,
+        &[ProviderStatus::Pending],
+        ProviderStatus::Fetched,
+    )?;
+    fetched
         .col_expr(
             webhook_provider::Column::Data,
             Expr::value(Some(data.to_owned())),
@@ -149,7 +161,6 @@ async fn store_data(
         .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
         .filter(webhook_provider::Column::WebhookId.eq(&row.webhook_id))
         .filter(webhook_provider::Column::Provider.eq(&row.provider))
-        .filter(webhook_provider::Column::Status.eq(PENDING))
         .exec(&ctx.db)
         .await?;
     Ok(())
@@ -172,7 +183,7 @@ async fn store_failure(
         .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(webhook_provider::Column::WebhookId.eq(&row.webhook_id))
         .filter(webhook_provider::Column::Provider.eq(&row.provider))
-        .filter(webhook_provider::Column::Status.eq(PENDING))
+        .filter(webhook_provider::Column::Status.eq(ProviderStatus::Pending))
         .exec(&ctx.db)
         .await?;
     Ok(())
@@ -191,23 +202,29 @@ async fn finish(
     let body = webhooks::callback_body(webhook, rows, outcome, now);
     let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
-    let move_on = webhook::Entity::update_many()
-        .col_expr(
-            webhook::Column::Status,
-            Expr::value(WebhookStatus::Delivering.as_str()),
-        )
-        .col_expr(
-            webhook::Column::Outcome,
-            Expr::value(Some(outcome.as_str())),
-        )
-        .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
-        .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
-        .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
-        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
-        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
-        .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
-        .filter(lease::held_by(&webhook.id, task))
-        .filter(webhook::Column::Status.eq(WebhookStatus::Collecting.as_str()));
+    let first = ctx.config.webhooks.delivery_schedule[0];
+    let next = Queue::task_id();
+    let move_on = transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Collecting],
+        WebhookStatus::Delivering,
+    )?
+    .col_expr(
+        webhook::Column::Outcome,
+        Expr::value(Some(outcome.as_str())),
+    )
+    .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
+    .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
+    .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
+    .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + first)))
+    .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+    .col_expr(
+        webhook::Column::QueuedTask,
+        Expr::value(Some(next.to_string())),
+    )
+    .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
+    .filter(lease::held_by(&webhook.id, task));
     // One statement when every provider is in; a transaction only to mark the missing ones.
     let moved = if outcome == Outcome::Failed {
         let txn = ctx.db.begin().await?;
@@ -216,13 +233,16 @@ async fn finish(
             tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
             return Ok(());
         }
-        webhook_provider::Entity::update_many()
-            .col_expr(webhook_provider::Column::Status, Expr::value(FAILED))
-            .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
-            .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
-            .filter(webhook_provider::Column::Status.eq(PENDING))
-            .exec(&txn)
-            .await?;
+        transition(
+            webhook_provider::Entity::update_many(),
+            webhook_provider::Column::Status,
+            &[ProviderStatus::Pending],
+            ProviderStatus::Failed,
+        )?
+        .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
+        .exec(&txn)
+        .await?;
         txn.commit().await?;
         moved
     } else {
@@ -234,14 +254,10 @@ async fn finish(
     }
     tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
     metrics::collection_ended(outcome.as_str());
-    let first = ctx.config.webhooks.delivery_schedule[0];
     let job = Deliver {
         webhook_id: webhook.id.clone(),
     };
-    if first.is_zero() {
-        ctx.queue.push(job).await?;
-    } else {
-        ctx.queue.push_at(job, now + first).await?;
-    }
+    let at = (!first.is_zero()).then(|| now + first);
+    ctx.queue.push_as(job, next, at).await?;
     Ok(())
 }

@@ -5,17 +5,20 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::Utc;
-use entity::{delivery_attempt, webhook};
-use openapi::webhooks::WebhookStatus;
+use entity::webhook;
+use entity::webhook::WebhookStatus;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{EntityTrait, QueryFilter, TransactionTrait};
 
-use super::{JobContext, JobError};
-use crate::delivery::retry;
+use super::{JobContext, JobError, retry_transient};
+use crate::backend::Queue;
 use crate::delivery::signature::Secret;
+use crate::delivery::{receivers, retry};
+use crate::lifecycle::transition;
 use crate::metrics;
+use crate::providers::Admission;
 use crate::tenants;
-use crate::webhooks::{Deliver, lease};
+use crate::webhooks::{Deliver, attempt, lease};
 
 /// Beyond the delivery timeout, how long an attempt holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -23,7 +26,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// The handler of `Deliver`. A failure of ours (not the receiver's) ends the task: the
 /// lease runs out and the sweeper queues the webhook again.
 pub async fn run(job: Deliver, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
-    deliver(&ctx, &job.webhook_id, &task.to_string())
+    let task = task.to_string();
+    retry_transient("deliver", || deliver(&ctx, &job.webhook_id, &task))
         .await
         .map_err(|error| {
             tracing::error!(webhook = %job.webhook_id, %error, "delivery failed; the sweeper will queue it again");
@@ -60,12 +64,53 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         tracing::debug!(webhook = %id, "not delivering or not due; nothing to do");
         return Ok(());
     };
+    let unknown = attempt::settle_unknown(&ctx.db, id).await?;
+    if unknown > 0 {
+        tracing::warn!(webhook = %id, unknown, "a delivery attempt's worker died during its POST; recorded as unknown, delivering again");
+    }
     let payload = webhook
         .payload
         .as_deref()
         .ok_or_else(|| JobError::Payload("a delivering webhook has no callback body".into()))?;
     let number = webhook.delivery_attempts + 1;
+    if number > webhook.attempt_limit {
+        // The last attempt was the one whose outcome is unknown: the schedule is spent.
+        if lease::park(&ctx.db, id, task).await? {
+            metrics::delivery_attempt("parked", Duration::ZERO);
+            tracing::warn!(webhook = %id, attempts = webhook.delivery_attempts, "callback parked after an attempt with an unknown outcome; redeliver it once the receiver is fixed");
+        }
+        return Ok(());
+    }
+    // A receiver host that is down gets one probe per cool-down; the others wait, without
+    // using up an attempt.
+    let host = receivers::host_of(&webhook.callback_url);
+    // The slot first: a delivery admitted and then kept waiting for a slot would go out
+    // on a verdict the failures before it have since changed.
+    let _slot = ctx.receivers.slot(&host).await;
+    let admission = ctx
+        .receivers
+        .admit(&host, settings.delivery_timeout)
+        .await?;
+    if let Admission::Wait(until) = admission {
+        let soonest = Utc::now() + settings.receiver_cooldown_min;
+        let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
+        let next = Queue::task_id();
+        if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
+            metrics::delivery_deferred();
+            tracing::debug!(webhook = %id, %host, next = %at, "receiver down; delivery waits");
+            let job = Deliver {
+                webhook_id: id.to_owned(),
+            };
+            ctx.queue.push_as(job, next, Some(at)).await?;
+        }
+        return Ok(());
+    }
     let secrets = signing_secrets(ctx, &webhook.tenant_id).await?;
+    // Recorded before the POST: whatever happens next, the history counts this attempt.
+    let Some(attempt_id) = attempt::begin(&ctx.db, &webhook, number, task).await? else {
+        tracing::warn!(webhook = %id, "lease lost before the delivery attempt; another job has the webhook");
+        return Ok(());
+    };
     let result = ctx
         .sender
         .send(&webhook.callback_url, &webhook.id, payload, &secrets)
@@ -94,34 +139,36 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         WebhookStatus::Parked
     };
 
+    let next = Queue::task_id();
     let txn = ctx.db.begin().await?;
-    delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
-        webhook_id: Set(webhook.id.clone()),
-        number: Set(number),
-        trigger: Set(webhook.delivery_trigger.clone()),
-        url: Set(webhook.callback_url.clone()),
-        started_at: Set(result.started_at),
-        duration_ms: Set(result.duration.as_millis() as i64),
-        status_code: Set(result.status.map(i32::from)),
-        error_kind: Set(result.error_kind.map(str::to_owned)),
-        error_message: Set(result.error_message.clone()),
-        response_body: Set(result.body.clone()),
-        next_attempt_at: Set(next_at),
-        ..Default::default()
-    })
-    .exec_without_returning(&txn)
-    .await?;
-    let mut update = webhook::Entity::update_many()
-        .col_expr(webhook::Column::Status, Expr::value(status.as_str()))
-        .col_expr(webhook::Column::DeliveryAttempts, Expr::value(number))
-        .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
-        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
-        .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
+    attempt::complete(&txn, attempt_id, &result, next_at).await?;
+    let mut update = transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Delivering],
+        status,
+    )?
+    .col_expr(
+        webhook::Column::QueuedTask,
+        Expr::value(next_at.map(|_| next.to_string())),
+    )
+    .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
+    .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+    .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
     if result.delivered() {
         update = update.col_expr(webhook::Column::DeliveredAt, Expr::value(Some(now)));
     }
-    update.filter(lease::held_by(id, task)).exec(&txn).await?;
+    let updated = update.filter(lease::held_by(id, task)).exec(&txn).await?;
+    // The attempt's outcome is kept either way: the receiver saw it.
     txn.commit().await?;
+    if updated.rows_affected == 0 {
+        tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
+        return Ok(());
+    }
+    // The host's health is bookkeeping: failing to record it must not redo the attempt.
+    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
+        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
+    }
 
     let outcome = result.status.map_or_else(
         || result.error_kind.unwrap_or("error").to_owned(),
@@ -135,14 +182,10 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         (_, Some(at)) => {
             metrics::delivery_attempt("retrying", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, next = %at, "callback attempt failed; retrying later");
-            ctx.queue
-                .push_at(
-                    Deliver {
-                        webhook_id: id.to_owned(),
-                    },
-                    at,
-                )
-                .await?;
+            let job = Deliver {
+                webhook_id: id.to_owned(),
+            };
+            ctx.queue.push_as(job, next, Some(at)).await?;
         }
         _ => {
             metrics::delivery_attempt("parked", result.duration);
@@ -150,4 +193,10 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         }
     }
     Ok(())
+}
+
+/// Up to a tenth of `spread`, so webhooks waiting on one host do not all come back at once.
+fn jitter(spread: Duration) -> chrono::Duration {
+    let tenth = (spread.as_millis() / 10) as i64;
+    chrono::Duration::milliseconds(fastrand::i64(0..=tenth))
 }

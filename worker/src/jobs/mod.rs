@@ -22,7 +22,9 @@ use crate::config::{ConfigError, StoreConfig, WorkerConfig};
 use crate::counters::CounterBuffer;
 use crate::counters::flush::FlushError;
 use crate::delivery::Sender;
+use crate::delivery::receivers::Receivers;
 use crate::delivery::signature::Secret;
+use crate::dependencies::Backoff;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
 use crate::schedule;
 
@@ -56,6 +58,8 @@ pub struct JobContext {
     pub sender: Sender,
     /// The configured (or, embedded, the generated) secret of the `default` tenant.
     pub default_secret: Secret,
+    /// Receiver hosts' health and delivery slots, shared by every worker process.
+    pub receivers: Receivers,
     /// The worker settings.
     pub config: Arc<WorkerConfig>,
 }
@@ -94,7 +98,8 @@ impl JobContext {
     ) -> Result<Self, ContextError> {
         let queue = Queue::connect(store, &config).await?;
         let health = ProviderHealth::new(queue.redis(), &store.redis_prefix, &config.providers);
-        let ctx = Self::new(db, queue, health, store, config)?;
+        let receivers = Receivers::new(queue.redis(), &store.redis_prefix, &config.webhooks);
+        let ctx = Self::new(db, queue, health, receivers, store, config)?;
         ctx.apply_default_secret().await?;
         Ok(ctx)
     }
@@ -109,12 +114,13 @@ impl JobContext {
         .await
     }
 
-    /// Builds the context around an open queue and provider health (which the embedded
-    /// API shares with its workers).
+    /// Builds the context around an open queue, provider and receiver health (which the
+    /// embedded API shares with its workers).
     pub fn new(
         db: DatabaseConnection,
         queue: Queue,
         health: ProviderHealth,
+        receivers: Receivers,
         store: &StoreConfig,
         config: WorkerConfig,
     ) -> Result<Self, ContextError> {
@@ -133,6 +139,7 @@ impl JobContext {
             providers: Providers::parse(&config.providers)?,
             client: ProviderClient::new(config.providers.provider_max_body)?,
             health,
+            receivers,
             sender,
             default_secret,
             queue,
@@ -226,6 +233,33 @@ pub async fn run_interval<J: IntervalJob>(
     })
 }
 
+/// In-process retries of a job after a transient store error, before it gives up and
+/// leaves its webhook or stream to orphan recovery and the sweeper.
+const TRANSIENT_RETRIES: u32 = 3;
+
+/// Runs `attempt` again after a transient store error (a dropped connection, a timeout),
+/// up to `TRANSIENT_RETRIES` times with a growing wait; handlers are idempotent, so a
+/// second run reads the truth and carries on.
+pub async fn retry_transient<F, Fut>(what: &str, mut attempt: F) -> Result<(), JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), JobError>>,
+{
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(2));
+    let mut retries = 0;
+    loop {
+        match attempt().await {
+            Err(error) if error.is_transient() && retries < TRANSIENT_RETRIES => {
+                retries += 1;
+                let wait = backoff.next_wait();
+                tracing::warn!(job = what, %error, retries, ?wait, "transient store error; retrying in-process");
+                tokio::time::sleep(wait).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Why a job failed; apalis records it as the task's result.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -244,4 +278,19 @@ pub enum JobError {
     /// A callback body could not be built.
     #[error("callback body: {0}")]
     Payload(String),
+}
+
+impl JobError {
+    /// Whether trying again soon may succeed: a store that did not answer, not a bug or
+    /// bad data.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Database(error) => matches!(
+                error,
+                DbErr::Conn(_) | DbErr::ConnectionAcquire(_) | DbErr::Exec(_) | DbErr::Query(_)
+            ),
+            JobError::Queue(_) | JobError::Health(_) => true,
+            JobError::Flush(_) | JobError::Payload(_) => false,
+        }
+    }
 }

@@ -3,27 +3,23 @@
 
 use apalis::prelude::{AbortError, Data};
 use chrono::Utc;
-use entity::{stream, stream_batch};
+use entity::stream::{self, StreamStatus};
+use entity::stream_batch::{self, BatchStatus};
+use sea_orm::ActiveEnum;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TryInsertResult};
 
-use super::{JobContext, JobError};
+use super::{JobContext, JobError, retry_transient};
+use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
-use crate::streams::{ACTIVE, StreamTick, slot_after, slot_time};
-
-/// A run in progress.
-pub const RUNNING: &str = "running";
-/// A run that stored its batch.
-pub const COMPLETE: &str = "complete";
-/// A run whose provider call failed.
-pub const FAILED: &str = "failed";
-/// A run that did not call the provider (down, or the stream stopped meanwhile).
-pub const SKIPPED: &str = "skipped";
+use crate::streams::{StreamTick, slot_after, slot_time};
 
 /// The handler of `StreamTick`. A failure ends the task; the sweeper re-arms the stream.
 pub async fn run(job: StreamTick, ctx: Data<JobContext>) -> Result<(), AbortError> {
-    tick(&ctx, &job).await.map_err(|error| {
+    retry_transient("stream_tick", || tick(&ctx, &job))
+        .await
+        .map_err(|error| {
         tracing::error!(stream = %job.stream_id, slot = job.slot, %error, "stream run failed; the sweeper will re-arm it");
         AbortError::new(error)
     })
@@ -36,7 +32,7 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
     else {
         return Ok(());
     };
-    if stream.status != ACTIVE {
+    if stream.status != StreamStatus::Active {
         tracing::debug!(stream = %stream.id, "stream stopped; its queued run does nothing");
         return Ok(());
     }
@@ -45,7 +41,7 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
     let claimed = stream_batch::Entity::insert(stream_batch::ActiveModel {
         stream_id: Set(stream.id.clone()),
         slot: Set(job.slot),
-        status: Set(RUNNING.to_owned()),
+        status: Set(BatchStatus::Running),
         started_at: Set(now),
         ..Default::default()
     })
@@ -68,7 +64,7 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
         .col_expr(stream::Column::NextRunAt, Expr::value(Some(next)))
         .col_expr(stream::Column::UpdatedAt, Expr::value(now))
         .filter(stream::Column::Id.eq(&stream.id))
-        .filter(stream::Column::Status.eq(ACTIVE))
+        .filter(stream::Column::Status.eq(StreamStatus::Active))
         .exec(&ctx.db)
         .await?;
     if armed.rows_affected == 0 {
@@ -76,7 +72,7 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
             ctx,
             &stream.id,
             job.slot,
-            SKIPPED,
+            BatchStatus::Skipped,
             None,
             Some("the stream was stopped"),
         )
@@ -90,7 +86,15 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
 
     let Some(provider) = ctx.providers.get(&stream.provider) else {
         let reason = format!("provider `{}` is no longer configured", stream.provider);
-        return finish(ctx, &stream.id, job.slot, FAILED, None, Some(&reason)).await;
+        return finish(
+            ctx,
+            &stream.id,
+            job.slot,
+            BatchStatus::Failed,
+            None,
+            Some(&reason),
+        )
+        .await;
     };
     let admission = ctx.health.admit(provider).await?;
     if let Admission::Wait(until) = admission {
@@ -98,15 +102,41 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
             "provider `{}` is down; next probe at {until}",
             provider.name
         );
-        finish(ctx, &stream.id, job.slot, SKIPPED, None, Some(&reason)).await?;
+        finish(
+            ctx,
+            &stream.id,
+            job.slot,
+            BatchStatus::Skipped,
+            None,
+            Some(&reason),
+        )
+        .await?;
         return prune(ctx, &stream.id).await;
     }
     let result = ctx.client.fetch(provider).await;
     match &result {
-        Ok(data) => finish(ctx, &stream.id, job.slot, COMPLETE, Some(data), None).await?,
+        Ok(data) => {
+            finish(
+                ctx,
+                &stream.id,
+                job.slot,
+                BatchStatus::Complete,
+                Some(data),
+                None,
+            )
+            .await?
+        }
         Err(error) => {
             let reason = error.to_string();
-            finish(ctx, &stream.id, job.slot, FAILED, None, Some(&reason)).await?;
+            finish(
+                ctx,
+                &stream.id,
+                job.slot,
+                BatchStatus::Failed,
+                None,
+                Some(&reason),
+            )
+            .await?;
         }
     }
     ctx.health
@@ -120,32 +150,41 @@ async fn finish(
     ctx: &JobContext,
     stream_id: &str,
     slot: i64,
-    status: &'static str,
+    status: BatchStatus,
     data: Option<&str>,
     error: Option<&str>,
 ) -> Result<(), JobError> {
-    stream_batch::Entity::update_many()
-        .col_expr(stream_batch::Column::Status, Expr::value(status))
-        .col_expr(
-            stream_batch::Column::Data,
-            Expr::value(data.map(str::to_owned)),
-        )
-        .col_expr(
-            stream_batch::Column::Error,
-            Expr::value(error.map(str::to_owned)),
-        )
-        .col_expr(
-            stream_batch::Column::FinishedAt,
-            Expr::value(Some(Utc::now())),
-        )
-        .filter(stream_batch::Column::StreamId.eq(stream_id))
-        .filter(stream_batch::Column::Slot.eq(slot))
-        .exec(&ctx.db)
-        .await?;
-    metrics::stream_run(status);
+    let ended = transition(
+        stream_batch::Entity::update_many(),
+        stream_batch::Column::Status,
+        &[BatchStatus::Running],
+        status,
+    )?
+    .col_expr(
+        stream_batch::Column::Data,
+        Expr::value(data.map(str::to_owned)),
+    )
+    .col_expr(
+        stream_batch::Column::Error,
+        Expr::value(error.map(str::to_owned)),
+    )
+    .col_expr(
+        stream_batch::Column::FinishedAt,
+        Expr::value(Some(Utc::now())),
+    )
+    .filter(stream_batch::Column::StreamId.eq(stream_id))
+    .filter(stream_batch::Column::Slot.eq(slot))
+    .exec(&ctx.db)
+    .await?;
+    if ended.rows_affected == 0 {
+        tracing::warn!(stream = %stream_id, slot, ?status, "the run was already finished as abandoned; its result is dropped");
+        return Ok(());
+    }
+    let status = status.to_value();
+    metrics::stream_run(status.clone());
     match error {
         Some(reason) => {
-            tracing::warn!(stream = %stream_id, slot, status, reason, "stream run ended")
+            tracing::warn!(stream = %stream_id, slot, %status, reason, "stream run ended")
         }
         None => tracing::info!(stream = %stream_id, slot, "stream batch stored"),
     }

@@ -3,7 +3,6 @@
 
 pub mod client;
 pub mod health;
-mod health_redis;
 
 use std::fmt;
 use std::sync::Arc;

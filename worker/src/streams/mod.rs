@@ -2,17 +2,13 @@
 //! Creating, stopping and starting are here; the run itself is `jobs::stream_tick`.
 
 use chrono::{DateTime, Utc};
-use entity::stream;
+use entity::stream::{self, StreamStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Job, Queue, QueueError};
-
-/// A stream that runs.
-pub const ACTIVE: &str = "active";
-/// A stream that was stopped.
-pub const STOPPED: &str = "stopped";
+use crate::lifecycle::transition;
 
 /// Run stream `stream_id` for the slot starting at `slot` (unix seconds).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,7 +75,7 @@ pub async fn create(
         tenant_id: tenant_id.to_owned(),
         provider: provider.to_owned(),
         interval_seconds,
-        status: ACTIVE.to_owned(),
+        status: StreamStatus::Active,
         anchor_at: anchor,
         next_run_at: Some(anchor),
         created_at: now,
@@ -112,15 +108,18 @@ pub async fn stop(
 ) -> Result<stream::Model, StreamError> {
     find(db, id, tenant).await?;
     let now = Utc::now();
-    stream::Entity::update_many()
-        .col_expr(stream::Column::Status, Expr::value(STOPPED))
-        .col_expr(stream::Column::NextRunAt, Expr::value(None::<i64>))
-        .col_expr(stream::Column::StoppedAt, Expr::value(Some(now)))
-        .col_expr(stream::Column::UpdatedAt, Expr::value(now))
-        .filter(stream::Column::Id.eq(id))
-        .filter(stream::Column::Status.eq(ACTIVE))
-        .exec(db)
-        .await?;
+    transition(
+        stream::Entity::update_many(),
+        stream::Column::Status,
+        &[StreamStatus::Active],
+        StreamStatus::Stopped,
+    )?
+    .col_expr(stream::Column::NextRunAt, Expr::value(None::<i64>))
+    .col_expr(stream::Column::StoppedAt, Expr::value(Some(now)))
+    .col_expr(stream::Column::UpdatedAt, Expr::value(now))
+    .filter(stream::Column::Id.eq(id))
+    .exec(db)
+    .await?;
     find(db, id, tenant).await
 }
 
@@ -133,19 +132,22 @@ pub async fn start(
     tenant: Option<&str>,
 ) -> Result<stream::Model, StreamError> {
     let current = find(db, id, tenant).await?;
-    if current.status == ACTIVE {
+    if current.status == StreamStatus::Active {
         return Ok(current);
     }
     let now = Utc::now();
     let next = slot_after(current.anchor_at, current.interval_seconds, now.timestamp());
-    let resumed = stream::Entity::update_many()
-        .col_expr(stream::Column::Status, Expr::value(ACTIVE))
-        .col_expr(stream::Column::NextRunAt, Expr::value(Some(next)))
-        .col_expr(stream::Column::UpdatedAt, Expr::value(now))
-        .filter(stream::Column::Id.eq(id))
-        .filter(stream::Column::Status.eq(STOPPED))
-        .exec(db)
-        .await?;
+    let resumed = transition(
+        stream::Entity::update_many(),
+        stream::Column::Status,
+        &[StreamStatus::Stopped],
+        StreamStatus::Active,
+    )?
+    .col_expr(stream::Column::NextRunAt, Expr::value(Some(next)))
+    .col_expr(stream::Column::UpdatedAt, Expr::value(now))
+    .filter(stream::Column::Id.eq(id))
+    .exec(db)
+    .await?;
     if resumed.rows_affected == 1 {
         let tick = StreamTick {
             stream_id: id.to_owned(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::webhook;
-use openapi::webhooks::WebhookStatus;
+use entity::webhook::WebhookStatus;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
@@ -33,7 +33,7 @@ pub async fn claim<C: ConnectionTrait>(
         )
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(webhook::Column::Id.eq(id))
-        .filter(webhook::Column::Status.eq(status.as_str()))
+        .filter(webhook::Column::Status.eq(status))
         .filter(
             Condition::any()
                 .add(webhook::Column::NextRunAt.is_null())
@@ -52,19 +52,47 @@ pub fn held_by(id: &str, task: &str) -> Condition {
         .add(webhook::Column::ClaimedBy.eq(task))
 }
 
-/// Hands webhook `id` back, its next job due at `at`; false if `task` no longer held it.
+/// Hands webhook `id` back, its next job due at `at` as queue task `next`; false if `task`
+/// no longer held it.
 pub async fn release<C: ConnectionTrait>(
     db: &C,
     id: &str,
     task: &str,
     at: DateTime<Utc>,
+    next: &str,
 ) -> Result<bool, DbErr> {
     let released = webhook::Entity::update_many()
         .col_expr(webhook::Column::NextRunAt, Expr::value(Some(at)))
+        .col_expr(
+            webhook::Column::QueuedTask,
+            Expr::value(Some(next.to_owned())),
+        )
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
         .col_expr(webhook::Column::UpdatedAt, Expr::value(Utc::now()))
         .filter(held_by(id, task))
         .exec(db)
         .await?;
     Ok(released.rows_affected == 1)
+}
+
+/// Parks webhook `id` (its delivery schedule spent) and hands it back; false if `task` no
+/// longer held it.
+pub async fn park<C: ConnectionTrait>(db: &C, id: &str, task: &str) -> Result<bool, DbErr> {
+    let park = crate::lifecycle::transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Delivering],
+        WebhookStatus::Parked,
+    )?;
+    let parked = park
+        .col_expr(
+            webhook::Column::NextRunAt,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+        .col_expr(webhook::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(held_by(id, task))
+        .exec(db)
+        .await?;
+    Ok(parked.rows_affected == 1)
 }

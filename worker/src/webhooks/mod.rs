@@ -1,13 +1,17 @@
 //! Webhook collections: submission, the lease jobs work under, the callback body, and
 //! redelivery. The database holds the truth; jobs carry only the webhook's id.
 
+pub mod attempt;
 pub mod lease;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use entity::webhook::WebhookStatus;
+use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
-use openapi::webhooks::{CallbackBody, Outcome, WebhookStatus};
+use openapi::webhooks::{CallbackBody, Outcome};
+use sea_orm::ActiveEnum;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
@@ -18,13 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Job, Queue, QueueError};
 use crate::config::{WebhookConfig, WorkerConfig};
 use crate::delivery::address::CallbackUrl;
-
-/// A provider row still waiting for data.
-pub const PENDING: &str = "pending";
-/// A provider row whose data arrived.
-pub const FETCHED: &str = "fetched";
-/// A provider row given up on at the deadline.
-pub const FAILED: &str = "failed";
+use crate::lifecycle;
 
 /// Collect the missing providers of a webhook.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -88,11 +86,12 @@ pub async fn submit(
 ) -> Result<webhook::Model, SubmitError> {
     let now = Utc::now();
     let id = ulid::Ulid::generate().to_string();
+    let task = Queue::task_id();
     let created = webhook::Model {
         id: id.clone(),
         tenant_id: new.tenant_id,
         callback_url: new.callback_url.url().to_string(),
-        status: WebhookStatus::Collecting.as_str().to_owned(),
+        status: WebhookStatus::Collecting,
         outcome: None,
         created_at: now,
         deadline_at: now + config.collection_deadline,
@@ -105,6 +104,7 @@ pub async fn submit(
         delivery_trigger: SCHEDULED.to_owned(),
         next_run_at: Some(now),
         claimed_by: None,
+        queued_task: Some(task.to_string()),
     };
     let row = webhook::ActiveModel::from(created.clone());
     let providers =
@@ -115,7 +115,7 @@ pub async fn submit(
                 webhook_id: Set(id.clone()),
                 provider: Set(name.clone()),
                 position: Set(i as i32),
-                status: Set(PENDING.to_owned()),
+                status: Set(ProviderStatus::Pending),
                 attempts: Set(0),
                 last_error: Set(None),
                 data: Set(None),
@@ -132,9 +132,13 @@ pub async fn submit(
     txn.commit().await?;
 
     if let Err(error) = queue
-        .push(Collect {
-            webhook_id: id.clone(),
-        })
+        .push_as(
+            Collect {
+                webhook_id: id.clone(),
+            },
+            task,
+            None,
+        )
         .await
     {
         tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
@@ -158,8 +162,8 @@ pub enum RedeliverError {
     #[error("no webhook `{0}`")]
     NotFound(String),
     /// It is still collecting or delivering.
-    #[error("webhook `{0}` is {1}; only delivered or parked webhooks can be redelivered")]
-    InProgress(String, &'static str),
+    #[error("webhook `{0}` is {status}; only delivered or parked webhooks can be redelivered", status = .1.to_value())]
+    InProgress(String, WebhookStatus),
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] DbErr),
@@ -177,11 +181,14 @@ pub async fn redeliver(
     tenant: Option<&str>,
 ) -> Result<webhook::Model, RedeliverError> {
     let now = Utc::now();
-    let reopened = webhook::Entity::update_many()
-        .col_expr(
-            webhook::Column::Status,
-            Expr::value(WebhookStatus::Delivering.as_str()),
-        )
+    let task = Queue::task_id();
+    let reopen = lifecycle::transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Delivered, WebhookStatus::Parked],
+        WebhookStatus::Delivering,
+    )?;
+    let reopened = reopen
         .col_expr(
             webhook::Column::AttemptLimit,
             Expr::col(webhook::Column::DeliveryAttempts).add(1),
@@ -189,13 +196,13 @@ pub async fn redeliver(
         .col_expr(webhook::Column::DeliveryTrigger, Expr::value(MANUAL))
         .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+        .col_expr(
+            webhook::Column::QueuedTask,
+            Expr::value(Some(task.to_string())),
+        )
         .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(webhook::Column::Id.eq(id))
         .filter(owned_by(tenant))
-        .filter(webhook::Column::Status.is_in([
-            WebhookStatus::Delivered.as_str(),
-            WebhookStatus::Parked.as_str(),
-        ]))
         .exec(db)
         .await?;
     let current = webhook::Entity::find_by_id(id)
@@ -204,14 +211,17 @@ pub async fn redeliver(
         .await?
         .ok_or_else(|| RedeliverError::NotFound(id.to_owned()))?;
     if reopened.rows_affected == 0 {
-        let status = WebhookStatus::parse(&current.status).map_or("busy", WebhookStatus::as_str);
-        return Err(RedeliverError::InProgress(id.to_owned(), status));
+        return Err(RedeliverError::InProgress(id.to_owned(), current.status));
     }
     // Reopened but not queued: the sweeper queues it once the grace period passes.
     queue
-        .push(Deliver {
-            webhook_id: id.to_owned(),
-        })
+        .push_as(
+            Deliver {
+                webhook_id: id.to_owned(),
+            },
+            task,
+            None,
+        )
         .await?;
     Ok(current)
 }

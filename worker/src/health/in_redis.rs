@@ -1,17 +1,19 @@
-//! Provider health in Redis: one hash per provider, changed only by scripts that read
-//! Redis's clock, so every worker process sees and applies the same rules as `State`.
+//! Health in Redis: one hash per subject (a provider, a receiver host), changed only by
+//! scripts that read Redis's clock, so every worker process sees and applies the same
+//! rules as `State`; and one set per kind naming the subjects with failures on record.
 
 use redis::aio::ConnectionManager;
 
-use super::Provider;
-use super::health::{Admission, HealthError, HealthView, Policy, State, at, millis};
+use std::time::Duration;
+
+use super::{Admission, Change, HealthError, HealthView, Policy, State, at, millis};
 
 const NOW: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 "#;
 
-/// KEYS[1] = the provider's hash; ARGV = threshold, probe lease (ms).
+/// KEYS[1] = the subject's hash; ARGV = threshold, probe lease (ms).
 /// Returns {0, failures} go, {1, 0} probe, {2, until} wait.
 const ADMIT: &str = r#"
 local f = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
@@ -22,12 +24,18 @@ redis.call('HSET', KEYS[1], 'np', now + tonumber(ARGV[2]))
 return {1, 0}
 "#;
 
-/// KEYS[1] = the provider's hash; ARGV = ok, probe, threshold, min and max cool-down (ms).
+/// KEYS[1] = the subject's hash, KEYS[2] = the set of troubled subjects; ARGV = ok, probe,
+/// threshold, min and max cool-down (ms), the subject's name.
+/// Returns 0 no change, 1 went down, 2 came back up.
 const RECORD: &str = r#"
 if ARGV[1] == '1' then
+  local was = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
   redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[6])
+  if was >= tonumber(ARGV[3]) then return 2 end
   return 0
 end
+redis.call('SADD', KEYS[2], ARGV[6])
 local f = tonumber(redis.call('HGET', KEYS[1], 'f') or '0') + 1
 if ARGV[2] == '1' then
   local l = tonumber(redis.call('HGET', KEYS[1], 'l') or '0') + 1
@@ -38,45 +46,57 @@ end
 redis.call('HSET', KEYS[1], 'f', f)
 if f == tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], 'l', 0, 'ds', now, 'np', now + tonumber(ARGV[4]))
+  return 1
 end
 return 0
 "#;
 
-/// The Redis side of provider health.
+/// The Redis side of one kind's health.
 #[derive(Clone)]
 pub struct RedisHealth {
     conn: ConnectionManager,
     prefix: String,
+    kind: &'static str,
     policy: Policy,
     admit: std::sync::Arc<redis::Script>,
     record: std::sync::Arc<redis::Script>,
 }
 
 impl RedisHealth {
-    pub(super) fn new(conn: ConnectionManager, prefix: &str, policy: Policy) -> Self {
+    pub(super) fn new(
+        conn: ConnectionManager,
+        prefix: &str,
+        kind: &'static str,
+        policy: Policy,
+    ) -> Self {
         RedisHealth {
             conn,
             prefix: prefix.to_owned(),
+            kind,
             policy,
             admit: std::sync::Arc::new(redis::Script::new(&format!("{NOW}{ADMIT}"))),
             record: std::sync::Arc::new(redis::Script::new(&format!("{NOW}{RECORD}"))),
         }
     }
 
-    pub(super) fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     fn key(&self, name: &str) -> String {
-        format!("{}:provider:{name}", self.prefix)
+        format!("{}:{}:{name}", self.prefix, self.kind)
     }
 
-    pub(super) async fn admit(&self, provider: &Provider) -> Result<Admission, HealthError> {
+    fn troubled_key(&self) -> String {
+        format!("{}:{}s:troubled", self.prefix, self.kind)
+    }
+
+    pub(super) async fn admit(
+        &self,
+        name: &str,
+        probe_lease: Duration,
+    ) -> Result<Admission, HealthError> {
         let (kind, value): (i64, i64) = self
             .admit
-            .key(self.key(&provider.name))
+            .key(self.key(name))
             .arg(self.policy.threshold)
-            .arg(millis(provider.timeout))
+            .arg(millis(probe_lease))
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(match kind {
@@ -90,21 +110,34 @@ impl RedisHealth {
 
     pub(super) async fn record(
         &self,
-        provider: &Provider,
+        name: &str,
         ok: bool,
         probe: bool,
-    ) -> Result<(), HealthError> {
-        let _: i64 = self
+    ) -> Result<Change, HealthError> {
+        let change: i64 = self
             .record
-            .key(self.key(&provider.name))
+            .key(self.key(name))
+            .key(self.troubled_key())
             .arg(u8::from(ok))
             .arg(u8::from(probe))
             .arg(self.policy.threshold)
             .arg(millis(self.policy.cooldown_min))
             .arg(millis(self.policy.cooldown_max))
+            .arg(name)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(())
+        Ok(match change {
+            1 => Change::Down,
+            2 => Change::Up,
+            _ => Change::None,
+        })
+    }
+
+    pub(super) async fn names(&self) -> Result<Vec<String>, HealthError> {
+        Ok(redis::cmd("SMEMBERS")
+            .arg(self.troubled_key())
+            .query_async(&mut self.conn.clone())
+            .await?)
     }
 
     pub(super) async fn view(&self, name: &str) -> Result<HealthView, HealthError> {

@@ -1,0 +1,119 @@
+//! A receiver host that is down gets one probe per cool-down, not every waiting webhook's
+//! attempts; once it answers, every webhook is delivered.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use entity::webhook;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::{Mode, TestApp};
+
+/// A receiver that answers 503 while `down`, counting what it gets meanwhile.
+struct Receiver {
+    down: Arc<AtomicBool>,
+    while_down: Arc<AtomicUsize>,
+}
+
+impl Respond for Receiver {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        if self.down.load(Ordering::SeqCst) {
+            self.while_down.fetch_add(1, Ordering::SeqCst);
+            ResponseTemplate::new(503)
+        } else {
+            ResponseTemplate::new(200)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_is_down_sees_only_probes_then_gets_everything() {
+    let providers = MockServer::start().await;
+    Mock::given(path("/gas"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw("[1]", "application/json"))
+        .mount(&providers)
+        .await;
+    let down = Arc::new(AtomicBool::new(true));
+    let while_down = Arc::new(AtomicUsize::new(0));
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(Receiver {
+            down: down.clone(),
+            while_down: while_down.clone(),
+        })
+        .mount(&receiver)
+        .await;
+    let (threshold, concurrency, cooldown) = (3, 4, Duration::from_secs(1));
+    let gas = format!("gas={}/gas", providers.uri());
+    let app = TestApp::spawn_with(Mode::Production, move |c| {
+        c.worker.providers.providers = vec![gas];
+        let w = &mut c.worker.webhooks;
+        w.delivery_schedule = vec![Duration::ZERO; 1]
+            .into_iter()
+            .chain(vec![Duration::from_secs(1); 7])
+            .collect();
+        w.receiver_failure_threshold = threshold;
+        w.receiver_concurrency = concurrency;
+        w.receiver_cooldown_min = cooldown;
+        w.receiver_cooldown_max = 2 * cooldown;
+    })
+    .await;
+    let _workers = app.workers();
+    let outage = Instant::now();
+    let webhooks = 200;
+    let body = json!({"provider": "gas", "callbackUrl": format!("{}/hook", receiver.uri())});
+    for _ in 0..webhooks {
+        let (status, answer) = app.post_json("/v1/webhooks", &body.to_string()).await;
+        assert_eq!(status, 202, "{answer}");
+    }
+    let host = format!("http://{}", receiver.address());
+    let mut open = false;
+    while !open && outage.elapsed() < Duration::from_secs(30) {
+        let (_, list) = app.get_json("/v1/receivers").await;
+        open = list["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|r| r["host"] == host && r["health"] == "down")
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(open, "the receiver's circuit opened");
+    // The outage goes on for a few cool-downs while the webhooks wait.
+    tokio::time::sleep(4 * cooldown).await;
+    down.store(false, Ordering::SeqCst);
+    let outage = outage.elapsed();
+
+    let db = app.db().await;
+    let until = Instant::now() + Duration::from_secs(90);
+    let delivered = loop {
+        let delivered = webhook::Entity::find()
+            .filter(webhook::Column::Status.eq(webhook::WebhookStatus::Delivered))
+            .count(&db)
+            .await
+            .unwrap();
+        if delivered == webhooks || Instant::now() > until {
+            break delivered;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(delivered, webhooks, "every webhook was delivered");
+
+    // While down: the failures that opened the circuit (at most one per delivery slot past
+    // the threshold), then one probe per cool-down.
+    let probes = outage.as_secs() as usize / cooldown.as_secs() as usize + 2;
+    let seen = while_down.load(Ordering::SeqCst);
+    let bound = threshold as usize + concurrency as usize + probes;
+    assert!(seen <= bound, "{seen} POSTs while down, more than {bound}");
+    // Waiting used up no attempts, and the history has every POST the receiver saw.
+    let all = webhook::Entity::find().all(&db).await.unwrap();
+    let attempts: i32 = all.iter().map(|w| w.delivery_attempts).sum();
+    let posts = receiver.received_requests().await.unwrap().len();
+    assert_eq!(attempts as usize, posts);
+    assert_eq!(posts, webhooks as usize + seen);
+    let (_, list) = app.get_json("/v1/receivers").await;
+    assert_eq!(list["items"], json!([]), "the host is up again");
+}
