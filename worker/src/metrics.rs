@@ -50,6 +50,22 @@ fn describe() {
         Unit::Bytes,
         "Resident memory of this process"
     );
+    describe_gauge!(
+        "datahog_dependency_up",
+        "Whether a dependency (database, redis) answers: 1 up, 0 down"
+    );
+    describe_counter!(
+        "datahog_health_probes_total",
+        "Probe requests made to a down provider or receiver host, by kind"
+    );
+    describe_counter!(
+        "datahog_health_transitions_total",
+        "Providers and receiver hosts going down or coming back up, by kind and state"
+    );
+    describe_counter!(
+        "datahog_delivery_deferred_total",
+        "Deliveries put off because their receiver host is down (no attempt spent)"
+    );
     describe_counter!(
         "datahog_webhook_collections_total",
         "Webhook collections ended, by outcome (completed or failed)"
