@@ -18,7 +18,7 @@ _counter = itertools.count()
 
 
 @schemathesis.hook
-def before_call(ctx, case, *args, **kwargs):
+def before_call(ctx, case, kwargs):
     headers = case.headers
     if not headers:
         return
