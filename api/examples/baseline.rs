@@ -1,5 +1,6 @@
 //! A bare axum server, the yardstick of `scripts/bench`: what axum alone does on this
-//! machine for a hello GET and a small JSON POST parsed with serde.
+//! machine for a hello GET and a small JSON POST parsed with serde. It also takes webhook
+//! callbacks (`POST /hook`, answered 204) for submissions whose callbacks nobody counts.
 //!
 //! `cargo run --release -p api --example baseline -- 127.0.0.1:9000`
 
@@ -24,6 +25,10 @@ async fn accept(Json(body): Json<Small>) -> StatusCode {
     StatusCode::ACCEPTED
 }
 
+async fn hook() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
@@ -32,7 +37,8 @@ async fn main() -> std::io::Result<()> {
     let app = Router::new()
         .route("/health", get(hello))
         .route("/hello", get(hello))
-        .route("/json", post(accept));
+        .route("/json", post(accept))
+        .route("/hook", post(hook));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("baseline on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await

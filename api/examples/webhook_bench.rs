@@ -1,10 +1,17 @@
 //! End-to-end webhook collections, for `scripts/bench`: submits N collections (two
 //! providers each) to a running API, receives their callbacks on its own receiver, and
-//! prints collections per second and the time from submission to callback.
+//! prints collections per second, the time from submission to callback, and how many
+//! callback requests arrived (a redelivered callback counts again).
 //!
-//! `cargo run --release -p api --example webhook_bench -- http://127.0.0.1:8080 RECEIVER_ADDR N CONCURRENCY`
+//! Closed loop (RATE 0 or absent): CONCURRENCY submissions in flight at a time, as fast as
+//! the api takes them. Open loop (RATE > 0): one submission every 1/RATE s whatever the
+//! answers do, and latency counted from when each was due, so a slow api cannot hide its
+//! queueing behind fewer submissions.
+//!
+//! `cargo run --release -p api --example webhook_bench -- http://127.0.0.1:8080 RECEIVER_ADDR N CONCURRENCY [RATE]`
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,11 +26,13 @@ use tokio::sync::Notify;
 #[derive(Default)]
 struct Arrivals {
     at: Mutex<HashMap<String, Instant>>,
+    requests: AtomicU64,
     changed: Notify,
 }
 
 async fn receive(State(arrivals): State<Arc<Arrivals>>, headers: HeaderMap) -> StatusCode {
     let now = Instant::now();
+    arrivals.requests.fetch_add(1, Ordering::Relaxed);
     if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
         arrivals
             .at
@@ -42,6 +51,63 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let index = ((sorted.len() - 1) as f64 * p).round() as usize;
     sorted[index]
+}
+
+/// Posts the same submission, answering the new webhook's id and when it was due.
+struct Submitter {
+    client: reqwest::Client,
+    url: String,
+    body: String,
+}
+
+impl Submitter {
+    async fn one(&self, due: Instant) -> anyhow::Result<(String, Instant)> {
+        let response = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(self.body.clone())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 202,
+            "submission answered {}",
+            response.status()
+        );
+        let accepted: serde_json::Value = response.json().await?;
+        let id = accepted["id"].as_str().unwrap_or_default().to_owned();
+        Ok((id, due))
+    }
+}
+
+/// Submits `total` at `rate` per second, each due at its own slot whatever the earlier
+/// ones are doing.
+async fn open_loop(
+    submit: &Submitter,
+    total: usize,
+    rate: f64,
+) -> Vec<anyhow::Result<(String, Instant)>> {
+    let start = Instant::now();
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut done = Vec::with_capacity(total);
+    for n in 0..total {
+        let due = start + period.mul_f64(n as f64);
+        // Collect the answers that came in while waiting for the next slot.
+        let sleep = tokio::time::sleep_until(due.into());
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                Some(answer) = running.next(), if !running.is_empty() => done.push(answer),
+            }
+        }
+        running.push(submit.one(due));
+    }
+    while let Some(answer) = running.next().await {
+        done.push(answer);
+    }
+    done
 }
 
 #[tokio::main]
@@ -82,31 +148,22 @@ async fn main() -> anyhow::Result<()> {
         "callbackUrl": format!("http://{receiver_addr}/hook"),
     })
     .to_string();
+    let rate: f64 = args.get(5).map_or(Ok(0.0), |n| n.parse())?;
+    let submit = Submitter {
+        client,
+        url: format!("{api}/v1/webhooks"),
+        body,
+    };
     let started = Instant::now();
-    let submissions = futures::stream::iter(0..total)
-        .map(|_| {
-            let (client, body, api) = (client.clone(), body.clone(), api.clone());
-            async move {
-                let sent = Instant::now();
-                let response = client
-                    .post(format!("{api}/v1/webhooks"))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                anyhow::ensure!(
-                    response.status() == 202,
-                    "submission answered {}",
-                    response.status()
-                );
-                let accepted: serde_json::Value = response.json().await?;
-                let id = accepted["id"].as_str().unwrap_or_default().to_owned();
-                Ok::<_, anyhow::Error>((id, sent))
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect::<Vec<_>>()
-        .await;
+    let submissions = if rate > 0.0 {
+        open_loop(&submit, total, rate).await
+    } else {
+        futures::stream::iter(0..total)
+            .map(|_| submit.one(Instant::now()))
+            .buffer_unordered(concurrency)
+            .collect::<Vec<_>>()
+            .await
+    };
     let submitted_in = started.elapsed();
     let mut sent_at = HashMap::new();
     let mut refused = 0;
@@ -130,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
         }
         let _ = tokio::time::timeout(Duration::from_millis(200), arrivals.changed.notified()).await;
     }
+    let requests = arrivals.requests.load(Ordering::Relaxed);
     let arrivals = arrivals.at.lock().unwrap();
     let last = arrivals.values().max().copied().unwrap_or(started);
     let mut latencies: Vec<f64> = sent_at
@@ -151,6 +209,8 @@ async fn main() -> anyhow::Result<()> {
             "seconds": seconds,
             "rate": latencies.len() as f64 / seconds,
             "submit_rate": sent_at.len() as f64 / submitted_in.as_secs_f64(),
+            "offered_rate": rate,
+            "callback_requests": requests,
             "p50_ms": percentile(&latencies, 0.5),
             "p99_ms": percentile(&latencies, 0.99),
         })

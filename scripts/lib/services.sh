@@ -87,6 +87,10 @@ start_postgres() {
   if [[ "${PG_NO_FSYNC:-}" == 1 ]]; then
     options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
   fi
+  # The benchmark counts statements per operation, BEGIN and COMMIT included.
+  if [[ "${PG_STAT_STATEMENTS:-}" == 1 ]]; then
+    options+=" -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_utility=on"
+  fi
   as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$tmp/postgres.log" -w -t 60 -o "$options" \
     start >/dev/null || { cat "$tmp/postgres.log" >&2; exit 1; }
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"

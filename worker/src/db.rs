@@ -30,7 +30,8 @@ pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
         });
-    let db = Database::connect(options).await?;
+    let mut db = Database::connect(options).await?;
+    db.set_metric_callback(|info| crate::metrics::db_statement(&info.statement.sql));
     if store.migrate {
         migrate(&db).await?;
     }

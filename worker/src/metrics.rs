@@ -1,9 +1,10 @@
 //! Prometheus metrics of the jobs, and the process's recorder (the `api` renders it at
 //! `/metrics`; a `worker` serves it on `METRICS_LISTEN`).
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
+use metrics::Counter;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds: fine below 10 ms, where the hot endpoints answer.
@@ -178,6 +179,35 @@ pub fn record_process_memory() {
     }
 }
 
+/// The SQL verbs statements are counted by; the last catches the rest.
+const VERBS: [&str; 6] = ["select", "insert", "update", "delete", "with", "other"];
+
+/// One counter handle per verb, registered once: the callback runs on every statement.
+static STATEMENTS: LazyLock<[Counter; 6]> = LazyLock::new(|| {
+    // Handles taken before the recorder is installed would count into nothing.
+    prometheus();
+    VERBS.map(|verb| metrics::counter!("datahog_db_statements_total", "verb" => verb))
+});
+
+/// A statement was sent to the database (called by the connection for each one, inside
+/// transactions too; `BEGIN` and `COMMIT` are not statements here). Counting them lets the
+/// benchmark divide by the work done instead of estimating what an operation costs.
+pub fn db_statement(sql: &str) {
+    STATEMENTS[verb_of(sql)].increment(1);
+}
+
+/// The index in `VERBS` of a statement's first word.
+fn verb_of(sql: &str) -> usize {
+    let word = sql.trim_start().as_bytes();
+    VERBS[..5]
+        .iter()
+        .position(|verb| {
+            word.get(..verb.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(verb.as_bytes()))
+        })
+        .unwrap_or(5)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +226,21 @@ mod tests {
             Some(&header("Bearer s3cretx"))
         ));
         assert!(!scrape_allowed(Some(&token), Some(&header("s3cret"))));
+    }
+
+    #[test]
+    fn statements_are_counted_by_their_first_word() {
+        let verb = |sql| VERBS[verb_of(sql)];
+        assert_eq!(verb("SELECT 1"), "select");
+        assert_eq!(verb("  insert into t values (1)"), "insert");
+        assert_eq!(verb("UPDATE \"webhooks\" SET"), "update");
+        assert_eq!(verb("DELETE FROM t"), "delete");
+        assert_eq!(
+            verb("WITH x AS (INSERT INTO t VALUES (1)) INSERT INTO u VALUES (2)"),
+            "with"
+        );
+        assert_eq!(verb("CREATE TABLE t ()"), "other");
+        assert_eq!(verb("SEL"), "other");
+        assert_eq!(verb("é"), "other");
     }
 }

@@ -85,11 +85,12 @@ where
     fn call(&mut self, request: Request) -> BoxedResponse {
         let keys = &self.layer.keys;
         let admin_route = self.layer.admin_route;
-        let bearer = bearer(&request);
-        match keys.resolve_cached(bearer.as_deref(), admin_route) {
+        // Borrowed on the hot path: only a key memory lacks is copied, to outlive the request.
+        match keys.resolve_cached(bearer(&request), admin_route) {
             Some(Ok(caller)) => admit(caller, request, &mut self.inner),
             Some(Err(error)) => Box::pin(std::future::ready(Ok(error.into_response()))),
             None => {
+                let bearer = bearer(&request).map(str::to_owned);
                 // The ready service goes with the request; this one takes a fresh clone.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -106,16 +107,14 @@ where
 }
 
 /// The key of `Authorization: Bearer <key>`, if there is one.
-fn bearer(request: &Request) -> Option<String> {
+fn bearer(request: &Request) -> Option<&str> {
     request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, key) = v.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| key.trim().to_owned())
+            scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
         })
         .filter(|key| !key.is_empty())
 }
@@ -154,11 +153,8 @@ where
 }
 
 fn rate_headers(response: &mut Response, tenant: &TenantContext, remaining: u64, reset: u64) {
-    let limit = tenant.limits.rate_per_second;
     let headers = response.headers_mut();
-    if let Ok(policy) = HeaderValue::from_str(&format!("\"tenant\";q={limit};w=1")) {
-        headers.insert(RATE_LIMIT_POLICY.clone(), policy);
-    }
+    headers.insert(RATE_LIMIT_POLICY.clone(), tenant.rate_policy.clone());
     if let Ok(state) = HeaderValue::from_str(&format!("\"tenant\";r={remaining};t={reset}")) {
         headers.insert(RATE_LIMIT.clone(), state);
     }

@@ -18,6 +18,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use worker::tenants::{DEFAULT_TENANT, sha256_hex};
 
+use super::quotas::PendingWebhooks;
 use super::rate::Bucket;
 use super::{Caller, Limits, TenantContext};
 use crate::config::TenantConfig;
@@ -214,8 +215,10 @@ impl KeyRing {
         bucket.set_rate(share);
         Ok(Some(Arc::new(TenantContext {
             id: row.id,
+            rate_policy: super::rate_policy(&limits),
             limits,
             bucket,
+            pending_webhooks: PendingWebhooks::default(),
         })))
     }
 

@@ -10,8 +10,10 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderValue;
 use axum::http::request::Parts;
 
+use self::quotas::PendingWebhooks;
 use self::rate::Bucket;
 use crate::error::ApiError;
 
@@ -35,6 +37,10 @@ pub struct TenantContext {
     pub limits: Limits,
     /// Its request bucket on this instance, shared by all its keys.
     pub bucket: Arc<Bucket>,
+    /// The `RateLimit-Policy` header of its answers, written once per load of the tenant.
+    pub rate_policy: HeaderValue,
+    /// Its unfinished webhooks as this instance last counted them.
+    pub pending_webhooks: PendingWebhooks,
 }
 
 /// Who is calling: the operator, or a tenant.
@@ -78,6 +84,13 @@ impl Caller {
             )),
         }
     }
+}
+
+/// The IETF RateLimit draft's policy for `limits`: so many requests per second.
+pub fn rate_policy(limits: &Limits) -> HeaderValue {
+    let policy = format!("\"tenant\";q={};w=1", limits.rate_per_second);
+    // Digits and ASCII punctuation: always a valid header value.
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| HeaderValue::from_static("\"tenant\";w=1"))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

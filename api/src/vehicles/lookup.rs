@@ -1,8 +1,9 @@
 //! The lookup itself (one indexed query through SeaORM) behind the tiered cache.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use entity::{state_log, vehicle};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, QueryStatementBuilder, SimpleExpr};
@@ -29,6 +30,11 @@ pub struct KnownState {
     pub state: String,
     /// When it entered that state.
     pub since: DateTime<Utc>,
+    /// The answer to a cache hit on this entry, serialised once: the entry's key fixes the
+    /// instant asked about, and a hit always says `fromCache: true`, so every hit answers
+    /// the same bytes. Not cached itself; a copy read from the shared tier writes its own.
+    #[serde(skip)]
+    pub hit_answer: OnceLock<Bytes>,
 }
 
 /// What the database says of a vehicle at an instant; cached as is, misses included.
@@ -162,6 +168,7 @@ async fn query(
             model: found.model,
             state,
             since,
+            hit_answer: OnceLock::new(),
         })));
     }
     let first = state_log::Entity::find()

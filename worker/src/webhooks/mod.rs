@@ -12,10 +12,10 @@ use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::{CallbackBody, Outcome};
 use sea_orm::ActiveEnum;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{CommonTableExpression, Expr, ExprTrait, WithClause};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QueryTrait, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
@@ -122,14 +122,7 @@ pub async fn submit(
                 fetched_at: Set(None),
                 updated_at: Set(now),
             });
-    let txn = db.begin().await?;
-    webhook::Entity::insert(row)
-        .exec_without_returning(&txn)
-        .await?;
-    webhook_provider::Entity::insert_many(providers)
-        .exec_without_returning(&txn)
-        .await?;
-    txn.commit().await?;
+    insert_with_providers(db, row, providers).await?;
 
     if let Err(error) = queue
         .push_as(
@@ -148,6 +141,32 @@ pub async fn submit(
         return Err(error.into());
     }
     Ok(created)
+}
+
+/// Inserts a webhook and its provider rows, all or nothing. On Postgres that is one
+/// statement (the webhook's insert as a data-modifying CTE), one round trip instead of
+/// four (`BEGIN`, two inserts, `COMMIT`); SQLite's CTEs cannot insert, and there a local
+/// transaction costs no round trip.
+async fn insert_with_providers(
+    db: &DatabaseConnection,
+    row: webhook::ActiveModel,
+    providers: impl IntoIterator<Item = webhook_provider::ActiveModel>,
+) -> Result<(), DbErr> {
+    let webhook = webhook::Entity::insert(row).into_query();
+    let providers = webhook_provider::Entity::insert_many(providers).into_query();
+    if db.get_database_backend() == DbBackend::Postgres {
+        let created = CommonTableExpression::new()
+            .query(webhook)
+            .table_name("created_webhook")
+            .to_owned();
+        db.execute(&providers.with(WithClause::new().cte(created).to_owned()))
+            .await?;
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    txn.execute(&webhook).await?;
+    txn.execute(&providers).await?;
+    txn.commit().await
 }
 
 /// An attempt made by the delivery schedule.
