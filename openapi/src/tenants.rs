@@ -30,6 +30,7 @@ pub struct QuotasPatch {
 pub struct CreateTenant {
     /// Unique name, 1 to 100 characters.
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Requests per second (burst: twice that); default `RATE_LIMIT_PER_SECOND`.
     #[serde(default, deserialize_with = "crate::json::whole_i64_option")]
@@ -49,6 +50,7 @@ pub struct CreateTenant {
 pub struct UpdateTenant {
     /// A new unique name.
     #[validate(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// Requests per second (burst: twice that).
     #[serde(default, deserialize_with = "crate::json::whole_i64_option")]

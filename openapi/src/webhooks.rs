@@ -160,6 +160,16 @@ pub fn provider_data_schema() -> Schema {
     Schema::OneOf(one_of)
 }
 
+/// Each provider's answer under its name.
+pub fn provider_data_map_schema() -> Schema {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Object))
+            .additional_properties(Some(provider_data_schema()))
+            .build(),
+    )
+}
+
 /// Where one provider stands for one webhook: `pending` until its data arrives
 /// (`fetched`), or `failed` when the collection deadline passed first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -347,7 +357,7 @@ pub struct ProviderProgress {
     pub fetched_at: Option<DateTime<Utc>>,
     /// The provider's answer, once fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(schema_with = provider_data_schema)]
     pub data: Option<serde_json::Value>,
 }
 
@@ -486,7 +496,7 @@ pub struct WebhookListQuery {
     /// Keyset paging: the `nextAfter` of the previous page (empty for the first page).
     /// Fast at any depth; the page has no `total`.
     pub after: Option<String>,
-    /// Numbered paging: the page, from 1 (default 1). Not with `after`.
+    /// Numbered paging: the page, from 1 (default 1); ignored with a non-empty `after`.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, example = 1)]
     pub page: Option<String>,
     /// Items per page, 1 to 100 (default 50).
@@ -499,13 +509,15 @@ pub struct WebhookListQuery {
 /// `POST /v1/webhooks/redeliver`: every webhook matching the filter gets one more delivery
 /// attempt; with `dryRun`, only counts them.
 #[derive(Debug, Clone, Default, Deserialize, Validate, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"status": "parked", "callbackHost": "example.com", "dryRun": true}))]
 pub struct BulkRedeliver {
     /// `parked` (the default) or `delivered`: webhooks in other statuses are not
     /// redeliverable.
+    #[schema(value_type = Option<RedeliverableStatus>)]
     pub status: Option<String>,
     /// Only webhooks that collect from this provider.
+    #[schema(value_type = Option<ProviderName>)]
     pub provider: Option<String>,
     /// Only webhooks whose callback URL is on this host (`host` or `host:port`).
     pub callback_host: Option<String>,
@@ -518,6 +530,16 @@ pub struct BulkRedeliver {
     /// Count only; redeliver nothing.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// The statuses a webhook can be redelivered from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedeliverableStatus {
+    /// Every attempt failed; the default of a bulk redelivery.
+    Parked,
+    /// A 2xx was received; it may be sent again.
+    Delivered,
 }
 
 /// What a bulk redelivery matched and did.
@@ -544,7 +566,7 @@ pub struct CallbackBody {
     /// `completed`, or `failed` when the deadline passed with providers missing.
     pub status: Outcome,
     /// Each provider's data, under its name.
-    #[schema(value_type = HashMap<String, Object>)]
+    #[schema(schema_with = provider_data_map_schema)]
     pub data: BTreeMap<String, serde_json::Value>,
     /// Why each missing provider is missing.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
