@@ -479,16 +479,24 @@ pub struct WebhookListQuery {
     #[param(example = "gas")]
     pub provider: Option<String>,
     /// Only webhooks whose callback URL is on this host (`host` or `host:port`).
-    #[param(example = "example.com")]
+    #[param(
+        example = "example.com",
+        max_length = 260,
+        pattern = "^[A-Za-z0-9._:\\[\\]-]*$"
+    )]
     pub callback_host: Option<String>,
     /// Only webhooks submitted at or after this time (RFC 3339).
-    #[param(example = "2026-01-01T00:00:00Z")]
+    #[param(value_type = Option<DateTime<Utc>>, example = "2026-01-01T00:00:00Z")]
     pub created_after: Option<String>,
     /// Only webhooks submitted before this time (RFC 3339).
-    #[param(example = "2026-01-02T00:00:00Z")]
+    #[param(value_type = Option<DateTime<Utc>>, example = "2026-01-02T00:00:00Z")]
     pub created_before: Option<String>,
     /// A webhook id, or the start of one (case does not matter).
-    #[param(example = "01J")]
+    #[param(
+        example = "01J",
+        max_length = 26,
+        pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]*$"
+    )]
     pub search: Option<String>,
     /// `asc` (oldest first, the default) or `desc` (newest first).
     #[param(example = "desc")]
@@ -496,7 +504,7 @@ pub struct WebhookListQuery {
     /// Keyset paging: the `nextAfter` of the previous page (empty for the first page).
     /// Fast at any depth; the page has no `total`.
     pub after: Option<String>,
-    /// Numbered paging: the page, from 1 (default 1); ignored with a non-empty `after`.
+    /// Numbered paging: the page, from 1 (default 1); ignored when `after` is given.
     #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, example = 1)]
     pub page: Option<String>,
     /// Items per page, 1 to 100 (default 50).
@@ -520,12 +528,14 @@ pub struct BulkRedeliver {
     #[schema(value_type = Option<ProviderName>)]
     pub provider: Option<String>,
     /// Only webhooks whose callback URL is on this host (`host` or `host:port`).
+    #[schema(max_length = 260, pattern = "^[A-Za-z0-9._:\\[\\]-]*$")]
     pub callback_host: Option<String>,
     /// Only webhooks submitted at or after this time.
     pub created_after: Option<DateTime<Utc>>,
     /// Only webhooks submitted before this time.
     pub created_before: Option<DateTime<Utc>>,
     /// A webhook id, or the start of one.
+    #[schema(max_length = 26, pattern = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]*$")]
     pub search: Option<String>,
     /// Count only; redeliver nothing.
     #[serde(default)]

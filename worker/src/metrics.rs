@@ -51,6 +51,10 @@ fn describe() {
         Unit::Bytes,
         "Resident memory of this process"
     );
+    describe_counter!(
+        "datahog_db_statements_total",
+        "SQL statements sent to the database, by their first word (BEGIN and COMMIT not counted)"
+    );
     describe_gauge!(
         "datahog_dependency_up",
         "Whether a dependency (database, redis) answers: 1 up, 0 down"

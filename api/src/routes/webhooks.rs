@@ -305,8 +305,8 @@ async fn list(
         }
     };
     let mut condition = filter.condition(caller.scope(query.tenant.as_deref()));
-    // An empty `after` is the first page, the same as none; a cursor wins over `page`.
-    let keyset = query.after.as_deref().is_some_and(|a| !a.is_empty());
+    // `after` (empty for the first page) pages by key, and wins over `page`.
+    let keyset = query.after.is_some();
     if let Some(after) = query.after.as_deref().filter(|a| !a.is_empty()) {
         condition = condition.add(if newest_first {
             webhook::Column::Id.lt(after)
