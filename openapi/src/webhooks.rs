@@ -499,7 +499,7 @@ pub struct WebhookListQuery {
     )]
     pub search: Option<String>,
     /// `asc` (oldest first, the default) or `desc` (newest first).
-    #[param(example = "desc")]
+    #[param(value_type = Option<ListOrder>, example = "desc")]
     pub order: Option<String>,
     /// Keyset paging: the `nextAfter` of the previous page (empty for the first page).
     /// Fast at any depth; the page has no `total`.
@@ -540,6 +540,16 @@ pub struct BulkRedeliver {
     /// Count only; redeliver nothing.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// The order of a list by id, which is the order of submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    /// Oldest first.
+    Asc,
+    /// Newest first.
+    Desc,
 }
 
 /// The statuses a webhook can be redelivered from.

@@ -74,7 +74,7 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
         (name = "admin", description = "The operator (ADMIN_API_KEY): tenants and their API keys"),
         (name = "ops", description = "Health, readiness and metrics")
     ),
-    components(schemas(openapi::error::Problem, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody)),
+    components(schemas(openapi::error::Problem, openapi::error::ErrorCode, openapi::error::FieldError, openapi::webhooks::CallbackBody, openapi::webhooks::ListOrder)),
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
