@@ -92,8 +92,17 @@ async fn main() -> anyhow::Result<()> {
             .with_state(receiver.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
+    // The api requires a key in production; scripts/chaos passes its own in CHAOS_API_KEY.
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(key) = std::env::var("CHAOS_API_KEY") {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}").parse()?,
+        );
+    }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .default_headers(headers)
         .build()?;
     let webhook_body = serde_json::json!({
         "provider": ["gas", "internet"],
