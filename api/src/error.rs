@@ -112,12 +112,7 @@ impl ApiError {
             ApiError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
             ApiError::RotationLimit { .. } => ErrorCode::RotationLimit,
             ApiError::BufferUnavailable | ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
-            ApiError::Database(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => {
-                ErrorCode::ServiceUnavailable
-            }
-            ApiError::Database(error) if is_busy(error) || unreachable(error) => {
-                ErrorCode::ServiceUnavailable
-            }
+            ApiError::Database(error) if retry_later(error) => ErrorCode::ServiceUnavailable,
             ApiError::Database(_) => ErrorCode::Internal,
         }
     }
@@ -178,18 +173,16 @@ impl ApiError {
     }
 }
 
-/// SQLite's "database is locked" (its lock was still held when the busy timeout ran out):
-/// the request may succeed when retried, like any unavailable dependency. The driver says so
-/// only in its message.
-fn is_busy(error: &DbErr) -> bool {
-    let message = error.to_string();
-    message.contains("database is locked") || message.contains("database table is locked")
-}
-
-/// Whether a database error says the database is unreachable or restarting (trying again
-/// later can work), not that the request or the stored data is wrong.
-fn unreachable(error: &DbErr) -> bool {
+/// Whether a database error says the database is unreachable, restarting or busy (trying
+/// again later can work), not that the request or the stored data is wrong.
+fn retry_later(error: &DbErr) -> bool {
     use sea_orm::{RuntimeErr, SqlxError};
+    // SQLite's "database is locked" (the busy timeout ran out): the driver says so only in
+    // its message.
+    let message = error.to_string();
+    if message.contains("database is locked") || message.contains("database table is locked") {
+        return true;
+    }
     match error {
         DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {

@@ -26,12 +26,18 @@ pub const ROTATION_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
 /// SHA-256 of `text`, as lowercase hex.
 pub fn sha256_hex(text: &[u8]) -> String {
-    let digest = Sha256::digest(text);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
+    hex(&Sha256::digest(text))
+}
+
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
-    hex
+    text
 }
 
 /// Makes the configured secret the `default` tenant's current one, once per change of the

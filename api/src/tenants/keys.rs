@@ -16,7 +16,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use worker::tenants::{DEFAULT_TENANT, sha256_hex};
+use worker::tenants::{DEFAULT_TENANT, hex, sha256_hex};
 
 use super::quotas::PendingWebhooks;
 use super::rate::Bucket;
@@ -287,14 +287,6 @@ pub async fn register_configured(db: &DatabaseConnection, keys: &[String]) -> Re
 
 fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    let mut text = String::with_capacity(64);
-    for byte in bytes {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use entity::stream::{self, StreamStatus};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Job, Queue, QueueError};
@@ -106,8 +106,8 @@ pub async fn stop(
     id: &str,
     tenant: Option<&str>,
 ) -> Result<stream::Model, StreamError> {
-    find(db, id, tenant).await?;
     let now = Utc::now();
+    // Another tenant's stream is left alone; the read below then says it does not exist.
     transition(
         stream::Entity::update_many(),
         stream::Column::Status,
@@ -118,9 +118,18 @@ pub async fn stop(
     .col_expr(stream::Column::StoppedAt, Expr::value(Some(now)))
     .col_expr(stream::Column::UpdatedAt, Expr::value(now))
     .filter(stream::Column::Id.eq(id))
+    .filter(owned_by(tenant))
     .exec(db)
     .await?;
     find(db, id, tenant).await
+}
+
+/// Streams of `tenant` only, or of every tenant when `None` (the operator).
+fn owned_by(tenant: Option<&str>) -> Condition {
+    match tenant {
+        Some(tenant) => Condition::all().add(stream::Column::TenantId.eq(tenant)),
+        None => Condition::all(),
+    }
 }
 
 /// Resumes a stopped stream on its slot grid (starting an active one changes nothing).
@@ -165,11 +174,8 @@ pub async fn find(
     id: &str,
     tenant: Option<&str>,
 ) -> Result<stream::Model, StreamError> {
-    let mut select = stream::Entity::find_by_id(id);
-    if let Some(tenant) = tenant {
-        select = select.filter(stream::Column::TenantId.eq(tenant));
-    }
-    select
+    stream::Entity::find_by_id(id)
+        .filter(owned_by(tenant))
         .one(db)
         .await?
         .ok_or_else(|| StreamError::NotFound(id.to_owned()))
