@@ -4,7 +4,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p api -p worker \
+    cargo build --release --locked -p api -p engine -p mock-providers \
     && install -D target/release/api target/release/worker target/release/mock-providers -t /out
 
 FROM debian:bookworm-slim

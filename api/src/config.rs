@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser};
+use engine::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig, secret};
+use mock_providers::MockConfig;
 use secrecy::{ExposeSecret, SecretString};
-use worker::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig, secret};
-use worker::mock_providers::MockConfig;
 
 /// datahog API: takes work over HTTP, records it durably and queues it.
 ///

@@ -11,11 +11,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use engine::tenants::sha256_hex;
 use entity::idempotency_record;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TryInsertResult};
 use utoipa_axum::router::OpenApiRouter;
-use worker::tenants::sha256_hex;
 
 use crate::error::ApiError;
 use crate::state::AppState;

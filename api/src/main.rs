@@ -5,7 +5,7 @@ use std::io::Write;
 use api::config::ApiConfig;
 use api::routes::SWAGGER_PATH;
 use clap::Parser;
-use worker::{runtime, telemetry};
+use engine::{runtime, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(&config.log);
     config.validate()?;
 
-    let listener = worker::listen::bind(config.listen_addr, "LISTEN_ADDR").await?;
+    let listener = engine::listen::bind(config.listen_addr, "LISTEN_ADDR").await?;
     let addr = listener.local_addr()?;
     let mode = if config.store.embedded() {
         "embedded: SQLite, workers in this process"

@@ -13,7 +13,7 @@ use crate::state::AppState;
 /// The process's Prometheus recorder (shared with the embedded workers' metrics), with
 /// the API's families described.
 pub fn handle() -> PrometheusHandle {
-    let handle = worker::metrics::prometheus();
+    let handle = engine::metrics::prometheus();
     describe();
     handle
 }
@@ -203,7 +203,7 @@ pub async fn record_counter_gauges(state: &AppState) {
 /// Sets the gauges an operator's dashboard reads from the shared state: webhooks by status
 /// (every tenant), each queue's backlog, each provider's health, this process's memory.
 pub async fn record_platform_gauges(state: &AppState) {
-    worker::metrics::record_process_memory();
+    engine::metrics::record_process_memory();
     match crate::stats::webhooks_by_status(&state.db, None).await {
         Ok(counts) => {
             for c in counts {
@@ -212,7 +212,7 @@ pub async fn record_platform_gauges(state: &AppState) {
         }
         Err(error) => tracing::warn!(%error, "cannot count webhooks by status"),
     }
-    match state.queue.depths(worker::jobs::QUEUES).await {
+    match state.queue.depths(engine::queue::QUEUES).await {
         Ok(depths) => {
             let now = chrono::Utc::now();
             for q in depths {

@@ -4,6 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use engine::config::ConfigError;
+use engine::context::{ContextError, JobContext};
+use engine::counters::CounterBuffer;
+use engine::delivery::receivers::Receivers;
+use engine::dependencies::Dependencies;
+use engine::providers::{ProviderHealth, Providers};
+use engine::queue::Queue;
+use engine::queue::QueueError;
+use engine::runtime::RuntimeError;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -14,15 +23,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
-use worker::backend::Queue;
-use worker::backend::QueueError;
-use worker::config::ConfigError;
-use worker::counters::CounterBuffer;
-use worker::delivery::receivers::Receivers;
-use worker::dependencies::Dependencies;
-use worker::jobs::{ContextError, JobContext};
-use worker::providers::{ProviderHealth, Providers};
-use worker::runtime::RuntimeError;
 
 use crate::cache::{SharedTier, TieredCache};
 use crate::config::ApiConfig;
@@ -30,7 +30,7 @@ use crate::state::{AppState, Shared};
 use crate::tenants::keys::KeyRing;
 use crate::vehicles::VehicleStates;
 use crate::{metrics, routes};
-use worker::delivery::signature::Secret;
+use engine::delivery::signature::Secret;
 
 /// Why the API could not start, or stopped on its own.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ pub async fn run(
     } else {
         None
     };
-    let db = worker::db::connect(&config.store).await?;
+    let db = engine::db::connect(&config.store).await?;
     crate::tenants::keys::register_configured(
         &db,
         &config.http.key_set().into_iter().collect::<Vec<_>>(),
@@ -87,7 +87,7 @@ pub async fn run(
         config.open_access(),
     ));
     let redis = match &config.store.redis_url {
-        Some(url) => Some(worker::backend::redis::connection(
+        Some(url) => Some(engine::queue::redis::connection(
             url.expose_secret(),
             config.store.redis_timeout,
         )?),
@@ -133,7 +133,7 @@ pub async fn run(
             config.worker.clone(),
         )?;
         ctx.apply_default_secret().await?;
-        Some(tokio::spawn(worker::runtime::run(
+        Some(tokio::spawn(engine::runtime::run(
             ctx,
             deps,
             shutdown.child_token(),
@@ -144,7 +144,7 @@ pub async fn run(
                 variable: "WEBHOOK_SECRET",
                 reason,
             })?;
-            worker::tenants::apply_default_secret(
+            engine::tenants::apply_default_secret(
                 &db,
                 &secret,
                 config.worker.webhooks.secret_rotation_overlap,
@@ -248,14 +248,14 @@ async fn start_mock_providers(
     shutdown: &CancellationToken,
 ) -> Result<JoinHandle<std::io::Result<()>>, ServeError> {
     let listener =
-        worker::listen::bind(config.mock_providers_listen, "MOCK_PROVIDERS_LISTEN").await?;
+        engine::listen::bind(config.mock_providers_listen, "MOCK_PROVIDERS_LISTEN").await?;
     let addr = listener.local_addr()?;
     config.worker.providers.providers = ["gas", "internet"]
         .iter()
         .map(|name| format!("{name}=http://{addr}/providers/{name}"))
         .collect();
     tracing::info!(%addr, "mock providers started for the embedded demo (set PROVIDERS to use real ones)");
-    Ok(tokio::spawn(worker::mock_providers::serve(
+    Ok(tokio::spawn(mock_providers::serve(
         listener,
         config.mock.clone(),
         shutdown.child_token(),

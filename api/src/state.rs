@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
+use engine::config::{StreamConfig, WebhookConfig};
+use engine::counters::CounterBuffer;
+use engine::delivery::receivers::Receivers;
+use engine::providers::{ProviderHealth, Providers};
+use engine::queue::Queue;
 use metrics_exporter_prometheus::PrometheusHandle;
 use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
-use worker::backend::Queue;
-use worker::config::{StreamConfig, WebhookConfig};
-use worker::counters::CounterBuffer;
-use worker::delivery::receivers::Receivers;
-use worker::providers::{ProviderHealth, Providers};
 
 use crate::tenants::keys::KeyRing;
 use crate::vehicles::VehicleStates;

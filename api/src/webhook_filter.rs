@@ -87,7 +87,7 @@ impl WebhookFilter {
 
     /// The condition selecting the filtered webhooks of `tenant` (every tenant's for `None`).
     pub fn condition(&self, tenant: Option<&str>) -> Condition {
-        let mut condition = worker::webhooks::owned_by(tenant);
+        let mut condition = engine::webhooks::owned_by(tenant);
         if let Some(status) = self.status {
             condition = condition.add(webhook::Column::Status.eq(status.as_str()));
         }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use engine::counters::{self, BufferError};
 use entity::counter;
 use openapi::counters::{
     Counter, CounterListQuery, CounterPage, IncrementAccepted, IncrementRequest,
@@ -13,7 +14,6 @@ use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::counters::{self, BufferError};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;

@@ -83,7 +83,7 @@ async fn metrics(
     State(app): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !worker::metrics::scrape_allowed(
+    if !engine::metrics::scrape_allowed(
         app.metrics_token.as_ref(),
         headers.get(header::AUTHORIZATION),
     ) {

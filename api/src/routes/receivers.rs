@@ -4,13 +4,13 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use engine::delivery::receivers::host_of;
 use entity::webhook;
 use openapi::tenants::TenantQuery;
 use openapi::webhooks::{ReceiverList, ReceiverStatus};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::delivery::receivers::host_of;
 
 use crate::error::ApiError;
 use crate::routes::params;
@@ -48,7 +48,7 @@ async fn list(
 ) -> Result<Json<ReceiverList>, ApiError> {
     let query = params::query(query, "tenant")?;
     let scope = caller.scope(query.tenant.as_deref());
-    let unavailable = |error: worker::health::HealthError| {
+    let unavailable = |error: engine::health::HealthError| {
         tracing::error!(%error, "receiver health unreadable");
         ApiError::Unavailable("receiver health is unavailable; retry later".into())
     };

@@ -4,10 +4,10 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::Utc;
+use engine::tenants::{self, RotateError};
 use openapi::tenants::{PreviousSecret, SigningSecret};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::tenants::{self, RotateError};
 
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -3,13 +3,13 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use engine::queue::QUEUES;
 use entity::counter_flush;
 use openapi::stats::{CounterFlushStats, QueueStats, Stats, WorkerStats};
 use openapi::tenants::TenantQuery;
 use sea_orm::{EntityTrait, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::jobs::QUEUES;
 
 use crate::error::ApiError;
 use crate::routes::{params, providers};
@@ -52,7 +52,7 @@ async fn show(
     let webhooks = stats::webhooks_by_status(&app.db, tenant).await?;
     let last_hour = stats::last_hour(&app.db, tenant, now).await?;
     let unavailable = |what: &'static str| {
-        move |error: worker::backend::QueueError| {
+        move |error: engine::queue::QueueError| {
             tracing::error!(%error, "{what} unreadable");
             ApiError::Unavailable(format!("the {what} cannot be read; retry later"))
         }

@@ -6,6 +6,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use engine::streams::{self, StreamError, slot_time};
 use entity::{stream, stream_batch};
 use openapi::error::FieldError;
 use openapi::page::PageQuery;
@@ -17,7 +18,6 @@ use openapi::tenants::TenantQuery;
 use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::streams::{self, StreamError, slot_time};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;

@@ -8,6 +8,8 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use engine::delivery::address::CallbackUrl;
+use engine::webhooks::{self, NewWebhook, RedeliverError, SubmitError};
 use entity::{delivery_attempt, webhook};
 use openapi::error::FieldError;
 use openapi::tenants::TenantQuery;
@@ -21,8 +23,6 @@ use sea_orm::{
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::delivery::address::CallbackUrl;
-use worker::webhooks::{self, NewWebhook, RedeliverError, SubmitError};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;

@@ -4,13 +4,13 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use engine::webhooks::{self, RedeliverError};
 use entity::webhook;
 use openapi::tenants::TenantQuery;
 use openapi::webhooks::{BulkRedeliver, BulkRedeliverResult, WebhookStatus};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use worker::webhooks::{self, RedeliverError};
 
 use crate::error::ApiError;
 use crate::extract::ApiJson;

@@ -10,13 +10,13 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
+use engine::tenants::{DEFAULT_TENANT, hex, sha256_hex};
 use entity::{api_key, tenant};
 use moka::sync::Cache;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use worker::tenants::{DEFAULT_TENANT, hex, sha256_hex};
 
 use super::quotas::PendingWebhooks;
 use super::rate::Bucket;

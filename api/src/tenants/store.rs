@@ -1,6 +1,7 @@
 //! The operator's management of tenants and their keys.
 
 use chrono::Utc;
+use engine::delivery::signature::Secret;
 use entity::{api_key, tenant};
 use openapi::tenants::{ApiKeyInfo, CreateTenant, NewApiKey, Quotas, Tenant, UpdateTenant};
 use sea_orm::sea_query::Expr;
@@ -8,7 +9,6 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, SqlErr, TransactionTrait,
 };
-use worker::delivery::signature::Secret;
 
 use super::Limits;
 use super::keys::make_key;
@@ -88,7 +88,7 @@ pub async fn create(db: &DatabaseConnection, request: &CreateTenant) -> Result<C
         return Err(name_taken(&error, &request.name).unwrap_or(ApiError::Database(error)));
     }
     let key = insert_key(&txn, &row.id).await?;
-    worker::tenants::create_first_secret(&txn, &row.id, &secret).await?;
+    engine::tenants::create_first_secret(&txn, &row.id, &secret).await?;
     txn.commit().await?;
     Ok(Created {
         tenant: row,

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use engine::counters::BATCH_KEYS;
+use engine::counters::flush::{self, Applied};
 use entity::counter;
 use futures::StreamExt;
 use sea_orm::EntityTrait;
-use worker::counters::BATCH_KEYS;
-use worker::counters::flush::{self, Applied};
 
 use crate::both_modes;
 use crate::helpers::{Mode, TestApp};

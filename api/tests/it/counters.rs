@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use engine::counters::flush;
 use entity::{counter, counter_rejection};
 use futures::StreamExt;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, PaginatorTrait};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use worker::counters::flush;
 
 use crate::both_modes;
 use crate::helpers::{Mode, Proxy, TestApp, host_port, redis_url};

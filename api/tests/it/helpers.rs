@@ -11,11 +11,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use engine::context::JobContext;
+use engine::counters::CounterBuffer;
+use engine::dependencies::Dependencies;
+pub use engine::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
 use tokio_util::sync::CancellationToken;
-use worker::counters::CounterBuffer;
-use worker::dependencies::Dependencies;
-use worker::jobs::JobContext;
-pub use worker::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
 
 /// The callback signing secret of every test app.
 pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -166,7 +166,7 @@ impl TestApp {
     /// The app's counter buffer, reached directly (as a worker does).
     pub async fn counter_buffer(&self) -> CounterBuffer {
         let redis = self.config.store.redis_url.as_ref().map(|url| {
-            worker::backend::redis::connection(url.expose_secret(), Duration::from_secs(5))
+            engine::queue::redis::connection(url.expose_secret(), Duration::from_secs(5))
                 .expect("redis URL")
         });
         CounterBuffer::new(redis, &self.config.store.redis_prefix, &self.db().await)
@@ -175,7 +175,7 @@ impl TestApp {
     /// Runs a counter flush, as a worker would.
     pub async fn flush_counters(&self) {
         let buffer = self.counter_buffer().await;
-        worker::counters::flush::flush(&self.db().await, &buffer)
+        engine::counters::flush::flush(&self.db().await, &buffer)
             .await
             .expect("flush");
     }
@@ -193,12 +193,12 @@ impl TestApp {
         let stop = CancellationToken::new();
         let token = stop.clone();
         tokio::spawn(async move {
-            let db = worker::db::connect(&config.store).await.expect("database");
+            let db = engine::db::connect(&config.store).await.expect("database");
             let ctx = JobContext::connect(db, &config.store, config.worker.clone())
                 .await
                 .expect("queue");
             let deps = Dependencies::watch(ctx.db.clone(), ctx.queue.redis(), token.child_token());
-            worker::runtime::run(ctx, deps, token)
+            engine::runtime::run(ctx, deps, token)
                 .await
                 .expect("workers");
         });
@@ -215,8 +215,8 @@ impl TestApp {
     }
 
     /// The app's queue, reached directly (as a worker does).
-    pub async fn queue(&self) -> worker::backend::Queue {
-        worker::backend::Queue::connect(&self.config.store, &self.config.worker)
+    pub async fn queue(&self) -> engine::queue::Queue {
+        engine::queue::Queue::connect(&self.config.store, &self.config.worker)
             .await
             .expect("queue")
     }

@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use apalis::prelude::{Data, TaskId};
 use chrono::Utc;
+use engine::context::JobContext;
+use engine::webhooks::Deliver;
+use engine::webhooks::deliver;
 use entity::delivery_attempt::{self, AttemptStatus};
 use entity::webhook;
 use redis::AsyncCommands;
@@ -12,8 +15,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use worker::jobs::{JobContext, deliver};
-use worker::webhooks::Deliver;
 
 use crate::helpers::{Mode, TestApp, redis_url};
 

@@ -175,7 +175,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
         .unwrap();
     }
 
-    let removed = worker::jobs::prune::prune(&db, &app.config.worker, Utc::now())
+    let removed = engine::maintenance::prune::prune(&db, &app.config.worker, Utc::now())
         .await
         .unwrap();
     // Two webhooks with a provider row and an attempt each, one of each record, two
@@ -239,7 +239,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
     );
 
     // Nothing is left past its retention: a second run removes nothing.
-    let again = worker::jobs::prune::prune(&db, &app.config.worker, Utc::now())
+    let again = engine::maintenance::prune::prune(&db, &app.config.worker, Utc::now())
         .await
         .unwrap();
     assert_eq!(again, 0);

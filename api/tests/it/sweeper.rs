@@ -2,13 +2,14 @@
 //! truly gone, however many are overdue.
 
 use chrono::Utc;
+use engine::context::JobContext;
+use engine::maintenance::sweep::Sweep;
+use engine::periodic::Periodic;
 use entity::webhook;
 use redis::AsyncCommands;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
-use worker::jobs::sweep::Sweep;
-use worker::jobs::{IntervalJob, JobContext};
 
 use crate::helpers::{Mode, TestApp, redis_url};
 

@@ -468,7 +468,7 @@ async fn idempotency_replays_refuses_and_waits(mode: Mode) {
             tenant_id,
             route: "/v1/streams".into(),
             key: "k-busy".into(),
-            fingerprint: worker::tenants::sha256_hex(stream.to_string().as_bytes()),
+            fingerprint: engine::tenants::sha256_hex(stream.to_string().as_bytes()),
             status: "processing".into(),
             response_status: None,
             response_body: None,

@@ -6,12 +6,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use engine::webhooks::{Collect, Deliver};
 use entity::{webhook, webhook_provider};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-use worker::webhooks::{Collect, Deliver};
 
 use crate::both_modes;
 use crate::helpers::{Mode, Proxy, TEST_SECRET, TestApp, host_port, redis_url};

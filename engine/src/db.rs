@@ -1,0 +1,86 @@
+//! The database connection, the same for Postgres and SQLite.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    TransactionTrait,
+};
+
+use secrecy::ExposeSecret;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::config::StoreConfig;
+
+/// Connects to `DATABASE_URL` and, when configured, applies pending migrations.
+pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(store.database_url.expose_secret());
+    options
+        .max_connections(store.database_max_connections)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        // SQLite is shared with the queue: wait for its lock instead of failing at once, and
+        // let readers run beside the writer.
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.busy_timeout(Duration::from_secs(5))
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+        });
+    let mut db = Database::connect(options).await?;
+    db.set_metric_callback(|info| crate::metrics::db_statement(&info.statement.sql));
+    if store.migrate {
+        migrate(&db).await?;
+    }
+    Ok(db)
+}
+
+/// Connects like `connect`, but waits out a database that cannot be reached yet (capped
+/// exponential backoff, logged once), so a process can start before its database. `None`
+/// if `cancel` fired first.
+pub async fn connect_patiently(
+    store: &StoreConfig,
+    cancel: &CancellationToken,
+) -> Result<Option<DatabaseConnection>, DbErr> {
+    let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
+    let mut logged = false;
+    loop {
+        match connect(store).await {
+            Ok(db) => {
+                if logged {
+                    tracing::warn!("database reachable; starting");
+                }
+                return Ok(Some(db));
+            }
+            Err(error @ (DbErr::Conn(_) | DbErr::ConnectionAcquire(_))) => {
+                if !logged {
+                    tracing::error!(%error, "database unreachable at start; waiting for it");
+                    logged = true;
+                }
+            }
+            Err(error) => return Err(error),
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(None),
+            () = tokio::time::sleep(backoff.next_wait()) => {}
+        }
+    }
+}
+
+/// Names datahog's migration lock among Postgres advisory locks ("datahog" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0064_6174_6168_6f67;
+
+/// Applies pending migrations, one process at a time: an api and several workers starting
+/// together on a fresh database would otherwise race to create the same tables.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+            .await?;
+    }
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
+}

@@ -1,0 +1,7 @@
+//! Maintenance: the periodic jobs that keep the stores healthy. The sweep queues again
+//! what lost its job, the prune removes rows past their retention, the vacuum removes
+//! finished tasks apalis never expires.
+
+pub mod prune;
+pub mod sweep;
+pub mod vacuum;

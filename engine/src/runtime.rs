@@ -1,0 +1,257 @@
+//! The worker runtime: one apalis worker per queue, the interval schedulers, and a clean
+//! stop on cancellation. Runs in `worker` processes, or inside `api` when embedded.
+
+use std::time::{Duration, Instant};
+
+use apalis::prelude::*;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::config::WorkerConfig;
+use crate::context::JobContext;
+use crate::counters::job::flush_now;
+use crate::dependencies::Dependencies;
+use crate::periodic::{self, Periodic, Tick};
+use crate::queue::poll::EveryTick;
+use crate::queue::{Job, Queue};
+
+/// Why the runtime stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// apalis's monitor failed while stopping.
+    #[error("worker monitor failed: {0}")]
+    Monitor(#[from] MonitorError),
+    /// A supervising task panicked.
+    #[error("worker supervisor: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// The first wait before a queue's worker that stopped on its own is started again.
+const RESTART_MIN: Duration = Duration::from_millis(500);
+/// The longest wait between restarts of a queue's worker that keeps stopping.
+const RESTART_MAX: Duration = Duration::from_secs(30);
+/// A worker that ran this long before stopping restarts after the shortest wait again.
+const RESTART_STABLE: Duration = Duration::from_secs(60);
+
+/// A name unique to this process: apalis refuses a second live worker with the same name,
+/// and orphan recovery relies on names not being reused.
+pub fn process_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    let unique = ulid::Ulid::generate().to_string();
+    format!("{host}-{}-{}", std::process::id(), &unique[20..])
+}
+
+/// Supervises one apalis worker per job kind of the list (`queue::kinds`) on queue backend
+/// `$queue`, the same way for both backends (the builder's types differ per backend, so a
+/// function cannot take both). Each job kind has a monitor of its own, so one queue's
+/// worker restarting leaves the others running.
+macro_rules! supervise_all {
+    ($queue:expr, $name:expr, $ctx:expr, $deps:expr, $cancel:expr,
+     periodic: [$($periodic:ty),+ $(,)?], handled: [$($job:ty => $handler:path),+ $(,)?]) => {{
+        vec![
+            $(supervise_one!($queue, $name, $ctx, $deps, $cancel, Tick<$periodic>, periodic::run::<$periodic>),)+
+            $(supervise_one!($queue, $name, $ctx, $deps, $cancel, $job, $handler),)+
+        ]
+    }};
+}
+
+/// The supervisor of job kind `$job`'s worker, handled by `$handler`.
+macro_rules! supervise_one {
+    ($queue:expr, $name:expr, $ctx:expr, $deps:expr, $cancel:expr, $job:ty, $handler:expr) => {{
+        let queue = $queue.clone();
+        let ctx = $ctx.clone();
+        let name = format!("{}-{}", $name, <$job as Job>::QUEUE);
+        let build = move |generation: u32| {
+            let storage = queue.storage::<$job>();
+            let ctx = ctx.clone();
+            let name = format!("{name}-{generation}");
+            monitor(&ctx.config).register(move |restarts| {
+                let config = &ctx.config;
+                WorkerBuilder::new(format!("{name}-{restarts}"))
+                    .backend(
+                        storage
+                            .clone()
+                            .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
+                    )
+                    .concurrency(<$job as Job>::concurrency(config))
+                    .timeout(config.worker_job_timeout)
+                    .catch_panic()
+                    .enable_tracing()
+                    .data(ctx.clone())
+                    .build($handler)
+            })
+        };
+        tokio::spawn(supervise(
+            <$job as Job>::QUEUE,
+            build,
+            $deps.clone(),
+            $cancel.clone(),
+        ))
+    }};
+}
+
+/// The schedulers of every periodic job kind of the list.
+macro_rules! schedule_all {
+    ($ctx:expr, $deps:expr, $name:expr, $cancel:expr,
+     periodic: [$($periodic:ty),+ $(,)?], handled: [$($job:ty => $handler:path),+ $(,)?]) => {
+        vec![$(schedule::<$periodic>($ctx, $deps, $name, $cancel),)+]
+    };
+}
+
+/// A monitor for one queue's worker: errors logged, no in-place restart (that reuses the
+/// broken state and loops without backoff; `supervise` restarts instead), in-flight jobs
+/// given `WORKER_SHUTDOWN_TIMEOUT` on shutdown.
+fn monitor(config: &WorkerConfig) -> Monitor {
+    Monitor::new()
+        .on_event(|worker, event| match event {
+            Event::Error(error) => tracing::error!(worker = worker.name(), %error, "worker error"),
+            Event::Start | Event::Stop | Event::Exit => {
+                tracing::info!(worker = worker.name(), ?event, "worker lifecycle")
+            }
+            _ => tracing::trace!(worker = worker.name(), ?event),
+        })
+        .should_restart(|_, _| false)
+        .shutdown_timeout(config.worker_shutdown_timeout)
+}
+
+/// Runs the worker that `build` makes until `cancel`. A worker that stops on its own (Redis
+/// dropped its connection, a poison task) is built again under a new name once every
+/// dependency answers, after a capped exponential backoff; its unfinished tasks reach a
+/// live worker through apalis's orphan recovery.
+async fn supervise(
+    queue: &'static str,
+    build: impl Fn(u32) -> Monitor,
+    deps: Dependencies,
+    cancel: CancellationToken,
+) -> Result<(), RuntimeError> {
+    let mut backoff = Backoff::new(RESTART_MIN, RESTART_MAX);
+    for generation in 0.. {
+        if !deps.wait_up(&cancel).await {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let stop = cancel.clone();
+        let result = build(generation)
+            .run_with_signal(async move {
+                stop.cancelled().await;
+                Ok(())
+            })
+            .await;
+        if cancel.is_cancelled() {
+            return Ok(result?);
+        }
+        if started.elapsed() >= RESTART_STABLE {
+            backoff.reset();
+        }
+        let wait = backoff.next_wait();
+        match result {
+            Ok(()) => tracing::warn!(queue, ?wait, "queue worker stopped; starting it again"),
+            Err(error) => {
+                tracing::warn!(queue, %error, ?wait, "queue worker failed; starting it again once its dependencies answer")
+            }
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Ok(()),
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Claims `P`'s slots from this process and enqueues the ones it wins, until `cancel`.
+fn schedule<P: Periodic>(
+    ctx: &JobContext,
+    deps: &Dependencies,
+    claimer: &str,
+    cancel: &CancellationToken,
+) -> JoinHandle<()> {
+    let queue = ctx.queue.clone();
+    tokio::spawn(periodic::run_every(
+        ctx.db.clone(),
+        deps.clone(),
+        P::NAME,
+        P::interval(&ctx.config),
+        claimer.to_owned(),
+        cancel.child_token(),
+        move |slot| {
+            let queue = queue.clone();
+            async move { queue.push(Tick::<P>::new(slot)).await.map(drop) }
+        },
+    ))
+}
+
+/// Runs every worker and scheduler until `cancel` fires, through dependency outages (the
+/// workers restart once `deps` all answer); then lets running jobs finish (up to
+/// `WORKER_SHUTDOWN_TIMEOUT`) and returns.
+pub async fn run(
+    ctx: JobContext,
+    deps: Dependencies,
+    cancel: CancellationToken,
+) -> Result<(), RuntimeError> {
+    let name = process_name();
+    tracing::info!(worker = %name, "starting workers");
+
+    let schedulers = crate::with_job_kinds!(schedule_all!(&ctx, &deps, &name, &cancel,));
+    let supervisors = match &ctx.queue {
+        Queue::Redis(q) => crate::with_job_kinds!(supervise_all!(q, name, ctx, deps, cancel,)),
+        Queue::Sqlite(q) => crate::with_job_kinds!(supervise_all!(q, name, ctx, deps, cancel,)),
+    };
+
+    let mut result = Ok(());
+    for supervisor in supervisors {
+        let stopped = supervisor.await.map_err(RuntimeError::from).and_then(|r| r);
+        if let Err(error) = stopped {
+            tracing::error!(%error, "a queue worker did not stop cleanly");
+            result = Err(error);
+        }
+    }
+    for scheduler in schedulers {
+        scheduler.abort();
+    }
+    // Whatever was buffered since the last flush reaches the database before we go.
+    match flush_now(&ctx.db, &ctx.counters).await {
+        Ok(keys) => tracing::info!(keys, "final counter flush done"),
+        Err(error) => {
+            tracing::error!(%error, "final counter flush failed; the next flush will retry")
+        }
+    }
+    tracing::info!(worker = %name, "workers stopped");
+    result
+}
+
+/// A token cancelled on SIGTERM or Ctrl-C.
+pub fn cancel_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        cancel.cancel();
+    });
+    token
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; only Ctrl-C stops this process");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,264 @@
+//! The collect job: fetch every provider a webhook still lacks, keep each result the
+//! moment it arrives, and come back when the providers it waits for are due.
+
+use std::time::Duration;
+
+use apalis::prelude::{AbortError, Data, TaskId};
+use chrono::{DateTime, Utc};
+use entity::webhook::WebhookStatus;
+use entity::webhook_provider::ProviderStatus;
+use entity::{webhook, webhook_provider};
+use openapi::webhooks::Outcome;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+use crate::context::JobContext;
+use crate::error::{JobError, retry_transient};
+use crate::lifecycle::transition;
+use crate::metrics;
+use crate::providers::Admission;
+use crate::queue::Queue;
+use crate::webhooks::{self, Collect, Deliver, lease};
+
+/// Beyond the slowest provider's timeout, how long a collection holds its webhook.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// What came of one provider.
+enum Fetch {
+    /// Its data is stored.
+    Stored,
+    /// Not yet: try again at this time.
+    Later(DateTime<Utc>),
+}
+
+/// The handler of `Collect`. A failure ends the task: the webhook's lease runs out and
+/// the sweeper queues it again, from what the database holds.
+pub async fn run(job: Collect, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
+    let task = task.to_string();
+    retry_transient("collect", || collect(&ctx, &job.webhook_id, &task))
+        .await
+        .map_err(|error| {
+            tracing::error!(webhook = %job.webhook_id, %error, "collection failed; the sweeper will queue it again");
+            AbortError::new(error)
+        })
+}
+
+async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
+    let slowest = ctx.providers.iter().map(|p| p.timeout).max();
+    let lease = slowest.unwrap_or_default() + LEASE_MARGIN;
+    let Some(webhook) = lease::claim(&ctx.db, id, WebhookStatus::Collecting, task, lease).await?
+    else {
+        tracing::debug!(webhook = %id, "not collecting or not due; nothing to do");
+        return Ok(());
+    };
+    let mut rows = webhooks::providers_of(&ctx.db, id).await?;
+    let pending = rows
+        .iter()
+        .filter(|row| row.status == ProviderStatus::Pending)
+        .count();
+
+    let mut next = None;
+    let in_time = Utc::now() < webhook.deadline_at;
+    if in_time {
+        let fetches = rows
+            .iter_mut()
+            .filter(|row| row.status == ProviderStatus::Pending)
+            .map(|row| fetch(ctx, row));
+        for fetched in futures::future::join_all(fetches).await {
+            if let Fetch::Later(at) = fetched? {
+                next = Some(next.map_or(at, |n: DateTime<Utc>| Ord::min(n, at)));
+            }
+        }
+    }
+
+    match next {
+        None if in_time || pending == 0 => {
+            finish(ctx, &webhook, &rows, task, Outcome::Completed).await
+        }
+        Some(at) if Utc::now() < webhook.deadline_at => {
+            let at = Ord::min(at, webhook.deadline_at);
+            let next = Queue::task_id();
+            if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
+                tracing::info!(webhook = %id, next = %at, "providers missing; collection continues later");
+                let job = Collect {
+                    webhook_id: id.to_owned(),
+                };
+                ctx.queue.push_as(job, next, Some(at)).await?;
+            } else {
+                tracing::warn!(webhook = %id, "lease lost before the collection was handed back; leaving it to its holder");
+            }
+            Ok(())
+        }
+        _ => finish(ctx, &webhook, &rows, task, Outcome::Failed).await,
+    }
+}
+
+/// Fetches one provider for one webhook, unless its health says to wait; `row` follows
+/// what is stored.
+async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fetch, JobError> {
+    let Some(provider) = ctx.providers.get(&row.provider) else {
+        let error = format!("provider `{}` is no longer configured", row.provider);
+        store_failure(ctx, row, &error).await?;
+        let retry = ctx.config.providers.provider_cooldown_max;
+        return Ok(Fetch::Later(Utc::now() + retry));
+    };
+    let admission = ctx.health.admit(provider).await?;
+    if let Admission::Wait(until) = admission {
+        tracing::debug!(webhook = %row.webhook_id, provider = %provider.name, %until, "provider down; waiting");
+        return Ok(Fetch::Later(until));
+    }
+    let probe = admission == Admission::Probe;
+    let result = ctx.client.fetch(provider).await;
+    // The result is stored before anything else can fail.
+    match &result {
+        Ok(data) => store_data(ctx, row, data).await?,
+        Err(error) => store_failure(ctx, row, &error.to_string()).await?,
+    }
+    ctx.health
+        .settle(provider, admission, result.is_ok())
+        .await?;
+    match result {
+        Ok(data) => {
+            tracing::info!(webhook = %row.webhook_id, provider = %provider.name, probe, "provider data stored");
+            row.status = ProviderStatus::Fetched;
+            row.data = Some(data);
+            Ok(Fetch::Stored)
+        }
+        Err(error) => {
+            row.last_error = Some(error.to_string());
+            tracing::warn!(webhook = %row.webhook_id, provider = %provider.name, probe, %error, "provider fetch failed");
+            Ok(Fetch::Later(ctx.health.retry_at(provider).await?))
+        }
+    }
+}
+
+/// Keeps a provider's data; a row that already has data is never overwritten.
+async fn store_data(
+    ctx: &JobContext,
+    row: &webhook_provider::Model,
+    data: &str,
+) -> Result<(), JobError> {
+    let now = Utc::now();
+    let fetched = transition(
+        webhook_provider::Entity::update_many(),
+        webhook_provider::Column::Status,
+        &[ProviderStatus::Pending],
+        ProviderStatus::Fetched,
+    )?;
+    fetched
+        .col_expr(
+            webhook_provider::Column::Data,
+            Expr::value(Some(data.to_owned())),
+        )
+        .col_expr(webhook_provider::Column::FetchedAt, Expr::value(Some(now)))
+        .col_expr(
+            webhook_provider::Column::LastError,
+            Expr::value(None::<String>),
+        )
+        .col_expr(
+            webhook_provider::Column::Attempts,
+            Expr::col(webhook_provider::Column::Attempts).add(1),
+        )
+        .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_provider::Column::WebhookId.eq(&row.webhook_id))
+        .filter(webhook_provider::Column::Provider.eq(&row.provider))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+async fn store_failure(
+    ctx: &JobContext,
+    row: &webhook_provider::Model,
+    error: &str,
+) -> Result<(), JobError> {
+    webhook_provider::Entity::update_many()
+        .col_expr(
+            webhook_provider::Column::LastError,
+            Expr::value(Some(error.to_owned())),
+        )
+        .col_expr(
+            webhook_provider::Column::Attempts,
+            Expr::col(webhook_provider::Column::Attempts).add(1),
+        )
+        .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(webhook_provider::Column::WebhookId.eq(&row.webhook_id))
+        .filter(webhook_provider::Column::Provider.eq(&row.provider))
+        .filter(webhook_provider::Column::Status.eq(ProviderStatus::Pending))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+/// Ends the collection: freezes the callback body and queues its delivery. `rows` are the
+/// provider rows as stored: under the lease, only this job changes them.
+async fn finish(
+    ctx: &JobContext,
+    webhook: &webhook::Model,
+    rows: &[webhook_provider::Model],
+    task: &str,
+    outcome: Outcome,
+) -> Result<(), JobError> {
+    let now = Utc::now();
+    let body = webhooks::callback_body(webhook, rows, outcome, now);
+    let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
+    let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
+    let first = ctx.config.webhooks.delivery_schedule[0];
+    let next = Queue::task_id();
+    let move_on = transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Collecting],
+        WebhookStatus::Delivering,
+    )?
+    .col_expr(
+        webhook::Column::Outcome,
+        Expr::value(Some(outcome.as_str())),
+    )
+    .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
+    .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
+    .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
+    .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + first)))
+    .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+    .col_expr(
+        webhook::Column::QueuedTask,
+        Expr::value(Some(next.to_string())),
+    )
+    .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
+    .filter(lease::held_by(&webhook.id, task));
+    // One statement when every provider is in; a transaction only to mark the missing ones.
+    let moved = if outcome == Outcome::Failed {
+        let txn = ctx.db.begin().await?;
+        let moved = move_on.exec(&txn).await?;
+        if moved.rows_affected == 0 {
+            tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
+            return Ok(());
+        }
+        transition(
+            webhook_provider::Entity::update_many(),
+            webhook_provider::Column::Status,
+            &[ProviderStatus::Pending],
+            ProviderStatus::Failed,
+        )?
+        .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
+        .exec(&txn)
+        .await?;
+        txn.commit().await?;
+        moved
+    } else {
+        move_on.exec(&ctx.db).await?
+    };
+    if moved.rows_affected == 0 {
+        tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
+        return Ok(());
+    }
+    tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
+    metrics::collection_ended(outcome.as_str());
+    let job = Deliver {
+        webhook_id: webhook.id.clone(),
+    };
+    let at = (!first.is_zero()).then(|| now + first);
+    ctx.queue.push_as(job, next, at).await?;
+    Ok(())
+}

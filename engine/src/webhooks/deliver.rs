@@ -1,0 +1,203 @@
+//! The deliver job: one signed POST of a webhook's frozen callback body, recorded as an
+//! attempt; then delivered, parked, or the next attempt queued for its time.
+
+use std::time::Duration;
+
+use apalis::prelude::{AbortError, Data, TaskId};
+use chrono::Utc;
+use entity::webhook;
+use entity::webhook::WebhookStatus;
+use sea_orm::sea_query::Expr;
+use sea_orm::{EntityTrait, QueryFilter, TransactionTrait};
+
+use crate::context::JobContext;
+use crate::delivery::signature::Secret;
+use crate::delivery::{receivers, retry};
+use crate::error::{JobError, retry_transient};
+use crate::lifecycle::transition;
+use crate::metrics;
+use crate::providers::Admission;
+use crate::queue::Queue;
+use crate::tenants;
+use crate::webhooks::{Deliver, attempt, lease};
+
+/// Beyond the delivery timeout, how long an attempt holds its webhook.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// The handler of `Deliver`. A failure of ours (not the receiver's) ends the task: the
+/// lease runs out and the sweeper queues the webhook again.
+pub async fn run(job: Deliver, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
+    let task = task.to_string();
+    retry_transient("deliver", || deliver(&ctx, &job.webhook_id, &task))
+        .await
+        .map_err(|error| {
+            tracing::error!(webhook = %job.webhook_id, %error, "delivery failed; the sweeper will queue it again");
+            AbortError::new(error)
+        })
+}
+
+/// The secrets the tenant's callbacks are signed with now, current first.
+async fn signing_secrets(ctx: &JobContext, tenant_id: &str) -> Result<Vec<Secret>, JobError> {
+    let rows = tenants::valid_secrets(&ctx.db, tenant_id, Utc::now()).await?;
+    let secrets: Vec<Secret> = rows
+        .iter()
+        .filter_map(|row| match Secret::parse(&row.secret) {
+            Ok(secret) => Some(secret),
+            Err(reason) => {
+                tracing::error!(tenant = %tenant_id, secret = %row.id, %reason, "stored signing secret is unusable; skipped");
+                None
+            }
+        })
+        .collect();
+    if secrets.is_empty() {
+        return Err(JobError::Payload(format!(
+            "tenant `{tenant_id}` has no signing secret"
+        )));
+    }
+    Ok(secrets)
+}
+
+async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
+    let settings = &ctx.config.webhooks;
+    let lease = settings.delivery_timeout + LEASE_MARGIN;
+    let Some(webhook) = lease::claim(&ctx.db, id, WebhookStatus::Delivering, task, lease).await?
+    else {
+        tracing::debug!(webhook = %id, "not delivering or not due; nothing to do");
+        return Ok(());
+    };
+    let unknown = attempt::settle_unknown(&ctx.db, id).await?;
+    if unknown > 0 {
+        tracing::warn!(webhook = %id, unknown, "a delivery attempt's worker died during its POST; recorded as unknown, delivering again");
+    }
+    let payload = webhook
+        .payload
+        .as_deref()
+        .ok_or_else(|| JobError::Payload("a delivering webhook has no callback body".into()))?;
+    let number = webhook.delivery_attempts + 1;
+    if number > webhook.attempt_limit {
+        // The last attempt was the one whose outcome is unknown: the schedule is spent.
+        if lease::park(&ctx.db, id, task).await? {
+            metrics::delivery_attempt("parked", Duration::ZERO);
+            tracing::warn!(webhook = %id, attempts = webhook.delivery_attempts, "callback parked after an attempt with an unknown outcome; redeliver it once the receiver is fixed");
+        }
+        return Ok(());
+    }
+    // A receiver host that is down gets one probe per cool-down; the others wait, without
+    // using up an attempt.
+    let host = receivers::host_of(&webhook.callback_url);
+    // The slot first: a delivery admitted and then kept waiting for a slot would go out
+    // on a verdict the failures before it have since changed.
+    let _slot = ctx.receivers.slot(&host).await;
+    let admission = ctx
+        .receivers
+        .admit(&host, settings.delivery_timeout)
+        .await?;
+    if let Admission::Wait(until) = admission {
+        let soonest = Utc::now() + settings.receiver_cooldown_min;
+        let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
+        let next = Queue::task_id();
+        if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
+            metrics::delivery_deferred();
+            tracing::debug!(webhook = %id, %host, next = %at, "receiver down; delivery waits");
+            let job = Deliver {
+                webhook_id: id.to_owned(),
+            };
+            ctx.queue.push_as(job, next, Some(at)).await?;
+        }
+        return Ok(());
+    }
+    let secrets = signing_secrets(ctx, &webhook.tenant_id).await?;
+    // Recorded before the POST: whatever happens next, the history counts this attempt.
+    let Some(attempt_id) = attempt::begin(&ctx.db, &webhook, number, task).await? else {
+        tracing::warn!(webhook = %id, "lease lost before the delivery attempt; another job has the webhook");
+        return Ok(());
+    };
+    let result = ctx
+        .sender
+        .send(&webhook.callback_url, &webhook.id, payload, &secrets)
+        .await;
+
+    let now = Utc::now();
+    let retry_delay = retry::delay_before(&settings.delivery_schedule, number as usize + 1)
+        .filter(|_| number < webhook.attempt_limit && !result.delivered() && !result.gone())
+        .map(|scheduled| {
+            let asked = result
+                .retry_after
+                .as_deref()
+                .and_then(|v| retry::parse_retry_after(v, now));
+            retry::next_delay(
+                retry::jittered(scheduled, settings.delivery_jitter),
+                asked,
+                settings.delivery_retry_after_max,
+            )
+        });
+    let next_at = retry_delay.map(|d| now + d);
+    let status = if result.delivered() {
+        WebhookStatus::Delivered
+    } else if next_at.is_some() {
+        WebhookStatus::Delivering
+    } else {
+        WebhookStatus::Parked
+    };
+
+    let next = Queue::task_id();
+    let txn = ctx.db.begin().await?;
+    attempt::complete(&txn, attempt_id, &result, next_at).await?;
+    let mut update = transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Delivering],
+        status,
+    )?
+    .col_expr(
+        webhook::Column::QueuedTask,
+        Expr::value(next_at.map(|_| next.to_string())),
+    )
+    .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
+    .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+    .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
+    if result.delivered() {
+        update = update.col_expr(webhook::Column::DeliveredAt, Expr::value(Some(now)));
+    }
+    let updated = update.filter(lease::held_by(id, task)).exec(&txn).await?;
+    // The attempt's outcome is kept either way: the receiver saw it.
+    txn.commit().await?;
+    if updated.rows_affected == 0 {
+        tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
+        return Ok(());
+    }
+    // The host's health is bookkeeping: failing to record it must not redo the attempt.
+    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
+        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
+    }
+
+    let outcome = result.status.map_or_else(
+        || result.error_kind.unwrap_or("error").to_owned(),
+        |s| s.to_string(),
+    );
+    match (status, next_at) {
+        (WebhookStatus::Delivered, _) => {
+            metrics::delivery_attempt("delivered", result.duration);
+            tracing::info!(webhook = %id, attempt = number, %outcome, "callback delivered");
+        }
+        (_, Some(at)) => {
+            metrics::delivery_attempt("retrying", result.duration);
+            tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, next = %at, "callback attempt failed; retrying later");
+            let job = Deliver {
+                webhook_id: id.to_owned(),
+            };
+            ctx.queue.push_as(job, next, Some(at)).await?;
+        }
+        _ => {
+            metrics::delivery_attempt("parked", result.duration);
+            tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, "callback parked; redeliver it once the receiver is fixed");
+        }
+    }
+    Ok(())
+}
+
+/// Up to a tenth of `spread`, so webhooks waiting on one host do not all come back at once.
+fn jitter(spread: Duration) -> chrono::Duration {
+    let tenth = (spread.as_millis() / 10) as i64;
+    chrono::Duration::milliseconds(fastrand::i64(0..=tenth))
+}

@@ -1,0 +1,301 @@
+//! Webhook collections: submission, the lease jobs work under, the callback body, and
+//! redelivery. The database holds the truth; jobs carry only the webhook's id.
+
+pub mod attempt;
+pub mod collect;
+pub mod deliver;
+pub mod lease;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use entity::webhook::WebhookStatus;
+use entity::webhook_provider::ProviderStatus;
+use entity::{webhook, webhook_provider};
+use openapi::webhooks::{CallbackBody, Outcome};
+use sea_orm::ActiveEnum;
+use sea_orm::sea_query::{CommonTableExpression, Expr, ExprTrait, WithClause};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QueryTrait, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{WebhookConfig, WorkerConfig};
+use crate::delivery::address::CallbackUrl;
+use crate::lifecycle;
+use crate::queue::{Job, Queue, QueueError};
+
+/// Collect the missing providers of a webhook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Collect {
+    /// The webhook.
+    pub webhook_id: String,
+}
+
+impl Job for Collect {
+    const QUEUE: &'static str = "collect";
+
+    fn concurrency(config: &WorkerConfig) -> usize {
+        config.webhook_concurrency as usize
+    }
+}
+
+/// Deliver a webhook's callback (one attempt).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deliver {
+    /// The webhook.
+    pub webhook_id: String,
+}
+
+impl Job for Deliver {
+    const QUEUE: &'static str = "deliver";
+
+    fn concurrency(config: &WorkerConfig) -> usize {
+        config.webhook_concurrency as usize
+    }
+}
+
+/// A valid submission.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    /// The tenant submitting it.
+    pub tenant_id: String,
+    /// Distinct, configured provider names, in the client's order.
+    pub providers: Vec<String>,
+    /// Where the callback goes.
+    pub callback_url: CallbackUrl,
+}
+
+/// Why a submission was not accepted; nothing of it is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    /// The queue failed; the webhook's rows were removed again.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Records `new` and queues its collection. Answers only once both are done; if the push
+/// fails, the rows are removed again (a crash in between is the sweeper's to repair).
+pub async fn submit(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    config: &WebhookConfig,
+    new: NewWebhook,
+) -> Result<webhook::Model, SubmitError> {
+    let now = Utc::now();
+    let id = ulid::Ulid::generate().to_string();
+    let task = Queue::task_id();
+    let created = webhook::Model {
+        id: id.clone(),
+        tenant_id: new.tenant_id,
+        callback_url: new.callback_url.url().to_string(),
+        status: WebhookStatus::Collecting,
+        outcome: None,
+        created_at: now,
+        deadline_at: now + config.collection_deadline,
+        collected_at: None,
+        delivered_at: None,
+        updated_at: now,
+        payload: None,
+        delivery_attempts: 0,
+        attempt_limit: 0,
+        delivery_trigger: SCHEDULED.to_owned(),
+        next_run_at: Some(now),
+        claimed_by: None,
+        queued_task: Some(task.to_string()),
+    };
+    let row = webhook::ActiveModel::from(created.clone());
+    let providers =
+        new.providers
+            .iter()
+            .enumerate()
+            .map(|(i, name)| webhook_provider::ActiveModel {
+                webhook_id: Set(id.clone()),
+                provider: Set(name.clone()),
+                position: Set(i as i32),
+                status: Set(ProviderStatus::Pending),
+                attempts: Set(0),
+                last_error: Set(None),
+                data: Set(None),
+                fetched_at: Set(None),
+                updated_at: Set(now),
+            });
+    insert_with_providers(db, row, providers).await?;
+
+    if let Err(error) = queue
+        .push_as(
+            Collect {
+                webhook_id: id.clone(),
+            },
+            task,
+            None,
+        )
+        .await
+    {
+        tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
+        if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(db).await {
+            tracing::error!(webhook = %id, %cleanup, "could not remove the unqueued webhook; the sweeper will queue it");
+        }
+        return Err(error.into());
+    }
+    Ok(created)
+}
+
+/// Inserts a webhook and its provider rows, all or nothing. On Postgres that is one
+/// statement (the webhook's insert as a data-modifying CTE), one round trip instead of
+/// four (`BEGIN`, two inserts, `COMMIT`); SQLite's CTEs cannot insert, and there a local
+/// transaction costs no round trip.
+async fn insert_with_providers(
+    db: &DatabaseConnection,
+    row: webhook::ActiveModel,
+    providers: impl IntoIterator<Item = webhook_provider::ActiveModel>,
+) -> Result<(), DbErr> {
+    let webhook = webhook::Entity::insert(row).into_query();
+    let providers = webhook_provider::Entity::insert_many(providers).into_query();
+    if db.get_database_backend() == DbBackend::Postgres {
+        let created = CommonTableExpression::new()
+            .query(webhook)
+            .table_name("created_webhook")
+            .to_owned();
+        db.execute(&providers.with(WithClause::new().cte(created).to_owned()))
+            .await?;
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    txn.execute(&webhook).await?;
+    txn.execute(&providers).await?;
+    txn.commit().await
+}
+
+/// An attempt made by the delivery schedule.
+pub const SCHEDULED: &str = "scheduled";
+/// An attempt asked for with `POST /v1/webhooks/{id}/redeliver`.
+pub const MANUAL: &str = "manual";
+
+/// Why a redelivery was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RedeliverError {
+    /// No such webhook.
+    #[error("no webhook `{0}`")]
+    NotFound(String),
+    /// It is still collecting or delivering.
+    #[error("webhook `{0}` is {status}; only delivered or parked webhooks can be redelivered", status = .1.to_value())]
+    InProgress(String, WebhookStatus),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    /// The queue failed; the webhook stays as it was.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Gives a delivered or parked webhook one more delivery attempt, now. With `tenant`, only
+/// that tenant's webhook: another's is `NotFound` like one that does not exist.
+pub async fn redeliver(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    id: &str,
+    tenant: Option<&str>,
+) -> Result<webhook::Model, RedeliverError> {
+    let now = Utc::now();
+    let task = Queue::task_id();
+    let reopen = lifecycle::transition(
+        webhook::Entity::update_many(),
+        webhook::Column::Status,
+        &[WebhookStatus::Delivered, WebhookStatus::Parked],
+        WebhookStatus::Delivering,
+    )?;
+    let reopened = reopen
+        .col_expr(
+            webhook::Column::AttemptLimit,
+            Expr::col(webhook::Column::DeliveryAttempts).add(1),
+        )
+        .col_expr(webhook::Column::DeliveryTrigger, Expr::value(MANUAL))
+        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
+        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+        .col_expr(
+            webhook::Column::QueuedTask,
+            Expr::value(Some(task.to_string())),
+        )
+        .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
+        .filter(webhook::Column::Id.eq(id))
+        .filter(owned_by(tenant))
+        .exec(db)
+        .await?;
+    let current = webhook::Entity::find_by_id(id)
+        .filter(owned_by(tenant))
+        .one(db)
+        .await?
+        .ok_or_else(|| RedeliverError::NotFound(id.to_owned()))?;
+    if reopened.rows_affected == 0 {
+        return Err(RedeliverError::InProgress(id.to_owned(), current.status));
+    }
+    // Reopened but not queued: the sweeper queues it once the grace period passes.
+    queue
+        .push_as(
+            Deliver {
+                webhook_id: id.to_owned(),
+            },
+            task,
+            None,
+        )
+        .await?;
+    Ok(current)
+}
+
+/// Rows of `tenant` only, or of every tenant when `None` (the operator).
+pub fn owned_by(tenant: Option<&str>) -> Condition {
+    match tenant {
+        Some(tenant) => Condition::all().add(webhook::Column::TenantId.eq(tenant)),
+        None => Condition::all(),
+    }
+}
+
+/// The callback body of a finished collection.
+pub fn callback_body(
+    webhook: &webhook::Model,
+    providers: &[webhook_provider::Model],
+    outcome: Outcome,
+    completed_at: DateTime<Utc>,
+) -> CallbackBody {
+    let mut data = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    for row in providers {
+        match row.data.as_deref().map(serde_json::from_str) {
+            Some(Ok(value)) => {
+                data.insert(row.provider.clone(), value);
+            }
+            _ => {
+                let reason = row
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "no answer before the collection deadline".into());
+                errors.insert(row.provider.clone(), reason);
+            }
+        }
+    }
+    CallbackBody {
+        id: webhook.id.clone(),
+        status: outcome,
+        data,
+        errors,
+        created_at: webhook.created_at,
+        completed_at,
+    }
+}
+
+/// The providers of webhook `id`, in the submitted order.
+pub async fn providers_of<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> Result<Vec<webhook_provider::Model>, DbErr> {
+    webhook_provider::Entity::find()
+        .filter(webhook_provider::Column::WebhookId.eq(id))
+        .order_by_asc(webhook_provider::Column::Position)
+        .all(db)
+        .await
+}
