@@ -52,6 +52,10 @@ fn describe() {
         "Resident memory of this process"
     );
     describe_counter!(
+        "datahog_queue_promoted_total",
+        "Due tasks moved from a queue's schedule to its ready list by the chunked promoter."
+    );
+    describe_counter!(
         "datahog_db_statements_total",
         "SQL statements sent to the database, by their first word (BEGIN and COMMIT not counted)"
     );
@@ -145,6 +149,11 @@ pub fn provider_request(provider: &str, ok: bool) {
 pub fn delivery_attempt(result: &'static str, duration: Duration) {
     metrics::counter!("datahog_delivery_attempts_total", "result" => result).increment(1);
     metrics::histogram!("datahog_delivery_duration_seconds").record(duration.as_secs_f64());
+}
+
+/// `moved` due tasks went from a queue's schedule to its ready list, in bounded chunks.
+pub fn tasks_promoted(moved: u64) {
+    metrics::counter!("datahog_queue_promoted_total").increment(moved);
 }
 
 /// A delivery waited for its receiver host's circuit instead of being attempted.

@@ -14,7 +14,7 @@ use crate::counters::job::flush_now;
 use crate::dependencies::Dependencies;
 use crate::periodic::{self, Periodic, Tick};
 use crate::queue::poll::EveryTick;
-use crate::queue::{Job, Queue};
+use crate::queue::{Job, QUEUES, Queue, RedisQueue};
 
 /// Why the runtime stopped.
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +198,14 @@ pub async fn run(
     tracing::info!(worker = %name, "starting workers");
 
     let schedulers = crate::with_job_kinds!(schedule_all!(&ctx, &deps, &name, &cancel,));
+    let promoter = match &ctx.queue {
+        Queue::Redis(q) => Some(tokio::spawn(promote(
+            q.clone(),
+            ctx.config.worker_poll_interval,
+            cancel.child_token(),
+        ))),
+        Queue::Sqlite(_) => None,
+    };
     let supervisors = match &ctx.queue {
         Queue::Redis(q) => crate::with_job_kinds!(supervise_all!(q, name, ctx, deps, cancel,)),
         Queue::Sqlite(q) => crate::with_job_kinds!(supervise_all!(q, name, ctx, deps, cancel,)),
@@ -214,6 +222,9 @@ pub async fn run(
     for scheduler in schedulers {
         scheduler.abort();
     }
+    if let Some(promoter) = promoter {
+        promoter.abort();
+    }
     // Whatever was buffered since the last flush reaches the database before we go.
     match flush_now(&ctx.db, &ctx.counters).await {
         Ok(keys) => tracing::info!(keys, "final counter flush done"),
@@ -223,6 +234,39 @@ pub async fn run(
     }
     tracing::info!(worker = %name, "workers stopped");
     result
+}
+
+/// Moves due tasks to the ready lists in bounded chunks every `period` until `cancel`, so
+/// no backlog of due tasks grows past what apalis-redis's fetch can take (see
+/// `RedisQueue::promote_due`). A failure is logged and retried on the next tick.
+async fn promote(queue: RedisQueue, period: Duration, cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        match queue.promote_due(QUEUES).await {
+            Ok(moved) => {
+                if failing {
+                    tracing::info!("promoting due tasks works again");
+                }
+                failing = false;
+                if moved > 0 {
+                    crate::metrics::tasks_promoted(moved);
+                    tracing::debug!(moved, "due tasks moved to the ready lists");
+                }
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%error, "could not promote due tasks; retrying every poll");
+                }
+                failing = true;
+            }
+        }
+    }
 }
 
 /// A token cancelled on SIGTERM or Ctrl-C.

@@ -25,6 +25,29 @@ end
 return removed
 "#;
 
+/// Most due tasks moved from a queue's schedule to its ready list by one script call. Lua's
+/// `unpack` fails above ~8,000 values, and apalis-redis's fetch script unpacks every due id
+/// of the schedule at once: this keeps each move far below that.
+pub const PROMOTE_CHUNK: usize = 1000;
+
+/// Most chunks one promotion pass moves per queue, so a pass over a huge backlog yields to
+/// the next queue (and to the next pass) instead of holding Redis.
+const PROMOTE_ROUNDS: usize = 50;
+
+/// Moves up to `ARGV[2]` tasks due by `ARGV[1]` (unix seconds, as apalis-redis scores them)
+/// from the schedule (`KEYS[1]`) to the end of the ready list (`KEYS[2]`), and signals
+/// (`KEYS[3]`) as apalis's own fetch does when it promotes; returns how many moved.
+const PROMOTE_DUE: &str = r#"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(ids))
+  redis.call('ZREM', KEYS[1], unpack(ids))
+  redis.call('DEL', KEYS[3])
+  redis.call('LPUSH', KEYS[3], 1)
+end
+return #ids
+"#;
+
 /// One queue read in one round trip: the ready list's length and head, the schedule's
 /// due and later counts and its first entry, the registered workers.
 type QueueSnapshot = (
@@ -142,6 +165,39 @@ impl RedisQueue {
                 .await?;
         }
         Ok(removed)
+    }
+
+    /// Moves the due tasks of `queues` to their ready lists in chunks of `PROMOTE_CHUNK`;
+    /// returns how many moved. apalis-redis's fetch script promotes every due task in one
+    /// `unpack`, which fails once a backlog (an outage's waiting collections, all due at
+    /// the probe time) passes ~8,000, and then no task of that queue is fetched again.
+    /// Every worker process runs this often enough that the fetch finds few due ones.
+    pub async fn promote_due(&self, queues: &[&str]) -> Result<u64, QueueError> {
+        let script = redis::Script::new(PROMOTE_DUE);
+        let mut conn = self.conn.clone();
+        let mut moved = 0;
+        for queue in queues {
+            let config = self
+                .storage_named::<serde_json::Value>(queue, 1)
+                .get_config()
+                .clone();
+            for _ in 0..PROMOTE_ROUNDS {
+                let now = chrono::Utc::now().timestamp();
+                let n: u64 = script
+                    .key(config.scheduled_jobs_set())
+                    .key(config.active_jobs_list())
+                    .key(config.signal_list())
+                    .arg(now)
+                    .arg(PROMOTE_CHUNK)
+                    .invoke_async(&mut conn)
+                    .await?;
+                moved += n;
+                if (n as usize) < PROMOTE_CHUNK {
+                    break;
+                }
+            }
+        }
+        Ok(moved)
     }
 
     /// Per queue: the ready list, the due and later parts of the schedule, the held jobs

@@ -14,6 +14,7 @@ use redis::AsyncCommands;
 use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use tokio::process::{Child, Command};
 
+mod backlog;
 mod crash;
 mod outage;
 mod secrets;
