@@ -200,7 +200,8 @@ pub fn parse_time(
     field: &'static str,
     raw: Option<&str>,
 ) -> Result<Option<DateTime<Utc>>, ApiError> {
-    match non_empty(raw) {
+    // An empty time is refused like any other non-time: the document says date-time.
+    match raw {
         None => Ok(None),
         Some(raw) => DateTime::parse_from_rfc3339(raw)
             .map(|t| Some(t.with_timezone(&Utc)))

@@ -352,6 +352,7 @@ async fn webhook_lists_filter_and_page_by_key(mode: Mode) {
         ("search=01-not-an-id", "search"),
         ("callbackHost=http://x/y", "callbackHost"),
         ("createdAfter=yesterday", "createdAfter"),
+        ("createdBefore=", "createdBefore"),
         ("order=sideways", "order"),
         ("status=lost", "status"),
     ] {
