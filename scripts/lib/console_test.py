@@ -175,7 +175,11 @@ def main():
             page.get_by_role("button", name="Sign in").click()
             expect(page.get_by_role("alert")).to_contain_text("not accepted")
             shot("02-sign-in-bad-key")
-            # Chromium logs the 401 of this one request as a console error.
+            # Chromium logs the 401 of this one request as a console error, and may deliver
+            # that message after the alert shows: wait for it, or it lands after the clear.
+            deadline = time.monotonic() + 5
+            while not any("401" in t for t in run.console_errors) and time.monotonic() < deadline:
+                page.wait_for_timeout(50)
             run.expected_errors = len(run.console_errors)
             for text in run.console_errors:
                 assert "401" in text, text
