@@ -1,5 +1,6 @@
 //! Production queue: apalis-redis, one queue per job kind under the deployment's prefix.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use apalis::prelude::{FetchById, Status, Task, TaskId, TaskSink};
@@ -37,7 +38,9 @@ const PROMOTE_ROUNDS: usize = 50;
 /// Moves up to `ARGV[2]` tasks due by `ARGV[1]` (unix seconds, as apalis-redis scores them)
 /// from the schedule (`KEYS[1]`) to the end of the ready list (`KEYS[2]`), and signals
 /// (`KEYS[3]`) as apalis's own fetch does when it promotes; returns how many moved.
-const PROMOTE_DUE: &str = r#"
+static PROMOTE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 if #ids > 0 then
   redis.call('RPUSH', KEYS[2], unpack(ids))
@@ -46,7 +49,9 @@ if #ids > 0 then
   redis.call('LPUSH', KEYS[3], 1)
 end
 return #ids
-"#;
+"#,
+    )
+});
 
 /// One queue read in one round trip: the ready list's length and head, the schedule's
 /// due and later counts and its first entry, the registered workers.
@@ -173,31 +178,48 @@ impl RedisQueue {
     /// the probe time) passes ~8,000, and then no task of that queue is fetched again.
     /// Every worker process runs this often enough that the fetch finds few due ones.
     pub async fn promote_due(&self, queues: &[&str]) -> Result<u64, QueueError> {
-        let script = redis::Script::new(PROMOTE_DUE);
         let mut conn = self.conn.clone();
+        let mut pending: Vec<apalis_redis::Config> =
+            queues.iter().map(|q| self.queue_config(q)).collect();
         let mut moved = 0;
-        for queue in queues {
-            let config = self
-                .storage_named::<serde_json::Value>(queue, 1)
-                .get_config()
-                .clone();
-            for _ in 0..PROMOTE_ROUNDS {
-                let now = chrono::Utc::now().timestamp();
-                let n: u64 = script
-                    .key(config.scheduled_jobs_set())
-                    .key(config.active_jobs_list())
-                    .key(config.signal_list())
-                    .arg(now)
-                    .arg(PROMOTE_CHUNK)
-                    .invoke_async(&mut conn)
-                    .await?;
-                moved += n;
-                if (n as usize) < PROMOTE_CHUNK {
-                    break;
-                }
+        // One round trip per round for every queue; only queues that filled a chunk go on.
+        for _ in 0..PROMOTE_ROUNDS {
+            if pending.is_empty() {
+                break;
             }
+            let now = chrono::Utc::now().timestamp();
+            let invocations: Vec<_> = pending
+                .iter()
+                .map(|config| {
+                    let mut invocation = PROMOTE_SCRIPT.prepare_invoke();
+                    invocation
+                        .key(config.scheduled_jobs_set())
+                        .key(config.active_jobs_list())
+                        .key(config.signal_list())
+                        .arg(now)
+                        .arg(PROMOTE_CHUNK);
+                    invocation
+                })
+                .collect();
+            // Pipelined scripts run by hash: load it first, so a restarted Redis has it.
+            let mut pipe = redis::pipe();
+            pipe.load_script(&PROMOTE_SCRIPT).ignore();
+            for invocation in &invocations {
+                pipe.invoke_script(invocation);
+            }
+            let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+            moved += counts.iter().sum::<u64>();
+            let mut counts = counts.into_iter();
+            pending.retain(|_| counts.next().is_some_and(|n| n as usize >= PROMOTE_CHUNK));
         }
         Ok(moved)
+    }
+
+    /// The apalis configuration of `queue` (its key names), without a storage to run.
+    fn queue_config(&self, queue: &str) -> apalis_redis::Config {
+        self.storage_named::<serde_json::Value>(queue, 1)
+            .get_config()
+            .clone()
     }
 
     /// Per queue: the ready list, the due and later parts of the schedule, the held jobs
@@ -210,10 +232,7 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let mut depths = Vec::with_capacity(queues.len());
         for &name in queues {
-            let config = self
-                .storage_named::<serde_json::Value>(name, 1)
-                .get_config()
-                .clone();
+            let config = self.queue_config(name);
             let (listed, head, due, later, first, workers): QueueSnapshot = redis::pipe()
                 .llen(config.active_jobs_list())
                 .lindex(config.active_jobs_list(), 0)
@@ -265,10 +284,7 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let mut beats = Vec::new();
         for &name in queues {
-            let config = self
-                .storage_named::<serde_json::Value>(name, 1)
-                .get_config()
-                .clone();
+            let config = self.queue_config(name);
             let orphaned = chrono::Duration::from_std(config.orphaned_duration())
                 .unwrap_or(chrono::Duration::MAX);
             let seen: Vec<(String, f64)> = redis::cmd("ZRANGE")

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use clap::Parser;
 use engine::queue::Queue;
 use engine::testing::{fresh_postgres_database, redis_url, unique_name};
 use engine::webhooks::Collect;
@@ -13,10 +12,8 @@ use entity::webhook;
 use entity::webhook::WebhookStatus;
 use futures::StreamExt;
 use sea_orm::{Database, EntityTrait};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{Settings, eventually, submit_one, worker_command};
+use super::{eventually, gas_provider, receiver_ok, settings, submit_one, worker_command};
 
 /// More due tasks than one Lua `unpack` takes.
 const BACKLOG: usize = 12_000;
@@ -25,31 +22,9 @@ const BACKLOG: usize = 12_000;
 async fn a_backlog_of_due_tasks_beyond_one_unpack_does_not_wedge_the_collect_queue() {
     let database_url = fresh_postgres_database().await;
     let prefix = unique_name();
-    let providers = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(r#"[{"amount": 1}]"#, "application/json"),
-        )
-        .mount(&providers)
-        .await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-
-    let settings = Settings::try_parse_from([
-        "test",
-        "--database-url",
-        &database_url,
-        "--redis-url",
-        &redis_url(),
-        "--redis-prefix",
-        &prefix,
-        "--migrate",
-        "true",
-    ])
-    .unwrap();
+    let providers = gas_provider(Duration::ZERO).await;
+    let receiver = receiver_ok().await;
+    let settings = settings(&database_url, &redis_url(), &prefix);
     let queue = Queue::connect(&settings.store, &settings.worker)
         .await
         .unwrap();

@@ -10,26 +10,14 @@ use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter, QueryOrder};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{eventually, submit_one, worker_command};
+use super::{eventually, gas_provider, receiver_ok, submit_one, worker_command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
     let database_url = fresh_postgres_database().await;
     let prefix = unique_name();
-    let providers = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(r#"[{"amount": 1}]"#, "application/json")
-                .set_delay(Duration::from_secs(2)),
-        )
-        .mount(&providers)
-        .await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
+    let providers = gas_provider(Duration::from_secs(2)).await;
+    let receiver = receiver_ok().await;
     let start = || {
         worker_command(&database_url, &redis_url(), &prefix)
             .env("PROVIDERS", format!("gas={}/gas", providers.uri()))

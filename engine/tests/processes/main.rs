@@ -13,6 +13,8 @@ use entity::maintenance_run;
 use redis::AsyncCommands;
 use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use tokio::process::{Child, Command};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod backlog;
 mod crash;
@@ -28,15 +30,9 @@ struct Settings {
     worker: WorkerConfig,
 }
 
-/// Submits one webhook collecting `provider` for `callback`, as the api would; its id.
-async fn submit_one(
-    database_url: &str,
-    redis_url: &str,
-    prefix: &str,
-    provider: &str,
-    callback: &str,
-) -> String {
-    let settings = Settings::try_parse_from([
+/// The settings of a test process on these stores, under key prefix `prefix`.
+fn settings(database_url: &str, redis_url: &str, prefix: &str) -> Settings {
+    Settings::try_parse_from([
         "test",
         "--database-url",
         database_url,
@@ -47,7 +43,42 @@ async fn submit_one(
         "--migrate",
         "true",
     ])
-    .unwrap();
+    .unwrap()
+}
+
+/// A provider at `/gas` that answers one reading after `delay`.
+async fn gas_provider(delay: Duration) -> MockServer {
+    let providers = MockServer::start().await;
+    Mock::given(path("/gas"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"[{"amount": 1}]"#, "application/json")
+                .set_delay(delay),
+        )
+        .mount(&providers)
+        .await;
+    providers
+}
+
+/// A callback receiver that accepts every POST at once.
+async fn receiver_ok() -> MockServer {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    receiver
+}
+
+/// Submits one webhook collecting `provider` for `callback`, as the api would; its id.
+async fn submit_one(
+    database_url: &str,
+    redis_url: &str,
+    prefix: &str,
+    provider: &str,
+    callback: &str,
+) -> String {
+    let settings = settings(database_url, redis_url, prefix);
     let db = engine::db::connect(&settings.store).await.unwrap();
     let queue = Queue::connect(&settings.store, &settings.worker)
         .await
