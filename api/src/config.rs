@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser};
-use engine::config::{ConfigError, LogConfig, StoreConfig, WorkerConfig, secret};
+use engine::config::{
+    ConfigError, LogConfig, StoreConfig, WorkerConfig, positive_duration, secret,
+};
 use mock_providers::MockConfig;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -56,7 +58,7 @@ pub struct ApiConfig {
 #[derive(Debug, Clone, Args)]
 pub struct HttpConfig {
     /// Longest a request may take before it is answered 503 `timeout`.
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub request_timeout: Duration,
 
     /// Largest request body accepted, in bytes; larger ones are answered 413.
@@ -81,7 +83,7 @@ pub struct HttpConfig {
 
     /// Longest a client may take to send a request's headers before the connection is
     /// closed (slow clients cannot hold connections open).
-    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub header_read_timeout: Duration,
 
     /// On SIGTERM, how long in-flight requests get to finish.
@@ -153,7 +155,7 @@ impl TenantConfig {
 #[derive(Debug, Clone, Args)]
 pub struct CacheConfig {
     /// Longest a cached answer may be stale, across every API instance and both tiers.
-    #[arg(long, env = "CACHE_MAX_STALENESS", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "CACHE_MAX_STALENESS", default_value = "60s", value_parser = positive_duration)]
     pub cache_max_staleness: Duration,
 
     /// Longest an answer stays in this process's own tier (always within the bound above).
@@ -195,12 +197,6 @@ impl ApiConfig {
         self.store.validate()?;
         self.worker.validate()?;
         self.mock.validate()?;
-        if self.cache.cache_max_staleness.is_zero() {
-            return Err(ConfigError {
-                variable: "CACHE_MAX_STALENESS",
-                reason: "must be above zero".into(),
-            });
-        }
         if self.cache.cache_local_ttl > self.cache.cache_max_staleness {
             return Err(ConfigError {
                 variable: "CACHE_LOCAL_TTL",
@@ -222,18 +218,6 @@ impl ApiConfig {
             return Err(ConfigError {
                 variable: "KEY_CACHE_TTL",
                 reason: "must be above zero and at most 5m (revoked keys live on that long)".into(),
-            });
-        }
-        if self.http.header_read_timeout.is_zero() {
-            return Err(ConfigError {
-                variable: "HEADER_READ_TIMEOUT",
-                reason: "must be above zero".into(),
-            });
-        }
-        if self.http.request_timeout.is_zero() {
-            return Err(ConfigError {
-                variable: "REQUEST_TIMEOUT",
-                reason: "must be above zero".into(),
             });
         }
         Ok(())

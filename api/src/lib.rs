@@ -4,18 +4,14 @@
 //! `routes::<resource>` → domain module (`vehicles`, the worker crate's) → database or
 //! cache; every error leaves through `error::ApiError`.
 
-pub mod cache;
 pub mod config;
 pub mod error;
-pub mod extract;
 pub mod http;
-pub mod idempotency;
+pub mod input;
 pub mod metrics;
-pub mod plain;
 pub mod routes;
 pub mod server;
 pub mod state;
 pub mod stats;
 pub mod tenants;
 pub mod vehicles;
-pub mod webhook_filter;

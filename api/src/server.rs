@@ -6,11 +6,8 @@ use std::time::Duration;
 
 use engine::config::ConfigError;
 use engine::context::{ContextError, JobContext};
-use engine::counters::CounterBuffer;
-use engine::delivery::receivers::Receivers;
 use engine::dependencies::Dependencies;
-use engine::providers::{ProviderHealth, Providers};
-use engine::queue::Queue;
+use engine::platform::Platform;
 use engine::queue::QueueError;
 use engine::runtime::RuntimeError;
 use hyper::body::Incoming;
@@ -18,19 +15,17 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use sea_orm::DbErr;
-use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::cache::{SharedTier, TieredCache};
 use crate::config::ApiConfig;
 use crate::state::{AppState, Shared};
 use crate::tenants::keys::KeyRing;
 use crate::vehicles::VehicleStates;
+use crate::vehicles::cache::{SharedTier, TieredCache};
 use crate::{metrics, routes};
-use engine::delivery::signature::Secret;
 
 /// Why the API could not start, or stopped on its own.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +36,6 @@ pub enum ServeError {
     /// The database could not be reached or migrated.
     #[error("database: {0}")]
     Database(#[from] DbErr),
-    /// The Redis URL is unusable.
-    #[error("redis: {0}")]
-    Redis(#[from] redis::RedisError),
     /// The embedded queue could not be opened.
     #[error(transparent)]
     Queue(#[from] QueueError),
@@ -62,20 +54,21 @@ pub enum ServeError {
 }
 
 /// Serves the API on `listener` until `shutdown` fires; when embedded (no Redis), runs the
-/// workers in this process too, and stops everything if they die.
+/// workers in this process too, and stops everything if they die. `config` has passed
+/// `ApiConfig::validate` (the binary checks it before printing where it serves).
 pub async fn run(
     mut config: ApiConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    config.validate()?;
     // Detached: it stops with `shutdown`.
     let _mocks = if config.runs_mock_providers() {
         Some(start_mock_providers(&mut config, &shutdown).await?)
     } else {
         None
     };
-    let db = engine::db::connect(&config.store).await?;
+    let platform = Platform::open(&config.store, &config.worker).await?;
+    let db = platform.db.clone();
     crate::tenants::keys::register_configured(
         &db,
         &config.http.key_set().into_iter().collect::<Vec<_>>(),
@@ -86,90 +79,22 @@ pub async fn run(
         &config.tenants,
         config.open_access(),
     ));
-    let redis = match &config.store.redis_url {
-        Some(url) => Some(engine::queue::redis::connection(
-            url.expose_secret(),
-            config.store.redis_timeout,
-        )?),
-        None => None,
-    };
-    let shared = redis.clone().map(|conn| {
-        SharedTier::new(
-            conn,
-            format!("{}:cache:", config.store.redis_prefix),
-            config.cache.cache_redis_timeout,
-        )
-    });
-    let cache = TieredCache::new(
-        "vehicle_state",
-        config.cache.cache_max_staleness,
-        config.cache.cache_local_ttl,
-        config.cache.cache_local_capacity,
-        shared,
-    );
-    let counters = CounterBuffer::new(redis.clone(), &config.store.redis_prefix, &db);
-    let queue = Queue::connect(&config.store, &config.worker).await?;
-    let health = ProviderHealth::new(
-        queue.redis(),
-        &config.store.redis_prefix,
-        &config.worker.providers,
-    );
+    let redis = platform.redis();
     // Probed for the whole life of the process: the gauge, the outage log, and (embedded)
     // when the workers may restart.
     let deps = Dependencies::watch(db.clone(), redis.clone(), shutdown.child_token());
-    let receivers = Receivers::new(
-        queue.redis(),
-        &config.store.redis_prefix,
-        &config.worker.webhooks,
-    );
     let workers = if config.store.embedded() {
-        // The workers share this process's queue and provider health with the handlers.
-        let ctx = JobContext::new(
-            db.clone(),
-            queue.clone(),
-            health.clone(),
-            receivers.clone(),
-            &config.store,
-            config.worker.clone(),
-        )?;
-        ctx.apply_default_secret().await?;
+        // The workers share this process's platform (queue, health, buffer) with the handlers.
+        let ctx = JobContext::new(&platform)?;
         Some(tokio::spawn(engine::runtime::run(
             ctx,
             deps,
             shutdown.child_token(),
         )))
     } else {
-        if let Some(text) = &config.worker.webhooks.webhook_secret {
-            let secret = Secret::parse(text.expose_secret()).map_err(|reason| ConfigError {
-                variable: "WEBHOOK_SECRET",
-                reason,
-            })?;
-            engine::tenants::apply_default_secret(
-                &db,
-                &secret,
-                config.worker.webhooks.secret_rotation_overlap,
-            )
-            .await?;
-        }
         None
     };
-    let state = AppState::new(Shared {
-        db: db.clone(),
-        counters,
-        redis,
-        vehicles: VehicleStates::new(db.clone(), cache),
-        metrics: metrics::handle(),
-        queue,
-        providers: Providers::parse(&config.worker.providers)?,
-        health,
-        receivers,
-        allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
-        webhooks: config.worker.webhooks.clone(),
-        streams: config.worker.streams.clone(),
-        keys,
-        metrics_token: config.http.metrics_token.clone(),
-    });
-
+    let state = app_state(&config, platform, keys);
     let app = routes::router(state, &config.http);
     let server = tokio::spawn(serve(
         listener,
@@ -197,6 +122,41 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// What the handlers share: the platform's stores and health, the vehicle cache, the keys.
+fn app_state(config: &ApiConfig, platform: Platform, keys: Arc<KeyRing>) -> AppState {
+    let redis = platform.redis();
+    let shared = redis.clone().map(|conn| {
+        SharedTier::new(
+            conn,
+            format!("{}:cache:", config.store.redis_prefix),
+            config.cache.cache_redis_timeout,
+        )
+    });
+    let cache = TieredCache::new(
+        "vehicle_state",
+        config.cache.cache_max_staleness,
+        config.cache.cache_local_ttl,
+        config.cache.cache_local_capacity,
+        shared,
+    );
+    AppState::new(Shared {
+        db: platform.db.clone(),
+        counters: platform.counters,
+        redis,
+        vehicles: VehicleStates::new(platform.db, cache),
+        metrics: metrics::handle(),
+        queue: platform.queue,
+        providers: platform.providers,
+        health: platform.health,
+        receivers: platform.receivers,
+        allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
+        webhooks: config.worker.webhooks.clone(),
+        streams: config.worker.streams.clone(),
+        keys,
+        metrics_token: config.http.metrics_token.clone(),
+    })
 }
 
 /// Serves `app` on `listener` over HTTP/1.1 until `stop` fires, then waits for the open

@@ -15,7 +15,7 @@ use sea_orm::{
     QuerySelect, RelationTrait,
 };
 
-use crate::webhook_filter::id_floor;
+use engine::webhooks::id_floor;
 
 /// Minutes in the window.
 pub const WINDOW_MINUTES: i64 = 60;
@@ -27,7 +27,7 @@ pub async fn webhooks_by_status(
     db: &DatabaseConnection,
     tenant: Option<&str>,
 ) -> Result<Vec<StatusCount>, DbErr> {
-    let counted: Vec<(String, i64)> = webhook::Entity::find()
+    let counted: Vec<(webhook::WebhookStatus, i64)> = webhook::Entity::find()
         .select_only()
         .column(webhook::Column::Status)
         .column_as(webhook::Column::Id.count(), "n")
@@ -42,7 +42,7 @@ pub async fn webhooks_by_status(
             status: status.as_str().to_owned(),
             count: counted
                 .iter()
-                .find(|(s, _)| s == status.as_str())
+                .find(|(s, _)| WebhookStatus::from(*s) == *status)
                 .map_or(0, |(_, n)| *n as u64),
         })
         .collect())
@@ -54,62 +54,11 @@ pub async fn last_hour(
     tenant: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<LastHour, DbErr> {
-    let backend = db.get_database_backend();
     let first_minute = minute_start(now) - TimeDelta::minutes(WINDOW_MINUTES - 1);
     let first = first_minute.timestamp() / 60;
-
-    let submitted: Vec<(i64, i64)> = webhook::Entity::find()
-        .select_only()
-        .column_as(minute_of(backend, "webhooks", "created_at"), "m")
-        .column_as(webhook::Column::Id.count(), "n")
-        .filter(engine::webhooks::owned_by(tenant))
-        // Ids are ULIDs: the time range is a primary-key range.
-        .filter(webhook::Column::Id.gte(id_floor(first_minute - TimeDelta::seconds(1))))
-        .filter(webhook::Column::CreatedAt.gte(first_minute))
-        .group_by(minute_of(backend, "webhooks", "created_at"))
-        .into_tuple()
-        .all(db)
-        .await?;
-
-    let mut attempts = delivery_attempt::Entity::find()
-        .select_only()
-        .column_as(minute_of(backend, "delivery_attempts", "started_at"), "m")
-        .column_as(
-            Expr::cust(
-                "SUM(CASE WHEN delivery_attempts.status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END)",
-            ),
-            "ok",
-        )
-        .column_as(delivery_attempt::Column::Id.count(), "n")
-        .filter(delivery_attempt::Column::StartedAt.gte(first_minute))
-        .group_by(minute_of(backend, "delivery_attempts", "started_at"));
-    if let Some(tenant) = tenant {
-        attempts = attempts
-            .join(
-                JoinType::InnerJoin,
-                delivery_attempt::Relation::Webhook.def(),
-            )
-            .filter(webhook::Column::TenantId.eq(tenant));
-    }
-    let attempts: Vec<(i64, i64, i64)> = attempts.into_tuple().all(db).await?;
-
-    let since = now - TimeDelta::minutes(WINDOW_MINUTES);
-    let delivered: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = webhook::Entity::find()
-        .select_only()
-        .column(webhook::Column::CreatedAt)
-        .column(webhook::Column::DeliveredAt)
-        .filter(engine::webhooks::owned_by(tenant))
-        .filter(webhook::Column::DeliveredAt.gte(since))
-        .order_by_desc(webhook::Column::DeliveredAt)
-        .limit(LATENCY_SAMPLE)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let mut latencies: Vec<i64> = delivered
-        .into_iter()
-        .filter_map(|(created, delivered)| Some((delivered? - created).num_milliseconds()))
-        .collect();
-    latencies.sort_unstable();
+    let submitted = submitted_by_minute(db, tenant, first_minute).await?;
+    let attempts = attempts_by_minute(db, tenant, first_minute).await?;
+    let latencies = latencies_since(db, tenant, now - TimeDelta::minutes(WINDOW_MINUTES)).await?;
 
     let minutes: Vec<MinuteStats> = (0..WINDOW_MINUTES)
         .map(|i| {
@@ -139,6 +88,82 @@ pub async fn last_hour(
         sample_size: latencies.len() as u64,
         minutes,
     })
+}
+
+/// Webhooks submitted since `first_minute`: (minute, count), by minute.
+async fn submitted_by_minute(
+    db: &DatabaseConnection,
+    tenant: Option<&str>,
+    first_minute: DateTime<Utc>,
+) -> Result<Vec<(i64, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    webhook::Entity::find()
+        .select_only()
+        .column_as(minute_of(backend, "webhooks", "created_at"), "m")
+        .column_as(webhook::Column::Id.count(), "n")
+        .filter(engine::webhooks::owned_by(tenant))
+        // Ids are ULIDs: the time range is a primary-key range.
+        .filter(webhook::Column::Id.gte(id_floor(first_minute - TimeDelta::seconds(1))))
+        .filter(webhook::Column::CreatedAt.gte(first_minute))
+        .group_by(minute_of(backend, "webhooks", "created_at"))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Delivery attempts since `first_minute`: (minute, 2xx answers, all), by minute.
+async fn attempts_by_minute(
+    db: &DatabaseConnection,
+    tenant: Option<&str>,
+    first_minute: DateTime<Utc>,
+) -> Result<Vec<(i64, i64, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut attempts = delivery_attempt::Entity::find()
+        .select_only()
+        .column_as(minute_of(backend, "delivery_attempts", "started_at"), "m")
+        .column_as(
+            Expr::cust(
+                "SUM(CASE WHEN delivery_attempts.status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END)",
+            ),
+            "ok",
+        )
+        .column_as(delivery_attempt::Column::Id.count(), "n")
+        .filter(delivery_attempt::Column::StartedAt.gte(first_minute))
+        .group_by(minute_of(backend, "delivery_attempts", "started_at"));
+    if let Some(tenant) = tenant {
+        attempts = attempts
+            .join(
+                JoinType::InnerJoin,
+                delivery_attempt::Relation::Webhook.def(),
+            )
+            .filter(webhook::Column::TenantId.eq(tenant));
+    }
+    attempts.into_tuple().all(db).await
+}
+
+/// Submission-to-callback milliseconds of the newest deliveries since `since`, sorted.
+async fn latencies_since(
+    db: &DatabaseConnection,
+    tenant: Option<&str>,
+    since: DateTime<Utc>,
+) -> Result<Vec<i64>, DbErr> {
+    let delivered: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = webhook::Entity::find()
+        .select_only()
+        .column(webhook::Column::CreatedAt)
+        .column(webhook::Column::DeliveredAt)
+        .filter(engine::webhooks::owned_by(tenant))
+        .filter(webhook::Column::DeliveredAt.gte(since))
+        .order_by_desc(webhook::Column::DeliveredAt)
+        .limit(LATENCY_SAMPLE)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut latencies: Vec<i64> = delivered
+        .into_iter()
+        .filter_map(|(created, delivered)| Some((delivered? - created).num_milliseconds()))
+        .collect();
+    latencies.sort_unstable();
+    Ok(latencies)
 }
 
 /// The start of `at`'s minute.

@@ -2,6 +2,9 @@
 //! details (`application/problem+json`). `ApiError::code` picks the code of each variant;
 //! the code's status, title and `type` come from `ErrorCode::describe`; `detail` is the
 //! variant's own sentence. The request id is filled in as `instance` by `http::observe`.
+//! What each of the engine's errors means to a client is written once, in `from_engine`.
+
+mod from_engine;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -55,6 +58,9 @@ pub enum ApiError {
     /// A store the request needs failed; nothing of the request was kept.
     #[error("{0}")]
     Unavailable(String),
+    /// A bug: something that cannot fail did; the reason goes to the log only.
+    #[error("{0}")]
+    Internal(String),
     /// The resource is in a state that does not allow the request.
     #[error("{0}")]
     Conflict(String),
@@ -113,7 +119,7 @@ impl ApiError {
             ApiError::RotationLimit { .. } => ErrorCode::RotationLimit,
             ApiError::BufferUnavailable | ApiError::Unavailable(_) => ErrorCode::ServiceUnavailable,
             ApiError::Database(error) if retry_later(error) => ErrorCode::ServiceUnavailable,
-            ApiError::Database(_) => ErrorCode::Internal,
+            ApiError::Database(_) | ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -152,6 +158,10 @@ impl ApiError {
                     _ => "internal error; the request id (`instance`) finds it in the logs",
                 }
                 .to_owned()
+            }
+            ApiError::Internal(reason) => {
+                tracing::error!(%reason, "internal error");
+                "internal error; the request id (`instance`) finds it in the logs".to_owned()
             }
             ApiError::Validation(fields) => match fields.as_slice() {
                 [one] => format!("`{}` {}", one.field, one.message),

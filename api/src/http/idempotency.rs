@@ -12,7 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use engine::tenants::sha256_hex;
-use entity::idempotency_record;
+use entity::idempotency_record::{self, RecordStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TryInsertResult};
 use utoipa_axum::router::OpenApiRouter;
@@ -32,9 +32,6 @@ pub const MAX_KEY_LEN: usize = 255;
 const ABANDONED_AFTER: Duration = Duration::from_secs(120);
 /// Largest answer body kept for replay; the API's answers are far smaller.
 const MAX_KEPT_BODY: usize = 256 * 1024;
-
-const PROCESSING: &str = "processing";
-const COMPLETE: &str = "complete";
 
 /// `routes` honouring `Idempotency-Key`, when there is a running app's `state` (there is
 /// none when only the OpenAPI document is wanted).
@@ -156,7 +153,7 @@ async fn begin(
             route: record.route.to_owned(),
             key: record.key.to_owned(),
             fingerprint: record.fingerprint.clone(),
-            status: PROCESSING.to_owned(),
+            status: RecordStatus::Processing,
             response_status: None,
             response_body: None,
             content_type: None,
@@ -193,7 +190,7 @@ async fn begin(
         }
         return Ok(if first.fingerprint != record.fingerprint {
             Begun::Reused
-        } else if first.status == COMPLETE {
+        } else if first.status == RecordStatus::Complete {
             Begun::Replay(Box::new(first))
         } else {
             Begun::InUse
@@ -204,7 +201,7 @@ async fn begin(
 
 fn stale(first: &idempotency_record::Model, now: DateTime<Utc>, ttl: Duration) -> bool {
     first.created_at + ttl <= now
-        || (first.status == PROCESSING && first.updated_at + ABANDONED_AFTER <= now)
+        || (first.status == RecordStatus::Processing && first.updated_at + ABANDONED_AFTER <= now)
 }
 
 /// Keeps the first answer (a 5xx is not kept: nothing was done, the client may retry
@@ -242,7 +239,10 @@ async fn finish(db: &DatabaseConnection, record: &Record<'_>, response: Response
         kept_header(header::CONTENT_TYPE),
     );
     let kept = idempotency_record::Entity::update_many()
-        .col_expr(idempotency_record::Column::Status, Expr::value(COMPLETE))
+        .col_expr(
+            idempotency_record::Column::Status,
+            Expr::value(RecordStatus::Complete),
+        )
         .col_expr(
             idempotency_record::Column::ResponseStatus,
             Expr::value(Some(i32::from(status.as_u16()))),

@@ -8,8 +8,8 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::error::Category;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
+use super::plain;
 use crate::error::ApiError;
-use crate::plain;
 use openapi::error::FieldError;
 
 /// A JSON body of `T`, deserialized strictly and validated.

@@ -1,6 +1,7 @@
-//! Reading `?page=&pageSize=`, the same for every list.
+//! Reading `?page=&pageSize=`, and fetching that page, the same for every numbered list.
 
 use openapi::page::{DEFAULT_PAGE, DEFAULT_PAGE_SIZE, MAX_PAGE, MAX_PAGE_SIZE, PageQuery};
+use sea_orm::{ConnectionTrait, DbErr, PaginatorTrait, SelectorTrait};
 
 use crate::error::ApiError;
 
@@ -24,6 +25,22 @@ impl Page {
         let number = bounded("page", page, DEFAULT_PAGE, 1, MAX_PAGE)?;
         let size = bounded("pageSize", page_size, DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)?;
         Ok(Page { number, size })
+    }
+
+    /// This page's rows of `select`, and how many rows the whole list holds.
+    pub async fn fetch<'db, C, S>(
+        self,
+        db: &'db C,
+        select: S,
+    ) -> Result<(Vec<<S::Selector as SelectorTrait>::Item>, u64), DbErr>
+    where
+        C: ConnectionTrait,
+        S: PaginatorTrait<'db, C>,
+    {
+        let paginator = select.paginate(db, self.size);
+        let total = paginator.num_items().await?;
+        let rows = paginator.fetch_page(self.number - 1).await?;
+        Ok((rows, total))
     }
 }
 

@@ -4,8 +4,8 @@
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
 
+use super::plain;
 use crate::error::ApiError;
-use crate::plain;
 
 /// The path's one parameter, or a 400 naming `field`.
 pub fn path<T>(path: Result<Path<T>, PathRejection>, field: &'static str) -> Result<T, ApiError> {

@@ -10,11 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::routes::page::Page;
-use crate::routes::params;
+use crate::input::{ApiJson, Page, ResourceId, params};
 use crate::state::AppState;
-use crate::tenants::{Caller, store};
+use crate::tenants::{Caller, manage};
 
 /// The operator's routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -50,7 +48,7 @@ async fn create(
     ApiJson(request): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, Json<TenantCreated>), ApiError> {
     caller.admin()?;
-    let created = store::create(&app.db, &request).await?;
+    let created = manage::create(&app.db, &request).await?;
     let limits = app.keys.limits_of(&created.tenant);
     tracing::info!(tenant = %created.tenant.id, name = %created.tenant.name, "tenant created");
     Ok((
@@ -60,7 +58,7 @@ async fn create(
             name: created.tenant.name,
             created_at: created.tenant.created_at,
             rate_limit_per_second: i64::from(limits.rate_per_second),
-            quotas: store::quotas(limits),
+            quotas: manage::quotas(limits),
             key: created.key,
             signing_secret: created.secret.to_text(),
         }),
@@ -91,12 +89,12 @@ async fn list(
     caller.admin()?;
     let query = params::query(query, "page")?;
     let page = Page::parse(&query)?;
-    let (rows, total) = store::list(&app.db, page).await?;
+    let (rows, total) = manage::list(&app.db, page).await?;
     let items = rows
         .into_iter()
         .map(|(row, keys)| {
             let limits = app.keys.limits_of(&row);
-            store::view(row, limits, keys)
+            manage::view(row, limits, keys)
         })
         .collect();
     Ok(Json(TenantPage {
@@ -126,14 +124,13 @@ async fn list(
 async fn show(
     State(app): State<AppState>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    ResourceId(id): ResourceId,
 ) -> Result<Json<Tenant>, ApiError> {
     caller.admin()?;
-    let id = params::path(path, "id")?;
-    let row = store::find(&app.db, &id).await?;
-    let keys = store::keys_of(&app.db, &id).await?;
+    let row = manage::find(&app.db, &id).await?;
+    let keys = manage::keys_of(&app.db, &id).await?;
     let limits = app.keys.limits_of(&row);
-    Ok(Json(store::view(row, limits, keys)))
+    Ok(Json(manage::view(row, limits, keys)))
 }
 
 /// Changes a tenant's name, rate limit or quotas; every api instance applies new limits
@@ -161,17 +158,16 @@ async fn show(
 async fn update(
     State(app): State<AppState>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    ResourceId(id): ResourceId,
     ApiJson(patch): ApiJson<UpdateTenant>,
 ) -> Result<Json<Tenant>, ApiError> {
     caller.admin()?;
-    let id = params::path(path, "id")?;
-    let row = store::update(&app.db, &id, &patch).await?;
+    let row = manage::update(&app.db, &id, &patch).await?;
     app.keys.forget_all();
-    let keys = store::keys_of(&app.db, &id).await?;
+    let keys = manage::keys_of(&app.db, &id).await?;
     let limits = app.keys.limits_of(&row);
     tracing::info!(tenant = %id, "tenant changed");
-    Ok(Json(store::view(row, limits, keys)))
+    Ok(Json(manage::view(row, limits, keys)))
 }
 
 /// A new API key for a tenant (shown this once).
@@ -193,11 +189,10 @@ async fn update(
 async fn create_key(
     State(app): State<AppState>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    ResourceId(id): ResourceId,
 ) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
     caller.admin()?;
-    let id = params::path(path, "id")?;
-    let key = store::create_key(&app.db, &id).await?;
+    let key = manage::create_key(&app.db, &id).await?;
     tracing::info!(tenant = %id, key = %key.id, "api key created");
     Ok((StatusCode::CREATED, Json(key)))
 }
@@ -226,7 +221,7 @@ async fn revoke_key(
 ) -> Result<StatusCode, ApiError> {
     caller.admin()?;
     let key_id = params::path(path, "keyId")?;
-    store::revoke_key(&app.db, &key_id).await?;
+    manage::revoke_key(&app.db, &key_id).await?;
     app.keys.forget_all();
     tracing::info!(key = %key_id, "api key revoked");
     Ok(StatusCode::NO_CONTENT)

@@ -11,14 +11,14 @@ use openapi::counters::{
 };
 use openapi::tenants::TenantQuery;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::routes::page::Page;
-use crate::routes::params;
+use crate::input::ApiJson;
+use crate::input::params;
+use crate::input::{Page, Scope};
 use crate::state::AppState;
 use crate::tenants::Caller;
 
@@ -97,25 +97,12 @@ async fn buffer_increment(
     let tenant = caller.tenant()?;
     app.counters
         .increment(&tenant.id, &request.key, request.value)
-        .await
-        .map_err(buffer_error)?;
+        .await?;
     let accepted = IncrementAccepted {
         key: request.key,
         value: request.value,
     };
     Ok((StatusCode::ACCEPTED, Json(accepted)))
-}
-
-fn buffer_error(error: BufferError) -> ApiError {
-    match error {
-        BufferError::Overflow => {
-            ApiError::Conflict(format!("{error}; the increment was not applied"))
-        }
-        BufferError::Redis(_) | BufferError::Database(_) => {
-            tracing::error!(%error, "counter buffer failed");
-            ApiError::BufferUnavailable
-        }
-    }
 }
 
 /// A counter: its persisted total, what is still buffered, and their sum.
@@ -137,15 +124,13 @@ fn buffer_error(error: BufferError) -> ApiError {
 )]
 async fn get_counter(
     State(app): State<AppState>,
-    caller: Caller,
     path: Result<Path<String>, PathRejection>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    scope: Scope,
 ) -> Result<Json<Counter>, ApiError> {
     let key = params::path(path, "key")?;
-    let query = params::query(query, "tenant")?;
     // Counters are named within a tenant: the operator must say whose.
-    let tenant = caller
-        .scope(query.tenant.as_deref())
+    let tenant = scope
+        .tenant()
         .ok_or_else(|| ApiError::InvalidParameter {
             field: "tenant",
             reason: "the admin key must name the counter's tenant: ?tenant=<id>".into(),
@@ -155,7 +140,7 @@ async fn get_counter(
         .await
         .map_err(|error| match error {
             BufferError::Database(error) => ApiError::Database(error),
-            other => buffer_error(other),
+            other => other.into(),
         })?;
     if state.persisted.is_none() && state.pending == 0 {
         return Err(ApiError::NotFound(format!("no counter `{key}`")));
@@ -210,11 +195,8 @@ async fn list_counters(
                 .like(LikeExpr::new(format!("{pattern}%")).escape('\\')),
         );
     }
-    let paginator = select.paginate(&app.db, page.size);
-    let total = paginator.num_items().await?;
-    let items = paginator
-        .fetch_page(page.number - 1)
-        .await?
+    let (rows, total) = page.fetch(&app.db, select).await?;
+    let items = rows
         .into_iter()
         .map(|c| Counter {
             value: c.value,

@@ -5,8 +5,6 @@ pub mod console;
 mod contract;
 pub mod counters;
 pub mod ops;
-pub(crate) mod page;
-mod params;
 pub mod providers;
 pub mod receivers;
 pub mod signing_secret;
@@ -14,7 +12,6 @@ pub mod stats;
 pub mod streams;
 pub mod vehicles;
 pub mod webhooks;
-pub mod webhooks_bulk;
 
 use std::sync::Arc;
 
@@ -102,7 +99,6 @@ fn api_routes(serving: Option<(&AppState, Arc<KeyRing>)>) -> OpenApiRouter<AppSt
     let data = vehicles::router()
         .merge(counters::router())
         .merge(webhooks::router(state))
-        .merge(webhooks_bulk::router())
         .merge(providers::router())
         .merge(stats::router())
         .merge(receivers::router())

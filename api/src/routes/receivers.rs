@@ -2,8 +2,7 @@
 //! shared health; a tenant sees the hosts its own webhooks call back.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use engine::delivery::receivers::host_of;
 use entity::webhook;
 use openapi::tenants::TenantQuery;
@@ -13,9 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::routes::params;
+use crate::input::Scope;
 use crate::state::AppState;
-use crate::tenants::Caller;
 
 /// Webhooks of a tenant looked at per troubled host to tell whether it calls that host back.
 const HOSTS_SAMPLE: u64 = 50;
@@ -41,13 +39,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security(("api_key" = []))
 )]
-async fn list(
-    State(app): State<AppState>,
-    caller: Caller,
-    query: Result<Query<TenantQuery>, QueryRejection>,
-) -> Result<Json<ReceiverList>, ApiError> {
-    let query = params::query(query, "tenant")?;
-    let scope = caller.scope(query.tenant.as_deref());
+async fn list(State(app): State<AppState>, scope: Scope) -> Result<Json<ReceiverList>, ApiError> {
+    let scope = scope.tenant();
     let unavailable = |error: engine::health::HealthError| {
         tracing::error!(%error, "receiver health unreadable");
         ApiError::Unavailable("receiver health is unavailable; retry later".into())

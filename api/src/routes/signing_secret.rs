@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::Utc;
-use engine::tenants::{self, RotateError};
+use engine::tenants;
 use openapi::tenants::{PreviousSecret, SigningSecret};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -91,15 +91,7 @@ async fn rotate(
     caller: Caller,
 ) -> Result<Json<SigningSecret>, ApiError> {
     let tenant = caller.tenant()?;
-    tenants::rotate(&app.db, &tenant.id, app.webhooks.secret_rotation_overlap)
-        .await
-        .map_err(|error| match error {
-            RotateError::Limit { retry_at } => ApiError::RotationLimit {
-                retry_after: (retry_at - Utc::now()).num_seconds().max(1) as u64,
-            },
-            RotateError::Database(e) => ApiError::Database(e),
-            RotateError::Random(reason) => ApiError::Unavailable(reason),
-        })?;
+    tenants::rotate(&app.db, &tenant.id, app.webhooks.secret_rotation_overlap).await?;
     tracing::info!(tenant = %tenant.id, "signing secret rotated");
     Ok(Json(current(&app, &tenant.id).await?))
 }

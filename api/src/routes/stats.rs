@@ -1,8 +1,7 @@
 //! `GET /v1/stats`: the overview page's figures in one request.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use engine::queue::QUEUES;
 use entity::counter_flush;
 use openapi::stats::{CounterFlushStats, QueueStats, Stats, WorkerStats};
@@ -12,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::routes::{params, providers};
+use crate::input::Scope;
+use crate::routes::providers;
 use crate::state::AppState;
 use crate::stats;
-use crate::tenants::Caller;
 
 /// The stats route.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -41,13 +40,8 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security(("api_key" = []))
 )]
-async fn show(
-    State(app): State<AppState>,
-    caller: Caller,
-    query: Result<Query<TenantQuery>, QueryRejection>,
-) -> Result<Json<Stats>, ApiError> {
-    let query = params::query(query, "tenant")?;
-    let tenant = caller.scope(query.tenant.as_deref());
+async fn show(State(app): State<AppState>, scope: Scope) -> Result<Json<Stats>, ApiError> {
+    let tenant = scope.tenant();
     let now = chrono::Utc::now();
     let webhooks = stats::webhooks_by_status(&app.db, tenant).await?;
     let last_hour = stats::last_hour(&app.db, tenant, now).await?;

@@ -2,11 +2,11 @@
 //! `GET /v1/streams/{id}/batches`, `DELETE /v1/streams/{id}`, `POST /v1/streams/{id}/start`.
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use engine::streams::{self, StreamError, slot_time};
+use engine::streams::{self, slot_time};
 use entity::{stream, stream_batch};
 use openapi::error::FieldError;
 use openapi::page::PageQuery;
@@ -15,15 +15,15 @@ use openapi::streams::{
     StreamBatchPage, StreamData, StreamListQuery, StreamPage, StreamStatus,
 };
 use openapi::tenants::TenantQuery;
-use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::idempotency;
-use crate::routes::page::Page;
-use crate::routes::params;
+use crate::http::idempotency;
+use crate::input::ApiJson;
+use crate::input::params;
+use crate::input::{Page, ResourceId, Scope};
 use crate::state::AppState;
 use crate::tenants::{Caller, quotas};
 
@@ -51,17 +51,6 @@ fn view(s: stream::Model) -> Stream {
         interval_seconds: s.interval_seconds,
         created_at: s.created_at,
         stopped_at: s.stopped_at.filter(|_| !active),
-    }
-}
-
-fn stream_error(error: StreamError) -> ApiError {
-    match error {
-        StreamError::NotFound(_) => ApiError::NotFound(error.to_string()),
-        StreamError::Database(e) => ApiError::Database(e),
-        StreamError::Queue(e) => {
-            tracing::error!(error = %e, "stream run not queued");
-            ApiError::Unavailable("the queue is unavailable; nothing was kept, retry later".into())
-        }
     }
 }
 
@@ -116,12 +105,11 @@ async fn create(
         return Err(ApiError::Validation(errors));
     }
     quotas::check_active_streams(&app.db, tenant).await?;
-    let created = streams::create(&app.db, &app.queue, &tenant.id, &request.provider, interval)
-        .await
-        .map_err(stream_error)?;
+    let created =
+        streams::create(&app.db, &app.queue, &tenant.id, &request.provider, interval).await?;
     tracing::info!(stream = %created.id, provider = %created.provider, interval, "stream started");
     let location = HeaderValue::from_str(&format!("/v1/streams/{}", created.id))
-        .map_err(|_| ApiError::Unavailable("could not build the stream URL".into()))?;
+        .map_err(|_| ApiError::Internal("could not build the stream URL".into()))?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
@@ -166,14 +154,8 @@ async fn list(
         })?;
         select = select.filter(stream::Column::Status.eq(status));
     }
-    let paginator = select.paginate(&app.db, page.size);
-    let total = paginator.num_items().await?;
-    let items = paginator
-        .fetch_page(page.number - 1)
-        .await?
-        .into_iter()
-        .map(view)
-        .collect();
+    let (rows, total) = page.fetch(&app.db, select).await?;
+    let items = rows.into_iter().map(view).collect();
     Ok(Json(StreamPage {
         items,
         page: page.number,
@@ -199,16 +181,11 @@ async fn list(
 )]
 async fn show(
     State(app): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    ResourceId(id): ResourceId,
+    scope: Scope,
 ) -> Result<Json<Stream>, ApiError> {
-    let id = params::path(path, "id")?;
-    let query = params::query(query, "tenant")?;
-    let scope = caller.scope(query.tenant.as_deref());
-    let found = streams::find(&app.db, &id, scope)
-        .await
-        .map_err(stream_error)?;
+    let scope = scope.tenant();
+    let found = streams::find(&app.db, &id, scope).await?;
     Ok(Json(view(found)))
 }
 
@@ -229,16 +206,11 @@ async fn show(
 )]
 async fn stop(
     State(app): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    ResourceId(id): ResourceId,
+    scope: Scope,
 ) -> Result<Json<Stream>, ApiError> {
-    let id = params::path(path, "id")?;
-    let query = params::query(query, "tenant")?;
-    let scope = caller.scope(query.tenant.as_deref());
-    let stopped = streams::stop(&app.db, &id, scope)
-        .await
-        .map_err(stream_error)?;
+    let scope = scope.tenant();
+    let stopped = streams::stop(&app.db, &id, scope).await?;
     tracing::info!(stream = %id, "stream stopped");
     Ok(Json(view(stopped)))
 }
@@ -261,24 +233,16 @@ async fn stop(
 )]
 async fn start(
     State(app): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    ResourceId(id): ResourceId,
+    scope: Scope,
 ) -> Result<Json<Stream>, ApiError> {
-    let id = params::path(path, "id")?;
-    let query = params::query(query, "tenant")?;
-    let scope = caller.scope(query.tenant.as_deref());
-    let current = streams::find(&app.db, &id, scope)
-        .await
-        .map_err(stream_error)?;
+    let current = streams::find(&app.db, &id, scope.tenant()).await?;
     if current.status != stream::StreamStatus::Active
-        && let Caller::Tenant(tenant) = &caller
+        && let Caller::Tenant(tenant) = &scope.caller
     {
         quotas::check_active_streams(&app.db, tenant).await?;
     }
-    let started = streams::start(&app.db, &app.queue, &id, scope)
-        .await
-        .map_err(stream_error)?;
+    let started = streams::start(&app.db, &app.queue, &id, scope.tenant()).await?;
     Ok(Json(view(started)))
 }
 
@@ -299,16 +263,11 @@ async fn start(
 )]
 async fn latest_data(
     State(app): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    ResourceId(id): ResourceId,
+    scope: Scope,
 ) -> Result<Json<StreamData>, ApiError> {
-    let id = params::path(path, "id")?;
-    let query = params::query(query, "tenant")?;
-    let scope = caller.scope(query.tenant.as_deref());
-    streams::find(&app.db, &id, scope)
-        .await
-        .map_err(stream_error)?;
+    let scope = scope.tenant();
+    streams::find(&app.db, &id, scope).await?;
     let batch = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
         .filter(stream_batch::Column::Status.eq(stream_batch::BatchStatus::Complete))
@@ -352,24 +311,18 @@ async fn latest_data(
 async fn batches(
     State(app): State<AppState>,
     caller: Caller,
-    path: Result<Path<String>, PathRejection>,
+    ResourceId(id): ResourceId,
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<StreamBatchPage>, ApiError> {
-    let id = params::path(path, "id")?;
     let query = params::query(query, "page")?;
     let page = Page::parse(&query)?;
     let scope = caller.scope(query.tenant.as_deref());
-    streams::find(&app.db, &id, scope)
-        .await
-        .map_err(stream_error)?;
-    let paginator = stream_batch::Entity::find()
+    streams::find(&app.db, &id, scope).await?;
+    let select = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
-        .order_by_desc(stream_batch::Column::Slot)
-        .paginate(&app.db, page.size);
-    let total = paginator.num_items().await?;
-    let items = paginator
-        .fetch_page(page.number - 1)
-        .await?
+        .order_by_desc(stream_batch::Column::Slot);
+    let (rows, total) = page.fetch(&app.db, select).await?;
+    let items = rows
         .into_iter()
         .map(|b| StreamBatch {
             slot: slot_time(b.slot),

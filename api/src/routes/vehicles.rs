@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::routes::params;
+use crate::input::{ResourceId, params};
 use crate::state::AppState;
 use crate::vehicles::{KnownState, VehicleId, parse_instant};
 
@@ -44,10 +44,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn state_at(
     State(app): State<AppState>,
-    path: Result<Path<String>, PathRejection>,
+    ResourceId(id): ResourceId,
     query: Result<Query<StateQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let id = params::path(path, "id")?;
     let query = params::query(query, "at")?;
     let id = VehicleId::parse(&id)?;
     let at = parse_instant("at", &query.at)?;

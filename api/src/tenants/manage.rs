@@ -6,14 +6,14 @@ use entity::{api_key, tenant};
 use openapi::tenants::{ApiKeyInfo, CreateTenant, NewApiKey, Quotas, Tenant, UpdateTenant};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, SqlErr, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    SqlErr, TransactionTrait,
 };
 
 use super::Limits;
 use super::keys::make_key;
 use crate::error::ApiError;
-use crate::routes::page::Page;
+use crate::input::Page;
 
 /// A tenant as the operator sees it.
 pub fn view(row: tenant::Model, limits: Limits, keys: Vec<api_key::Model>) -> Tenant {
@@ -166,12 +166,10 @@ pub async fn list(
     db: &DatabaseConnection,
     page: Page,
 ) -> Result<(Vec<(tenant::Model, Vec<api_key::Model>)>, u64), DbErr> {
-    let paginator = tenant::Entity::find()
+    let select = tenant::Entity::find()
         .order_by_asc(tenant::Column::CreatedAt)
-        .order_by_asc(tenant::Column::Id)
-        .paginate(db, page.size);
-    let total = paginator.num_items().await?;
-    let rows = paginator.fetch_page(page.number - 1).await?;
+        .order_by_asc(tenant::Column::Id);
+    let (rows, total) = page.fetch(db, select).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         let keys = keys_of(db, &row.id).await?;

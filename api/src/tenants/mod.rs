@@ -1,11 +1,11 @@
 //! Tenants as the API sees them: who is calling (`Caller`), the key cache that answers
 //! that without a database round trip (`keys`), each tenant's request rate (`rate`), its
-//! quotas (`quotas`), and the operator's management of tenants (`store`).
+//! quotas (`quotas`), and the operator's management of tenants and their keys (`manage`).
 
 pub mod keys;
+pub mod manage;
 pub mod quotas;
 pub mod rate;
-pub mod store;
 
 use std::sync::Arc;
 

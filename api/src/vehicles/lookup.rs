@@ -14,7 +14,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::VehicleId;
-use crate::cache::{Source, TieredCache};
+use super::cache::{Source, TieredCache};
 use crate::error::ApiError;
 
 /// A vehicle's state at an instant.

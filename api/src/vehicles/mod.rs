@@ -1,5 +1,6 @@
 //! Vehicle state at a point in time: input types, the lookup, and its cache.
 
+pub mod cache;
 mod instant;
 mod lookup;
 

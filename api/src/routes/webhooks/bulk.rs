@@ -2,8 +2,7 @@
 //! webhook matching a filter, counted first with `dryRun`.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use engine::webhooks::{self, RedeliverError};
 use entity::webhook;
 use openapi::tenants::TenantQuery;
@@ -12,12 +11,11 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::filter::{RawFilter, WebhookFilter};
 use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::routes::params;
+use crate::input::ApiJson;
+use crate::input::Scope;
 use crate::state::AppState;
-use crate::tenants::Caller;
-use crate::webhook_filter::{RawFilter, WebhookFilter};
 
 /// The most webhooks one request redelivers; the rest wait for the next request, so one
 /// click cannot hold a connection for minutes.
@@ -52,12 +50,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn redeliver_matching(
     State(app): State<AppState>,
-    caller: Caller,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    scope: Scope,
     ApiJson(request): ApiJson<BulkRedeliver>,
 ) -> Result<Json<BulkRedeliverResult>, ApiError> {
-    let query = params::query(query, "tenant")?;
-    let scope = caller.scope(query.tenant.as_deref());
+    let scope = scope.tenant();
     let filter = WebhookFilter::parse(
         RawFilter {
             status: Some(request.status.as_deref().unwrap_or("parked")),

@@ -11,7 +11,8 @@ use entity::{webhook, webhook_provider};
 use openapi::webhooks::WebhookStatus;
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr, Query};
 use sea_orm::{ColumnTrait, Condition};
-use ulid::Ulid;
+
+use engine::webhooks::id_floor;
 
 use crate::error::ApiError;
 
@@ -89,7 +90,8 @@ impl WebhookFilter {
     pub fn condition(&self, tenant: Option<&str>) -> Condition {
         let mut condition = engine::webhooks::owned_by(tenant);
         if let Some(status) = self.status {
-            condition = condition.add(webhook::Column::Status.eq(status.as_str()));
+            condition =
+                condition.add(webhook::Column::Status.eq(webhook::WebhookStatus::from(status)));
         }
         if let Some(provider) = &self.provider {
             condition = condition.add(
@@ -166,11 +168,6 @@ fn parse_search(raw: &str) -> Result<String, ApiError> {
     Ok(prefix)
 }
 
-/// The smallest id a webhook created at `at` can have.
-pub(crate) fn id_floor(at: DateTime<Utc>) -> String {
-    Ulid::from_parts(u64::try_from(at.timestamp_millis()).unwrap_or(0), 0).to_string()
-}
-
 /// The first and last ULID starting with `prefix`.
 fn prefix_range(prefix: &str) -> (String, String) {
     let pad = ULID_LENGTH - prefix.len();
@@ -214,6 +211,8 @@ pub fn parse_time(
 
 #[cfg(test)]
 mod tests {
+    use ulid::Ulid;
+
     use super::*;
 
     #[test]

@@ -1,37 +1,38 @@
 //! `POST /v1/webhooks`, `GET /v1/webhooks`, `GET /v1/webhooks/{id}`,
-//! `POST /v1/webhooks/{id}/redeliver`.
+//! `POST /v1/webhooks/{id}/redeliver`; the bulk redelivery (`bulk`) and the filter both
+//! lists and the bulk redelivery read (`filter`).
+
+mod bulk;
+pub mod filter;
 
 use std::collections::HashSet;
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use engine::delivery::address::CallbackUrl;
-use engine::webhooks::{self, NewWebhook, RedeliverError, SubmitError};
+use engine::webhooks::{self, NewWebhook};
 use entity::{delivery_attempt, webhook};
 use openapi::error::FieldError;
 use openapi::tenants::TenantQuery;
 use openapi::webhooks::{
-    AttemptStatus, Delivery, DeliveryAttempt, Outcome, ProviderProgress, SubmitWebhook, Webhook,
-    WebhookAccepted, WebhookListQuery, WebhookPage, WebhookStatus, WebhookSummary,
+    Delivery, DeliveryAttempt, ProviderProgress, SubmitWebhook, Webhook, WebhookAccepted,
+    WebhookListQuery, WebhookPage, WebhookSummary,
 };
-use sea_orm::{
-    ActiveEnum, ColumnTrait, EntityTrait, Order, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use sea_orm::{ActiveEnum, ColumnTrait, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::idempotency;
-use crate::routes::page::Page;
-use crate::routes::params;
+use crate::http::idempotency;
+use crate::input::ApiJson;
+use crate::input::params;
+use crate::input::{Page, ResourceId, Scope};
 use crate::state::AppState;
 use crate::tenants::{Caller, quotas};
-use crate::webhook_filter::{RawFilter, WebhookFilter, parse_time};
+use filter::{RawFilter, WebhookFilter, parse_time};
 
 /// The webhook routes; submissions honour `Idempotency-Key` when `state` is given (it is
 /// not when only the document is wanted).
@@ -39,6 +40,7 @@ pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
     idempotency::layered(OpenApiRouter::new().routes(routes!(submit, list)), state)
         .routes(routes!(show))
         .routes(routes!(redeliver))
+        .merge(bulk::router())
 }
 
 /// Submits a collection: fetch the providers, then POST the aggregate to `callbackUrl`.
@@ -73,31 +75,16 @@ async fn submit(
     let tenant = caller.tenant()?;
     let new = validate(&app, &request, &tenant.id)?;
     quotas::check_pending_webhooks(&app.db, tenant).await?;
-    let webhook = webhooks::submit(&app.db, &app.queue, &app.webhooks, new)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "webhook submission failed");
-            ApiError::Unavailable(
-                match error {
-                    SubmitError::Database(_) => {
-                        "the database is unavailable; nothing was kept, retry later"
-                    }
-                    SubmitError::Queue(_) => {
-                        "the queue is unavailable; nothing was kept, retry later"
-                    }
-                }
-                .into(),
-            )
-        })?;
+    let webhook = webhooks::submit(&app.db, &app.queue, &app.webhooks, new).await?;
     tracing::info!(webhook = %webhook.id, tenant = %webhook.tenant_id, "webhook accepted");
     let status_url = format!("/v1/webhooks/{}", webhook.id);
     let accepted = WebhookAccepted {
-        status: status_of(&webhook),
+        status: webhook.status.into(),
         id: webhook.id,
         status_url: status_url.clone(),
     };
     let location = HeaderValue::from_str(&status_url)
-        .map_err(|_| ApiError::Unavailable("could not build the status URL".into()))?;
+        .map_err(|_| ApiError::Internal("could not build the status URL".into()))?;
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
@@ -158,19 +145,6 @@ fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<New
     }
 }
 
-fn status_of(webhook: &webhook::Model) -> WebhookStatus {
-    match webhook.status {
-        webhook::WebhookStatus::Collecting => WebhookStatus::Collecting,
-        webhook::WebhookStatus::Delivering => WebhookStatus::Delivering,
-        webhook::WebhookStatus::Delivered => WebhookStatus::Delivered,
-        webhook::WebhookStatus::Parked => WebhookStatus::Parked,
-    }
-}
-
-fn outcome_of(webhook: &webhook::Model) -> Option<Outcome> {
-    webhook.outcome.as_deref().and_then(Outcome::parse)
-}
-
 /// A webhook: each provider's progress and every delivery attempt.
 #[utoipa::path(
     get,
@@ -189,14 +163,11 @@ fn outcome_of(webhook: &webhook::Model) -> Option<Outcome> {
 )]
 async fn show(
     State(app): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    ResourceId(id): ResourceId,
+    scope: Scope,
 ) -> Result<Json<Webhook>, ApiError> {
-    let id = params::path(path, "id")?;
-    let query = params::query(query, "tenant")?;
     let webhook = webhook::Entity::find_by_id(&id)
-        .filter(webhooks::owned_by(caller.scope(query.tenant.as_deref())))
+        .filter(webhooks::owned_by(scope.tenant()))
         .one(&app.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no webhook `{id}`")))?;
@@ -213,8 +184,8 @@ async fn show(
         .as_deref()
         .and_then(|p| serde_json::from_str(p).ok());
     Ok(Json(Webhook {
-        status: status_of(&webhook),
-        outcome: outcome_of(&webhook),
+        status: webhook.status.into(),
+        outcome: webhook.outcome.map(Into::into),
         providers: providers
             .into_iter()
             .map(|p| ProviderProgress {
@@ -231,16 +202,12 @@ async fn show(
                 .into_iter()
                 .map(|a| DeliveryAttempt {
                     number: a.number,
-                    status: match a.status {
-                        delivery_attempt::AttemptStatus::InFlight => AttemptStatus::InFlight,
-                        delivery_attempt::AttemptStatus::Completed => AttemptStatus::Completed,
-                        delivery_attempt::AttemptStatus::Unknown => AttemptStatus::Unknown,
-                    },
-                    trigger: a.trigger,
+                    status: a.status.into(),
+                    trigger: a.trigger.to_value(),
                     started_at: a.started_at,
                     duration_ms: a.duration_ms,
                     status_code: a.status_code,
-                    error_kind: a.error_kind,
+                    error_kind: a.error_kind.map(|kind| kind.to_value()),
                     error_message: a.error_message,
                     response_body: a.response_body,
                     next_attempt_at: a.next_attempt_at,
@@ -330,9 +297,7 @@ async fn list(
         let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
         (rows, None, next)
     } else {
-        let paginator = select.paginate(&app.db, page.size);
-        let total = paginator.num_items().await?;
-        let rows = paginator.fetch_page(page.number - 1).await?;
+        let (rows, total) = page.fetch(&app.db, select).await?;
         let more = page.number * page.size < total;
         let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
         (rows, Some(total), next)
@@ -340,8 +305,8 @@ async fn list(
     let items = rows
         .into_iter()
         .map(|w| WebhookSummary {
-            status: status_of(&w),
-            outcome: outcome_of(&w),
+            status: w.status.into(),
+            outcome: w.outcome.map(Into::into),
             id: w.id,
             tenant_id: w.tenant_id,
             callback_url: w.callback_url,
@@ -378,29 +343,15 @@ async fn list(
 )]
 async fn redeliver(
     State(app): State<AppState>,
-    caller: Caller,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<TenantQuery>, QueryRejection>,
+    ResourceId(id): ResourceId,
+    scope: Scope,
 ) -> Result<(StatusCode, Json<WebhookAccepted>), ApiError> {
-    let id = params::path(path, "id")?;
-    let query = params::query(query, "tenant")?;
-    let scope = caller.scope(query.tenant.as_deref());
-    let webhook = webhooks::redeliver(&app.db, &app.queue, &id, scope)
-        .await
-        .map_err(|error| match error {
-            RedeliverError::NotFound(_) => ApiError::NotFound(error.to_string()),
-            RedeliverError::InProgress(..) => ApiError::Conflict(error.to_string()),
-            RedeliverError::Database(e) => ApiError::Database(e),
-            RedeliverError::Queue(e) => {
-                tracing::error!(webhook = %id, error = %e, "redelivery not queued; the sweeper will queue it");
-                ApiError::Unavailable("the queue is unavailable; the redelivery will be queued once it is back".into())
-            }
-        })?;
+    let webhook = webhooks::redeliver(&app.db, &app.queue, &id, scope.tenant()).await?;
     tracing::info!(webhook = %id, "redelivery queued");
     Ok((
         StatusCode::ACCEPTED,
         Json(WebhookAccepted {
-            status: status_of(&webhook),
+            status: webhook.status.into(),
             status_url: format!("/v1/webhooks/{}", webhook.id),
             id: webhook.id,
         }),

@@ -1,0 +1,14 @@
+//! What a request carries, read the same way by every route: JSON bodies (`json`), path and
+//! query parameters (`params`), the resource and tenant a request is about (`resource`),
+//! pages (`page`), and the parser messages rewritten in plain words (`plain`). Each failure
+//! is an `ApiError` naming the field.
+
+pub mod json;
+pub mod page;
+pub mod params;
+mod plain;
+mod resource;
+
+pub use json::ApiJson;
+pub use page::Page;
+pub use resource::{ResourceId, Scope};
