@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DbErr};
-use secrecy::ExposeSecret;
 
 use crate::config::{ConfigError, StoreConfig, WorkerConfig};
 use crate::counters::CounterBuffer;
 use crate::delivery::Sender;
 use crate::delivery::receivers::Receivers;
-use crate::delivery::secret_file::signing_secret;
 use crate::delivery::signature::Secret;
+use crate::platform::Platform;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
 use crate::queue::{Queue, QueueError};
 
@@ -66,61 +65,39 @@ pub enum ContextError {
 }
 
 impl JobContext {
-    /// Opens the queue, the counter buffer and provider health that `store` selects.
+    /// Opens the platform over `db` and builds the workers' context from it.
     pub async fn connect(
         db: DatabaseConnection,
         store: &StoreConfig,
         config: WorkerConfig,
     ) -> Result<Self, ContextError> {
-        let queue = Queue::connect(store, &config).await?;
-        let health = ProviderHealth::new(queue.redis(), &store.redis_prefix, &config.providers);
-        let receivers = Receivers::new(queue.redis(), &store.redis_prefix, &config.webhooks);
-        let ctx = Self::new(db, queue, health, receivers, store, config)?;
-        ctx.apply_default_secret().await?;
-        Ok(ctx)
+        Self::new(&Platform::with_database(db, store, &config).await?)
     }
 
-    /// Makes the configured secret the `default` tenant's, if it changed since last applied.
-    pub async fn apply_default_secret(&self) -> Result<(), DbErr> {
-        crate::tenants::apply_default_secret(
-            &self.db,
-            &self.default_secret,
-            self.config.webhooks.secret_rotation_overlap,
-        )
-        .await
-    }
-
-    /// Builds the context around an open queue, provider and receiver health (which the
-    /// embedded API shares with its workers).
-    pub fn new(
-        db: DatabaseConnection,
-        queue: Queue,
-        health: ProviderHealth,
-        receivers: Receivers,
-        store: &StoreConfig,
-        config: WorkerConfig,
-    ) -> Result<Self, ContextError> {
+    /// The workers' context over an open platform (which the embedded api shares with its
+    /// workers): its stores, plus the clients that call providers and receivers.
+    pub fn new(platform: &Platform) -> Result<Self, ContextError> {
+        let default_secret = platform.default_secret.clone().ok_or_else(|| ConfigError {
+            variable: "WEBHOOK_SECRET",
+            reason: "required with REDIS_URL: every worker must sign with the same secret".into(),
+        })?;
+        let config = &platform.worker;
         let webhooks = &config.webhooks;
-        let default_secret = signing_secret(
-            store,
-            webhooks
-                .webhook_secret
-                .as_ref()
-                .map(ExposeSecret::expose_secret),
+        let sender = Sender::new(
+            webhooks.delivery_timeout,
+            webhooks.allow_private(&platform.store),
         )?;
-        let sender = Sender::new(webhooks.delivery_timeout, webhooks.allow_private(store))?;
         Ok(JobContext {
-            // The buffer shares the queue's Redis connection (embedded: the database).
-            counters: CounterBuffer::new(queue.redis(), &store.redis_prefix, &db),
-            providers: Providers::parse(&config.providers)?,
+            counters: platform.counters.clone(),
+            providers: platform.providers.clone(),
             client: ProviderClient::new(config.providers.provider_max_body)?,
-            health,
-            receivers,
+            health: platform.health.clone(),
+            receivers: platform.receivers.clone(),
             sender,
             default_secret,
-            queue,
-            db,
-            config: Arc::new(config),
+            queue: platform.queue.clone(),
+            db: platform.db.clone(),
+            config: Arc::new(config.clone()),
         })
     }
 }

@@ -22,6 +22,7 @@ pub mod listen;
 pub mod maintenance;
 pub mod metrics;
 pub mod periodic;
+pub mod platform;
 pub mod providers;
 pub mod queue;
 pub mod runtime;

@@ -1,12 +1,54 @@
 //! Helpers for tests against the real servers that `scripts/test` starts; compiled only
 //! with the `testing` feature, which only tests enable.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, Database};
+use clap::Parser;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
+
+use crate::config::{StoreConfig, WebhookConfig, WorkerConfig};
+use crate::context::JobContext;
+use crate::delivery::address::CallbackUrl;
+use crate::dependencies::Dependencies;
+use crate::queue::Queue;
+use crate::webhooks::{self, NewWebhook};
+
+/// The callback signing secret (`WEBHOOK_SECRET`) of every test deployment.
+pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Which stores a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Postgres + Redis, as in production.
+    Production,
+    /// One SQLite file for data and queue, as the embedded demo.
+    Embedded,
+}
+
+/// Declares one `#[tokio::test]` per `Mode` for `async fn $name(mode: Mode)`.
+#[macro_export]
+macro_rules! both_modes {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn production() {
+                super::$name($crate::testing::Mode::Production).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                super::$name($crate::testing::Mode::Embedded).await
+            }
+        }
+    };
+}
 
 /// The Postgres server the test script started (an admin URL).
 pub fn postgres_url() -> String {
@@ -122,4 +164,178 @@ pub fn host_port(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
     rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
+/// A test's store and worker settings: the defaults of the flags, as a process has them.
+#[derive(Debug, Parser)]
+pub struct Settings {
+    /// Where the state lives.
+    #[command(flatten)]
+    pub store: StoreConfig,
+    /// The workers and their schedules.
+    #[command(flatten)]
+    pub worker: WorkerConfig,
+}
+
+impl Settings {
+    /// The defaults on `database_url` and, unless embedded (`None`), Redis at `redis_url`
+    /// under key prefix `prefix`; migrations are applied on connect.
+    pub fn on(database_url: &str, redis_url: Option<&str>, prefix: &str) -> Settings {
+        let args = [
+            "test",
+            "--database-url",
+            database_url,
+            "--redis-prefix",
+            prefix,
+            "--migrate",
+            "true",
+        ];
+        let mut settings = Settings::try_parse_from(args).expect("test settings");
+        // Set either way: clap would take an unset one from the environment, which the test
+        // script fills with its own REDIS_URL.
+        settings.store.redis_url = redis_url.map(|url| url.to_owned().into());
+        settings
+    }
+}
+
+/// Runs every worker and scheduler on `ctx` in this process, until the guard drops.
+pub fn run_workers(ctx: JobContext) -> WorkerGuard {
+    spawn_runtime(async move { ctx })
+}
+
+/// Runs the workers of another worker process in this one, on their own connections to
+/// `store`, until the guard drops.
+pub fn spawn_worker(store: StoreConfig, worker: WorkerConfig) -> WorkerGuard {
+    spawn_runtime(async move {
+        let db = crate::db::connect(&store).await.expect("database");
+        JobContext::connect(db, &store, worker)
+            .await
+            .expect("job context")
+    })
+}
+
+fn spawn_runtime(ctx: impl Future<Output = JobContext> + Send + 'static) -> WorkerGuard {
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    tokio::spawn(async move {
+        let ctx = ctx.await;
+        let deps = Dependencies::watch(ctx.db.clone(), ctx.queue.redis(), token.child_token());
+        crate::runtime::run(ctx, deps, token)
+            .await
+            .expect("workers");
+    });
+    WorkerGuard(stop)
+}
+
+/// Stops the workers it was returned with when dropped.
+pub struct WorkerGuard(CancellationToken);
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Submits a webhook collecting `providers` for `callback` (private addresses allowed), as
+/// the api would; its id.
+pub async fn submit(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    config: &WebhookConfig,
+    providers: &[&str],
+    callback: &str,
+) -> String {
+    let new = NewWebhook {
+        tenant_id: crate::tenants::DEFAULT_TENANT.into(),
+        providers: providers.iter().map(|&p| p.to_owned()).collect(),
+        callback_url: CallbackUrl::parse(callback, true).expect("a callback URL"),
+    };
+    match webhooks::submit(db, queue, config, new).await {
+        Ok(created) => created.id,
+        other => panic!("a new webhook: {other:?}"),
+    }
+}
+
+/// A provider's answer of one bill.
+pub const BILL: &str = r#"[{"amount": 1}]"#;
+
+/// A provider server on loopback answering `body` at each of `routes` after `delay`; a
+/// test's own mocks on these routes take precedence.
+pub async fn provider(routes: &[&str], body: &str, delay: Duration) -> MockServer {
+    let server = MockServer::start().await;
+    for &route in routes {
+        Mock::given(path(route))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_raw(body.to_owned(), "application/json")
+                    .set_delay(delay),
+            )
+            .with_priority(10)
+            .mount(&server)
+            .await;
+    }
+    server
+}
+
+/// How many requests `server` got at `route`.
+pub async fn requests_to(server: &MockServer, route: &str) -> usize {
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests.iter().filter(|r| r.url.path() == route).count()
+}
+
+/// The body of every answer of `receiver`, as the attempt records keep it.
+pub const RECEIVER_BODY: &str = "thanks";
+
+/// A callback receiver on loopback answering every POST with `status`.
+pub async fn receiver(status: u16) -> MockServer {
+    receiver_answering(ResponseTemplate::new(status).set_body_string(RECEIVER_BODY)).await
+}
+
+/// A callback receiver on loopback answering every POST with `response`.
+pub async fn receiver_answering(response: impl Respond + 'static) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Panics if `text` (named `what` in the message) contains one of `secrets`.
+pub fn assert_no_secret(text: &str, what: &str, secrets: &[&str]) {
+    for secret in secrets {
+        assert!(!text.contains(secret), "{what} shows a secret:\n{text}");
+    }
+}
+
+/// Polls `check` until it holds (true) or `deadline` passes (false).
+pub async fn eventually<F: AsyncFn() -> bool>(deadline: Duration, check: F) -> bool {
+    let until = Instant::now() + deadline;
+    while Instant::now() < until {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// `n` counter increments, positive and negative, over `keys` keys named `{prefix}-{i}`;
+/// and each key's exact sum, where it is not zero.
+pub fn counter_workload(
+    prefix: &str,
+    n: usize,
+    keys: usize,
+) -> (Vec<(String, i64)>, BTreeMap<String, i64>) {
+    let mut sums = BTreeMap::new();
+    let increments: Vec<(String, i64)> = (0..n)
+        .map(|i| {
+            let key = format!("{prefix}-{}", i % keys);
+            let value = (i as i64 * 7919) % 1001 - 500;
+            *sums.entry(key.clone()).or_insert(0) += value;
+            (key, value)
+        })
+        .collect();
+    sums.retain(|_, sum| *sum != 0);
+    (increments, sums)
 }

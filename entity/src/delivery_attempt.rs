@@ -3,6 +3,7 @@
 use sea_orm::entity::prelude::*;
 
 use crate::lifecycle::Lifecycle;
+use crate::webhook::DeliveryTrigger;
 
 /// One delivery attempt.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -15,8 +16,8 @@ pub struct Model {
     pub webhook_id: String,
     /// 1 for the first attempt.
     pub number: i32,
-    /// `scheduled` or `manual` (a redelivery).
-    pub trigger: String,
+    /// The schedule, or a redelivery.
+    pub trigger: DeliveryTrigger,
     /// The URL posted to.
     pub url: String,
     /// When the request started.
@@ -25,8 +26,8 @@ pub struct Model {
     pub duration_ms: i64,
     /// The receiver's status, if it answered.
     pub status_code: Option<i32>,
-    /// Why it failed without an answer: `timeout`, `connect`, `dns`, `refused_address`, …
-    pub error_kind: Option<String>,
+    /// Why it failed without an answer.
+    pub error_kind: Option<ErrorKind>,
     /// The failure's detail.
     pub error_message: Option<String>,
     /// The first 4 KiB of the receiver's answer.
@@ -35,6 +36,24 @@ pub struct Model {
     pub next_attempt_at: Option<DateTimeUtc>,
     /// Whether its outcome is known.
     pub status: AttemptStatus,
+}
+
+/// Why an attempt failed without an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum ErrorKind {
+    /// No answer within `DELIVERY_TIMEOUT`.
+    #[sea_orm(string_value = "timeout")]
+    Timeout,
+    /// The connection could not be made (refused, reset, DNS, TLS).
+    #[sea_orm(string_value = "connect")]
+    Connect,
+    /// The address guard refused the callback's address.
+    #[sea_orm(string_value = "refused_address")]
+    RefusedAddress,
+    /// The request failed otherwise.
+    #[sea_orm(string_value = "request")]
+    Request,
 }
 
 /// Where an attempt stands. Recorded `in_flight` before the POST, so a worker dying in

@@ -17,8 +17,8 @@ pub struct Model {
     pub key: String,
     /// SHA-256 (hex) of the first request's body.
     pub fingerprint: String,
-    /// `processing` until the first request is answered, then `complete`.
-    pub status: String,
+    /// Processing until the first request is answered, then complete.
+    pub status: RecordStatus,
     /// The first answer's status.
     pub response_status: Option<i32>,
     /// The first answer's body.
@@ -31,6 +31,18 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change (a `processing` record untouched for long was abandoned).
     pub updated_at: DateTimeUtc,
+}
+
+/// Whether the first request with a key has been answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum RecordStatus {
+    /// The first request is being answered.
+    #[sea_orm(string_value = "processing")]
+    Processing,
+    /// Its answer is kept.
+    #[sea_orm(string_value = "complete")]
+    Complete,
 }
 
 /// `idempotency_records` has no relations.

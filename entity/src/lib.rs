@@ -1,4 +1,5 @@
-//! SeaORM entities of datahog: one module per table, and the lifecycles of their statuses.
+//! SeaORM entities of datahog: one module per table, the lifecycles of their statuses, and
+//! (`wire`) how each stored value is written on the wire.
 
 pub mod api_key;
 pub mod counter;
@@ -17,3 +18,4 @@ pub mod tenant;
 pub mod vehicle;
 pub mod webhook;
 pub mod webhook_provider;
+pub mod wire;

@@ -18,8 +18,8 @@ pub struct Model {
     pub callback_url: String,
     /// Where it stands.
     pub status: WebhookStatus,
-    /// Once collected: `completed` (every provider in) or `failed` (deadline passed).
-    pub outcome: Option<String>,
+    /// Once collected: every provider in, or the deadline passed.
+    pub outcome: Option<WebhookOutcome>,
     /// When it was submitted.
     pub created_at: DateTimeUtc,
     /// Past this, collection stops and what arrived is delivered as `failed`.
@@ -36,8 +36,8 @@ pub struct Model {
     pub delivery_attempts: i32,
     /// The attempt after which delivery parks.
     pub attempt_limit: i32,
-    /// What the next attempts are: `scheduled`, or `manual` after a redelivery.
-    pub delivery_trigger: String,
+    /// What the next attempts are: scheduled, or manual after a redelivery.
+    pub delivery_trigger: DeliveryTrigger,
     /// When the webhook's next job is due (or, while one runs, when its lease ends);
     /// the sweeper re-queues unfinished webhooks whose time is long past.
     pub next_run_at: Option<DateTimeUtc>,
@@ -46,6 +46,30 @@ pub struct Model {
     /// The queue task its next job was pushed as, so the sweeper can tell a job waiting
     /// in a backlog from a lost one.
     pub queued_task: Option<String>,
+}
+
+/// How a collection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum WebhookOutcome {
+    /// Every provider's data arrived.
+    #[sea_orm(string_value = "completed")]
+    Completed,
+    /// The collection deadline passed first.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+}
+
+/// What made a delivery attempt: the schedule, or an operator's redelivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum DeliveryTrigger {
+    /// The delivery schedule.
+    #[sea_orm(string_value = "scheduled")]
+    Scheduled,
+    /// A redelivery (`POST /v1/webhooks/{id}/redeliver` or the bulk one).
+    #[sea_orm(string_value = "manual")]
+    Manual,
 }
 
 /// Where a webhook stands.

@@ -5,11 +5,9 @@ use std::time::Duration;
 use clap::{ArgAction, Args, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
-/// Reads a secret from configuration into a type that never prints it (`Debug` shows
-/// `[REDACTED]`, and there is no `Display`).
-pub fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
-    Ok(SecretString::from(raw))
-}
+mod values;
+
+pub use values::{positive_duration, secret, slot_interval};
 
 /// Where the platform's state lives.
 #[derive(Debug, Clone, Args)]
@@ -113,7 +111,7 @@ pub struct WorkerConfig {
     pub webhook_concurrency: u32,
 
     /// How often an idle worker looks for new jobs.
-    #[arg(long, env = "WORKER_POLL_INTERVAL", default_value = "200ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "WORKER_POLL_INTERVAL", default_value = "200ms", value_parser = positive_duration)]
     pub worker_poll_interval: Duration,
 
     /// How often a worker tells the queue it is alive.
@@ -134,7 +132,7 @@ pub struct WorkerConfig {
     pub worker_shutdown_timeout: Duration,
 
     /// How often finished queue tasks are vacuumed (once per interval across all workers).
-    #[arg(long, env = "VACUUM_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "VACUUM_INTERVAL", default_value = "1h", value_parser = slot_interval)]
     pub vacuum_interval: Duration,
 
     /// Finished and dead queue tasks older than this are removed by the vacuum.
@@ -143,11 +141,11 @@ pub struct WorkerConfig {
 
     /// How often buffered counter increments are flushed to the database (once per
     /// interval across all workers, and once more when a worker stops).
-    #[arg(long, env = "COUNTER_FLUSH_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "COUNTER_FLUSH_INTERVAL", default_value = "10s", value_parser = slot_interval)]
     pub counter_flush_interval: Duration,
 
     /// How often old rows are pruned (once per interval across all workers).
-    #[arg(long, env = "PRUNE_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PRUNE_INTERVAL", default_value = "1h", value_parser = slot_interval)]
     pub prune_interval: Duration,
 
     /// How long a finished (delivered) webhook, its provider results and its attempts are
@@ -199,7 +197,7 @@ pub struct ProviderConfig {
     pub providers: Vec<String>,
 
     /// How long a provider request may take, unless its entry says otherwise.
-    #[arg(long, env = "PROVIDER_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PROVIDER_TIMEOUT", default_value = "5s", value_parser = positive_duration)]
     pub provider_timeout: Duration,
 
     /// Largest provider answer read, in bytes; a longer one is a failure ("response larger
@@ -214,7 +212,7 @@ pub struct ProviderConfig {
     pub provider_failure_threshold: u32,
 
     /// First cool-down of a provider that went down; doubles after each failed probe.
-    #[arg(long, env = "PROVIDER_COOLDOWN_MIN", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PROVIDER_COOLDOWN_MIN", default_value = "1s", value_parser = positive_duration)]
     pub provider_cooldown_min: Duration,
 
     /// Longest cool-down between two probes of a provider that stays down.
@@ -226,7 +224,7 @@ pub struct ProviderConfig {
 #[derive(Debug, Clone, Args)]
 pub struct WebhookConfig {
     /// Past this age, a collection stops and delivers what arrived, with status `failed`.
-    #[arg(long, env = "COLLECTION_DEADLINE", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "COLLECTION_DEADLINE", default_value = "24h", value_parser = positive_duration)]
     pub collection_deadline: Duration,
 
     /// Delay before each delivery attempt (the first is usually `0s`); after the last,
@@ -241,7 +239,7 @@ pub struct WebhookConfig {
     pub delivery_jitter: f64,
 
     /// How long a callback request may take.
-    #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DELIVERY_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub delivery_timeout: Duration,
 
     /// Longest wait a receiver's `Retry-After` may impose before the next attempt.
@@ -260,7 +258,7 @@ pub struct WebhookConfig {
     pub callback_allow_private: Option<bool>,
 
     /// How often unfinished webhooks and active streams whose job went missing are re-queued.
-    #[arg(long, env = "SWEEP_INTERVAL", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "SWEEP_INTERVAL", default_value = "30s", value_parser = slot_interval)]
     pub sweep_interval: Duration,
 
     /// Consecutive failed deliveries to one receiver host (scheme, host, port) that open
@@ -271,7 +269,7 @@ pub struct WebhookConfig {
 
     /// A receiver host's first cool-down once its circuit opens; doubles after each failed
     /// probe.
-    #[arg(long, env = "RECEIVER_COOLDOWN_MIN", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "RECEIVER_COOLDOWN_MIN", default_value = "5s", value_parser = positive_duration)]
     pub receiver_cooldown_min: Duration,
 
     /// A receiver host's longest cool-down.
@@ -310,30 +308,6 @@ pub struct ConfigError {
 impl WorkerConfig {
     /// Checks what clap's parsers cannot: relations between values.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.worker_poll_interval.is_zero() {
-            return Err(ConfigError {
-                variable: "WORKER_POLL_INTERVAL",
-                reason: "must be above zero".into(),
-            });
-        }
-        if self.counter_flush_interval < Duration::from_secs(1) {
-            return Err(ConfigError {
-                variable: "COUNTER_FLUSH_INTERVAL",
-                reason: "must be at least 1s (slots are whole seconds)".into(),
-            });
-        }
-        for (variable, interval) in [
-            ("VACUUM_INTERVAL", self.vacuum_interval),
-            ("PRUNE_INTERVAL", self.prune_interval),
-            ("SWEEP_INTERVAL", self.webhooks.sweep_interval),
-        ] {
-            if interval < Duration::from_secs(1) {
-                return Err(ConfigError {
-                    variable,
-                    reason: "must be at least 1s (slots are whole seconds)".into(),
-                });
-            }
-        }
         let w = &self.webhooks;
         if w.delivery_schedule.is_empty() {
             return Err(ConfigError {
@@ -346,23 +320,6 @@ impl WorkerConfig {
                 variable: "DELIVERY_JITTER",
                 reason: "must be from 0 up to (not including) 1".into(),
             });
-        }
-        for (variable, value) in [
-            ("DELIVERY_TIMEOUT", w.delivery_timeout),
-            ("COLLECTION_DEADLINE", w.collection_deadline),
-            ("PROVIDER_TIMEOUT", self.providers.provider_timeout),
-            (
-                "PROVIDER_COOLDOWN_MIN",
-                self.providers.provider_cooldown_min,
-            ),
-            ("RECEIVER_COOLDOWN_MIN", w.receiver_cooldown_min),
-        ] {
-            if value.is_zero() {
-                return Err(ConfigError {
-                    variable,
-                    reason: "must be above zero".into(),
-                });
-            }
         }
         if self.providers.provider_cooldown_max < self.providers.provider_cooldown_min {
             return Err(ConfigError {

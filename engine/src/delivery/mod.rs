@@ -7,6 +7,7 @@ pub mod secret_file;
 pub mod signature;
 pub mod special_purpose;
 
+use entity::delivery_attempt::ErrorKind;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -36,8 +37,8 @@ pub struct AttemptResult {
     pub duration: Duration,
     /// The receiver's status, if it answered.
     pub status: Option<u16>,
-    /// Why it failed without an answer: `timeout`, `connect`, `refused_address`, `request`.
-    pub error_kind: Option<&'static str>,
+    /// Why it failed without an answer.
+    pub error_kind: Option<ErrorKind>,
     /// The failure's detail.
     pub error_message: Option<String>,
     /// The start of the receiver's answer.
@@ -95,7 +96,7 @@ impl Sender {
         let url = match CallbackUrl::parse(url, self.allow_private) {
             Ok(url) => url,
             Err(reason) => {
-                result.error_kind = Some("refused_address");
+                result.error_kind = Some(ErrorKind::RefusedAddress);
                 result.error_message = Some(reason);
                 return result;
             }
@@ -144,16 +145,16 @@ impl Sender {
     }
 }
 
-fn classify(error: &reqwest::Error) -> (&'static str, String) {
+fn classify(error: &reqwest::Error) -> (ErrorKind, String) {
     let message = error_chain(error);
     let kind = if error.is_timeout() {
-        "timeout"
+        ErrorKind::Timeout
     } else if refused(error) {
-        "refused_address"
+        ErrorKind::RefusedAddress
     } else if error.is_connect() {
-        "connect"
+        ErrorKind::Connect
     } else {
-        "request"
+        ErrorKind::Request
     };
     (kind, message)
 }

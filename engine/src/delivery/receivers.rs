@@ -3,6 +3,7 @@
 //! instead of every waiting webhook's attempts; and a cap on the deliveries one process
 //! makes to one host at once.
 
+use entity::delivery_attempt::ErrorKind;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -41,7 +42,7 @@ pub fn host_of(url: &str) -> String {
 pub fn host_answered(result: &AttemptResult) -> Option<bool> {
     match result.status {
         Some(status) => Some(status < 500 && status != 429),
-        None if result.error_kind == Some("refused_address") => None,
+        None if result.error_kind == Some(ErrorKind::RefusedAddress) => None,
         None => Some(false),
     }
 }

@@ -6,13 +6,13 @@ use crate::context::ContextError;
 use crate::delivery::signature::Secret;
 
 /// The callbacks' signing secret: the configured one, or (embedded) the one kept beside
-/// the database file, created on first start.
+/// the database file, created on first start; none in production without `WEBHOOK_SECRET`.
 pub fn signing_secret(
     store: &StoreConfig,
     configured: Option<&str>,
-) -> Result<Secret, ContextError> {
+) -> Result<Option<Secret>, ContextError> {
     if let Some(text) = configured {
-        return Secret::parse(text).map_err(|reason| {
+        return Secret::parse(text).map(Some).map_err(|reason| {
             ContextError::Config(ConfigError {
                 variable: "WEBHOOK_SECRET",
                 reason,
@@ -20,10 +20,7 @@ pub fn signing_secret(
         });
     }
     let Some(path) = store.sqlite_file().filter(|_| store.embedded()) else {
-        return Err(ContextError::Config(ConfigError {
-            variable: "WEBHOOK_SECRET",
-            reason: "required with REDIS_URL: every worker must sign with the same secret".into(),
-        }));
+        return Ok(None);
     };
     let path = format!("{path}.whsec");
     let failed = |reason: String| ContextError::SecretFile {
@@ -31,12 +28,12 @@ pub fn signing_secret(
         reason,
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => Secret::parse(&text).map_err(failed),
+        Ok(text) => Secret::parse(&text).map(Some).map_err(failed),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret = Secret::generate().map_err(|e| failed(e.to_string()))?;
             write_private(&path, &secret.to_text()).map_err(|e| failed(e.to_string()))?;
             tracing::info!(path = %path, "created the callback signing secret; receivers verify signatures with it (or set WEBHOOK_SECRET)");
-            Ok(secret)
+            Ok(Some(secret))
         }
         Err(e) => Err(failed(e.to_string())),
     }

@@ -2,7 +2,7 @@
 //! before the provider is called, and the provider skipped while it is down.
 
 use apalis::prelude::{AbortError, Data};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::stream::{self, StreamStatus};
 use entity::stream_batch::{self, BatchStatus};
 use sea_orm::ActiveEnum;
@@ -37,38 +37,13 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
         tracing::debug!(stream = %stream.id, "stream stopped; its queued run does nothing");
         return Ok(());
     }
-    // The slot is claimed by inserting its batch: a second run of the slot stops here.
     let now = Utc::now();
-    let claimed = stream_batch::Entity::insert(stream_batch::ActiveModel {
-        stream_id: Set(stream.id.clone()),
-        slot: Set(job.slot),
-        status: Set(BatchStatus::Running),
-        started_at: Set(now),
-        ..Default::default()
-    })
-    .on_conflict_do_nothing_on([stream_batch::Column::StreamId, stream_batch::Column::Slot])
-    .exec_without_returning(&ctx.db)
-    .await?;
-    if !matches!(claimed, TryInsertResult::Inserted(n) if n > 0) {
+    if !claim(ctx, &stream.id, job.slot, now).await? {
         tracing::debug!(stream = %stream.id, slot = job.slot, "slot already ran");
         return Ok(());
     }
-
-    // The next run is queued first, so a crash below cannot end the stream. Missed slots
-    // (workers down) are not replayed: the next one is after now.
-    let next = slot_after(
-        stream.anchor_at,
-        stream.interval_seconds,
-        now.timestamp().max(job.slot),
-    );
-    let armed = stream::Entity::update_many()
-        .col_expr(stream::Column::NextRunAt, Expr::value(Some(next)))
-        .col_expr(stream::Column::UpdatedAt, Expr::value(now))
-        .filter(stream::Column::Id.eq(&stream.id))
-        .filter(stream::Column::Status.eq(StreamStatus::Active))
-        .exec(&ctx.db)
-        .await?;
-    if armed.rows_affected == 0 {
+    // The next run is queued first, so a crash below cannot end the stream.
+    if !arm_next(ctx, &stream, job.slot, now).await? {
         return finish(
             ctx,
             &stream.id,
@@ -79,18 +54,68 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
         )
         .await;
     }
+    fetch_slot(ctx, &stream, job.slot).await
+}
+
+/// Claims `slot` by inserting its batch: a second run of the slot gets `false`.
+async fn claim(
+    ctx: &JobContext,
+    stream_id: &str,
+    slot: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, JobError> {
+    let claimed = stream_batch::Entity::insert(stream_batch::ActiveModel {
+        stream_id: Set(stream_id.to_owned()),
+        slot: Set(slot),
+        status: Set(BatchStatus::Running),
+        started_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict_do_nothing_on([stream_batch::Column::StreamId, stream_batch::Column::Slot])
+    .exec_without_returning(&ctx.db)
+    .await?;
+    Ok(matches!(claimed, TryInsertResult::Inserted(n) if n > 0))
+}
+
+/// Queues the run of the slot after `slot`, unless the stream was stopped meanwhile
+/// (`false`). Missed slots (workers down) are not replayed: the next one is after now.
+async fn arm_next(
+    ctx: &JobContext,
+    stream: &stream::Model,
+    slot: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, JobError> {
+    let next = slot_after(
+        stream.anchor_at,
+        stream.interval_seconds,
+        now.timestamp().max(slot),
+    );
+    let armed = stream::Entity::update_many()
+        .col_expr(stream::Column::NextRunAt, Expr::value(Some(next)))
+        .col_expr(stream::Column::UpdatedAt, Expr::value(now))
+        .filter(stream::Column::Id.eq(&stream.id))
+        .filter(stream::Column::Status.eq(StreamStatus::Active))
+        .exec(&ctx.db)
+        .await?;
+    if armed.rows_affected == 0 {
+        return Ok(false);
+    }
     let tick = StreamTick {
         stream_id: stream.id.clone(),
         slot: next,
     };
     ctx.queue.push_at(tick, slot_time(next)).await?;
+    Ok(true)
+}
 
+/// Fetches the stream's provider for `slot` (unless it is down) and stores what came.
+async fn fetch_slot(ctx: &JobContext, stream: &stream::Model, slot: i64) -> Result<(), JobError> {
     let Some(provider) = ctx.providers.get(&stream.provider) else {
         let reason = format!("provider `{}` is no longer configured", stream.provider);
         return finish(
             ctx,
             &stream.id,
-            job.slot,
+            slot,
             BatchStatus::Failed,
             None,
             Some(&reason),
@@ -106,7 +131,7 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
         finish(
             ctx,
             &stream.id,
-            job.slot,
+            slot,
             BatchStatus::Skipped,
             None,
             Some(&reason),
@@ -120,7 +145,7 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
             finish(
                 ctx,
                 &stream.id,
-                job.slot,
+                slot,
                 BatchStatus::Complete,
                 Some(data),
                 None,
@@ -132,7 +157,7 @@ async fn tick(ctx: &JobContext, job: &StreamTick) -> Result<(), JobError> {
             finish(
                 ctx,
                 &stream.id,
-                job.slot,
+                slot,
                 BatchStatus::Failed,
                 None,
                 Some(&reason),

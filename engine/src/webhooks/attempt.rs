@@ -55,7 +55,7 @@ pub async fn begin(
     let inserted = delivery_attempt::Entity::insert(delivery_attempt::ActiveModel {
         webhook_id: Set(webhook.id.clone()),
         number: Set(number),
-        trigger: Set(webhook.delivery_trigger.clone()),
+        trigger: Set(webhook.delivery_trigger),
         url: Set(webhook.callback_url.clone()),
         started_at: Set(Utc::now()),
         duration_ms: Set(0),
@@ -97,7 +97,7 @@ pub async fn complete<C: ConnectionTrait>(
         )
         .col_expr(
             delivery_attempt::Column::ErrorKind,
-            Expr::value(result.error_kind.map(str::to_owned)),
+            Expr::value(result.error_kind),
         )
         .col_expr(
             delivery_attempt::Column::ErrorMessage,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::{DateTime, Utc};
-use entity::webhook::WebhookStatus;
+use entity::webhook::{WebhookOutcome, WebhookStatus};
 use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::Outcome;
@@ -213,7 +213,7 @@ async fn finish(
     )?
     .col_expr(
         webhook::Column::Outcome,
-        Expr::value(Some(outcome.as_str())),
+        Expr::value(Some(WebhookOutcome::from(outcome))),
     )
     .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
     .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))

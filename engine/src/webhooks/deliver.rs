@@ -4,13 +4,16 @@
 use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::webhook;
 use entity::webhook::WebhookStatus;
+use sea_orm::ActiveEnum as _;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, TransactionTrait};
 
+use crate::config::WebhookConfig;
 use crate::context::JobContext;
+use crate::delivery::AttemptResult;
 use crate::delivery::signature::Secret;
 use crate::delivery::{receivers, retry};
 use crate::error::{JobError, retry_transient};
@@ -93,18 +96,7 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         .admit(&host, settings.delivery_timeout)
         .await?;
     if let Admission::Wait(until) = admission {
-        let soonest = Utc::now() + settings.receiver_cooldown_min;
-        let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
-        let next = Queue::task_id();
-        if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
-            metrics::delivery_deferred();
-            tracing::debug!(webhook = %id, %host, next = %at, "receiver down; delivery waits");
-            let job = Deliver {
-                webhook_id: id.to_owned(),
-            };
-            ctx.queue.push_as(job, next, Some(at)).await?;
-        }
-        return Ok(());
+        return wait_for_receiver(ctx, id, task, &host, until).await;
     }
     let secrets = signing_secrets(ctx, &webhook.tenant_id).await?;
     // Recorded before the POST: whatever happens next, the history counts this attempt.
@@ -118,20 +110,7 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         .await;
 
     let now = Utc::now();
-    let retry_delay = retry::delay_before(&settings.delivery_schedule, number as usize + 1)
-        .filter(|_| number < webhook.attempt_limit && !result.delivered() && !result.gone())
-        .map(|scheduled| {
-            let asked = result
-                .retry_after
-                .as_deref()
-                .and_then(|v| retry::parse_retry_after(v, now));
-            retry::next_delay(
-                retry::jittered(scheduled, settings.delivery_jitter),
-                asked,
-                settings.delivery_retry_after_max,
-            )
-        });
-    let next_at = retry_delay.map(|d| now + d);
+    let next_at = next_attempt_at(settings, number, webhook.attempt_limit, &result, now);
     let status = if result.delivered() {
         WebhookStatus::Delivered
     } else if next_at.is_some() {
@@ -139,19 +118,88 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     } else {
         WebhookStatus::Parked
     };
-
     let next = Queue::task_id();
+    let verdict = Verdict {
+        status,
+        next_at,
+        next: next.to_string(),
+        now,
+    };
+    if !record(ctx, id, task, attempt_id, &result, &verdict).await? {
+        tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
+        return Ok(());
+    }
+    // The host's health is bookkeeping: failing to record it must not redo the attempt.
+    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
+        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
+    }
+    report(id, number, &result, status, next_at);
+    if let Some(at) = next_at {
+        let job = Deliver {
+            webhook_id: id.to_owned(),
+        };
+        ctx.queue.push_as(job, next, Some(at)).await?;
+    }
+    Ok(())
+}
+
+/// What a finished attempt leaves the webhook in.
+struct Verdict {
+    status: WebhookStatus,
+    /// When the next attempt is due, if there is one.
+    next_at: Option<DateTime<Utc>>,
+    /// The queue task the next attempt is pushed as.
+    next: String,
+    now: DateTime<Utc>,
+}
+
+/// When the attempt after attempt `number` is due: by the schedule, or later if the
+/// receiver asked (`Retry-After`, up to its maximum); none once delivered, gone (410) or
+/// past the limit.
+fn next_attempt_at(
+    settings: &WebhookConfig,
+    number: i32,
+    limit: i32,
+    result: &AttemptResult,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    retry::delay_before(&settings.delivery_schedule, number as usize + 1)
+        .filter(|_| number < limit && !result.delivered() && !result.gone())
+        .map(|scheduled| {
+            let asked = result
+                .retry_after
+                .as_deref()
+                .and_then(|v| retry::parse_retry_after(v, now));
+            now + retry::next_delay(
+                retry::jittered(scheduled, settings.delivery_jitter),
+                asked,
+                settings.delivery_retry_after_max,
+            )
+        })
+}
+
+/// Records the attempt and, if the job still holds the lease, the webhook's new state, in
+/// one transaction; whether the lease was still held.
+async fn record(
+    ctx: &JobContext,
+    id: &str,
+    task: &str,
+    attempt_id: i64,
+    result: &AttemptResult,
+    verdict: &Verdict,
+) -> Result<bool, JobError> {
+    let (now, next_at) = (verdict.now, verdict.next_at);
     let txn = ctx.db.begin().await?;
-    attempt::complete(&txn, attempt_id, &result, next_at).await?;
+    attempt::complete(&txn, attempt_id, result, next_at).await?;
     let mut update = transition(
         webhook::Entity::update_many(),
         webhook::Column::Status,
         &[WebhookStatus::Delivering],
-        status,
+        verdict.status,
     )?
     .col_expr(
         webhook::Column::QueuedTask,
-        Expr::value(next_at.map(|_| next.to_string())),
+        Expr::value(next_at.map(|_| verdict.next.clone())),
     )
     .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
     .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
@@ -162,17 +210,23 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     let updated = update.filter(lease::held_by(id, task)).exec(&txn).await?;
     // The attempt's outcome is kept either way: the receiver saw it.
     txn.commit().await?;
-    if updated.rows_affected == 0 {
-        tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
-        return Ok(());
-    }
-    // The host's health is bookkeeping: failing to record it must not redo the attempt.
-    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
-        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
-    }
+    Ok(updated.rows_affected > 0)
+}
 
+/// Logs and counts what attempt `number` came to.
+fn report(
+    id: &str,
+    number: i32,
+    result: &AttemptResult,
+    status: WebhookStatus,
+    next_at: Option<DateTime<Utc>>,
+) {
     let outcome = result.status.map_or_else(
-        || result.error_kind.unwrap_or("error").to_owned(),
+        || {
+            result
+                .error_kind
+                .map_or("error".to_owned(), |kind| kind.to_value())
+        },
         |s| s.to_string(),
     );
     match (status, next_at) {
@@ -183,15 +237,34 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         (_, Some(at)) => {
             metrics::delivery_attempt("retrying", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, next = %at, "callback attempt failed; retrying later");
-            let job = Deliver {
-                webhook_id: id.to_owned(),
-            };
-            ctx.queue.push_as(job, next, Some(at)).await?;
         }
         _ => {
             metrics::delivery_attempt("parked", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, "callback parked; redeliver it once the receiver is fixed");
         }
+    }
+}
+
+/// The receiver host is down: the delivery waits for its next probe (or the shortest
+/// cool-down), without using up an attempt.
+async fn wait_for_receiver(
+    ctx: &JobContext,
+    id: &str,
+    task: &str,
+    host: &str,
+    until: DateTime<Utc>,
+) -> Result<(), JobError> {
+    let settings = &ctx.config.webhooks;
+    let soonest = Utc::now() + settings.receiver_cooldown_min;
+    let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
+    let next = Queue::task_id();
+    if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
+        metrics::delivery_deferred();
+        tracing::debug!(webhook = %id, %host, next = %at, "receiver down; delivery waits");
+        let job = Deliver {
+            webhook_id: id.to_owned(),
+        };
+        ctx.queue.push_as(job, next, Some(at)).await?;
     }
     Ok(())
 }

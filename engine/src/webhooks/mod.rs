@@ -9,7 +9,7 @@ pub mod lease;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use entity::webhook::WebhookStatus;
+use entity::webhook::{DeliveryTrigger, WebhookStatus};
 use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::{CallbackBody, Outcome};
@@ -25,6 +25,11 @@ use crate::config::{WebhookConfig, WorkerConfig};
 use crate::delivery::address::CallbackUrl;
 use crate::lifecycle;
 use crate::queue::{Job, Queue, QueueError};
+
+/// The smallest id a webhook created at `at` can have: ids are ULIDs, ordered by time.
+pub fn id_floor(at: DateTime<Utc>) -> String {
+    ulid::Ulid::from_parts(u64::try_from(at.timestamp_millis()).unwrap_or(0), 0).to_string()
+}
 
 /// Collect the missing providers of a webhook.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,7 +108,7 @@ pub async fn submit(
         payload: None,
         delivery_attempts: 0,
         attempt_limit: 0,
-        delivery_trigger: SCHEDULED.to_owned(),
+        delivery_trigger: DeliveryTrigger::Scheduled,
         next_run_at: Some(now),
         claimed_by: None,
         queued_task: Some(task.to_string()),
@@ -171,11 +176,6 @@ async fn insert_with_providers(
     txn.commit().await
 }
 
-/// An attempt made by the delivery schedule.
-pub const SCHEDULED: &str = "scheduled";
-/// An attempt asked for with `POST /v1/webhooks/{id}/redeliver`.
-pub const MANUAL: &str = "manual";
-
 /// Why a redelivery was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RedeliverError {
@@ -214,7 +214,10 @@ pub async fn redeliver(
             webhook::Column::AttemptLimit,
             Expr::col(webhook::Column::DeliveryAttempts).add(1),
         )
-        .col_expr(webhook::Column::DeliveryTrigger, Expr::value(MANUAL))
+        .col_expr(
+            webhook::Column::DeliveryTrigger,
+            Expr::value(DeliveryTrigger::Manual),
+        )
         .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
         .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
         .col_expr(

@@ -1,0 +1,44 @@
+//! How configuration values are read: one parser per kind of value, so that a bound every
+//! setting of that kind shares is checked in one place, when the flag or variable is read.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Reads a secret from configuration into a type that never prints it (`Debug` shows
+/// `[REDACTED]`, and there is no `Display`).
+pub fn secret(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw))
+}
+
+/// A duration above zero (`500ms`, `10s`, `24h`).
+pub fn positive_duration(raw: &str) -> Result<Duration, String> {
+    let value = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if value.is_zero() {
+        return Err("must be above zero".into());
+    }
+    Ok(value)
+}
+
+/// The interval of a job scheduled in slots, which are whole seconds: at least `1s`.
+pub fn slot_interval(raw: &str) -> Result<Duration, String> {
+    let value = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if value < Duration::from_secs(1) {
+        return Err("must be at least 1s (slots are whole seconds)".into());
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_bounded_where_they_are_read() {
+        assert_eq!(positive_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(positive_duration("0s"), Err("must be above zero".into()));
+        assert!(positive_duration("soon").is_err());
+        assert_eq!(slot_interval("10s"), Ok(Duration::from_secs(10)));
+        assert!(slot_interval("900ms").is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! Providers and receiver hosts with their shared health (`GET /v1/providers`, `GET /v1/receivers`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ProviderHealth;
+
+/// A configured provider and its health, shared by every worker.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderStatus {
+    /// The provider's name.
+    pub name: String,
+    /// Where it is fetched from.
+    pub url: String,
+    /// How long a request to it may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// Its shared health.
+    #[schema(value_type = ProviderHealth)]
+    pub health: String,
+    /// Failures since its last success.
+    pub consecutive_failures: u32,
+    /// Since when it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
+    pub down_since: Option<DateTime<Utc>>,
+    /// When the next probe may reach it, while down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
+    pub next_probe_at: Option<DateTime<Utc>>,
+}
+
+/// Every configured provider.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProviderList {
+    /// In configuration order.
+    pub items: Vec<ProviderStatus>,
+}
+
+/// A callback receiver host and its health, shared by every worker.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiverStatus {
+    /// The host callbacks go to: `scheme://host:port`.
+    pub host: String,
+    /// `failing` (recent failures, still delivered to) or `down` (its circuit is open:
+    /// only one probe per cool-down reaches it; the other deliveries wait).
+    pub health: String,
+    /// Failed deliveries since its last success.
+    pub consecutive_failures: u32,
+    /// Since when it is down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down_since: Option<DateTime<Utc>>,
+    /// When the next probe may reach it, while down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_probe_at: Option<DateTime<Utc>>,
+}
+
+/// Every receiver host with failures on record; a host not listed is up.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReceiverList {
+    /// By host.
+    pub items: Vec<ReceiverStatus>,
+}
