@@ -1,6 +1,6 @@
 //! The API-key switch: off by default; when on, data routes need a key and ops stay open.
+use engine::both_modes;
 
-use crate::both_modes;
 use crate::helpers::{Mode, TestApp};
 
 const LOOKUP: &str = "/v1/vehicles/2/state?at=2022-09-12T10:00:00Z";

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use engine::both_modes;
 use entity::state_log;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
-use crate::both_modes;
 use crate::helpers::{Mode, Proxy, TestApp, host_port, redis_url};
 
 /// Inserts a transition for vehicle 1 (seeded `quoted` since 2022-09-10T10:23:54Z).

@@ -4,36 +4,20 @@
 
 use std::time::{Duration, Instant};
 
+use engine::both_modes;
+use engine::testing::{BILL, provider, receiver};
 use reqwest::Method;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::both_modes;
 use crate::helpers::{Mode, TestApp};
 
 const ADMIN: &str = "admin-key-for-console-tests-0123";
 
+/// Both providers, answering a bill each.
 async fn providers() -> MockServer {
-    let server = MockServer::start().await;
-    for name in ["gas", "internet"] {
-        Mock::given(path(format!("/{name}")))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_raw(r#"[{"amount": 1}]"#, "application/json"),
-            )
-            .mount(&server)
-            .await;
-    }
-    server
-}
-
-async fn receiver(status: u16) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status))
-        .mount(&server)
-        .await;
-    server
+    provider(&["/gas", "/internet"], BILL, Duration::ZERO).await
 }
 
 /// An app with both providers and one delivery attempt per webhook; with keys when `keys`.
@@ -377,16 +361,11 @@ async fn bulk_redelivery_counts_then_redelivers_what_matches(mode: Mode) {
     let (_, key_a) = tenant(&app, "acme").await;
     let (_, key_b) = tenant(&app, "globex").await;
     // The first receiver fails the first two posts (one attempt each), then answers 200.
-    let recovering = MockServer::start().await;
+    let recovering = receiver(200).await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(2)
         .with_priority(1)
-        .mount(&recovering)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .with_priority(2)
         .mount(&recovering)
         .await;
     let failing = receiver(500).await;

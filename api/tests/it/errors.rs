@@ -2,10 +2,10 @@
 //! made outside the handlers; and every kind of bad input, sent to every route that reads
 //! it, is refused with the right status, naming the field in plain words.
 
+use engine::both_modes;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::both_modes;
 use crate::helpers::{Mode, TestApp};
 
 /// Words of Rust and serde that must never reach a client.

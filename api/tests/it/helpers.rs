@@ -11,42 +11,15 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use engine::context::JobContext;
 use engine::counters::CounterBuffer;
-use engine::dependencies::Dependencies;
-pub use engine::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
+pub use engine::testing::{
+    Mode, Proxy, TEST_SECRET, WorkerGuard, fresh_postgres_database, host_port, redis_url,
+    unique_name,
+};
 use tokio_util::sync::CancellationToken;
 
-/// The callback signing secret of every test app.
-pub const TEST_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// Which mode a test runs the app in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Postgres + Redis, as in production (no workers in the api process).
-    Production,
-    /// One SQLite file, workers inside the api process.
-    Embedded,
-}
-
-/// Declares one `#[tokio::test]` per mode for `async fn $name(mode: Mode)`.
-#[macro_export]
-macro_rules! both_modes {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn production() {
-                super::$name($crate::helpers::Mode::Production).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn embedded() {
-                super::$name($crate::helpers::Mode::Embedded).await
-            }
-        }
-    };
-}
-
-/// A running API and what it was started with.
+/// A running API and what it was started with. Embedded, it runs its own workers; in
+/// production mode a test starts them with `workers` or `spawn_worker`.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -183,26 +156,7 @@ impl TestApp {
     /// Runs the workers in this process against the app's stores, until the guard drops:
     /// what a `worker` process does in production mode.
     pub fn spawn_worker(&self) -> WorkerGuard {
-        self.spawn_worker_with(|_| {})
-    }
-
-    /// Like `spawn_worker`, with the worker's configuration changed by `tweak`.
-    pub fn spawn_worker_with(&self, tweak: impl FnOnce(&mut ApiConfig)) -> WorkerGuard {
-        let mut config = self.config.clone();
-        tweak(&mut config);
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        tokio::spawn(async move {
-            let db = engine::db::connect(&config.store).await.expect("database");
-            let ctx = JobContext::connect(db, &config.store, config.worker.clone())
-                .await
-                .expect("queue");
-            let deps = Dependencies::watch(ctx.db.clone(), ctx.queue.redis(), token.child_token());
-            engine::runtime::run(ctx, deps, token)
-                .await
-                .expect("workers");
-        });
-        WorkerGuard(stop)
+        engine::testing::spawn_worker(self.config.store.clone(), self.config.worker.clone())
     }
 
     /// In production mode, a worker for the test's lifetime; embedded runs its own.
@@ -212,13 +166,6 @@ impl TestApp {
             .redis_url
             .is_some()
             .then(|| self.spawn_worker())
-    }
-
-    /// The app's queue, reached directly (as a worker does).
-    pub async fn queue(&self) -> engine::queue::Queue {
-        engine::queue::Queue::connect(&self.config.store, &self.config.worker)
-            .await
-            .expect("queue")
     }
 
     /// GETs `path`, returning the body as text.
@@ -253,14 +200,5 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
-    }
-}
-
-/// Stops the workers of `TestApp::spawn_worker` when dropped.
-pub struct WorkerGuard(CancellationToken);
-
-impl Drop for WorkerGuard {
-    fn drop(&mut self) {
-        self.0.cancel();
     }
 }

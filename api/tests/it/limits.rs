@@ -3,11 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+use engine::both_modes;
+use engine::testing::{provider, receiver_answering};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wiremock::ResponseTemplate;
 
-use crate::both_modes;
 use crate::helpers::{Mode, TestApp};
 
 /// Opens a raw connection to the app, for what an HTTP client library will not send.
@@ -244,15 +246,8 @@ async fn a_metrics_token_guards_metrics(mode: Mode) {
 
 both_modes!(a_provider_answering_too_much_is_a_failure_in_its_health);
 async fn a_provider_answering_too_much_is_a_failure_in_its_health(mode: Mode) {
-    use wiremock::matchers::path;
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    let sources = MockServer::start().await;
     let huge = format!("[{}0]", "1,".repeat(1024 * 1024));
-    Mock::given(path("/gas"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(huge, "application/json"))
-        .mount(&sources)
-        .await;
+    let sources = provider(&["/gas"], &huge, Duration::ZERO).await;
     let app = TestApp::spawn_with(mode, |c| {
         c.worker.providers.providers = vec![format!("gas={}/gas", sources.uri())];
     })
@@ -317,19 +312,10 @@ async fn metrics_read_the_database_by_index_only() {
 
 both_modes!(a_receiver_answering_too_much_is_kept_to_4_kib);
 async fn a_receiver_answering_too_much_is_kept_to_4_kib(mode: Mode) {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    let sources = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("[1]", "application/json"))
-        .mount(&sources)
-        .await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(1024 * 1024)))
-        .mount(&receiver)
-        .await;
+    let sources = provider(&["/gas"], "[1]", Duration::ZERO).await;
+    let receiver =
+        receiver_answering(ResponseTemplate::new(200).set_body_string("x".repeat(1024 * 1024)))
+            .await;
     let app = TestApp::spawn_with(mode, |c| {
         c.worker.providers.providers = vec![format!("gas={}/gas", sources.uri())];
     })

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use engine::both_modes;
+use engine::testing::eventually;
 use entity::counter;
 use sea_orm::EntityTrait;
 
-use crate::both_modes;
 use crate::helpers::{Mode, Proxy, TestApp, host_port, redis_url};
 
 both_modes!(health_and_readiness);
@@ -133,16 +134,4 @@ async fn the_api_and_its_worker_wait_out_a_redis_outage() {
         flushed,
         "the increments before and after the outage were flushed"
     );
-}
-
-/// Polls `check` until it holds or the deadline passes.
-async fn eventually<F: AsyncFn() -> bool>(deadline: Duration, check: F) -> bool {
-    let until = std::time::Instant::now() + deadline;
-    while std::time::Instant::now() < until {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    false
 }

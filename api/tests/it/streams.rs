@@ -3,29 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use entity::{stream, stream_batch};
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use engine::both_modes;
+use engine::testing::provider;
 use serde_json::{Value, json};
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::both_modes;
 use crate::helpers::{Mode, TestApp};
 
 const BILLS: &str = r#"[{"billedOn": "2026-04-07T15:03:14.257Z", "amount": 22.27}]"#;
-
-async fn provider(delay: Duration) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(BILLS, "application/json")
-                .set_delay(delay),
-        )
-        .mount(&server)
-        .await;
-    server
-}
 
 async fn spawn(
     mode: Mode,
@@ -85,7 +71,7 @@ fn slot_seconds(batch: &Value) -> i64 {
 }
 
 async fn runs_keep_their_slots_and_stop_means_stop(mode: Mode) {
-    let server = provider(Duration::ZERO).await;
+    let server = provider(&["/gas"], BILLS, Duration::ZERO).await;
     let app = spawn(mode, &server, |_| {}).await;
     let _workers = app.workers();
     let stream = create(&app, 1).await;
@@ -155,7 +141,7 @@ async fn runs_keep_their_slots_and_stop_means_stop(mode: Mode) {
 both_modes!(runs_keep_their_slots_and_stop_means_stop);
 
 async fn the_latest_complete_batch_is_served_while_a_run_is_in_progress(mode: Mode) {
-    let server = provider(Duration::from_millis(1500)).await;
+    let server = provider(&["/gas"], BILLS, Duration::from_millis(1500)).await;
     let app = spawn(mode, &server, |_| {}).await;
     let _workers = app.workers();
     let stream = create(&app, 2).await;
@@ -238,146 +224,8 @@ async fn a_down_provider_is_skipped_with_its_reason(mode: Mode) {
 }
 both_modes!(a_down_provider_is_skipped_with_its_reason);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_workers_make_one_fetch_per_slot_and_a_restarted_worker_carries_on() {
-    let server = provider(Duration::ZERO).await;
-    let app = spawn(Mode::Production, &server, |_| {}).await;
-    let first = app.spawn_worker();
-    let second = app.spawn_worker();
-    let stream = create(&app, 1).await;
-    let id = stream["id"].as_str().unwrap();
-    let found = until_batches(&app, id, 4, Duration::from_secs(20)).await;
-    let requests = server.received_requests().await.unwrap().len();
-    assert!(
-        requests <= found.len() + 1,
-        "{requests} fetches for {} runs",
-        found.len()
-    );
-
-    // Both stop between slots; one comes back after several slots went by.
-    drop(first);
-    drop(second);
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let before = batches(&app, id).await;
-    let back = Instant::now();
-    let _third = app.spawn_worker();
-    let after = until_batches(&app, id, complete(&before) + 3, Duration::from_secs(20)).await;
-    let new: Vec<i64> = after
-        .iter()
-        .map(slot_seconds)
-        .filter(|s| !before.iter().map(slot_seconds).any(|b| b == *s))
-        .collect();
-    let elapsed = back.elapsed().as_secs() as usize;
-    assert!(
-        new.len() <= elapsed + 2,
-        "missed slots are not replayed: {} runs in {elapsed} s",
-        new.len()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sweeper_re_arms_a_stream_whose_run_vanished() {
-    let server = provider(Duration::ZERO).await;
-    let app = spawn(Mode::Production, &server, |c| {
-        c.worker.webhooks.sweep_interval = Duration::from_secs(1);
-        c.worker.webhooks.sweep_grace = Duration::from_secs(1);
-    })
-    .await;
-    let _workers = app.workers();
-    let now = chrono::Utc::now();
-    let id = ulid::Ulid::generate().to_string();
-    stream::Entity::insert(stream::ActiveModel {
-        id: Set(id.clone()),
-        tenant_id: Set("default".into()),
-        provider: Set("gas".into()),
-        interval_seconds: Set(60),
-        status: Set(stream::StreamStatus::Active),
-        anchor_at: Set(now.timestamp() - 600),
-        next_run_at: Set(Some(now.timestamp() - 120)),
-        created_at: Set(now),
-        updated_at: Set(now),
-        stopped_at: Set(None),
-    })
-    .exec_without_returning(&app.db().await)
-    .await
-    .unwrap();
-    let found = until_batches(&app, &id, 1, Duration::from_secs(20)).await;
-    assert_eq!(
-        found.len(),
-        1,
-        "one run for the missed slots, not ten: {found:?}"
-    );
-    let (_, shown) = app.get_json(&format!("/v1/streams/{id}")).await;
-    assert!(shown["nextRunAt"].is_string());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_that_died_mid_way_is_finished_as_failed_and_the_stream_goes_on() {
-    let server = provider(Duration::ZERO).await;
-    let app = spawn(Mode::Production, &server, |c| {
-        c.worker.webhooks.sweep_interval = Duration::from_secs(1);
-        c.worker.webhooks.sweep_grace = Duration::from_secs(1);
-        c.worker.worker_job_timeout = Duration::from_secs(5);
-    })
-    .await;
-    let _workers = app.workers();
-    // Its worker died while calling the provider: the batch is left running, the next
-    // run's job lost with it.
-    let now = chrono::Utc::now();
-    let id = ulid::Ulid::generate().to_string();
-    let anchor = now.timestamp() - 600;
-    let db = app.db().await;
-    stream::Entity::insert(stream::ActiveModel {
-        id: Set(id.clone()),
-        tenant_id: Set("default".into()),
-        provider: Set("gas".into()),
-        interval_seconds: Set(60),
-        status: Set(stream::StreamStatus::Active),
-        anchor_at: Set(anchor),
-        next_run_at: Set(Some(anchor + 540)),
-        created_at: Set(now),
-        updated_at: Set(now),
-        stopped_at: Set(None),
-    })
-    .exec_without_returning(&db)
-    .await
-    .unwrap();
-    stream_batch::Entity::insert(stream_batch::ActiveModel {
-        stream_id: Set(id.clone()),
-        slot: Set(anchor + 480),
-        status: Set(stream_batch::BatchStatus::Running),
-        started_at: Set(now - chrono::Duration::seconds(60)),
-        ..Default::default()
-    })
-    .exec_without_returning(&db)
-    .await
-    .unwrap();
-
-    let until = Instant::now() + Duration::from_secs(30);
-    let found = loop {
-        let found = batches(&app, &id).await;
-        if complete(&found) >= 1 && found.iter().all(|b| b["status"] != "running") {
-            break found;
-        }
-        assert!(Instant::now() < until, "the stuck run stayed: {found:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let statuses: Vec<&str> = found
-        .iter()
-        .map(|b| b["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["complete", "failed"], "{found:?}");
-    assert!(
-        found[1]["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("worker died"),
-        "{found:?}"
-    );
-}
-
 async fn only_the_newest_batches_are_kept(mode: Mode) {
-    let server = provider(Duration::ZERO).await;
+    let server = provider(&["/gas"], BILLS, Duration::ZERO).await;
     let app = spawn(mode, &server, |c| c.worker.streams.stream_retention = 2).await;
     let _workers = app.workers();
     let stream = create(&app, 1).await;
@@ -397,7 +245,7 @@ async fn only_the_newest_batches_are_kept(mode: Mode) {
 both_modes!(only_the_newest_batches_are_kept);
 
 async fn bad_stream_requests_name_the_field(mode: Mode) {
-    let server = provider(Duration::ZERO).await;
+    let server = provider(&["/gas"], BILLS, Duration::ZERO).await;
     let app = spawn(mode, &server, |c| {
         c.worker.streams.stream_min_interval = Duration::from_secs(10)
     })

@@ -2,20 +2,20 @@
 //! signing-secret rotation, rate limits and quotas. Providers and receivers are wiremock
 //! servers; everything else is real.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
+use engine::both_modes;
+use engine::testing::{BILL, provider, receiver};
 use entity::idempotency_record;
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{MockServer, Request};
 
-use crate::both_modes;
 use crate::helpers::{Mode, TestApp};
 
 const ADMIN: &str = "admin-key-for-tests-0123456789";
@@ -39,24 +39,9 @@ async fn spawn(
     .await
 }
 
+/// The `gas` provider, answering a bill.
 async fn providers() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(r#"[{"amount": 1}]"#, "application/json"),
-        )
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn receiver() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    server
+    provider(&["/gas"], BILL, Duration::ZERO).await
 }
 
 /// One request with `key` as bearer (none when `None`): status, headers, JSON body.
@@ -126,12 +111,10 @@ async fn submit(app: &TestApp, key: &str, callback: &str) -> String {
     answer["id"].as_str().unwrap().to_owned()
 }
 
-async fn eventually(deadline: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let until = Instant::now() + deadline;
-    while !check().await {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits until `check` holds; panics naming `what` once `deadline` passed.
+async fn eventually(deadline: Duration, what: &str, check: impl AsyncFn() -> bool) {
+    let held = engine::testing::eventually(deadline, check).await;
+    assert!(held, "timed out waiting for {what}");
 }
 
 both_modes!(keys_admin_routes_and_revocation);
@@ -268,7 +251,7 @@ async fn keys_admin_routes_and_revocation(mode: Mode) {
 both_modes!(tenants_see_and_touch_only_their_own);
 async fn tenants_see_and_touch_only_their_own(mode: Mode) {
     let sources = providers().await;
-    let hooks = receiver().await;
+    let hooks = receiver(200).await;
     let app = spawn(mode, &sources, |_| {}).await;
     let _workers = app.workers();
     let (a_id, a, _) = tenant(&app, "a", json!({})).await;
@@ -469,7 +452,7 @@ async fn idempotency_replays_refuses_and_waits(mode: Mode) {
             route: "/v1/streams".into(),
             key: "k-busy".into(),
             fingerprint: engine::tenants::sha256_hex(stream.to_string().as_bytes()),
-            status: "processing".into(),
+            status: idempotency_record::RecordStatus::Processing,
             response_status: None,
             response_body: None,
             content_type: None,
@@ -535,7 +518,7 @@ fn verifying(request: &Request, secret: &str) -> usize {
 both_modes!(a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends);
 async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends(mode: Mode) {
     let sources = providers().await;
-    let hooks = receiver().await;
+    let hooks = receiver(200).await;
     let app = spawn(mode, &sources, |c| {
         c.worker.webhooks.secret_rotation_overlap = Duration::from_secs(3);
     })
@@ -822,11 +805,7 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_others_within_the_cache
 both_modes!(a_tenant_sees_only_the_receivers_its_webhooks_call);
 async fn a_tenant_sees_only_the_receivers_its_webhooks_call(mode: Mode) {
     let sources = providers().await;
-    let failing = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .mount(&failing)
-        .await;
+    let failing = receiver(500).await;
     let app = spawn(mode, &sources, |_| {}).await;
     let _workers = app.workers();
     let (_, a, _) = tenant(&app, "a", json!({})).await;

@@ -2,9 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use engine::testing::receiver;
 use serde_json::{Value, json};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{Mode, TestApp};
 
@@ -66,11 +65,7 @@ async fn wait_for(app: &TestApp, path: &str, ready: impl Fn(&Value) -> bool) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_timestamp_has_milliseconds_in_utc() {
-    let hooks = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&hooks)
-        .await;
+    let hooks = receiver(200).await;
     let app = TestApp::spawn_with(Mode::Embedded, |c| {
         c.worker.providers.providers.clear();
         c.mock.mock_failure_rate = 0.0;

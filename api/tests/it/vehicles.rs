@@ -1,8 +1,8 @@
 //! The vehicle state lookups, on the seed rows, in both modes.
 
+use engine::both_modes;
 use serde_json::json;
 
-use crate::both_modes;
 use crate::helpers::{Mode, TestApp};
 
 both_modes!(classic_route_answers_the_challenge_shape);

@@ -1,19 +1,17 @@
 //! Webhook collections as a user lives them: submit, wait for the callback, read the
 //! record. Providers and receivers are wiremock servers; everything else is real.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use engine::webhooks::{Collect, Deliver};
-use entity::{webhook, webhook_provider};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use engine::both_modes;
+use engine::testing::{RECEIVER_BODY, provider, receiver, requests_to};
+use entity::webhook;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::both_modes;
 use crate::helpers::{Mode, Proxy, TEST_SECRET, TestApp, host_port, redis_url};
 
 const GAS: &str = r#"[{"billedOn": "2026-04-07T15:03:14.257Z", "amount": 22.27}]"#;
@@ -30,16 +28,6 @@ async fn providers() -> MockServer {
     Mock::given(path("/internet"))
         .respond_with(ResponseTemplate::new(200).set_body_raw(INTERNET, "application/json"))
         .with_priority(10)
-        .mount(&server)
-        .await;
-    server
-}
-
-/// A callback receiver answering `status`.
-async fn receiver(status: u16) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status).set_body_string("thanks"))
         .mount(&server)
         .await;
     server
@@ -76,22 +64,6 @@ async fn submit(app: &TestApp, providers: Value, callback: &str) -> String {
     answer["id"].as_str().expect("an id").to_owned()
 }
 
-/// Polls until `check` holds; panics after `deadline`.
-async fn eventually<T>(
-    deadline: Duration,
-    what: &str,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let until = Instant::now() + deadline;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn webhook_in(app: &TestApp, id: &str, status: &str, deadline: Duration) -> Value {
     let until = Instant::now() + deadline;
     loop {
@@ -106,11 +78,6 @@ async fn webhook_in(app: &TestApp, id: &str, status: &str, deadline: Duration) -
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn requests_to(server: &MockServer, route: &str) -> usize {
-    let requests = server.received_requests().await.unwrap_or_default();
-    requests.iter().filter(|r| r.url.path() == route).count()
 }
 
 /// Checks a Standard Webhooks signature with ring's HMAC, not the code under test.
@@ -158,7 +125,10 @@ async fn happy_path(mode: Mode) {
     assert_eq!(done["providers"][0]["status"], "fetched");
     assert_eq!(done["providers"][1]["attempts"], 1);
     assert_eq!(done["delivery"]["attempts"][0]["statusCode"], 200);
-    assert_eq!(done["delivery"]["attempts"][0]["responseBody"], "thanks");
+    assert_eq!(
+        done["delivery"]["attempts"][0]["responseBody"],
+        RECEIVER_BODY
+    );
 
     let calls = hooks.received_requests().await.unwrap();
     assert_eq!(calls.len(), 1);
@@ -220,23 +190,6 @@ async fn a_provider_failing_once_is_fetched_again_alone(mode: Mode) {
 }
 both_modes!(a_provider_failing_once_is_fetched_again_alone);
 
-/// Answers 503 until `until`, then the bill; counts what reached it while down.
-struct Outage {
-    until: Instant,
-    refused: Arc<AtomicUsize>,
-}
-
-impl Respond for Outage {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        if Instant::now() < self.until {
-            self.refused.fetch_add(1, Ordering::SeqCst);
-            ResponseTemplate::new(503)
-        } else {
-            ResponseTemplate::new(200).set_body_raw(INTERNET, "application/json")
-        }
-    }
-}
-
 async fn a_provider_timing_out_is_a_failure_and_fetched_again(mode: Mode) {
     let (sources, hooks) = (providers().await, receiver(200).await);
     Mock::given(path("/internet"))
@@ -266,64 +219,6 @@ async fn a_provider_timing_out_is_a_failure_and_fetched_again(mode: Mode) {
     );
 }
 both_modes!(a_provider_timing_out_is_a_failure_and_fetched_again);
-
-async fn a_long_outage_is_probed_not_hammered(mode: Mode) {
-    let (sources, hooks) = (providers().await, receiver(200).await);
-    let outage = Duration::from_secs(5);
-    let refused = Arc::new(AtomicUsize::new(0));
-    Mock::given(path("/internet"))
-        .respond_with(Outage {
-            until: Instant::now() + outage,
-            refused: refused.clone(),
-        })
-        .with_priority(1)
-        .mount(&sources)
-        .await;
-    let concurrency = 4;
-    let app = spawn(mode, &sources, |c| {
-        c.worker.webhook_concurrency = concurrency;
-        c.worker.providers.provider_failure_threshold = 2;
-    })
-    .await;
-    let _workers = app.workers();
-    // In production, two worker processes share the provider's health through Redis.
-    let _second = (mode == Mode::Production).then(|| app.spawn_worker());
-    let processes = if mode == Mode::Production { 2 } else { 1 };
-    let mut ids = Vec::new();
-    for _ in 0..20 {
-        ids.push(submit(&app, json!(["gas", "internet"]), &hooks.uri()).await);
-    }
-    let down = eventually(
-        Duration::from_secs(10),
-        "the provider to be down",
-        async || {
-            let (_, list) = app.get_json("/v1/providers").await;
-            (list["items"][1]["health"] == "down").then_some(list)
-        },
-    )
-    .await;
-    assert!(down["items"][1]["nextProbeAt"].is_string(), "{down}");
-    for id in &ids {
-        webhook_in(&app, id, "delivered", Duration::from_secs(30)).await;
-    }
-    // Before it went down: at most the jobs already running; after: one probe per
-    // cool-down (0.5 s, then 1 s) over the 5 s outage, whatever the 20 waiting jobs do.
-    let probes = 1 + outage.as_millis() as usize / 500;
-    let bound = processes * concurrency as usize + 2 + probes;
-    let reached = refused.load(Ordering::SeqCst);
-    assert!(
-        reached <= bound,
-        "{reached} requests reached the provider while down (bound {bound})"
-    );
-    assert_eq!(
-        requests_to(&sources, "/gas").await,
-        20,
-        "gas was fetched once per webhook"
-    );
-    let (_, list) = app.get_json("/v1/providers").await;
-    assert_eq!(list["items"][1]["health"], "up");
-}
-both_modes!(a_long_outage_is_probed_not_hammered);
 
 /// Answers a redirect (which must not be followed), then `failures` times 503 (with a
 /// Retry-After of 0), then 200.
@@ -452,17 +347,7 @@ async fn a_gone_receiver_parks_at_once(mode: Mode) {
 both_modes!(a_gone_receiver_parks_at_once);
 
 async fn redelivery_while_collecting_is_a_conflict(mode: Mode) {
-    let sources = MockServer::start().await;
-    for route in ["/gas", "/internet"] {
-        Mock::given(path(route))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_raw(GAS, "application/json")
-                    .set_delay(Duration::from_secs(3)),
-            )
-            .mount(&sources)
-            .await;
-    }
+    let sources = provider(&["/gas", "/internet"], GAS, Duration::from_secs(3)).await;
     let hooks = receiver(200).await;
     let app = spawn(mode, &sources, |_| {}).await;
     let _workers = app.workers();
@@ -506,88 +391,6 @@ async fn past_the_deadline_what_arrived_is_delivered_as_failed(mode: Mode) {
     );
 }
 both_modes!(past_the_deadline_what_arrived_is_delivered_as_failed);
-
-async fn jobs_that_run_twice_send_nothing_twice(mode: Mode) {
-    let (sources, hooks) = (providers().await, receiver(200).await);
-    let app = spawn(mode, &sources, |_| {}).await;
-    let _workers = app.workers();
-    let id = submit(&app, json!(["gas", "internet"]), &hooks.uri()).await;
-    webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
-
-    // Duplicates of both jobs, as an at-least-once queue may hand out.
-    let queue = app.queue().await;
-    for _ in 0..2 {
-        queue
-            .push(Collect {
-                webhook_id: id.clone(),
-            })
-            .await
-            .unwrap();
-        queue
-            .push(Deliver {
-                webhook_id: id.clone(),
-            })
-            .await
-            .unwrap();
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(hooks.received_requests().await.unwrap().len(), 1);
-    assert_eq!(requests_to(&sources, "/gas").await, 1);
-}
-both_modes!(jobs_that_run_twice_send_nothing_twice);
-
-async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
-    let (sources, hooks) = (providers().await, receiver(200).await);
-    let app = spawn(mode, &sources, |c| {
-        c.worker.webhooks.sweep_interval = Duration::from_secs(1);
-        c.worker.webhooks.sweep_grace = Duration::from_secs(1);
-    })
-    .await;
-    let _workers = app.workers();
-    // Recorded, but the process died before the push: its task was never queued.
-    let now = chrono::Utc::now();
-    let id = ulid::Ulid::generate().to_string();
-    let db = app.db().await;
-    webhook::Entity::insert(webhook::ActiveModel {
-        id: Set(id.clone()),
-        callback_url: Set(hooks.uri()),
-        status: Set(webhook::WebhookStatus::Collecting),
-        outcome: Set(None),
-        tenant_id: Set("default".into()),
-        created_at: Set(now),
-        deadline_at: Set(now + chrono::Duration::hours(1)),
-        collected_at: Set(None),
-        delivered_at: Set(None),
-        updated_at: Set(now),
-        payload: Set(None),
-        delivery_attempts: Set(0),
-        attempt_limit: Set(0),
-        delivery_trigger: Set("scheduled".into()),
-        next_run_at: Set(Some(now - chrono::Duration::seconds(5))),
-        claimed_by: Set(None),
-        queued_task: Set(Some(ulid::Ulid::generate().to_string())),
-    })
-    .exec_without_returning(&db)
-    .await
-    .unwrap();
-    webhook_provider::Entity::insert(webhook_provider::ActiveModel {
-        webhook_id: Set(id.clone()),
-        provider: Set("gas".into()),
-        position: Set(0),
-        status: Set(webhook_provider::ProviderStatus::Pending),
-        attempts: Set(0),
-        last_error: Set(None),
-        data: Set(None),
-        fetched_at: Set(None),
-        updated_at: Set(now),
-    })
-    .exec_without_returning(&db)
-    .await
-    .unwrap();
-    webhook_in(&app, &id, "delivered", Duration::from_secs(20)).await;
-    assert_eq!(hooks.received_requests().await.unwrap().len(), 1);
-}
-both_modes!(the_sweeper_queues_webhooks_whose_job_vanished);
 
 async fn an_idempotency_key_returns_the_first_webhook(mode: Mode) {
     let (sources, hooks) = (providers().await, receiver(200).await);
@@ -735,22 +538,6 @@ async fn private_callback_targets_are_refused() {
         assert_eq!(status, 422, "{url} -> {answer}");
         assert_eq!(answer["errors"][0]["field"], "callbackUrl");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delivery_checks_the_address_again() {
-    // The API allowed it; the worker's rules refuse it when it connects.
-    let (sources, hooks) = (providers().await, receiver(200).await);
-    let app = spawn(Mode::Production, &sources, |_| {}).await;
-    let _worker = app.spawn_worker_with(|c| c.worker.webhooks.callback_allow_private = Some(false));
-    let id = submit(&app, json!("gas"), &hooks.uri()).await;
-    let parked = webhook_in(&app, &id, "parked", Duration::from_secs(20)).await;
-    let attempts = parked["delivery"]["attempts"].as_array().unwrap();
-    assert!(
-        attempts.iter().all(|a| a["errorKind"] == "refused_address"),
-        "{parked}"
-    );
-    assert_eq!(hooks.received_requests().await.unwrap().len(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,14 +6,16 @@
 use std::time::Duration;
 
 use engine::queue::Queue;
-use engine::testing::{fresh_postgres_database, redis_url, unique_name};
+use engine::testing::{
+    BILL, Settings, eventually, fresh_postgres_database, provider, receiver, redis_url, unique_name,
+};
 use engine::webhooks::Collect;
 use entity::webhook;
 use entity::webhook::WebhookStatus;
 use futures::StreamExt;
 use sea_orm::{Database, EntityTrait};
 
-use super::{eventually, gas_provider, receiver_ok, settings, submit_one, worker_command};
+use super::{submit_one, worker_command};
 
 /// More due tasks than one Lua `unpack` takes.
 const BACKLOG: usize = 12_000;
@@ -22,9 +24,9 @@ const BACKLOG: usize = 12_000;
 async fn a_backlog_of_due_tasks_beyond_one_unpack_does_not_wedge_the_collect_queue() {
     let database_url = fresh_postgres_database().await;
     let prefix = unique_name();
-    let providers = gas_provider(Duration::ZERO).await;
-    let receiver = receiver_ok().await;
-    let settings = settings(&database_url, &redis_url(), &prefix);
+    let providers = provider(&["/gas"], BILL, Duration::ZERO).await;
+    let receiver = receiver(200).await;
+    let settings = Settings::on(&database_url, Some(&redis_url()), &prefix);
     let queue = Queue::connect(&settings.store, &settings.worker)
         .await
         .unwrap();

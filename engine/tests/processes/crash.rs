@@ -3,21 +3,23 @@
 
 use std::time::Duration;
 
-use engine::testing::{fresh_postgres_database, redis_url, unique_name};
+use engine::testing::{
+    BILL, eventually, fresh_postgres_database, provider, receiver, redis_url, unique_name,
+};
 use entity::delivery_attempt::{self, AttemptStatus};
 use entity::webhook;
 use sea_orm::{ColumnTrait, Database, EntityTrait, QueryFilter, QueryOrder};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::matchers::method;
+use wiremock::{Mock, ResponseTemplate};
 
-use super::{eventually, gas_provider, receiver_ok, submit_one, worker_command};
+use super::{submit_one, worker_command};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
     let database_url = fresh_postgres_database().await;
     let prefix = unique_name();
-    let providers = gas_provider(Duration::from_secs(2)).await;
-    let receiver = receiver_ok().await;
+    let providers = provider(&["/gas"], BILL, Duration::from_secs(2)).await;
+    let receiver = receiver(200).await;
     let start = || {
         worker_command(&database_url, &redis_url(), &prefix)
             .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
@@ -79,24 +81,13 @@ async fn a_collection_cut_short_by_a_killed_worker_is_finished_by_another() {
 async fn a_worker_killed_during_its_post_leaves_the_attempt_counted() {
     let database_url = fresh_postgres_database().await;
     let prefix = unique_name();
-    let providers = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(r#"[{"amount": 1}]"#, "application/json"),
-        )
-        .mount(&providers)
-        .await;
+    let providers = provider(&["/gas"], BILL, Duration::ZERO).await;
     // The first POST is held long enough to kill its worker before it hears back.
-    let receiver = MockServer::start().await;
+    let receiver = receiver(200).await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
         .up_to_n_times(1)
         .with_priority(1)
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .with_priority(2)
         .mount(&receiver)
         .await;
     let start = || {

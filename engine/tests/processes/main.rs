@@ -1,74 +1,21 @@
 //! The `worker` binary as a supervisor sees it: real processes on Postgres + Redis.
 
 use std::process::ExitStatus;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clap::Parser;
-use engine::config::{StoreConfig, WorkerConfig};
-use engine::delivery::address::CallbackUrl;
 use engine::queue::Queue;
-use engine::testing::{fresh_postgres_database, redis_url, unique_name};
-use engine::webhooks::{self, NewWebhook};
+use engine::testing::{
+    self, Settings, TEST_SECRET, eventually, fresh_postgres_database, redis_url, unique_name,
+};
 use entity::maintenance_run;
 use redis::AsyncCommands;
 use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use tokio::process::{Child, Command};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod backlog;
 mod crash;
 mod outage;
 mod secrets;
-
-/// The settings a test process uses to reach the workers' stores.
-#[derive(Parser)]
-struct Settings {
-    #[command(flatten)]
-    store: StoreConfig,
-    #[command(flatten)]
-    worker: WorkerConfig,
-}
-
-/// The settings of a test process on these stores, under key prefix `prefix`.
-fn settings(database_url: &str, redis_url: &str, prefix: &str) -> Settings {
-    Settings::try_parse_from([
-        "test",
-        "--database-url",
-        database_url,
-        "--redis-url",
-        redis_url,
-        "--redis-prefix",
-        prefix,
-        "--migrate",
-        "true",
-    ])
-    .unwrap()
-}
-
-/// A provider at `/gas` that answers one reading after `delay`.
-async fn gas_provider(delay: Duration) -> MockServer {
-    let providers = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(r#"[{"amount": 1}]"#, "application/json")
-                .set_delay(delay),
-        )
-        .mount(&providers)
-        .await;
-    providers
-}
-
-/// A callback receiver that accepts every POST at once.
-async fn receiver_ok() -> MockServer {
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&receiver)
-        .await;
-    receiver
-}
 
 /// Submits one webhook collecting `provider` for `callback`, as the api would; its id.
 async fn submit_one(
@@ -78,20 +25,19 @@ async fn submit_one(
     provider: &str,
     callback: &str,
 ) -> String {
-    let settings = settings(database_url, redis_url, prefix);
+    let settings = Settings::on(database_url, Some(redis_url), prefix);
     let db = engine::db::connect(&settings.store).await.unwrap();
     let queue = Queue::connect(&settings.store, &settings.worker)
         .await
         .unwrap();
-    let new = NewWebhook {
-        tenant_id: engine::tenants::DEFAULT_TENANT.into(),
-        providers: vec![provider.to_owned()],
-        callback_url: CallbackUrl::parse(callback, true).unwrap(),
-    };
-    match webhooks::submit(&db, &queue, &settings.worker.webhooks, new).await {
-        Ok(created) => created.id,
-        other => panic!("a new webhook: {other:?}"),
-    }
+    testing::submit(
+        &db,
+        &queue,
+        &settings.worker.webhooks,
+        &[provider],
+        callback,
+    )
+    .await
 }
 
 fn spawn_worker(database_url: &str, redis_url: &str, prefix: &str) -> Child {
@@ -113,7 +59,7 @@ fn worker_command(database_url: &str, redis_url: &str, prefix: &str) -> Command 
         .env("WORKER_POLL_INTERVAL", "100ms")
         .env("WORKER_HEARTBEAT_INTERVAL", "1s")
         .env("WORKER_SHUTDOWN_TIMEOUT", "5s")
-        .env("WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        .env("WEBHOOK_SECRET", TEST_SECRET)
         .env("LOG_FORMAT", "json")
         .env("LOG_LEVEL", "warn")
         .kill_on_drop(true);
@@ -140,18 +86,6 @@ async fn vacuum_runs(db: &DatabaseConnection) -> Vec<maintenance_run::Model> {
         .all(db)
         .await
         .unwrap_or_default()
-}
-
-/// Polls `check` until it holds or the deadline passes.
-async fn eventually<F: AsyncFn() -> bool>(deadline: Duration, check: F) -> bool {
-    let until = Instant::now() + deadline;
-    while Instant::now() < until {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

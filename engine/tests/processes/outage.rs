@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
-use engine::testing::{Proxy, fresh_postgres_database, host_port, redis_url, unique_name};
+use engine::testing::{
+    BILL, Proxy, eventually, fresh_postgres_database, host_port, provider, receiver, redis_url,
+    unique_name,
+};
 use entity::webhook;
 use sea_orm::{Database, EntityTrait};
 
-use super::{eventually, gas_provider, receiver_ok, submit_one, terminate, worker_command};
+use super::{submit_one, terminate, worker_command};
 
 /// The worker's `datahog_dependency_up` line for `dependency`, if it reports one.
 async fn dependency_up(metrics: &str, dependency: &str) -> Option<String> {
@@ -28,8 +31,8 @@ async fn a_worker_waits_out_a_redis_outage_and_finishes_its_work() {
     let prefix = unique_name();
     let proxy = Proxy::start(host_port(&redis_url())).await;
     let redis_through_proxy = format!("redis://{}/", proxy.addr);
-    let providers = gas_provider(Duration::from_secs(2)).await;
-    let receiver = receiver_ok().await;
+    let providers = provider(&["/gas"], BILL, Duration::from_secs(2)).await;
+    let receiver = receiver(200).await;
     let metrics = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap()

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use engine::health::HealthView;
+use engine::testing::{provider, receiver_answering};
 use entity::webhook;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
 
-use crate::helpers::{Mode, TestApp};
+use crate::helpers::{Mode, TestEngine};
 
 /// A receiver that answers 503 while `down`, counting what it gets meanwhile.
 struct Receiver {
@@ -30,28 +30,35 @@ impl Respond for Receiver {
     }
 }
 
+/// Each receiver host with failures on record and its health, as `GET /v1/receivers`
+/// lists them.
+async fn troubled_hosts(engine: &TestEngine) -> Vec<(String, HealthView)> {
+    let receivers = &engine.ctx.receivers;
+    let mut troubled = Vec::new();
+    for host in receivers.troubled().await.unwrap() {
+        let view = receivers.view(&host).await.unwrap();
+        if view.failures > 0 {
+            troubled.push((host, view));
+        }
+    }
+    troubled
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_is_down_sees_only_probes_then_gets_everything() {
-    let providers = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("[1]", "application/json"))
-        .mount(&providers)
-        .await;
+    let providers = provider(&["/gas"], "[1]", Duration::ZERO).await;
     let down = Arc::new(AtomicBool::new(true));
     let while_down = Arc::new(AtomicUsize::new(0));
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(Receiver {
-            down: down.clone(),
-            while_down: while_down.clone(),
-        })
-        .mount(&receiver)
-        .await;
+    let receiver = receiver_answering(Receiver {
+        down: down.clone(),
+        while_down: while_down.clone(),
+    })
+    .await;
     let (threshold, concurrency, cooldown) = (3, 4, Duration::from_secs(1));
     let gas = format!("gas={}/gas", providers.uri());
-    let app = TestApp::spawn_with(Mode::Production, move |c| {
-        c.worker.providers.providers = vec![gas];
-        let w = &mut c.worker.webhooks;
+    let engine = TestEngine::start_with(Mode::Production, move |c| {
+        c.providers.providers = vec![gas];
+        let w = &mut c.webhooks;
         w.delivery_schedule = vec![Duration::ZERO; 1]
             .into_iter()
             .chain(vec![Duration::from_secs(1); 7])
@@ -62,23 +69,20 @@ async fn a_receiver_that_is_down_sees_only_probes_then_gets_everything() {
         w.receiver_cooldown_max = 2 * cooldown;
     })
     .await;
-    let _workers = app.workers();
+    let _workers = engine.run_workers();
     let outage = Instant::now();
     let webhooks = 200;
-    let body = json!({"provider": "gas", "callbackUrl": format!("{}/hook", receiver.uri())});
+    let callback = format!("{}/hook", receiver.uri());
     for _ in 0..webhooks {
-        let (status, answer) = app.post_json("/v1/webhooks", &body.to_string()).await;
-        assert_eq!(status, 202, "{answer}");
+        engine.submit(&["gas"], &callback).await;
     }
     let host = format!("http://{}", receiver.address());
     let mut open = false;
     while !open && outage.elapsed() < Duration::from_secs(30) {
-        let (_, list) = app.get_json("/v1/receivers").await;
-        open = list["items"].as_array().is_some_and(|items| {
-            items
-                .iter()
-                .any(|r| r["host"] == host && r["health"] == "down")
-        });
+        open = troubled_hosts(&engine)
+            .await
+            .iter()
+            .any(|(troubled, view)| *troubled == host && view.down);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(open, "the receiver's circuit opened");
@@ -87,12 +91,12 @@ async fn a_receiver_that_is_down_sees_only_probes_then_gets_everything() {
     down.store(false, Ordering::SeqCst);
     let outage = outage.elapsed();
 
-    let db = app.db().await;
+    let db = engine.db();
     let until = Instant::now() + Duration::from_secs(90);
     let delivered = loop {
         let delivered = webhook::Entity::find()
             .filter(webhook::Column::Status.eq(webhook::WebhookStatus::Delivered))
-            .count(&db)
+            .count(db)
             .await
             .unwrap();
         if delivered == webhooks || Instant::now() > until {
@@ -109,11 +113,10 @@ async fn a_receiver_that_is_down_sees_only_probes_then_gets_everything() {
     let bound = threshold as usize + concurrency as usize + probes;
     assert!(seen <= bound, "{seen} POSTs while down, more than {bound}");
     // Waiting used up no attempts, and the history has every POST the receiver saw.
-    let all = webhook::Entity::find().all(&db).await.unwrap();
+    let all = webhook::Entity::find().all(db).await.unwrap();
     let attempts: i32 = all.iter().map(|w| w.delivery_attempts).sum();
     let posts = receiver.received_requests().await.unwrap().len();
     assert_eq!(attempts as usize, posts);
     assert_eq!(posts, webhooks as usize + seen);
-    let (_, list) = app.get_json("/v1/receivers").await;
-    assert_eq!(list["items"], json!([]), "the host is up again");
+    assert_eq!(troubled_hosts(&engine).await, [], "the host is up again");
 }

@@ -1,42 +1,26 @@
 //! The counter flush reads the buffer in batches of at most `BATCH_KEYS` keys, and stays
 //! exact when it stops between two of them.
 
-use std::collections::BTreeMap;
-
+use engine::both_modes;
 use engine::counters::BATCH_KEYS;
 use engine::counters::flush::{self, Applied};
-use entity::counter;
-use futures::StreamExt;
-use sea_orm::EntityTrait;
 
-use crate::both_modes;
-use crate::helpers::{Mode, TestApp};
+use crate::helpers::{Mode, TestEngine};
 
-/// Buffers `delta` for `keys` distinct keys named `{prefix}-{i}`, straight into the buffer.
-async fn buffer_keys(app: &TestApp, prefix: &str, keys: usize, delta: i64) {
-    let buffer = app.counter_buffer().await;
-    let failed = futures::stream::iter(0..keys)
-        .map(|i| {
-            let buffer = buffer.clone();
-            async move {
-                buffer
-                    .increment("default", &format!("{prefix}-{i}"), delta)
-                    .await
-            }
-        })
-        .buffer_unordered(64)
-        .filter(|result| std::future::ready(result.is_err()))
-        .count()
-        .await;
-    assert_eq!(failed, 0);
+/// Buffers `delta` for `keys` distinct keys named `{prefix}-{i}`.
+async fn buffer_keys(engine: &TestEngine, prefix: &str, keys: usize, delta: i64) {
+    let increments: Vec<(String, i64)> = (0..keys)
+        .map(|i| (format!("{prefix}-{i}"), delta))
+        .collect();
+    engine.buffer(&increments).await;
 }
 
 both_modes!(a_large_buffer_is_flushed_in_bounded_batches_exactly_once);
 async fn a_large_buffer_is_flushed_in_bounded_batches_exactly_once(mode: Mode) {
-    let app = TestApp::spawn(mode).await;
+    let engine = TestEngine::start(mode).await;
     let keys = BATCH_KEYS * 2 + 500;
-    buffer_keys(&app, "big", keys, 2).await;
-    let (db, buffer) = (app.db().await, app.counter_buffer().await);
+    buffer_keys(&engine, "big", keys, 2).await;
+    let (db, buffer) = (engine.db(), &engine.ctx.counters);
 
     // The first batch is applied, then the flusher dies before removing it; more
     // increments arrive meanwhile, some to keys still waiting in the snapshot.
@@ -48,17 +32,17 @@ async fn a_large_buffer_is_flushed_in_bounded_batches_exactly_once(mode: Mode) {
         first.deltas.len()
     );
     assert!(matches!(
-        flush::apply(&db, &first).await.unwrap(),
+        flush::apply(db, &first).await.unwrap(),
         Applied::Now { .. }
     ));
-    buffer_keys(&app, "big", 100, 1).await;
-    let (_, view) = app.get_json("/v1/counters/big-7").await;
+    buffer_keys(&engine, "big", 100, 1).await;
     assert_eq!(
-        view["value"], 3,
+        engine.counter("big-7").await.value,
+        3,
         "buffered, applied and snapshot parts, once each"
     );
 
-    let flushed = flush::flush(&db, &buffer).await.unwrap();
+    let flushed = flush::flush(db, buffer).await.unwrap();
     assert_eq!(flushed[0].batch_id, first.id);
     assert_eq!(flushed[0].applied, Applied::Before);
     assert!(flushed.len() >= 4, "{} batches", flushed.len());
@@ -68,17 +52,11 @@ async fn a_large_buffer_is_flushed_in_bounded_batches_exactly_once(mode: Mode) {
         }
     }
 
-    let totals: BTreeMap<String, i64> = counter::Entity::find()
-        .all(&db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| (c.key, c.value))
-        .collect();
+    let totals = engine.persisted().await;
     assert_eq!(totals.len(), keys);
     for i in 0..keys {
         let expected = if i < 100 { 3 } else { 2 };
         assert_eq!(totals[&format!("big-{i}")], expected, "big-{i}");
     }
-    assert!(flush::flush(&db, &buffer).await.unwrap().is_empty());
+    assert!(flush::flush(db, buffer).await.unwrap().is_empty());
 }

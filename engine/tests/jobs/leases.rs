@@ -5,35 +5,30 @@ use std::time::Duration;
 
 use apalis::prelude::{Data, TaskId};
 use chrono::Utc;
-use engine::context::JobContext;
+use engine::testing::receiver_answering;
 use engine::webhooks::Deliver;
 use engine::webhooks::deliver;
 use entity::delivery_attempt::{self, AttemptStatus};
-use entity::webhook;
-use redis::AsyncCommands;
+use entity::webhook::{self, DeliveryTrigger, WebhookOutcome};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
-use crate::helpers::{Mode, TestApp, redis_url};
+use crate::helpers::{Mode, TestEngine};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing() {
-    let app = TestApp::spawn(Mode::Production).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500).set_delay(Duration::from_secs(2)))
-        .mount(&receiver)
-        .await;
-    let db = app.db().await;
+    let engine = TestEngine::start(Mode::Production).await;
+    let receiver =
+        receiver_answering(ResponseTemplate::new(500).set_delay(Duration::from_secs(2))).await;
+    let db = engine.db();
     let now = Utc::now();
     let id = ulid::Ulid::generate().to_string();
     webhook::Entity::insert(webhook::ActiveModel {
         id: Set(id.clone()),
         callback_url: Set(receiver.uri()),
         status: Set(webhook::WebhookStatus::Delivering),
-        outcome: Set(Some("completed".into())),
+        outcome: Set(Some(WebhookOutcome::Completed)),
         tenant_id: Set("default".into()),
         created_at: Set(now),
         deadline_at: Set(now + chrono::Duration::hours(1)),
@@ -43,25 +38,21 @@ async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing()
         payload: Set(Some(r#"{"id": "x"}"#.into())),
         delivery_attempts: Set(0),
         attempt_limit: Set(5),
-        delivery_trigger: Set("scheduled".into()),
+        delivery_trigger: Set(DeliveryTrigger::Scheduled),
         next_run_at: Set(Some(now)),
         claimed_by: Set(None),
         queued_task: Set(None),
     })
-    .exec_without_returning(&db)
+    .exec_without_returning(db)
     .await
     .unwrap();
 
-    let config = app.config.clone();
-    let ctx = JobContext::connect(db.clone(), &config.store, config.worker.clone())
-        .await
-        .unwrap();
     let job = Deliver {
         webhook_id: id.clone(),
     };
     let running = tokio::spawn(deliver::run(
         job,
-        Data::new(ctx),
+        Data::new(engine.ctx.clone()),
         TaskId::from(ulid::Ulid::generate()),
     ));
     // While the receiver holds the POST, the lease passes to another task.
@@ -82,13 +73,13 @@ async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing()
         )
         .col_expr(webhook::Column::NextRunAt, Expr::value(Some(later)))
         .filter(webhook::Column::Id.eq(&id))
-        .exec(&db)
+        .exec(db)
         .await
         .unwrap();
     running.await.unwrap().expect("the job ends without error");
 
     let row = webhook::Entity::find_by_id(&id)
-        .one(&db)
+        .one(db)
         .await
         .unwrap()
         .unwrap();
@@ -100,21 +91,12 @@ async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing()
     );
     let attempts = delivery_attempt::Entity::find()
         .filter(delivery_attempt::Column::WebhookId.eq(&id))
-        .all(&db)
+        .all(db)
         .await
         .unwrap();
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert_eq!(attempts[0].status, AttemptStatus::Completed);
     assert_eq!(attempts[0].status_code, Some(500));
     // No retry was queued by the job that lost the lease: that is the holder's to decide.
-    let mut redis = redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let queued: usize = redis
-        .hlen(format!("{}:deliver:data", app.config.store.redis_prefix))
-        .await
-        .unwrap();
-    assert_eq!(queued, 0);
+    assert_eq!(engine.queued_tasks("deliver").await, 0);
 }

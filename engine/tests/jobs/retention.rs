@@ -1,9 +1,13 @@
 //! Retention: rows back-dated past their retention are removed by one prune run, the rest
-//! stay, and a pruned webhook answers 404 like one that never existed.
+//! stay, and a pruned webhook is gone like one that never existed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
+use engine::both_modes;
+use engine::maintenance::prune::prune;
+use engine::testing::{provider, receiver};
+use entity::webhook::WebhookStatus;
 use entity::{
     counter_flush, counter_rejection, delivery_attempt, maintenance_run, stream, stream_batch,
     webhook, webhook_provider,
@@ -12,41 +16,23 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
 };
-use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::MockServer;
 
-use crate::both_modes;
-use crate::helpers::{Mode, TestApp};
+use crate::helpers::{Mode, TestEngine};
 
 fn days(n: i64) -> TimeDelta {
     TimeDelta::days(n)
 }
 
-/// Submits a webhook whose receiver answers `status`, and waits until it reaches `until`.
-async fn finished_webhook(app: &TestApp, receiver: &MockServer, until: &str) -> String {
-    let body = json!({"provider": "gas", "callbackUrl": receiver.uri()}).to_string();
-    let (status, accepted) = app.post_json("/v1/webhooks", &body).await;
-    assert_eq!(status, 202, "{accepted}");
-    let id = accepted["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, found) = app.get_json(&format!("/v1/webhooks/{id}")).await;
-        if found["status"] == until {
-            return id;
-        }
-        assert!(Instant::now() < deadline, "never {until}: {found}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn receiver(status: u16) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status))
-        .mount(&server)
-        .await;
-    server
+/// Submits a webhook for `receiver`, and waits until it is `until`.
+async fn finished_webhook(
+    engine: &TestEngine,
+    receiver: &MockServer,
+    until: WebhookStatus,
+) -> String {
+    let id = engine.submit(&["gas"], &receiver.uri()).await;
+    engine.webhook_in(&id, until, Duration::from_secs(20)).await;
+    id
 }
 
 /// Moves webhook `id`'s last change `age` into the past.
@@ -75,31 +61,29 @@ async fn rows_of(db: &DatabaseConnection, id: &str) -> (u64, u64) {
 
 both_modes!(one_prune_removes_what_is_past_its_retention);
 async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
-    let sources = MockServer::start().await;
-    Mock::given(path("/gas"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw("[1]", "application/json"))
-        .mount(&sources)
-        .await;
-    let app = TestApp::spawn_with(mode, |c| {
-        c.worker.providers.providers = vec![format!("gas={}/gas", sources.uri())];
-        c.worker.streams.stream_retention = 2;
+    // Installed before the prune counts what it removed, as a process does at start.
+    let metrics = engine::metrics::prometheus();
+    let sources = provider(&["/gas"], "[1]", Duration::ZERO).await;
+    let engine = TestEngine::start_with(mode, |w| {
+        w.providers.providers = vec![format!("gas={}/gas", sources.uri())];
+        w.streams.stream_retention = 2;
     })
     .await;
-    let _workers = app.workers();
-    let db = app.db().await;
+    let _workers = engine.run_workers();
+    let db = engine.db();
     let (taker, gone) = (receiver(200).await, receiver(410).await);
 
     // Webhooks: delivered 31 days ago (past RETENTION), delivered a day ago, parked 91
     // days ago (past PARKED_RETENTION), parked 31 days ago.
-    let old_delivered = finished_webhook(&app, &taker, "delivered").await;
-    let new_delivered = finished_webhook(&app, &taker, "delivered").await;
-    let old_parked = finished_webhook(&app, &gone, "parked").await;
-    let new_parked = finished_webhook(&app, &gone, "parked").await;
-    back_date_webhook(&db, &old_delivered, days(31)).await;
-    back_date_webhook(&db, &new_delivered, days(1)).await;
-    back_date_webhook(&db, &old_parked, days(91)).await;
-    back_date_webhook(&db, &new_parked, days(31)).await;
-    assert_eq!(rows_of(&db, &old_delivered).await, (1, 1));
+    let old_delivered = finished_webhook(&engine, &taker, WebhookStatus::Delivered).await;
+    let new_delivered = finished_webhook(&engine, &taker, WebhookStatus::Delivered).await;
+    let old_parked = finished_webhook(&engine, &gone, WebhookStatus::Parked).await;
+    let new_parked = finished_webhook(&engine, &gone, WebhookStatus::Parked).await;
+    back_date_webhook(db, &old_delivered, days(31)).await;
+    back_date_webhook(db, &new_delivered, days(1)).await;
+    back_date_webhook(db, &old_parked, days(91)).await;
+    back_date_webhook(db, &new_parked, days(31)).await;
+    assert_eq!(rows_of(db, &old_delivered).await, (1, 1));
 
     // Counter flush and rejection records, maintenance runs: 8 days old and new.
     let now = Utc::now();
@@ -110,7 +94,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
             applied_at: Set(now - age),
             duration_ms: Set(1),
         })
-        .exec_without_returning(&db)
+        .exec_without_returning(db)
         .await
         .unwrap();
         counter_rejection::Entity::insert(counter_rejection::ActiveModel {
@@ -122,7 +106,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
             created_at: Set(now - age),
             ..Default::default()
         })
-        .exec_without_returning(&db)
+        .exec_without_returning(db)
         .await
         .unwrap();
         maintenance_run::Entity::insert(maintenance_run::ActiveModel {
@@ -134,7 +118,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
             executions: Set(0),
             items: Set(0),
         })
-        .exec_without_returning(&db)
+        .exec_without_returning(db)
         .await
         .unwrap();
     }
@@ -152,7 +136,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
         updated_at: Set(now),
         stopped_at: Set(Some(now)),
     })
-    .exec_without_returning(&db)
+    .exec_without_returning(db)
     .await
     .unwrap();
     for slot in 1..=5 {
@@ -170,14 +154,12 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
             finished_at: Set(Some(now)),
             ..Default::default()
         })
-        .exec_without_returning(&db)
+        .exec_without_returning(db)
         .await
         .unwrap();
     }
 
-    let removed = engine::maintenance::prune::prune(&db, &app.config.worker, Utc::now())
-        .await
-        .unwrap();
+    let removed = prune(db, &engine.worker, Utc::now()).await.unwrap();
     // Two webhooks with a provider row and an attempt each, one of each record, two
     // stream batches.
     assert_eq!(removed, 2 * 3 + 3 + 2);
@@ -188,13 +170,16 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
         (&old_parked, false),
         (&new_parked, true),
     ] {
-        let (status, _) = app.get_json(&format!("/v1/webhooks/{id}")).await;
-        assert_eq!(status, if kept { 200 } else { 404 }, "{id}");
-        let rows = rows_of(&db, id).await;
+        let found = webhook::Entity::find_by_id(id.as_str())
+            .one(db)
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), kept, "{id}");
+        let rows = rows_of(db, id).await;
         assert_eq!(rows, if kept { (1, 1) } else { (0, 0) }, "{id}");
     }
     let flushes: Vec<String> = counter_flush::Entity::find()
-        .all(&db)
+        .all(db)
         .await
         .unwrap()
         .into_iter()
@@ -202,7 +187,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
         .collect();
     assert!(flushes.contains(&"new-batch".to_owned()));
     assert!(!flushes.contains(&"old-batch".to_owned()));
-    let rejections = counter_rejection::Entity::find().all(&db).await.unwrap();
+    let rejections = counter_rejection::Entity::find().all(db).await.unwrap();
     assert_eq!(
         rejections
             .iter()
@@ -212,7 +197,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
     );
     let runs = maintenance_run::Entity::find()
         .filter(maintenance_run::Column::Job.starts_with("test-"))
-        .all(&db)
+        .all(db)
         .await
         .unwrap();
     assert_eq!(
@@ -221,7 +206,7 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
     );
     let mut slots: Vec<i64> = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq("s-retention"))
-        .all(&db)
+        .all(db)
         .await
         .unwrap()
         .into_iter()
@@ -229,18 +214,18 @@ async fn one_prune_removes_what_is_past_its_retention(mode: Mode) {
         .collect();
     slots.sort();
     assert_eq!(slots, [1, 4, 5], "the newest two and the latest complete");
-    let (status, data) = app.get_json("/v1/streams/s-retention/data").await;
-    assert_eq!(status, 200, "{data}");
+    // The stream stays, so its data (the latest complete batch, slot 1) can still be read.
+    engine::streams::find(db, "s-retention", None)
+        .await
+        .expect("the stream is kept");
 
-    let metrics = app.get_text("/metrics").await;
+    let metrics = metrics.render();
     assert!(
         metrics.contains(r#"datahog_pruned_rows_total{table="webhooks"}"#),
         "{metrics}"
     );
 
     // Nothing is left past its retention: a second run removes nothing.
-    let again = engine::maintenance::prune::prune(&db, &app.config.worker, Utc::now())
-        .await
-        .unwrap();
+    let again = prune(db, &engine.worker, Utc::now()).await.unwrap();
     assert_eq!(again, 0);
 }
