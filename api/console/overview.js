@@ -62,12 +62,15 @@ function view(stats, receivers) {
     h("p", { class: "muted small" }, `${count(hour.submitted)} submitted · ${count(hour.delivered)} delivered · ${count(hour.attempts - hour.delivered)} failed attempts`),
     minuteChart(hour.minutes));
 
-  const queues = panel("Queues", table([
+  // A queue whose oldest due job waited past QUEUE_STALL_AFTER is wedged or unserved.
+  const stalled = stats.queues.filter((q) => q.stalled).length;
+  const queues = panel(stalled ? `Queues · ${stalled} stalled` : "Queues", table([
     ["Queue", (q) => h("code", {}, q.name)],
     ["Ready", (q) => count(q.ready), "num"],
     ["Scheduled", (q) => count(q.scheduled), "num"],
     ["Running", (q) => count(q.running), "num"],
     ["Oldest waiting", (q) => seconds(q.oldestReadySeconds), "num"],
+    ["", (q) => badge(q.stalled ? "stalled" : "ok")],
   ], stats.queues));
 
   const processes = workerProcesses(stats.workers);

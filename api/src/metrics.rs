@@ -72,6 +72,10 @@ fn describe() {
         "How long the oldest ready job of each queue has waited"
     );
     describe_gauge!(
+        "datahog_queue_stalled",
+        "1 when the oldest due job of a queue has waited longer than QUEUE_STALL_AFTER"
+    );
+    describe_gauge!(
         "datahog_provider_health",
         "Provider health: 1 up, 0.5 failing, 0 down"
     );
@@ -221,10 +225,14 @@ pub async fn record_platform_gauges(state: &AppState) {
                     .set(q.scheduled as f64);
                 metrics::gauge!("datahog_queue_running_jobs", "queue" => q.name)
                     .set(q.running as f64);
-                let age = q.oldest_ready.map_or(0.0, |at| {
-                    (now - at).num_milliseconds().max(0) as f64 / 1000.0
-                });
+                let age = q.waited(now).unwrap_or_default().as_secs_f64();
                 metrics::gauge!("datahog_queue_oldest_ready_seconds", "queue" => q.name).set(age);
+                let stalled = q.stalled(now, state.queue_stall_after);
+                metrics::gauge!("datahog_queue_stalled", "queue" => q.name).set(if stalled {
+                    1.0
+                } else {
+                    0.0
+                });
             }
         }
         Err(error) => tracing::warn!(%error, "cannot read the queue depths"),

@@ -154,6 +154,7 @@ fn app_state(config: &ApiConfig, platform: Platform, keys: Arc<KeyRing>) -> AppS
         allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
         webhooks: config.worker.webhooks.clone(),
         streams: config.worker.streams.clone(),
+        queue_stall_after: config.worker.queue_stall_after,
         keys,
         metrics_token: config.http.metrics_token.clone(),
     })

@@ -59,6 +59,8 @@ pub struct Shared {
     pub webhooks: WebhookConfig,
     /// Stream settings.
     pub streams: StreamConfig,
+    /// Past this wait, a queue's oldest due job makes the queue stalled.
+    pub queue_stall_after: std::time::Duration,
     /// When set, the token `/metrics` requires.
     pub metrics_token: Option<SecretString>,
     /// Whether callbacks may target private addresses.

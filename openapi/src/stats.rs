@@ -91,11 +91,12 @@ pub struct QueueStats {
     pub scheduled: u64,
     /// Jobs a worker holds now.
     pub running: u64,
-    /// How long the oldest job due has been waiting, in seconds; absent when none waits. With
-    /// Redis, a job already moved to the ready list counts from when it was queued, which for
-    /// a job queued to run later is before it became due.
+    /// How long the oldest job due has been waiting, in seconds; absent when none waits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_ready_seconds: Option<f64>,
+    /// Whether the oldest job due has waited longer than `QUEUE_STALL_AFTER`: the queue is
+    /// wedged, or no worker serves it.
+    pub stalled: bool,
 }
 
 /// A worker registered with a queue.

@@ -62,9 +62,8 @@ async fn show(State(app): State<AppState>, scope: Scope) -> Result<Json<Stats>, 
             ready: q.ready,
             scheduled: q.scheduled,
             running: q.running,
-            oldest_ready_seconds: q
-                .oldest_ready
-                .map(|at| (now - at).num_milliseconds().max(0) as f64 / 1000.0),
+            oldest_ready_seconds: q.waited(now).map(|waited| waited.as_secs_f64()),
+            stalled: q.stalled(now, app.queue_stall_after),
         })
         .collect();
     let workers = app

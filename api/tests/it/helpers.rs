@@ -45,8 +45,8 @@ impl TestApp {
         config.tenants.rate_limit_per_second = 1_000_000;
         // Tests flush and vacuum by hand; the ones about schedules set their own interval.
         config.worker.counter_flush_interval = Duration::from_secs(24 * 3600);
-        config.worker.vacuum_interval = Duration::from_secs(24 * 3600);
-        config.worker.webhooks.sweep_interval = Duration::from_secs(24 * 3600);
+        config.worker.maintenance.vacuum_interval = Duration::from_secs(24 * 3600);
+        config.worker.maintenance.sweep_interval = Duration::from_secs(24 * 3600);
         config.worker.webhooks.webhook_secret = Some(TEST_SECRET.into());
         // Providers and receivers are wiremock servers on loopback.
         config.worker.webhooks.callback_allow_private = Some(true);

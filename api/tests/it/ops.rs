@@ -135,3 +135,51 @@ async fn the_api_and_its_worker_wait_out_a_redis_outage() {
         "the increments before and after the outage were flushed"
     );
 }
+
+/// A queue nobody serves is reported stalled once its oldest due job has waited past
+/// `QUEUE_STALL_AFTER`, in `/v1/stats` and `/metrics`; served again, it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_no_worker_takes_from_is_reported_stalled() {
+    let providers =
+        engine::testing::provider(&["/gas"], engine::testing::BILL, Duration::ZERO).await;
+    let receiver = engine::testing::receiver(200).await;
+    let app = TestApp::spawn_with(Mode::Production, |c| {
+        c.worker.queue_stall_after = Duration::from_secs(1);
+        c.worker.providers.providers = vec![format!("gas={}/gas", providers.uri())];
+    })
+    .await;
+    let collect_stalled = async || {
+        let (_, stats) = app.get_json("/v1/stats").await;
+        stats["queues"]
+            .as_array()
+            .and_then(|queues| queues.iter().find(|q| q["name"] == "collect"))
+            .map(|q| q["stalled"] == true)
+            .unwrap_or(false)
+    };
+    assert!(!collect_stalled().await, "nothing waits yet");
+    // No worker process runs: the collection waits in the queue.
+    let body =
+        serde_json::json!({"provider": "gas", "callbackUrl": format!("{}/hook", receiver.uri())});
+    let (status, answer) = app.post_json("/v1/webhooks", &body.to_string()).await;
+    assert_eq!(status, 202, "{answer}");
+    assert!(
+        eventually(Duration::from_secs(20), collect_stalled).await,
+        "the unserved collect queue was never reported stalled"
+    );
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("datahog_queue_stalled{queue=\"collect\"} 1"),
+        "{metrics}"
+    );
+
+    let _worker = app.spawn_worker();
+    assert!(
+        eventually(Duration::from_secs(30), async || !collect_stalled().await).await,
+        "the collect queue stayed stalled with a worker serving it"
+    );
+    let metrics = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("datahog_queue_stalled{queue=\"collect\"} 0"),
+        "{metrics}"
+    );
+}

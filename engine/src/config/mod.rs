@@ -114,6 +114,12 @@ pub struct WorkerConfig {
     #[arg(long, env = "WORKER_POLL_INTERVAL", default_value = "200ms", value_parser = positive_duration)]
     pub worker_poll_interval: Duration,
 
+    /// A queue whose oldest due job has waited longer than this is reported stalled
+    /// (`/v1/stats`, `datahog_queue_stalled`, the console): wedged, unserved, or behind a
+    /// backlog its workers do not drain in that time.
+    #[arg(long, env = "QUEUE_STALL_AFTER", default_value = "2m", value_parser = positive_duration)]
+    pub queue_stall_after: Duration,
+
     /// How often a worker tells the queue it is alive.
     #[arg(long, env = "WORKER_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub worker_heartbeat_interval: Duration,
@@ -131,6 +137,40 @@ pub struct WorkerConfig {
     #[arg(long, env = "WORKER_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub worker_shutdown_timeout: Duration,
 
+    /// How often buffered counter increments are flushed to the database (once per
+    /// interval across all workers, and once more when a worker stops).
+    #[arg(long, env = "COUNTER_FLUSH_INTERVAL", default_value = "10s", value_parser = slot_interval)]
+    pub counter_flush_interval: Duration,
+
+    /// The data providers and their health.
+    #[command(flatten)]
+    pub providers: ProviderConfig,
+
+    /// Webhook collections and their deliveries.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+
+    /// Streams.
+    #[command(flatten)]
+    pub streams: StreamConfig,
+
+    /// The maintenance jobs: sweeper, vacuum and pruning.
+    #[command(flatten)]
+    pub maintenance: MaintenanceConfig,
+}
+
+/// The maintenance jobs, each once per interval across all workers: the sweeper re-queues
+/// what lost its job, the vacuum removes finished queue tasks, pruning removes old rows.
+#[derive(Debug, Clone, Args)]
+pub struct MaintenanceConfig {
+    /// How often unfinished webhooks and active streams whose job went missing are re-queued.
+    #[arg(long, env = "SWEEP_INTERVAL", default_value = "30s", value_parser = slot_interval)]
+    pub sweep_interval: Duration,
+
+    /// How long past its due time a job may be missing before the sweeper re-queues it.
+    #[arg(long, env = "SWEEP_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub sweep_grace: Duration,
+
     /// How often finished queue tasks are vacuumed (once per interval across all workers).
     #[arg(long, env = "VACUUM_INTERVAL", default_value = "1h", value_parser = slot_interval)]
     pub vacuum_interval: Duration,
@@ -138,11 +178,6 @@ pub struct WorkerConfig {
     /// Finished and dead queue tasks older than this are removed by the vacuum.
     #[arg(long, env = "VACUUM_MAX_AGE", default_value = "24h", value_parser = humantime::parse_duration)]
     pub vacuum_max_age: Duration,
-
-    /// How often buffered counter increments are flushed to the database (once per
-    /// interval across all workers, and once more when a worker stops).
-    #[arg(long, env = "COUNTER_FLUSH_INTERVAL", default_value = "10s", value_parser = slot_interval)]
-    pub counter_flush_interval: Duration,
 
     /// How often old rows are pruned (once per interval across all workers).
     #[arg(long, env = "PRUNE_INTERVAL", default_value = "1h", value_parser = slot_interval)]
@@ -160,18 +195,6 @@ pub struct WorkerConfig {
     /// How long the record of each maintenance run (`maintenance_runs`) is kept.
     #[arg(long, env = "MAINTENANCE_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
     pub maintenance_retention: Duration,
-
-    /// The data providers and their health.
-    #[command(flatten)]
-    pub providers: ProviderConfig,
-
-    /// Webhook collections and their deliveries.
-    #[command(flatten)]
-    pub webhooks: WebhookConfig,
-
-    /// Streams.
-    #[command(flatten)]
-    pub streams: StreamConfig,
 }
 
 /// Streams: providers fetched on an interval.
@@ -257,10 +280,6 @@ pub struct WebhookConfig {
     #[arg(long, env = "CALLBACK_ALLOW_PRIVATE")]
     pub callback_allow_private: Option<bool>,
 
-    /// How often unfinished webhooks and active streams whose job went missing are re-queued.
-    #[arg(long, env = "SWEEP_INTERVAL", default_value = "30s", value_parser = slot_interval)]
-    pub sweep_interval: Duration,
-
     /// Consecutive failed deliveries to one receiver host (scheme, host, port) that open
     /// its circuit: then only one probe per cool-down reaches it.
     #[arg(long, env = "RECEIVER_FAILURE_THRESHOLD", default_value_t = 5,
@@ -280,10 +299,6 @@ pub struct WebhookConfig {
     #[arg(long, env = "RECEIVER_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub receiver_concurrency: u32,
-
-    /// How long past its due time a job may be missing before the sweeper re-queues it.
-    #[arg(long, env = "SWEEP_GRACE", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub sweep_grace: Duration,
 
     /// How long an `Idempotency-Key` replays the first answer it got (per tenant and route).
     #[arg(long, env = "IDEMPOTENCY_TTL", default_value = "24h", value_parser = humantime::parse_duration)]

@@ -62,7 +62,7 @@ const AGED: &[Aged] = &[
         table: "maintenance_runs",
         key: &["job", "slot"],
         at: "claimed_at",
-        keep: |config| config.maintenance_retention,
+        keep: |config| config.maintenance.maintenance_retention,
     },
 ];
 
@@ -74,7 +74,7 @@ impl Periodic for Prune {
     const QUEUE: &'static str = "prune";
 
     fn interval(config: &WorkerConfig) -> Duration {
-        config.prune_interval
+        config.maintenance.prune_interval
     }
 
     async fn work(ctx: &JobContext) -> Result<u64, JobError> {
@@ -91,8 +91,8 @@ pub async fn prune(
 ) -> Result<u64, DbErr> {
     let mut total = 0;
     let finished = [
-        (WebhookStatus::Delivered, config.retention),
-        (WebhookStatus::Parked, config.parked_retention),
+        (WebhookStatus::Delivered, config.maintenance.retention),
+        (WebhookStatus::Parked, config.maintenance.parked_retention),
     ];
     for (status, keep) in finished {
         total += prune_webhooks(db, status, now - keep).await?;

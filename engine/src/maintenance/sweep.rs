@@ -38,7 +38,7 @@ impl Periodic for Sweep {
     const QUEUE: &'static str = "sweep";
 
     fn interval(config: &WorkerConfig) -> Duration {
-        config.webhooks.sweep_interval
+        config.maintenance.sweep_interval
     }
 
     async fn work(ctx: &JobContext) -> Result<u64, JobError> {
@@ -55,7 +55,7 @@ impl Periodic for Sweep {
 /// Re-queues unfinished webhooks whose job is overdue.
 async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
     let now = Utc::now();
-    let overdue = now - ctx.config.webhooks.sweep_grace;
+    let overdue = now - ctx.config.maintenance.sweep_grace;
     let stranded = webhook::Entity::find()
         .filter(
             webhook::Column::Status.is_in([WebhookStatus::Collecting, WebhookStatus::Delivering]),
@@ -125,7 +125,7 @@ async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
 /// Re-arms active streams whose next run is overdue: one run now, for the latest due slot.
 async fn streams(ctx: &JobContext) -> Result<u64, JobError> {
     let now = Utc::now().timestamp();
-    let overdue = now - ctx.config.webhooks.sweep_grace.as_secs() as i64;
+    let overdue = now - ctx.config.maintenance.sweep_grace.as_secs() as i64;
     let stranded = stream::Entity::find()
         .filter(stream::Column::Status.eq(StreamStatus::Active))
         .filter(
@@ -171,7 +171,7 @@ async fn streams(ctx: &JobContext) -> Result<u64, JobError> {
 /// it.
 async fn abandoned_runs(ctx: &JobContext) -> Result<u64, JobError> {
     let now = Utc::now();
-    let longest = ctx.config.worker_job_timeout + ctx.config.webhooks.sweep_grace;
+    let longest = ctx.config.worker_job_timeout + ctx.config.maintenance.sweep_grace;
     let finished = transition(
         stream_batch::Entity::update_many(),
         stream_batch::Column::Status,

@@ -16,13 +16,16 @@ impl Periodic for Vacuum {
     const QUEUE: &'static str = "maintenance";
 
     fn interval(config: &WorkerConfig) -> Duration {
-        config.vacuum_interval
+        config.maintenance.vacuum_interval
     }
 
     /// Removes finished and dead tasks older than `VACUUM_MAX_AGE` from every queue (the
     /// prune job trims the database's tables).
     async fn work(ctx: &JobContext) -> Result<u64, JobError> {
-        let removed = ctx.queue.vacuum(QUEUES, ctx.config.vacuum_max_age).await?;
+        let removed = ctx
+            .queue
+            .vacuum(QUEUES, ctx.config.maintenance.vacuum_max_age)
+            .await?;
         tracing::info!(removed, "vacuumed finished queue tasks");
         Ok(removed)
     }

@@ -43,10 +43,23 @@ pub struct QueueDepth {
     pub scheduled: u64,
     /// Jobs fetched by a worker and not yet finished.
     pub running: u64,
-    /// Since when the oldest job due has waited: its due time, or, for a job already moved
-    /// to Redis's ready list, when it was queued (Redis keeps no due time there; for a job
-    /// queued to run later, this is before it became due).
+    /// Since when the oldest job due has waited: its due time (for a job already moved to
+    /// Redis's ready list, the time in its id, which `Queue::task_id_due` makes its due
+    /// time).
     pub oldest_ready: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl QueueDepth {
+    /// How long the oldest job due has waited as of `now`, if one waits.
+    pub fn waited(&self, now: chrono::DateTime<chrono::Utc>) -> Option<std::time::Duration> {
+        self.oldest_ready
+            .map(|at| (now - at).to_std().unwrap_or_default())
+    }
+
+    /// Whether the oldest job due has waited longer than `after` as of `now`.
+    pub fn stalled(&self, now: chrono::DateTime<chrono::Utc>, after: std::time::Duration) -> bool {
+        self.waited(now).is_some_and(|waited| waited > after)
+    }
 }
 
 /// A worker registered with a queue, and its last heartbeat.
@@ -116,6 +129,14 @@ impl Queue {
         TaskId::from(ulid::Ulid::generate())
     }
 
+    /// A new task id for a job due at `at`: its time part is when the job is due (now, if
+    /// that is past), so a ready job's id says since when it has waited.
+    pub fn task_id_due(at: chrono::DateTime<chrono::Utc>) -> TaskId {
+        let due = Ord::max(at, chrono::Utc::now());
+        let millis = u64::try_from(due.timestamp_millis()).unwrap_or(0);
+        TaskId::from(ulid::Ulid::from_parts(millis, fastrand::u128(..)))
+    }
+
     /// Queues `job` to run now; returns the task's id.
     pub async fn push<J: Job>(&self, job: J) -> Result<TaskId, QueueError> {
         let id = Self::task_id();
@@ -128,7 +149,7 @@ impl Queue {
         job: J,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<TaskId, QueueError> {
-        let id = Self::task_id();
+        let id = Self::task_id_due(at);
         self.push_as(job, id.clone(), Some(at)).await.map(|()| id)
     }
 
@@ -197,5 +218,37 @@ impl Queue {
             Queue::Redis(q) => q.vacuum(queues, max_age).await,
             Queue::Sqlite(q) => q.vacuum(max_age).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, Utc};
+
+    use super::*;
+
+    fn time_of(id: &TaskId) -> chrono::DateTime<Utc> {
+        let ulid = ulid::Ulid::from_string(&id.to_string()).unwrap();
+        chrono::DateTime::<Utc>::from(ulid.datetime())
+    }
+
+    #[test]
+    fn a_task_id_carries_when_its_job_is_due() {
+        let later = Utc::now() + TimeDelta::minutes(5);
+        let gap = (time_of(&Queue::task_id_due(later)) - later).num_milliseconds();
+        assert!(gap.abs() <= 1, "{gap} ms from the due time");
+        // A due time already past is now: the job waits from when it was queued.
+        let before = Utc::now();
+        let past = time_of(&Queue::task_id_due(before - TimeDelta::hours(1)));
+        assert!(past >= before - TimeDelta::milliseconds(1), "{past} before {before}");
+        let depth = QueueDepth {
+            name: "collect",
+            ready: 1,
+            scheduled: 0,
+            running: 0,
+            oldest_ready: Some(before - TimeDelta::seconds(90)),
+        };
+        assert!(depth.stalled(before, std::time::Duration::from_secs(60)));
+        assert!(!depth.stalled(before, std::time::Duration::from_secs(120)));
     }
 }

@@ -255,7 +255,7 @@ impl RedisQueue {
                 let held: Vec<u64> = pipe.query_async(&mut conn).await?;
                 running = held.iter().sum();
             }
-            // Ready-list ids are ULIDs: their time is when the job was queued.
+            // Ready-list ids are ULIDs whose time is when the job became due (`task_id_due`).
             let listed_since = head
                 .and_then(|id| ulid::Ulid::from_string(&id).ok())
                 .map(|id| chrono::DateTime::<chrono::Utc>::from(id.datetime()));

@@ -77,7 +77,7 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         }
         Some(at) if Utc::now() < webhook.deadline_at => {
             let at = Ord::min(at, webhook.deadline_at);
-            let next = Queue::task_id();
+            let next = Queue::task_id_due(at);
             if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
                 tracing::info!(webhook = %id, next = %at, "providers missing; collection continues later");
                 let job = Collect {
@@ -204,7 +204,7 @@ async fn finish(
     let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
     let first = ctx.config.webhooks.delivery_schedule[0];
-    let next = Queue::task_id();
+    let next = Queue::task_id_due(now + first);
     let move_on = transition(
         webhook::Entity::update_many(),
         webhook::Column::Status,

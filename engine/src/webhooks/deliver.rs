@@ -118,7 +118,7 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     } else {
         WebhookStatus::Parked
     };
-    let next = Queue::task_id();
+    let next = Queue::task_id_due(next_at.unwrap_or(now));
     let verdict = Verdict {
         status,
         next_at,
@@ -257,7 +257,7 @@ async fn wait_for_receiver(
     let settings = &ctx.config.webhooks;
     let soonest = Utc::now() + settings.receiver_cooldown_min;
     let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
-    let next = Queue::task_id();
+    let next = Queue::task_id_due(at);
     if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
         metrics::delivery_deferred();
         tracing::debug!(webhook = %id, %host, next = %at, "receiver down; delivery waits");

@@ -52,8 +52,8 @@ impl TestEngine {
         store.database_max_connections = 5;
         // Tests flush, vacuum and sweep by hand; the ones about schedules set their own.
         worker.counter_flush_interval = Duration::from_secs(24 * 3600);
-        worker.vacuum_interval = Duration::from_secs(24 * 3600);
-        worker.webhooks.sweep_interval = Duration::from_secs(24 * 3600);
+        worker.maintenance.vacuum_interval = Duration::from_secs(24 * 3600);
+        worker.maintenance.sweep_interval = Duration::from_secs(24 * 3600);
         worker.webhooks.webhook_secret = Some(TEST_SECRET.into());
         // Providers and receivers are wiremock servers on loopback.
         worker.webhooks.callback_allow_private = Some(true);

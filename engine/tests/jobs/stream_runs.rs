@@ -102,8 +102,8 @@ async fn two_workers_make_one_fetch_per_slot_and_a_restarted_worker_carries_on()
 async fn the_sweeper_re_arms_a_stream_whose_run_vanished() {
     let server = provider(&["/gas"], BILL, Duration::ZERO).await;
     let engine = start(&server, |w| {
-        w.webhooks.sweep_interval = Duration::from_secs(1);
-        w.webhooks.sweep_grace = Duration::from_secs(1);
+        w.maintenance.sweep_interval = Duration::from_secs(1);
+        w.maintenance.sweep_grace = Duration::from_secs(1);
     })
     .await;
     let _workers = engine.run_workers();
@@ -138,8 +138,8 @@ async fn the_sweeper_re_arms_a_stream_whose_run_vanished() {
 async fn a_run_that_died_mid_way_is_finished_as_failed_and_the_stream_goes_on() {
     let server = provider(&["/gas"], BILL, Duration::ZERO).await;
     let engine = start(&server, |w| {
-        w.webhooks.sweep_interval = Duration::from_secs(1);
-        w.webhooks.sweep_grace = Duration::from_secs(1);
+        w.maintenance.sweep_interval = Duration::from_secs(1);
+        w.maintenance.sweep_grace = Duration::from_secs(1);
         w.worker_job_timeout = Duration::from_secs(5);
     })
     .await;

@@ -94,8 +94,8 @@ async fn the_sweeper_queues_webhooks_whose_job_vanished(mode: Mode) {
     );
     let engine = TestEngine::start_with(mode, |w| {
         webhook_settings(w, &sources);
-        w.webhooks.sweep_interval = Duration::from_secs(1);
-        w.webhooks.sweep_grace = Duration::from_secs(1);
+        w.maintenance.sweep_interval = Duration::from_secs(1);
+        w.maintenance.sweep_grace = Duration::from_secs(1);
     })
     .await;
     let _workers = engine.run_workers();
