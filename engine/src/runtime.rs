@@ -198,6 +198,13 @@ pub async fn run(
     tracing::info!(worker = %name, "starting workers");
 
     let schedulers = crate::with_job_kinds!(schedule_all!(&ctx, &deps, &name, &cancel,));
+    // Once before any worker fetches: apalis-redis's fetch would move a whole waiting
+    // backlog to the ready list in one go, ahead of every fresh task.
+    if let Queue::Redis(q) = &ctx.queue
+        && let Err(error) = q.promote_due(QUEUES).await
+    {
+        tracing::warn!(%error, "could not promote due tasks before starting; the promoter retries");
+    }
     let promoter = match &ctx.queue {
         Queue::Redis(q) => Some(tokio::spawn(promote(
             q.clone(),

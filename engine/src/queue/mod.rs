@@ -240,7 +240,10 @@ mod tests {
         // A due time already past is now: the job waits from when it was queued.
         let before = Utc::now();
         let past = time_of(&Queue::task_id_due(before - TimeDelta::hours(1)));
-        assert!(past >= before - TimeDelta::milliseconds(1), "{past} before {before}");
+        assert!(
+            past >= before - TimeDelta::milliseconds(1),
+            "{past} before {before}"
+        );
         let depth = QueueDepth {
             name: "collect",
             ready: 1,

@@ -35,30 +35,99 @@ pub const PROMOTE_CHUNK: usize = 1000;
 /// the next queue (and to the next pass) instead of holding Redis.
 const PROMOTE_ROUNDS: usize = 50;
 
-/// Moves up to `ARGV[2]` tasks due by `ARGV[1]` (unix seconds, as apalis-redis scores them)
-/// from the schedule (`KEYS[1]`) to the end of the ready list (`KEYS[2]`), and signals
-/// (`KEYS[3]`) as apalis's own fetch does when it promotes; returns how many moved.
+/// The most tasks a queue's ready list holds; what else is due waits in the queue's backlog
+/// (a sorted set of our own, by due time), from which the ready list is refilled as it
+/// drains, the freshest first. A fresh job thus waits behind at most this many, not behind a
+/// whole outage's backlog.
+pub const READY_HIGH_WATER: usize = 1000;
+
+/// Seconds within which a due task counts as fresh: refills take the fresh half first.
+const FRESH_SECONDS: i64 = 2;
+
+/// Seconds ahead of now that tasks leave the schedule for the backlog: apalis-redis's fetch
+/// promotes every due task of the schedule to the ready list itself, so what becomes due
+/// (an outage's collections, all at the probe time) must already be in the backlog then.
+const LOOKAHEAD_SECONDS: i64 = 2;
+
+/// For one queue: moves up to `ARGV[2]` tasks due by `ARGV[5]` (unix seconds, as apalis
+/// scores them; `ARGV[1]` is now) out of the schedule (`KEYS[1]`): those due now straight
+/// to the ready list (`KEYS[2]`) while it has room below `ARGV[3]` and no due task waits in
+/// the backlog (`KEYS[4]`), the others into the backlog; then refills the ready list's room
+/// from the backlog's due tasks, half from those due since `ARGV[4]` (newest first), the
+/// rest oldest first; signals (`KEYS[3]`) as apalis's own fetch does. Returns {taken from
+/// the schedule, pushed to the ready list}.
 static PROMOTE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-if #ids > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(ids))
+local now = tonumber(ARGV[1])
+local room = tonumber(ARGV[3]) - redis.call('LLEN', KEYS[2])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[5], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local taken = #due / 2
+local pushed = 0
+if taken > 0 then
+  local ids = {}
+  for i = 1, #due, 2 do ids[#ids + 1] = due[i] end
   redis.call('ZREM', KEYS[1], unpack(ids))
+  local direct = room > 0 and redis.call('ZCOUNT', KEYS[4], 0, now) == 0
+  local ready = {}
+  local later = {}
+  for i = 1, #due, 2 do
+    if direct and #ready < room and tonumber(due[i + 1]) <= now then
+      ready[#ready + 1] = due[i]
+    else
+      later[#later + 1] = due[i + 1]
+      later[#later + 1] = due[i]
+    end
+  end
+  if #ready > 0 then
+    redis.call('RPUSH', KEYS[2], unpack(ready))
+    pushed = #ready
+    room = room - #ready
+  end
+  if #later > 0 then
+    redis.call('ZADD', KEYS[4], unpack(later))
+  end
+end
+if room > 0 and redis.call('ZCOUNT', KEYS[4], 0, now) > 0 then
+  local fresh = redis.call('ZREVRANGEBYSCORE', KEYS[4], ARGV[1], ARGV[4], 'LIMIT', 0, math.ceil(room / 2))
+  if #fresh > 0 then
+    redis.call('RPUSH', KEYS[2], unpack(fresh))
+    redis.call('ZREM', KEYS[4], unpack(fresh))
+    pushed = pushed + #fresh
+    room = room - #fresh
+  end
+  if room > 0 then
+    local oldest = redis.call('ZRANGEBYSCORE', KEYS[4], 0, ARGV[1], 'LIMIT', 0, room)
+    if #oldest > 0 then
+      redis.call('RPUSH', KEYS[2], unpack(oldest))
+      redis.call('ZREM', KEYS[4], unpack(oldest))
+      pushed = pushed + #oldest
+    end
+  end
+end
+if pushed > 0 then
   redis.call('DEL', KEYS[3])
   redis.call('LPUSH', KEYS[3], 1)
 end
-return #ids
+return {taken, pushed}
 "#,
     )
 });
 
+/// The key of `queue`'s backlog: due tasks waiting for room in its ready list.
+fn backlog_key(config: &apalis_redis::Config) -> String {
+    format!("{}:backlog", config.scheduled_jobs_set())
+}
+
 /// One queue read in one round trip: the ready list's length and head, the schedule's
-/// due and later counts and its first entry, the registered workers.
+/// due and later counts and its first entry, the backlog's size and first entry, the
+/// registered workers.
 type QueueSnapshot = (
     u64,
     Option<String>,
     u64,
+    u64,
+    Vec<(String, f64)>,
     u64,
     Vec<(String, f64)>,
     Vec<String>,
@@ -196,8 +265,12 @@ impl RedisQueue {
                         .key(config.scheduled_jobs_set())
                         .key(config.active_jobs_list())
                         .key(config.signal_list())
+                        .key(backlog_key(config))
                         .arg(now)
-                        .arg(PROMOTE_CHUNK);
+                        .arg(PROMOTE_CHUNK)
+                        .arg(READY_HIGH_WATER)
+                        .arg(now - FRESH_SECONDS)
+                        .arg(now + LOOKAHEAD_SECONDS);
                     invocation
                 })
                 .collect();
@@ -207,10 +280,15 @@ impl RedisQueue {
             for invocation in &invocations {
                 pipe.invoke_script(invocation);
             }
-            let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
-            moved += counts.iter().sum::<u64>();
+            let counts: Vec<(u64, u64)> = pipe.query_async(&mut conn).await?;
+            moved += counts.iter().map(|(_, pushed)| pushed).sum::<u64>();
             let mut counts = counts.into_iter();
-            pending.retain(|_| counts.next().is_some_and(|n| n as usize >= PROMOTE_CHUNK));
+            // A full chunk taken from the schedule: more may be due there.
+            pending.retain(|_| {
+                counts
+                    .next()
+                    .is_some_and(|(taken, _)| taken as usize >= PROMOTE_CHUNK)
+            });
         }
         Ok(moved)
     }
@@ -233,19 +311,22 @@ impl RedisQueue {
         let mut depths = Vec::with_capacity(queues.len());
         for &name in queues {
             let config = self.queue_config(name);
-            let (listed, head, due, later, first, workers): QueueSnapshot = redis::pipe()
-                .llen(config.active_jobs_list())
-                .lindex(config.active_jobs_list(), 0)
-                .zcount(config.scheduled_jobs_set(), "-inf", now.timestamp())
-                .zcount(
-                    config.scheduled_jobs_set(),
-                    format!("({}", now.timestamp()),
-                    "+inf",
-                )
-                .zrange_withscores(config.scheduled_jobs_set(), 0, 0)
-                .zrange(config.workers_set(), 0, -1)
-                .query_async(&mut conn)
-                .await?;
+            let (listed, head, due, later, first, backlog, oldest, workers): QueueSnapshot =
+                redis::pipe()
+                    .llen(config.active_jobs_list())
+                    .lindex(config.active_jobs_list(), 0)
+                    .zcount(config.scheduled_jobs_set(), "-inf", now.timestamp())
+                    .zcount(
+                        config.scheduled_jobs_set(),
+                        format!("({}", now.timestamp()),
+                        "+inf",
+                    )
+                    .zrange_withscores(config.scheduled_jobs_set(), 0, 0)
+                    .zcount(backlog_key(&config), "-inf", now.timestamp())
+                    .zrange_withscores(backlog_key(&config), 0, 0)
+                    .zrange(config.workers_set(), 0, -1)
+                    .query_async(&mut conn)
+                    .await?;
             let mut running = 0;
             if !workers.is_empty() {
                 let mut pipe = redis::pipe();
@@ -264,12 +345,22 @@ impl RedisQueue {
                 .map(|(_, at)| *at as i64)
                 .filter(|at| *at <= now.timestamp())
                 .and_then(|at| chrono::DateTime::from_timestamp(at, 0));
+            // The backlog's due tasks wait for room in the ready list (the rest is due within
+            // `LOOKAHEAD_SECONDS`).
+            let backlog_since = oldest
+                .first()
+                .map(|(_, at)| *at as i64)
+                .filter(|at| *at <= now.timestamp())
+                .and_then(|at| chrono::DateTime::from_timestamp(at, 0));
             depths.push(QueueDepth {
                 name,
-                ready: listed + due,
+                ready: listed + due + backlog,
                 scheduled: later,
                 running,
-                oldest_ready: listed_since.into_iter().chain(due_since).min(),
+                oldest_ready: [listed_since, due_since, backlog_since]
+                    .into_iter()
+                    .flatten()
+                    .min(),
             });
         }
         Ok(depths)

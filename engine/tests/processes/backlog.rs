@@ -1,7 +1,9 @@
 //! A backlog of due tasks bigger than apalis-redis's fetch script can promote at once (it
 //! unpacks every due id in one Lua call, which fails above ~8,000) does not wedge a queue:
 //! the worker moves due tasks to the ready list in bounded chunks, so a collection queued
-//! behind 12,000 due tasks is still collected and delivered.
+//! behind 12,000 due tasks is still collected and delivered. The ready list holds at most
+//! `READY_HIGH_WATER` tasks and is refilled freshest first, so a new collection does not
+//! wait behind a whole backlog.
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use engine::webhooks::Collect;
 use entity::webhook;
 use entity::webhook::WebhookStatus;
 use futures::StreamExt;
-use sea_orm::{Database, EntityTrait};
+use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
 
 use super::{submit_one, worker_command};
 
@@ -65,4 +67,75 @@ async fn a_backlog_of_due_tasks_beyond_one_unpack_does_not_wedge_the_collect_que
     super::terminate(&mut worker).await;
     assert!(delivered, "the collection behind the backlog was delivered");
     assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
+}
+
+/// Collections due at once, more than the ready list holds: the rest wait in the backlog.
+const SLOW_BACKLOG: usize = 4_000;
+
+/// A collection submitted while a backlog drains is taken among the freshest as the ready
+/// list refills: it is delivered while most of the backlog still waits, not after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_collection_overtakes_a_draining_backlog() {
+    let database_url = fresh_postgres_database().await;
+    let prefix = unique_name();
+    // Each collection takes a provider call of 100 ms: the backlog drains for seconds.
+    let providers = provider(&["/gas"], BILL, Duration::from_millis(100)).await;
+    let receiver = receiver(200).await;
+    let settings = Settings::on(&database_url, Some(&redis_url()), &prefix);
+    let db = engine::db::connect(&settings.store).await.unwrap();
+    let queue = Queue::connect(&settings.store, &settings.worker)
+        .await
+        .unwrap();
+    let submissions = (0..SLOW_BACKLOG).map(|_| {
+        let (db, queue, webhooks) = (&db, &queue, &settings.worker.webhooks);
+        let callback = receiver.uri();
+        async move { engine::testing::submit(db, queue, webhooks, &["gas"], &callback).await }
+    });
+    let backlog: Vec<String> = futures::stream::iter(submissions)
+        .buffer_unordered(32)
+        .collect()
+        .await;
+
+    let mut worker = worker_command(&database_url, &redis_url(), &prefix)
+        .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
+        .env("CALLBACK_ALLOW_PRIVATE", "true")
+        .env("WEBHOOK_CONCURRENCY", "64")
+        .spawn()
+        .expect("start the worker binary");
+    let delivered = async || {
+        webhook::Entity::find()
+            .filter(webhook::Column::Status.eq(WebhookStatus::Delivered))
+            .count(&db)
+            .await
+            .unwrap() as usize
+    };
+    assert!(
+        eventually(Duration::from_secs(60), async || delivered().await >= 100).await,
+        "the backlog started to drain"
+    );
+    let fresh = engine::testing::submit(
+        &db,
+        &queue,
+        &settings.worker.webhooks,
+        &["gas"],
+        &receiver.uri(),
+    )
+    .await;
+    let fresh_delivered = eventually(Duration::from_secs(120), async || {
+        webhook::Entity::find_by_id(&fresh)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_some_and(|w| w.status == WebhookStatus::Delivered)
+    })
+    .await;
+    let waiting = SLOW_BACKLOG.saturating_sub(delivered().await.saturating_sub(1));
+    super::terminate(&mut worker).await;
+    assert!(fresh_delivered, "the fresh collection was delivered");
+    assert_eq!(backlog.len(), SLOW_BACKLOG);
+    // First in, first out would deliver it after the whole backlog.
+    assert!(
+        waiting >= SLOW_BACKLOG / 4,
+        "only {waiting} of {SLOW_BACKLOG} backlogged collections were still waiting when the fresh one was delivered"
+    );
 }
