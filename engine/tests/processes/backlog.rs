@@ -16,6 +16,8 @@ use entity::webhook;
 use entity::webhook::WebhookStatus;
 use futures::StreamExt;
 use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{submit_one, worker_command};
 
@@ -138,4 +140,88 @@ async fn a_fresh_collection_overtakes_a_draining_backlog() {
         waiting >= SLOW_BACKLOG / 4,
         "only {waiting} of {SLOW_BACKLOG} backlogged collections were still waiting when the fresh one was delivered"
     );
+}
+
+/// Callbacks held while their receiver is down.
+const HELD_CALLBACKS: usize = 2_000;
+
+/// Callbacks waiting on a receiver that is down do not wedge the deliver queue: once it is
+/// back, every one is delivered exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_held_for_a_down_receiver_are_all_delivered_once_it_is_back() {
+    let database_url = fresh_postgres_database().await;
+    let prefix = unique_name();
+    let providers = provider(&["/gas"], BILL, Duration::ZERO).await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&receiver)
+        .await;
+    let settings = Settings::on(&database_url, Some(&redis_url()), &prefix);
+    let db = engine::db::connect(&settings.store).await.unwrap();
+    let queue = Queue::connect(&settings.store, &settings.worker)
+        .await
+        .unwrap();
+    let submissions = (0..HELD_CALLBACKS).map(|_| {
+        let (db, queue, webhooks) = (&db, &queue, &settings.worker.webhooks);
+        let callback = receiver.uri();
+        async move { engine::testing::submit(db, queue, webhooks, &["gas"], &callback).await }
+    });
+    futures::stream::iter(submissions)
+        .buffer_unordered(32)
+        .collect::<Vec<String>>()
+        .await;
+
+    let mut worker = worker_command(&database_url, &redis_url(), &prefix)
+        .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
+        .env("CALLBACK_ALLOW_PRIVATE", "true")
+        .env("WEBHOOK_CONCURRENCY", "64")
+        // Attempts enough to outlast the outage; the circuit holds the rest without any.
+        .env("DELIVERY_SCHEDULE", "0s,1s,1s,1s,1s,1s,1s,1s,1s,1s")
+        .env("RECEIVER_COOLDOWN_MIN", "1s")
+        .env("RECEIVER_COOLDOWN_MAX", "2s")
+        .spawn()
+        .expect("start the worker binary");
+    let count = async |status: WebhookStatus| {
+        webhook::Entity::find()
+            .filter(webhook::Column::Status.eq(status))
+            .count(&db)
+            .await
+            .unwrap() as usize
+    };
+    // Every collection done: the callbacks wait on the receiver.
+    let held = eventually(Duration::from_secs(120), async || {
+        count(WebhookStatus::Collecting).await == 0
+    })
+    .await;
+    assert!(held, "every collection ended");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let refused = receiver.received_requests().await.unwrap().len();
+
+    receiver.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    let delivered = eventually(Duration::from_secs(180), async || {
+        count(WebhookStatus::Delivered).await == HELD_CALLBACKS
+    })
+    .await;
+    let parked = count(WebhookStatus::Parked).await;
+    super::terminate(&mut worker).await;
+    assert!(
+        delivered,
+        "{} of {HELD_CALLBACKS} delivered, {parked} parked",
+        count(WebhookStatus::Delivered).await
+    );
+    // The circuit held them: far fewer POSTs than callbacks reached the receiver while down.
+    assert!(refused < HELD_CALLBACKS / 2, "{refused} POSTs while down");
+    let accepted = receiver.received_requests().await.unwrap();
+    let ids: std::collections::HashSet<String> = accepted
+        .iter()
+        .filter_map(|r| r.headers.get("webhook-id"))
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), HELD_CALLBACKS, "each callback was delivered");
+    assert_eq!(accepted.len(), HELD_CALLBACKS, "and exactly once");
 }
