@@ -9,6 +9,8 @@
 //! queueing behind fewer submissions.
 //!
 //! `cargo run --release -p api --example webhook_bench -- http://127.0.0.1:8080 RECEIVER_ADDR N CONCURRENCY [RATE]`
+//!
+//! It waits for the callbacks up to `BENCH_WAIT_SECONDS` (120) after the last submission.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,7 +181,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let wait: u64 = std::env::var("BENCH_WAIT_SECONDS").map_or(Ok(120), |s| s.parse())?;
+    let deadline = Instant::now() + Duration::from_secs(wait);
     loop {
         let arrived = arrivals.at.lock().unwrap().len();
         if arrived >= sent_at.len() || Instant::now() > deadline {

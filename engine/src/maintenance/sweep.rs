@@ -22,6 +22,7 @@ use crate::metrics;
 use crate::periodic::Periodic;
 use crate::queue::Queue;
 use crate::streams;
+use crate::webhooks::lease::{self, Move};
 use crate::webhooks::{Collect, Deliver};
 
 /// The error of a stream run whose worker died before it finished.
@@ -91,19 +92,15 @@ async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
             None => webhook::Column::NextRunAt.is_null(),
         };
         let next = Queue::task_id();
-        let taken = webhook::Entity::update_many()
-            .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
-            .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
-            .col_expr(
-                webhook::Column::QueuedTask,
-                Expr::value(Some(next.to_string())),
-            )
+        let requeue = Move::Requeue {
+            next: next.to_string(),
+        };
+        let update = requeue
+            .update(now)?
             .filter(webhook::Column::Id.eq(&stray.id))
             .filter(webhook::Column::Status.eq(stray.status))
-            .filter(unchanged)
-            .exec(&ctx.db)
-            .await?;
-        if taken.rows_affected == 0 {
+            .filter(unchanged);
+        if !lease::made(update, &ctx.db).await? {
             continue;
         }
         let webhook_id = stray.id.clone();

@@ -37,7 +37,7 @@ const PROMOTE_ROUNDS: usize = 50;
 
 /// The most tasks a queue's ready list holds; what else is due waits in the queue's backlog
 /// (a sorted set of our own, by due time), from which the ready list is refilled as it
-/// drains, the freshest first. A fresh job thus waits behind at most this many, not behind a
+/// drains, half from what just fell due. A fresh job thus waits behind at most this many, not behind a
 /// whole outage's backlog.
 pub const READY_HIGH_WATER: usize = 1000;
 
@@ -53,7 +53,7 @@ const LOOKAHEAD_SECONDS: i64 = 2;
 /// scores them; `ARGV[1]` is now) out of the schedule (`KEYS[1]`): those due now straight
 /// to the ready list (`KEYS[2]`) while it has room below `ARGV[3]` and no due task waits in
 /// the backlog (`KEYS[4]`), the others into the backlog; then refills the ready list's room
-/// from the backlog's due tasks, half from those due since `ARGV[4]` (newest first), the
+/// from the backlog's due tasks, half from those due since `ARGV[4]` (in due order), the
 /// rest oldest first; signals (`KEYS[3]`) as apalis's own fetch does. Returns {taken from
 /// the schedule, pushed to the ready list}.
 static PROMOTE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -89,7 +89,7 @@ if taken > 0 then
   end
 end
 if room > 0 and redis.call('ZCOUNT', KEYS[4], 0, now) > 0 then
-  local fresh = redis.call('ZREVRANGEBYSCORE', KEYS[4], ARGV[1], ARGV[4], 'LIMIT', 0, math.ceil(room / 2))
+  local fresh = redis.call('ZRANGEBYSCORE', KEYS[4], ARGV[4], ARGV[1], 'LIMIT', 0, math.ceil(room / 2))
   if #fresh > 0 then
     redis.call('RPUSH', KEYS[2], unpack(fresh))
     redis.call('ZREM', KEYS[4], unpack(fresh))

@@ -78,7 +78,11 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         Some(at) if Utc::now() < webhook.deadline_at => {
             let at = Ord::min(at, webhook.deadline_at);
             let next = Queue::task_id_due(at);
-            if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
+            let snooze = lease::Move::Snooze {
+                at,
+                next: next.to_string(),
+            };
+            if snooze.make(&ctx.db, id, task).await? {
                 tracing::info!(webhook = %id, next = %at, "providers missing; collection continues later");
                 let job = Collect {
                     webhook_id: id.to_owned(),
@@ -205,27 +209,20 @@ async fn finish(
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
     let first = ctx.config.webhooks.delivery_schedule[0];
     let next = Queue::task_id_due(now + first);
-    let move_on = transition(
-        webhook::Entity::update_many(),
-        webhook::Column::Status,
-        &[WebhookStatus::Collecting],
-        WebhookStatus::Delivering,
-    )?
-    .col_expr(
-        webhook::Column::Outcome,
-        Expr::value(Some(WebhookOutcome::from(outcome))),
-    )
-    .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
-    .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
-    .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
-    .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + first)))
-    .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
-    .col_expr(
-        webhook::Column::QueuedTask,
-        Expr::value(Some(next.to_string())),
-    )
-    .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
-    .filter(lease::held_by(&webhook.id, task));
+    let collected = lease::Move::Collected {
+        at: now + first,
+        next: next.to_string(),
+    };
+    let move_on = collected
+        .update(now)?
+        .col_expr(
+            webhook::Column::Outcome,
+            Expr::value(Some(WebhookOutcome::from(outcome))),
+        )
+        .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
+        .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
+        .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
+        .filter(lease::held_by(&webhook.id, task));
     // One statement when every provider is in; a transaction only to mark the missing ones.
     let moved = if outcome == Outcome::Failed {
         let txn = ctx.db.begin().await?;

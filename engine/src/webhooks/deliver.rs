@@ -5,23 +5,20 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::{DateTime, Utc};
-use entity::webhook;
 use entity::webhook::WebhookStatus;
 use sea_orm::ActiveEnum as _;
-use sea_orm::sea_query::Expr;
-use sea_orm::{EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{QueryFilter, TransactionTrait};
 
-use crate::config::WebhookConfig;
 use crate::context::JobContext;
 use crate::delivery::AttemptResult;
+use crate::delivery::receivers;
 use crate::delivery::signature::Secret;
-use crate::delivery::{receivers, retry};
 use crate::error::{JobError, retry_transient};
-use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
 use crate::queue::Queue;
 use crate::tenants;
+use crate::webhooks::verdict::Verdict;
 use crate::webhooks::{Deliver, attempt, lease};
 
 /// Beyond the delivery timeout, how long an attempt holds its webhook.
@@ -79,7 +76,7 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     let number = webhook.delivery_attempts + 1;
     if number > webhook.attempt_limit {
         // The last attempt was the one whose outcome is unknown: the schedule is spent.
-        if lease::park(&ctx.db, id, task).await? {
+        if lease::Move::Park.make(&ctx.db, id, task).await? {
             metrics::delivery_attempt("parked", Duration::ZERO);
             tracing::warn!(webhook = %id, attempts = webhook.delivery_attempts, "callback parked after an attempt with an unknown outcome; redeliver it once the receiver is fixed");
         }
@@ -110,22 +107,15 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         .await;
 
     let now = Utc::now();
-    let next_at = next_attempt_at(settings, number, webhook.attempt_limit, &result, now);
-    let status = if result.delivered() {
-        WebhookStatus::Delivered
-    } else if next_at.is_some() {
-        WebhookStatus::Delivering
-    } else {
-        WebhookStatus::Parked
-    };
-    let next = Queue::task_id_due(next_at.unwrap_or(now));
-    let verdict = Verdict {
-        status,
-        next_at,
+    let verdict = Verdict::of(settings, number, webhook.attempt_limit, &result, now);
+    let next = Queue::task_id_due(verdict.next_at().unwrap_or(now));
+    let held = Held {
+        id,
+        task,
         next: next.to_string(),
         now,
     };
-    if !record(ctx, id, task, attempt_id, &result, &verdict).await? {
+    if !record(ctx, &held, attempt_id, &result, verdict).await? {
         tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
         return Ok(());
     }
@@ -133,8 +123,8 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
         tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
     }
-    report(id, number, &result, status, next_at);
-    if let Some(at) = next_at {
+    report(id, number, &result, verdict);
+    if let Verdict::Retry(at) = verdict {
         let job = Deliver {
             webhook_id: id.to_owned(),
         };
@@ -143,84 +133,42 @@ async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     Ok(())
 }
 
-/// What a finished attempt leaves the webhook in.
-struct Verdict {
-    status: WebhookStatus,
-    /// When the next attempt is due, if there is one.
-    next_at: Option<DateTime<Utc>>,
-    /// The queue task the next attempt is pushed as.
+/// The webhook a job holds the lease of, and the task its next attempt would be pushed as.
+struct Held<'a> {
+    id: &'a str,
+    task: &'a str,
     next: String,
     now: DateTime<Utc>,
-}
-
-/// When the attempt after attempt `number` is due: by the schedule, or later if the
-/// receiver asked (`Retry-After`, up to its maximum); none once delivered, gone (410) or
-/// past the limit.
-fn next_attempt_at(
-    settings: &WebhookConfig,
-    number: i32,
-    limit: i32,
-    result: &AttemptResult,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    retry::delay_before(&settings.delivery_schedule, number as usize + 1)
-        .filter(|_| number < limit && !result.delivered() && !result.gone())
-        .map(|scheduled| {
-            let asked = result
-                .retry_after
-                .as_deref()
-                .and_then(|v| retry::parse_retry_after(v, now));
-            now + retry::next_delay(
-                retry::jittered(scheduled, settings.delivery_jitter),
-                asked,
-                settings.delivery_retry_after_max,
-            )
-        })
 }
 
 /// Records the attempt and, if the job still holds the lease, the webhook's new state, in
 /// one transaction; whether the lease was still held.
 async fn record(
     ctx: &JobContext,
-    id: &str,
-    task: &str,
+    held: &Held<'_>,
     attempt_id: i64,
     result: &AttemptResult,
-    verdict: &Verdict,
+    verdict: Verdict,
 ) -> Result<bool, JobError> {
-    let (now, next_at) = (verdict.now, verdict.next_at);
     let txn = ctx.db.begin().await?;
-    attempt::complete(&txn, attempt_id, result, next_at).await?;
-    let mut update = transition(
-        webhook::Entity::update_many(),
-        webhook::Column::Status,
-        &[WebhookStatus::Delivering],
-        verdict.status,
-    )?
-    .col_expr(
-        webhook::Column::QueuedTask,
-        Expr::value(next_at.map(|_| verdict.next.clone())),
-    )
-    .col_expr(webhook::Column::NextRunAt, Expr::value(next_at))
-    .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
-    .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
-    if result.delivered() {
-        update = update.col_expr(webhook::Column::DeliveredAt, Expr::value(Some(now)));
-    }
-    let updated = update.filter(lease::held_by(id, task)).exec(&txn).await?;
+    attempt::complete(&txn, attempt_id, result, verdict.next_at()).await?;
+    let next = held.next.clone();
+    let step = match verdict {
+        Verdict::Delivered => lease::Move::Delivered,
+        Verdict::Retry(at) => lease::Move::Retry { at, next },
+        Verdict::Park => lease::Move::Park,
+    };
+    let update = step
+        .update(held.now)?
+        .filter(lease::held_by(held.id, held.task));
+    let moved = lease::made(update, &txn).await?;
     // The attempt's outcome is kept either way: the receiver saw it.
     txn.commit().await?;
-    Ok(updated.rows_affected > 0)
+    Ok(moved)
 }
 
 /// Logs and counts what attempt `number` came to.
-fn report(
-    id: &str,
-    number: i32,
-    result: &AttemptResult,
-    status: WebhookStatus,
-    next_at: Option<DateTime<Utc>>,
-) {
+fn report(id: &str, number: i32, result: &AttemptResult, verdict: Verdict) {
     let outcome = result.status.map_or_else(
         || {
             result
@@ -229,16 +177,16 @@ fn report(
         },
         |s| s.to_string(),
     );
-    match (status, next_at) {
-        (WebhookStatus::Delivered, _) => {
+    match verdict {
+        Verdict::Delivered => {
             metrics::delivery_attempt("delivered", result.duration);
             tracing::info!(webhook = %id, attempt = number, %outcome, "callback delivered");
         }
-        (_, Some(at)) => {
+        Verdict::Retry(at) => {
             metrics::delivery_attempt("retrying", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, next = %at, "callback attempt failed; retrying later");
         }
-        _ => {
+        Verdict::Park => {
             metrics::delivery_attempt("parked", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, "callback parked; redeliver it once the receiver is fixed");
         }
@@ -258,7 +206,11 @@ async fn wait_for_receiver(
     let soonest = Utc::now() + settings.receiver_cooldown_min;
     let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
     let next = Queue::task_id_due(at);
-    if lease::release(&ctx.db, id, task, at, &next.to_string()).await? {
+    let snooze = lease::Move::Snooze {
+        at,
+        next: next.to_string(),
+    };
+    if snooze.make(&ctx.db, id, task).await? {
         metrics::delivery_deferred();
         tracing::debug!(webhook = %id, %host, next = %at, "receiver down; delivery waits");
         let job = Deliver {

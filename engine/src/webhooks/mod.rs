@@ -1,10 +1,12 @@
 //! Webhook collections: submission, the lease jobs work under, the callback body, and
-//! redelivery. The database holds the truth; jobs carry only the webhook's id.
+//! redelivery; the jobs (`collect`, `deliver`), the attempt rows (`attempt`) and what an
+//! attempt decides (`verdict`). The database holds the truth; jobs carry only the webhook's id.
 
 pub mod attempt;
 pub mod collect;
 pub mod deliver;
 pub mod lease;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 
@@ -23,7 +25,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{WebhookConfig, WorkerConfig};
 use crate::delivery::address::CallbackUrl;
-use crate::lifecycle;
 use crate::queue::{Job, Queue, QueueError};
 
 /// The smallest id a webhook created at `at` can have: ids are ULIDs, ordered by time.
@@ -203,13 +204,11 @@ pub async fn redeliver(
 ) -> Result<webhook::Model, RedeliverError> {
     let now = Utc::now();
     let task = Queue::task_id();
-    let reopen = lifecycle::transition(
-        webhook::Entity::update_many(),
-        webhook::Column::Status,
-        &[WebhookStatus::Delivered, WebhookStatus::Parked],
-        WebhookStatus::Delivering,
-    )?;
+    let reopen = lease::Move::Reopen {
+        next: task.to_string(),
+    };
     let reopened = reopen
+        .update(now)?
         .col_expr(
             webhook::Column::AttemptLimit,
             Expr::col(webhook::Column::DeliveryAttempts).add(1),
@@ -218,13 +217,6 @@ pub async fn redeliver(
             webhook::Column::DeliveryTrigger,
             Expr::value(DeliveryTrigger::Manual),
         )
-        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now)))
-        .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
-        .col_expr(
-            webhook::Column::QueuedTask,
-            Expr::value(Some(task.to_string())),
-        )
-        .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
         .filter(webhook::Column::Id.eq(id))
         .filter(owned_by(tenant))
         .exec(db)

@@ -15,7 +15,9 @@ use engine::webhooks::Collect;
 use entity::webhook;
 use entity::webhook::WebhookStatus;
 use futures::StreamExt;
-use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -71,6 +73,34 @@ async fn a_backlog_of_due_tasks_beyond_one_unpack_does_not_wedge_the_collect_que
     assert_eq!(receiver.received_requests().await.unwrap().len(), 1);
 }
 
+/// The settings of a test process on this database and prefix, its database and its queue.
+async fn stores(database_url: &str, prefix: &str) -> (Settings, DatabaseConnection, Queue) {
+    let settings = Settings::on(database_url, Some(&redis_url()), prefix);
+    let db = engine::db::connect(&settings.store).await.unwrap();
+    let queue = Queue::connect(&settings.store, &settings.worker)
+        .await
+        .unwrap();
+    (settings, db, queue)
+}
+
+/// Submits `n` collections of `gas` for `callback`, as the api would; their ids.
+async fn submit_many(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    queue: &Queue,
+    n: usize,
+    callback: &str,
+) -> Vec<String> {
+    let submissions = (0..n).map(|_| {
+        let webhooks = &settings.worker.webhooks;
+        async move { engine::testing::submit(db, queue, webhooks, &["gas"], callback).await }
+    });
+    futures::stream::iter(submissions)
+        .buffer_unordered(32)
+        .collect()
+        .await
+}
+
 /// Collections due at once, more than the ready list holds: the rest wait in the backlog.
 const SLOW_BACKLOG: usize = 4_000;
 
@@ -83,20 +113,8 @@ async fn a_fresh_collection_overtakes_a_draining_backlog() {
     // Each collection takes a provider call of 100 ms: the backlog drains for seconds.
     let providers = provider(&["/gas"], BILL, Duration::from_millis(100)).await;
     let receiver = receiver(200).await;
-    let settings = Settings::on(&database_url, Some(&redis_url()), &prefix);
-    let db = engine::db::connect(&settings.store).await.unwrap();
-    let queue = Queue::connect(&settings.store, &settings.worker)
-        .await
-        .unwrap();
-    let submissions = (0..SLOW_BACKLOG).map(|_| {
-        let (db, queue, webhooks) = (&db, &queue, &settings.worker.webhooks);
-        let callback = receiver.uri();
-        async move { engine::testing::submit(db, queue, webhooks, &["gas"], &callback).await }
-    });
-    let backlog: Vec<String> = futures::stream::iter(submissions)
-        .buffer_unordered(32)
-        .collect()
-        .await;
+    let (settings, db, queue) = stores(&database_url, &prefix).await;
+    let backlog = submit_many(&settings, &db, &queue, SLOW_BACKLOG, &receiver.uri()).await;
 
     let mut worker = worker_command(&database_url, &redis_url(), &prefix)
         .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
@@ -157,20 +175,8 @@ async fn callbacks_held_for_a_down_receiver_are_all_delivered_once_it_is_back() 
         .respond_with(ResponseTemplate::new(503))
         .mount(&receiver)
         .await;
-    let settings = Settings::on(&database_url, Some(&redis_url()), &prefix);
-    let db = engine::db::connect(&settings.store).await.unwrap();
-    let queue = Queue::connect(&settings.store, &settings.worker)
-        .await
-        .unwrap();
-    let submissions = (0..HELD_CALLBACKS).map(|_| {
-        let (db, queue, webhooks) = (&db, &queue, &settings.worker.webhooks);
-        let callback = receiver.uri();
-        async move { engine::testing::submit(db, queue, webhooks, &["gas"], &callback).await }
-    });
-    futures::stream::iter(submissions)
-        .buffer_unordered(32)
-        .collect::<Vec<String>>()
-        .await;
+    let (settings, db, queue) = stores(&database_url, &prefix).await;
+    submit_many(&settings, &db, &queue, HELD_CALLBACKS, &receiver.uri()).await;
 
     let mut worker = worker_command(&database_url, &redis_url(), &prefix)
         .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
