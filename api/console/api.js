@@ -62,6 +62,9 @@ export async function signIn(key) {
  * picked a tenant are narrowed to it (`?tenant=`).
  */
 export async function api(path, { method = "GET", query = {}, body } = {}) {
+  // A page's refresh may still be between two calls when its user signs out: the second
+  // is not sent without a key (it would only be refused).
+  if (!session.signedIn) throw new ApiError(401, { detail: "Signed out." });
   const q = { ...query };
   if (session.role === "admin" && session.tenant && !("tenant" in q)) q.tenant = session.tenant;
   try {
