@@ -48,8 +48,9 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
     let lease = slowest.unwrap_or_default() + LEASE_MARGIN;
     let Some(webhook) = lease::claim(&ctx.db, id, WebhookStatus::Collecting, task, lease).await?
     else {
-        tracing::debug!(webhook = %id, "not collecting or not due; nothing to do");
-        return Ok(());
+        // Collected already: by a run of this task that died before its delivery ended (it
+        // goes on, under the same task), or by another job (then there is nothing to do).
+        return super::deliver::deliver(ctx, id, task).await;
     };
     let mut rows = webhooks::providers_of(&ctx.db, id).await?;
     let pending = rows
@@ -208,10 +209,16 @@ async fn finish(
     let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
     let first = ctx.config.webhooks.delivery_schedule[0];
+    // A first attempt due now is made by this job, under its own task: one queue hop fewer.
+    let inline = first.is_zero();
     let next = Queue::task_id_due(now + first);
     let collected = lease::Move::Collected {
         at: now + first,
-        next: next.to_string(),
+        next: if inline {
+            task.to_owned()
+        } else {
+            next.to_string()
+        },
     };
     let move_on = collected
         .update(now)?
@@ -252,10 +259,12 @@ async fn finish(
     }
     tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
     metrics::collection_ended(outcome.as_str());
+    if inline {
+        return super::deliver::deliver(ctx, &webhook.id, task).await;
+    }
     let job = Deliver {
         webhook_id: webhook.id.clone(),
     };
-    let at = (!first.is_zero()).then(|| now + first);
-    ctx.queue.push_as(job, next, at).await?;
+    ctx.queue.push_as(job, next, Some(now + first)).await?;
     Ok(())
 }

@@ -57,7 +57,10 @@ async fn signing_secrets(ctx: &JobContext, tenant_id: &str) -> Result<Vec<Secret
     Ok(secrets)
 }
 
-async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
+/// One delivery attempt of webhook `id` under queue task `task`, if it is due (or this task
+/// held it), with everything that follows from it. The collect job calls it too, to deliver
+/// right after the collection ends without a second queue hop.
+pub(crate) async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
     let settings = &ctx.config.webhooks;
     let lease = settings.delivery_timeout + LEASE_MARGIN;
     let Some(webhook) = lease::claim(&ctx.db, id, WebhookStatus::Delivering, task, lease).await?
