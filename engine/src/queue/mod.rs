@@ -4,6 +4,7 @@
 
 pub mod kinds;
 pub mod poll;
+mod promote;
 pub mod redis;
 pub mod sqlite;
 

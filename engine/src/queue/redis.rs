@@ -1,6 +1,5 @@
 //! Production queue: apalis-redis, one queue per job kind under the deployment's prefix.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use apalis::prelude::{FetchById, Status, Task, TaskId, TaskSink};
@@ -8,6 +7,7 @@ use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::promote::backlog_key;
 use super::{Job, QueueDepth, QueueError, WorkerBeat};
 use crate::config::{StoreConfig, WorkerConfig};
 
@@ -26,99 +26,6 @@ end
 return removed
 "#;
 
-/// Most due tasks moved from a queue's schedule to its ready list by one script call. Lua's
-/// `unpack` fails above ~8,000 values, and apalis-redis's fetch script unpacks every due id
-/// of the schedule at once: this keeps each move far below that.
-pub const PROMOTE_CHUNK: usize = 1000;
-
-/// Most chunks one promotion pass moves per queue, so a pass over a huge backlog yields to
-/// the next queue (and to the next pass) instead of holding Redis.
-const PROMOTE_ROUNDS: usize = 50;
-
-/// The most tasks a queue's ready list holds; what else is due waits in the queue's backlog
-/// (a sorted set of our own, by due time), from which the ready list is refilled as it
-/// drains, half from what just fell due. A fresh job thus waits behind at most this many, not behind a
-/// whole outage's backlog.
-pub const READY_HIGH_WATER: usize = 1000;
-
-/// Seconds within which a due task counts as fresh: refills take the fresh half first.
-const FRESH_SECONDS: i64 = 2;
-
-/// Seconds ahead of now that tasks leave the schedule for the backlog: apalis-redis's fetch
-/// promotes every due task of the schedule to the ready list itself, so what becomes due
-/// (an outage's collections, all at the probe time) must already be in the backlog then.
-const LOOKAHEAD_SECONDS: i64 = 2;
-
-/// For one queue: moves up to `ARGV[2]` tasks due by `ARGV[5]` (unix seconds, as apalis
-/// scores them; `ARGV[1]` is now) out of the schedule (`KEYS[1]`): those due now straight
-/// to the ready list (`KEYS[2]`) while it has room below `ARGV[3]` and no due task waits in
-/// the backlog (`KEYS[4]`), the others into the backlog; then refills the ready list's room
-/// from the backlog's due tasks, half from those due since `ARGV[4]` (in due order), the
-/// rest oldest first; signals (`KEYS[3]`) as apalis's own fetch does. Returns {taken from
-/// the schedule, pushed to the ready list}.
-static PROMOTE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-local now = tonumber(ARGV[1])
-local room = tonumber(ARGV[3]) - redis.call('LLEN', KEYS[2])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[5], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-local taken = #due / 2
-local pushed = 0
-if taken > 0 then
-  local ids = {}
-  for i = 1, #due, 2 do ids[#ids + 1] = due[i] end
-  redis.call('ZREM', KEYS[1], unpack(ids))
-  local direct = room > 0 and redis.call('ZCOUNT', KEYS[4], 0, now) == 0
-  local ready = {}
-  local later = {}
-  for i = 1, #due, 2 do
-    if direct and #ready < room and tonumber(due[i + 1]) <= now then
-      ready[#ready + 1] = due[i]
-    else
-      later[#later + 1] = due[i + 1]
-      later[#later + 1] = due[i]
-    end
-  end
-  if #ready > 0 then
-    redis.call('RPUSH', KEYS[2], unpack(ready))
-    pushed = #ready
-    room = room - #ready
-  end
-  if #later > 0 then
-    redis.call('ZADD', KEYS[4], unpack(later))
-  end
-end
-if room > 0 and redis.call('ZCOUNT', KEYS[4], 0, now) > 0 then
-  local fresh = redis.call('ZRANGEBYSCORE', KEYS[4], ARGV[4], ARGV[1], 'LIMIT', 0, math.ceil(room / 2))
-  if #fresh > 0 then
-    redis.call('RPUSH', KEYS[2], unpack(fresh))
-    redis.call('ZREM', KEYS[4], unpack(fresh))
-    pushed = pushed + #fresh
-    room = room - #fresh
-  end
-  if room > 0 then
-    local oldest = redis.call('ZRANGEBYSCORE', KEYS[4], 0, ARGV[1], 'LIMIT', 0, room)
-    if #oldest > 0 then
-      redis.call('RPUSH', KEYS[2], unpack(oldest))
-      redis.call('ZREM', KEYS[4], unpack(oldest))
-      pushed = pushed + #oldest
-    end
-  end
-end
-if pushed > 0 then
-  redis.call('DEL', KEYS[3])
-  redis.call('LPUSH', KEYS[3], 1)
-end
-return {taken, pushed}
-"#,
-    )
-});
-
-/// The key of `queue`'s backlog: due tasks waiting for room in its ready list.
-fn backlog_key(config: &apalis_redis::Config) -> String {
-    format!("{}:backlog", config.scheduled_jobs_set())
-}
-
 /// One queue read in one round trip: the ready list's length and head, the schedule's
 /// due and later counts and its first entry, the backlog's size and first entry, the
 /// registered workers.
@@ -136,7 +43,7 @@ type QueueSnapshot = (
 /// The Redis side of the queue.
 #[derive(Clone)]
 pub struct RedisQueue {
-    conn: ConnectionManager,
+    pub(super) conn: ConnectionManager,
     prefix: String,
     worker: WorkerConfig,
 }
@@ -241,60 +148,8 @@ impl RedisQueue {
         Ok(removed)
     }
 
-    /// Moves the due tasks of `queues` to their ready lists in chunks of `PROMOTE_CHUNK`;
-    /// returns how many moved. apalis-redis's fetch script promotes every due task in one
-    /// `unpack`, which fails once a backlog (an outage's waiting collections, all due at
-    /// the probe time) passes ~8,000, and then no task of that queue is fetched again.
-    /// Every worker process runs this often enough that the fetch finds few due ones.
-    pub async fn promote_due(&self, queues: &[&str]) -> Result<u64, QueueError> {
-        let mut conn = self.conn.clone();
-        let mut pending: Vec<apalis_redis::Config> =
-            queues.iter().map(|q| self.queue_config(q)).collect();
-        let mut moved = 0;
-        // One round trip per round for every queue; only queues that filled a chunk go on.
-        for _ in 0..PROMOTE_ROUNDS {
-            if pending.is_empty() {
-                break;
-            }
-            let now = chrono::Utc::now().timestamp();
-            let invocations: Vec<_> = pending
-                .iter()
-                .map(|config| {
-                    let mut invocation = PROMOTE_SCRIPT.prepare_invoke();
-                    invocation
-                        .key(config.scheduled_jobs_set())
-                        .key(config.active_jobs_list())
-                        .key(config.signal_list())
-                        .key(backlog_key(config))
-                        .arg(now)
-                        .arg(PROMOTE_CHUNK)
-                        .arg(READY_HIGH_WATER)
-                        .arg(now - FRESH_SECONDS)
-                        .arg(now + LOOKAHEAD_SECONDS);
-                    invocation
-                })
-                .collect();
-            // Pipelined scripts run by hash: load it first, so a restarted Redis has it.
-            let mut pipe = redis::pipe();
-            pipe.load_script(&PROMOTE_SCRIPT).ignore();
-            for invocation in &invocations {
-                pipe.invoke_script(invocation);
-            }
-            let counts: Vec<(u64, u64)> = pipe.query_async(&mut conn).await?;
-            moved += counts.iter().map(|(_, pushed)| pushed).sum::<u64>();
-            let mut counts = counts.into_iter();
-            // A full chunk taken from the schedule: more may be due there.
-            pending.retain(|_| {
-                counts
-                    .next()
-                    .is_some_and(|(taken, _)| taken as usize >= PROMOTE_CHUNK)
-            });
-        }
-        Ok(moved)
-    }
-
     /// The apalis configuration of `queue` (its key names), without a storage to run.
-    fn queue_config(&self, queue: &str) -> apalis_redis::Config {
+    pub(super) fn queue_config(&self, queue: &str) -> apalis_redis::Config {
         self.storage_named::<serde_json::Value>(queue, 1)
             .get_config()
             .clone()

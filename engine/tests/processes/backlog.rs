@@ -2,7 +2,7 @@
 //! unpacks every due id in one Lua call, which fails above ~8,000) does not wedge a queue:
 //! the worker moves due tasks to the ready list in bounded chunks, so a collection queued
 //! behind 12,000 due tasks is still collected and delivered. The ready list holds at most
-//! `READY_HIGH_WATER` tasks and is refilled freshest first, so a new collection does not
+//! `READY_HIGH_WATER` tasks and is refilled half from what just fell due, so a new collection does not
 //! wait behind a whole backlog.
 
 use std::time::Duration;
