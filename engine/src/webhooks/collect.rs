@@ -211,14 +211,12 @@ async fn finish(
     let first = ctx.config.webhooks.delivery_schedule[0];
     // A first attempt due now is made by this job, under its own task: one queue hop fewer.
     let inline = first.is_zero();
-    let next = Queue::task_id_due(now + first);
+    let next = (!inline).then(|| Queue::task_id_due(now + first));
     let collected = lease::Move::Collected {
         at: now + first,
-        next: if inline {
-            task.to_owned()
-        } else {
-            next.to_string()
-        },
+        next: next
+            .as_ref()
+            .map_or_else(|| task.to_owned(), ToString::to_string),
     };
     let move_on = collected
         .update(now)?
@@ -259,9 +257,9 @@ async fn finish(
     }
     tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
     metrics::collection_ended(outcome.as_str());
-    if inline {
+    let Some(next) = next else {
         return super::deliver::deliver(ctx, &webhook.id, task).await;
-    }
+    };
     let job = Deliver {
         webhook_id: webhook.id.clone(),
     };

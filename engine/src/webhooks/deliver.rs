@@ -111,14 +111,20 @@ pub(crate) async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<()
 
     let now = Utc::now();
     let verdict = Verdict::of(settings, number, webhook.attempt_limit, &result, now);
-    let next = Queue::task_id_due(verdict.next_at().unwrap_or(now));
-    let held = Held {
-        id,
-        task,
-        next: next.to_string(),
-        now,
+    // A task id only for a retry, the one verdict that queues another job.
+    let (step, retry) = match verdict {
+        Verdict::Delivered => (lease::Move::Delivered, None),
+        Verdict::Park => (lease::Move::Park, None),
+        Verdict::Retry(at) => {
+            let next = Queue::task_id_due(at);
+            let step = lease::Move::Retry {
+                at,
+                next: next.to_string(),
+            };
+            (step, Some((next, at)))
+        }
     };
-    if !record(ctx, &held, attempt_id, &result, verdict).await? {
+    if !record(ctx, id, task, attempt_id, &result, &step, now).await? {
         tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
         return Ok(());
     }
@@ -127,7 +133,7 @@ pub(crate) async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<()
         tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
     }
     report(id, number, &result, verdict);
-    if let Verdict::Retry(at) = verdict {
+    if let Some((next, at)) = retry {
         let job = Deliver {
             webhook_id: id.to_owned(),
         };
@@ -136,34 +142,24 @@ pub(crate) async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<()
     Ok(())
 }
 
-/// The webhook a job holds the lease of, and the task its next attempt would be pushed as.
-struct Held<'a> {
-    id: &'a str,
-    task: &'a str,
-    next: String,
-    now: DateTime<Utc>,
-}
-
-/// Records the attempt and, if the job still holds the lease, the webhook's new state, in
-/// one transaction; whether the lease was still held.
+/// Records the attempt and, if `task` still holds webhook `id`, makes `step`, in one
+/// transaction; whether the lease was still held.
 async fn record(
     ctx: &JobContext,
-    held: &Held<'_>,
+    id: &str,
+    task: &str,
     attempt_id: i64,
     result: &AttemptResult,
-    verdict: Verdict,
+    step: &lease::Move,
+    now: DateTime<Utc>,
 ) -> Result<bool, JobError> {
-    let txn = ctx.db.begin().await?;
-    attempt::complete(&txn, attempt_id, result, verdict.next_at()).await?;
-    let next = held.next.clone();
-    let step = match verdict {
-        Verdict::Delivered => lease::Move::Delivered,
-        Verdict::Retry(at) => lease::Move::Retry { at, next },
-        Verdict::Park => lease::Move::Park,
+    let next_at = match step {
+        lease::Move::Retry { at, .. } => Some(*at),
+        _ => None,
     };
-    let update = step
-        .update(held.now)?
-        .filter(lease::held_by(held.id, held.task));
+    let txn = ctx.db.begin().await?;
+    attempt::complete(&txn, attempt_id, result, next_at).await?;
+    let update = step.update(now)?.filter(lease::held_by(id, task));
     let moved = lease::made(update, &txn).await?;
     // The attempt's outcome is kept either way: the receiver saw it.
     txn.commit().await?;

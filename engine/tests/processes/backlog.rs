@@ -32,10 +32,7 @@ async fn a_backlog_of_due_tasks_beyond_one_unpack_does_not_wedge_the_collect_que
     let prefix = unique_name();
     let providers = provider(&["/gas"], BILL, Duration::ZERO).await;
     let receiver = receiver(200).await;
-    let settings = Settings::on(&database_url, Some(&redis_url()), &prefix);
-    let queue = Queue::connect(&settings.store, &settings.worker)
-        .await
-        .unwrap();
+    let (_, _, queue) = stores(&database_url, &prefix).await;
     // Collections of webhooks that do not exist: each finds nothing to claim. All are due
     // at once, as an outage's waiting collections are at the probe time.
     let pushes = (0..BACKLOG).map(|i| {
