@@ -155,6 +155,26 @@ async fn a_total_beyond_64_bits_is_refused_at_increment_time(mode: Mode) {
     assert_eq!(persisted(&app).await["big"], i64::MAX - 1);
 }
 
+both_modes!(a_pending_sum_beyond_64_bits_is_refused_even_when_the_total_fits);
+async fn a_pending_sum_beyond_64_bits_is_refused_even_when_the_total_fits(mode: Mode) {
+    let app = TestApp::spawn(mode).await;
+    let low = json!({"key": "swing", "value": -i64::MAX}).to_string();
+    let high = json!({"key": "swing", "value": i64::MAX}).to_string();
+    assert_eq!(app.post_json("/increment", &low).await.0, 202);
+    app.flush_counters().await;
+    // Total 0, then MAX: both fit, but the second would make the buffered sum 2 * MAX.
+    assert_eq!(app.post_json("/increment", &high).await.0, 202);
+    let (status, error) = app.post_json("/increment", &high).await;
+    assert_eq!(status, 409, "{error}");
+    assert_eq!(error["code"], "conflict");
+
+    let (status, view) = app.get_json("/v1/counters/swing").await;
+    assert_eq!(status, 200, "the buffer stays readable: {view}");
+    assert_eq!(view["pending"], i64::MAX);
+    app.flush_counters().await;
+    assert_eq!(persisted(&app).await["swing"], 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overflow_that_reaches_the_flush_is_set_aside_without_blocking_others() {
     let app = TestApp::spawn(Mode::Production).await;

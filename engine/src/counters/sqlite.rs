@@ -11,15 +11,19 @@ use sea_orm::{
 use super::{BATCH_KEYS, Batch, BufferError, Buffered};
 
 /// Adds to the pending row of buffer field ?1 (tenant ?4, key ?5), unless the counter's
-/// total (persisted + buffered + delta) would
-/// leave 64 bits: SQLite turns an overflowing integer sum into a REAL, which `typeof`
-/// catches, and then nothing is written.
+/// total (persisted + buffered + delta) or the pending row itself would leave 64 bits:
+/// SQLite turns an overflowing integer sum into a REAL, which `typeof` catches, and then
+/// nothing is written. The pending row needs its own check because a negative persisted
+/// value lets the total fit while the row's own sum does not.
 const INCREMENT: &str = r#"
 INSERT INTO counter_buffer (batch_id, key, delta, first_at)
 SELECT '', ?1, ?2, ?3
 WHERE typeof(
     coalesce((SELECT value FROM counters WHERE tenant_id = ?4 AND key = ?5), 0)
   + coalesce((SELECT sum(delta) FROM counter_buffer WHERE key = ?1), 0)
+  + ?2) = 'integer'
+AND typeof(
+    coalesce((SELECT delta FROM counter_buffer WHERE batch_id = '' AND key = ?1), 0)
   + ?2) = 'integer'
 ON CONFLICT (batch_id, key) DO UPDATE SET delta = delta + excluded.delta
 "#;
