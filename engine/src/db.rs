@@ -84,3 +84,70 @@ async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(&txn, None).await?;
     txn.commit().await
 }
+
+/// `first` as a data-modifying common table expression of `then`, both built for Postgres:
+/// one statement, so one round trip and no transaction, and both or neither take effect.
+/// The row count is `then`'s. `then`'s placeholders are renumbered after `first`'s.
+pub fn before(first: sea_orm::Statement, then: sea_orm::Statement) -> sea_orm::Statement {
+    let mut values = first.values.map(|v| v.0).unwrap_or_default();
+    let sql = format!(
+        "WITH first AS ({}) {}",
+        first.sql,
+        renumber(&then.sql, values.len())
+    );
+    values.extend(then.values.map(|v| v.0).unwrap_or_default());
+    sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// `sql` with each `$n` placeholder outside quotes made `$(n + by)`.
+fn renumber(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    let mut quote = None;
+    while let Some(c) = chars.next() {
+        out.push(c);
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '$') => {
+                let mut digits = String::new();
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    digits.push(d);
+                }
+                match digits.parse::<usize>() {
+                    Ok(n) => out.push_str(&(n + by).to_string()),
+                    Err(_) => out.push_str(&digits),
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{Statement, Value};
+
+    use super::*;
+
+    #[test]
+    fn a_statement_before_another_keeps_every_value_in_its_place() {
+        let first = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            r#"UPDATE "a" SET "x" = $1 WHERE "id" = $2"#,
+            [Value::from(1), Value::from("a")],
+        );
+        let then = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            r#"UPDATE "b$1" SET "y" = $1 WHERE "id" = $2 AND 'it''s $3' <> $3"#,
+            [Value::from(2), Value::from("b"), Value::from("c")],
+        );
+        let both = before(first, then);
+        assert_eq!(
+            both.sql,
+            r#"WITH first AS (UPDATE "a" SET "x" = $1 WHERE "id" = $2) UPDATE "b$1" SET "y" = $3 WHERE "id" = $4 AND 'it''s $3' <> $5"#
+        );
+        assert_eq!(both.values.unwrap().0.len(), 5);
+    }
+}

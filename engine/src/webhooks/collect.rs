@@ -209,14 +209,19 @@ async fn finish(
     let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
     let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
     let first = ctx.config.webhooks.delivery_schedule[0];
-    // A first attempt due now is made by this job, under its own task: one queue hop fewer.
+    // A first attempt due now is made by this job, under its own task and lease: one queue
+    // hop and one claim fewer.
     let inline = first.is_zero();
     let next = (!inline).then(|| Queue::task_id_due(now + first));
-    let collected = lease::Move::Collected {
-        at: now + first,
-        next: next
-            .as_ref()
-            .map_or_else(|| task.to_owned(), ToString::to_string),
+    let collected = match &next {
+        Some(next) => lease::Move::Collected {
+            at: now + first,
+            next: next.to_string(),
+        },
+        None => lease::Move::CollectedHeld {
+            until: now + super::deliver::lease(ctx),
+            task: task.to_owned(),
+        },
     };
     let move_on = collected
         .update(now)?
@@ -231,34 +236,32 @@ async fn finish(
     // One statement when every provider is in; a transaction only to mark the missing ones.
     let moved = if outcome == Outcome::Failed {
         let txn = ctx.db.begin().await?;
-        let moved = move_on.exec(&txn).await?;
-        if moved.rows_affected == 0 {
-            tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
-            return Ok(());
+        let moved = move_on.exec_with_returning(&txn).await?.pop();
+        if moved.is_some() {
+            transition(
+                webhook_provider::Entity::update_many(),
+                webhook_provider::Column::Status,
+                &[ProviderStatus::Pending],
+                ProviderStatus::Failed,
+            )?
+            .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
+            .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
+            .exec(&txn)
+            .await?;
+            txn.commit().await?;
         }
-        transition(
-            webhook_provider::Entity::update_many(),
-            webhook_provider::Column::Status,
-            &[ProviderStatus::Pending],
-            ProviderStatus::Failed,
-        )?
-        .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
-        .filter(webhook_provider::Column::WebhookId.eq(&webhook.id))
-        .exec(&txn)
-        .await?;
-        txn.commit().await?;
         moved
     } else {
-        move_on.exec(&ctx.db).await?
+        move_on.exec_with_returning(&ctx.db).await?.pop()
     };
-    if moved.rows_affected == 0 {
+    let Some(moved) = moved else {
         tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
         return Ok(());
-    }
+    };
     tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
     metrics::collection_ended(outcome.as_str());
     let Some(next) = next else {
-        return super::deliver::deliver(ctx, &webhook.id, task).await;
+        return super::deliver::attempt(ctx, moved, task).await;
     };
     let job = Deliver {
         webhook_id: webhook.id.clone(),

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::{DateTime, Utc};
-use entity::webhook::WebhookStatus;
+use entity::webhook::{self, WebhookStatus};
 use sea_orm::ActiveEnum as _;
-use sea_orm::{QueryFilter, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, QueryFilter, QueryTrait, TransactionTrait};
 
 use crate::context::JobContext;
 use crate::delivery::AttemptResult;
@@ -61,17 +61,27 @@ async fn signing_secrets(ctx: &JobContext, tenant_id: &str) -> Result<Vec<Secret
 /// held it), with everything that follows from it. The collect job calls it too, to deliver
 /// right after the collection ends without a second queue hop.
 pub(crate) async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
-    let settings = &ctx.config.webhooks;
-    let lease = settings.delivery_timeout + LEASE_MARGIN;
-    let Some(webhook) = lease::claim(&ctx.db, id, WebhookStatus::Delivering, task, lease).await?
-    else {
+    let claimed = lease::claim(&ctx.db, id, WebhookStatus::Delivering, task, lease(ctx)).await?;
+    let Some(webhook) = claimed else {
         tracing::debug!(webhook = %id, "not delivering or not due; nothing to do");
         return Ok(());
     };
-    let unknown = attempt::settle_unknown(&ctx.db, id).await?;
-    if unknown > 0 {
-        tracing::warn!(webhook = %id, unknown, "a delivery attempt's worker died during its POST; recorded as unknown, delivering again");
-    }
+    attempt(ctx, webhook, task).await
+}
+
+/// How long a delivery attempt holds its webhook.
+pub(crate) fn lease(ctx: &JobContext) -> Duration {
+    ctx.config.webhooks.delivery_timeout + LEASE_MARGIN
+}
+
+/// One delivery attempt of `webhook`, whose lease `task` holds.
+pub(crate) async fn attempt(
+    ctx: &JobContext,
+    webhook: webhook::Model,
+    task: &str,
+) -> Result<(), JobError> {
+    let settings = &ctx.config.webhooks;
+    let id = webhook.id.as_str();
     let payload = webhook
         .payload
         .as_deref()
@@ -79,6 +89,7 @@ pub(crate) async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<()
     let number = webhook.delivery_attempts + 1;
     if number > webhook.attempt_limit {
         // The last attempt was the one whose outcome is unknown: the schedule is spent.
+        settle_unknown(ctx, id).await?;
         if lease::Move::Park.make(&ctx.db, id, task).await? {
             metrics::delivery_attempt("parked", Duration::ZERO);
             tracing::warn!(webhook = %id, attempts = webhook.delivery_attempts, "callback parked after an attempt with an unknown outcome; redeliver it once the receiver is fixed");
@@ -96,14 +107,19 @@ pub(crate) async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<()
         .admit(&host, settings.delivery_timeout)
         .await?;
     if let Admission::Wait(until) = admission {
+        settle_unknown(ctx, id).await?;
         return wait_for_receiver(ctx, id, task, &host, until).await;
     }
     let secrets = signing_secrets(ctx, &webhook.tenant_id).await?;
     // Recorded before the POST: whatever happens next, the history counts this attempt.
-    let Some(attempt_id) = attempt::begin(&ctx.db, &webhook, number, task).await? else {
+    let Some(begun) = attempt::begin(&ctx.db, &webhook, number, task).await? else {
         tracing::warn!(webhook = %id, "lease lost before the delivery attempt; another job has the webhook");
         return Ok(());
     };
+    if begun.unknown > 0 {
+        warn_unknown(id, begun.unknown);
+    }
+    let attempt_id = begun.id;
     let result = ctx
         .sender
         .send(&webhook.callback_url, &webhook.id, payload, &secrets)
@@ -157,13 +173,33 @@ async fn record(
         lease::Move::Retry { at, .. } => Some(*at),
         _ => None,
     };
-    let txn = ctx.db.begin().await?;
-    attempt::complete(&txn, attempt_id, result, next_at).await?;
+    let completed = attempt::complete(attempt_id, result, next_at)?;
     let update = step.update(now)?.filter(lease::held_by(id, task));
-    let moved = lease::made(update, &txn).await?;
+    let backend = ctx.db.get_database_backend();
     // The attempt's outcome is kept either way: the receiver saw it.
+    if backend == DbBackend::Postgres {
+        let both = crate::db::before(completed.build(backend), update.build(backend));
+        return Ok(ctx.db.execute_raw(both).await?.rows_affected() == 1);
+    }
+    let txn = ctx.db.begin().await?;
+    completed.exec(&txn).await?;
+    let moved = lease::made(update, &txn).await?;
     txn.commit().await?;
     Ok(moved)
+}
+
+/// Marks attempts of webhook `id` left `in_flight` as `unknown`, on a path that makes no
+/// attempt of its own (which would do it as it begins).
+async fn settle_unknown(ctx: &JobContext, id: &str) -> Result<(), JobError> {
+    let unknown = attempt::settle_unknown(&ctx.db, id).await?;
+    if unknown > 0 {
+        warn_unknown(id, unknown);
+    }
+    Ok(())
+}
+
+fn warn_unknown(id: &str, unknown: u64) {
+    tracing::warn!(webhook = %id, unknown, "a delivery attempt's worker died during its POST; recorded as unknown, delivering again");
 }
 
 /// Logs and counts what attempt `number` came to.

@@ -56,7 +56,7 @@ pub fn held_by(id: &str, task: &str) -> Condition {
 
 /// A move of a webhook's lease, the one place that sets `next_run_at`, `claimed_by` and
 /// `queued_task` together: what the status becomes (when it changes), and when and as which
-/// queue task the next job runs. Every move hands the lease back.
+/// queue task the next job runs. Every move but `CollectedHeld` hands the lease back.
 #[derive(Debug, Clone)]
 pub enum Move {
     /// Wait without spending an attempt (a provider or receiver is down): the next job at
@@ -85,6 +85,14 @@ pub enum Move {
         /// The queue task it is pushed as.
         next: String,
     },
+    /// The collection ended and its job makes the first attempt at once: the lease stays
+    /// with `task` until `until`, so the attempt needs no claim of its own.
+    CollectedHeld {
+        /// When the lease runs out.
+        until: DateTime<Utc>,
+        /// The task holding it, which stays the webhook's queued task.
+        task: String,
+    },
     /// A redelivery of a delivered or parked webhook: one more attempt now, as task `next`.
     Reopen {
         /// The queue task it is pushed as.
@@ -106,7 +114,9 @@ impl Move {
             Move::Retry { .. } => Some((&[Delivering], Delivering)),
             Move::Delivered => Some((&[Delivering], Delivered)),
             Move::Park => Some((&[Delivering], Parked)),
-            Move::Collected { .. } => Some((&[Collecting], Delivering)),
+            Move::Collected { .. } | Move::CollectedHeld { .. } => {
+                Some((&[Collecting], Delivering))
+            }
             Move::Reopen { .. } => Some((&[Delivered, Parked], Delivering)),
         }
     }
@@ -127,12 +137,17 @@ impl Move {
             Move::Snooze { at, next } | Move::Retry { at, next } | Move::Collected { at, next } => {
                 (Some(*at), Some(next.clone()))
             }
+            Move::CollectedHeld { until, task } => (Some(*until), Some(task.clone())),
             Move::Reopen { next } | Move::Requeue { next } => (Some(now), Some(next.clone())),
             Move::Delivered | Move::Park => (None, None),
         };
+        let holder = match self {
+            Move::CollectedHeld { task, .. } => Some(task.clone()),
+            _ => None,
+        };
         let mut update = update
             .col_expr(webhook::Column::NextRunAt, Expr::value(due))
-            .col_expr(webhook::Column::ClaimedBy, Expr::value(None::<String>))
+            .col_expr(webhook::Column::ClaimedBy, Expr::value(holder))
             .col_expr(webhook::Column::QueuedTask, Expr::value(next))
             .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
         if matches!(self, Move::Delivered) {
