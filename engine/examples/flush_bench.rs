@@ -21,7 +21,7 @@ async fn main() -> anyhow::Result<()> {
         redis_timeout: std::time::Duration::from_secs(10),
         migrate: true,
     };
-    let db = engine::db::connect(&store).await?;
+    let db = engine::db::connect(&store, engine::db::Use::Jobs).await?;
     let redis =
         engine::queue::redis::connection(&std::env::var("REDIS_URL")?, store.redis_timeout)?;
     let buffer = CounterBuffer::new(Some(redis), &store.redis_prefix, &db);

@@ -14,11 +14,24 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::config::StoreConfig;
 
-/// Connects to `DATABASE_URL` and, when configured, applies pending migrations.
-pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
+/// How a process uses its pooled connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Requests: each connection is pinged before it is handed out, so a database restart
+    /// costs no request an error, at one round trip more per statement.
+    Requests,
+    /// Jobs: no ping; a job retries a transient error (`retry_transient`) and its steps are
+    /// idempotent, so a stale connection after a restart costs a retry, not a round trip
+    /// on every statement.
+    Jobs,
+}
+
+/// Connects to `DATABASE_URL` for `used_by` and, when configured, applies pending migrations.
+pub async fn connect(store: &StoreConfig, used_by: Use) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(store.database_url.expose_secret());
     options
         .max_connections(store.database_max_connections)
+        .test_before_acquire(used_by == Use::Requests)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false)
@@ -43,12 +56,13 @@ pub async fn connect(store: &StoreConfig) -> Result<DatabaseConnection, DbErr> {
 /// if `cancel` fired first.
 pub async fn connect_patiently(
     store: &StoreConfig,
+    used_by: Use,
     cancel: &CancellationToken,
 ) -> Result<Option<DatabaseConnection>, DbErr> {
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
     let mut logged = false;
     loop {
-        match connect(store).await {
+        match connect(store, used_by).await {
             Ok(db) => {
                 if logged {
                     tracing::warn!("database reachable; starting");

@@ -42,7 +42,7 @@ pub struct Platform {
 impl Platform {
     /// Connects to the database `store` names, then opens the rest (`with_database`).
     pub async fn open(store: &StoreConfig, worker: &WorkerConfig) -> Result<Self, ContextError> {
-        let db = crate::db::connect(store).await?;
+        let db = crate::db::connect(store, crate::db::Use::Requests).await?;
         Self::with_database(db, store, worker).await
     }
 

@@ -306,3 +306,27 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutdown requested");
 }
+
+/// Runs `job` as a task of its own and waits for it. apalis polls every job of a worker
+/// inside that worker's one task, so on one thread at a time; spawned, jobs spread over all
+/// of the runtime's threads. Dropping the wait (apalis giving up on the job) aborts it.
+pub async fn on_any_thread<F>(job: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    struct AbortOnDrop<T>(JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut handle = AbortOnDrop(tokio::spawn(job));
+    match (&mut handle.0).await {
+        Ok(output) => output,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // Aborted only by the guard, which is gone by then; a runtime shutting down ends
+        // the waiting job too.
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -207,7 +207,9 @@ pub fn run_workers(ctx: JobContext) -> WorkerGuard {
 /// `store`, until the guard drops.
 pub fn spawn_worker(store: StoreConfig, worker: WorkerConfig) -> WorkerGuard {
     spawn_runtime(async move {
-        let db = crate::db::connect(&store).await.expect("database");
+        let db = crate::db::connect(&store, crate::db::Use::Jobs)
+            .await
+            .expect("database");
         JobContext::connect(db, &store, worker)
             .await
             .expect("job context")

@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
     cli.worker.validate()?;
 
     let cancel = runtime::cancel_on_signal();
-    let Some(db) = db::connect_patiently(&cli.store, &cancel).await? else {
+    let Some(db) = db::connect_patiently(&cli.store, db::Use::Jobs, &cancel).await? else {
         return Ok(());
     };
     let ctx = JobContext::connect(db, &cli.store, cli.worker).await?;

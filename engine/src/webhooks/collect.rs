@@ -35,12 +35,16 @@ enum Fetch {
 /// the sweeper queues it again, from what the database holds.
 pub async fn run(job: Collect, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
     let task = task.to_string();
-    retry_transient("collect", || collect(&ctx, &job.webhook_id, &task))
-        .await
-        .map_err(|error| {
-            tracing::error!(webhook = %job.webhook_id, %error, "collection failed; the sweeper will queue it again");
-            AbortError::new(error)
-        })
+    let ctx = JobContext::clone(&ctx);
+    let id = job.webhook_id.clone();
+    crate::runtime::on_any_thread(async move {
+        retry_transient("collect", || collect(&ctx, &id, &task)).await
+    })
+    .await
+    .map_err(|error| {
+        tracing::error!(webhook = %job.webhook_id, %error, "collection failed; the sweeper will queue it again");
+        AbortError::new(error)
+    })
 }
 
 async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {

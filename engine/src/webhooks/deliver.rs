@@ -28,12 +28,16 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// lease runs out and the sweeper queues the webhook again.
 pub async fn run(job: Deliver, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
     let task = task.to_string();
-    retry_transient("deliver", || deliver(&ctx, &job.webhook_id, &task))
-        .await
-        .map_err(|error| {
-            tracing::error!(webhook = %job.webhook_id, %error, "delivery failed; the sweeper will queue it again");
-            AbortError::new(error)
-        })
+    let ctx = JobContext::clone(&ctx);
+    let id = job.webhook_id.clone();
+    crate::runtime::on_any_thread(async move {
+        retry_transient("deliver", || deliver(&ctx, &id, &task)).await
+    })
+    .await
+    .map_err(|error| {
+        tracing::error!(webhook = %job.webhook_id, %error, "delivery failed; the sweeper will queue it again");
+        AbortError::new(error)
+    })
 }
 
 /// The secrets the tenant's callbacks are signed with now, current first.

@@ -59,7 +59,9 @@ impl TestEngine {
         worker.webhooks.callback_allow_private = Some(true);
         worker.webhooks.delivery_jitter = 0.0;
         tweak(&mut worker);
-        let db = engine::db::connect(&store).await.expect("database");
+        let db = engine::db::connect(&store, engine::db::Use::Jobs)
+            .await
+            .expect("database");
         let ctx = JobContext::connect(db, &store, worker.clone())
             .await
             .expect("job context");

@@ -26,7 +26,9 @@ async fn submit_one(
     callback: &str,
 ) -> String {
     let settings = Settings::on(database_url, Some(redis_url), prefix);
-    let db = engine::db::connect(&settings.store).await.unwrap();
+    let db = engine::db::connect(&settings.store, engine::db::Use::Jobs)
+        .await
+        .unwrap();
     let queue = Queue::connect(&settings.store, &settings.worker)
         .await
         .unwrap();
