@@ -23,7 +23,7 @@ use crate::periodic::Periodic;
 use crate::queue::Queue;
 use crate::streams;
 use crate::webhooks::lease::{self, Move};
-use crate::webhooks::{Collect, Deliver};
+use crate::webhooks::{Collect, Deliver, Recollect};
 
 /// The error of a stream run whose worker died before it finished.
 const ABANDONED: &str = "the run stopped before it finished (its worker died)";
@@ -78,6 +78,7 @@ async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
             // dead worker, which apalis hands to a live one).
             let live = if collecting {
                 ctx.queue.is_live::<Collect>(task).await?
+                    || ctx.queue.is_live::<Recollect>(task).await?
             } else {
                 ctx.queue.is_live::<Deliver>(task).await?
             };

@@ -21,6 +21,7 @@ macro_rules! with_job_kinds {
             ],
             handled: [
                 $crate::webhooks::Collect => $crate::webhooks::collect::run,
+                $crate::webhooks::Recollect => $crate::webhooks::collect::run_again,
                 $crate::webhooks::Deliver => $crate::webhooks::deliver::run,
                 $crate::streams::StreamTick => $crate::streams::tick::run,
             ]

@@ -18,7 +18,7 @@ use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
 use crate::queue::Queue;
-use crate::webhooks::{self, Collect, Deliver, lease};
+use crate::webhooks::{self, Collect, Deliver, Recollect, lease};
 
 /// Beyond the slowest provider's timeout, how long a collection holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -45,6 +45,18 @@ pub async fn run(job: Collect, ctx: Data<JobContext>, task: TaskId) -> Result<()
         tracing::error!(webhook = %job.webhook_id, %error, "collection failed; the sweeper will queue it again");
         AbortError::new(error)
     })
+}
+
+/// The handler of `Recollect`: the same collection, from its own queue.
+pub async fn run_again(
+    job: Recollect,
+    ctx: Data<JobContext>,
+    task: TaskId,
+) -> Result<(), AbortError> {
+    let job = Collect {
+        webhook_id: job.webhook_id,
+    };
+    run(job, ctx, task).await
 }
 
 async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
@@ -89,7 +101,7 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
             };
             if snooze.make(&ctx.db, id, task).await? {
                 tracing::info!(webhook = %id, next = %at, "providers missing; collection continues later");
-                let job = Collect {
+                let job = Recollect {
                     webhook_id: id.to_owned(),
                 };
                 ctx.queue.push_as(job, next, Some(at)).await?;

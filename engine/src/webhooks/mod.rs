@@ -47,6 +47,23 @@ impl Job for Collect {
     }
 }
 
+/// Collect again the missing providers of a webhook that waited for them. Its own queue,
+/// so the collections an outage leaves waiting (all due back at once) never queue ahead of
+/// a new submission's first collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recollect {
+    /// The webhook.
+    pub webhook_id: String,
+}
+
+impl Job for Recollect {
+    const QUEUE: &'static str = "recollect";
+
+    fn concurrency(config: &WorkerConfig) -> usize {
+        config.webhook_concurrency as usize
+    }
+}
+
 /// Deliver a webhook's callback (one attempt).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deliver {

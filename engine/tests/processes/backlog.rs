@@ -15,6 +15,7 @@ use engine::webhooks::Collect;
 use entity::webhook;
 use entity::webhook::WebhookStatus;
 use futures::StreamExt;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
 };
@@ -156,6 +157,93 @@ async fn a_fresh_collection_overtakes_a_draining_backlog() {
     assert!(
         waiting >= SLOW_BACKLOG / 4,
         "only {waiting} of {SLOW_BACKLOG} backlogged collections were still waiting when the fresh one was delivered"
+    );
+}
+
+/// Collections left waiting by a provider outage.
+const OUTAGE_BACKLOG: usize = 3_000;
+
+/// The collections an outage leaves waiting come back through their own queue, so once
+/// the provider is back a new submission is collected at once, not behind them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_collection_is_not_queued_behind_an_outage_backlog() {
+    let database_url = fresh_postgres_database().await;
+    let prefix = unique_name();
+    let providers = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&providers)
+        .await;
+    let receiver = receiver(200).await;
+    let (settings, db, queue) = stores(&database_url, &prefix).await;
+    let mut worker = worker_command(&database_url, &redis_url(), &prefix)
+        .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
+        .env("CALLBACK_ALLOW_PRIVATE", "true")
+        .env("WEBHOOK_CONCURRENCY", "64")
+        .env("PROVIDER_COOLDOWN_MIN", "1s")
+        .env("PROVIDER_COOLDOWN_MAX", "2s")
+        .spawn()
+        .expect("start the worker binary");
+    submit_many(&settings, &db, &queue, OUTAGE_BACKLOG, &receiver.uri()).await;
+    // Each ran once and handed its lease back to wait.
+    let first_runs_done = async || {
+        let snoozed = webhook::Entity::find()
+            .filter(webhook::Column::ClaimedBy.is_null())
+            .filter(Expr::col(webhook::Column::UpdatedAt).gt(Expr::col(webhook::Column::CreatedAt)))
+            .count(&db)
+            .await
+            .unwrap();
+        snoozed as usize == OUTAGE_BACKLOG
+    };
+    assert!(
+        eventually(Duration::from_secs(90), first_runs_done).await,
+        "every collection ran once and waits for the provider"
+    );
+
+    // Back, but slow: the backlog drains for 20 s or more.
+    providers.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(BILL, "application/json")
+                .set_delay(Duration::from_millis(500)),
+        )
+        .mount(&providers)
+        .await;
+    let delivered = async || {
+        webhook::Entity::find()
+            .filter(webhook::Column::Status.eq(WebhookStatus::Delivered))
+            .count(&db)
+            .await
+            .unwrap() as usize
+    };
+    assert!(
+        eventually(Duration::from_secs(60), async || delivered().await >= 50).await,
+        "the backlog started to drain"
+    );
+    let fresh = engine::testing::submit(
+        &db,
+        &queue,
+        &settings.worker.webhooks,
+        &["gas"],
+        &receiver.uri(),
+    )
+    .await;
+    let fresh_delivered = eventually(Duration::from_secs(120), async || {
+        webhook::Entity::find_by_id(&fresh)
+            .one(&db)
+            .await
+            .unwrap()
+            .is_some_and(|w| w.status == WebhookStatus::Delivered)
+    })
+    .await;
+    let waiting = OUTAGE_BACKLOG.saturating_sub(delivered().await.saturating_sub(1));
+    super::terminate(&mut worker).await;
+    assert!(fresh_delivered, "the new collection was delivered");
+    // Behind the backlog, it would have waited for the 1,000 tasks the ready list holds.
+    assert!(
+        waiting >= OUTAGE_BACKLOG - 500,
+        "only {waiting} of {OUTAGE_BACKLOG} waiting collections were left when the new one was delivered"
     );
 }
 
