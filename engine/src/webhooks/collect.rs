@@ -13,12 +13,12 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::context::JobContext;
-use crate::error::{JobError, retry_transient};
+use crate::error::JobError;
 use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
 use crate::queue::Queue;
-use crate::webhooks::{self, Collect, Deliver, Recollect, lease};
+use crate::webhooks::{self, Collect, Deliver, Recollect, handler, lease};
 
 /// Beyond the slowest provider's timeout, how long a collection holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -31,20 +31,9 @@ enum Fetch {
     Later(DateTime<Utc>),
 }
 
-/// The handler of `Collect`. A failure ends the task: the webhook's lease runs out and
-/// the sweeper queues it again, from what the database holds.
+/// The handler of `Collect`.
 pub async fn run(job: Collect, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
-    let task = task.to_string();
-    let ctx = JobContext::clone(&ctx);
-    let id = job.webhook_id.clone();
-    crate::runtime::on_any_thread(async move {
-        retry_transient("collect", || collect(&ctx, &id, &task)).await
-    })
-    .await
-    .map_err(|error| {
-        tracing::error!(webhook = %job.webhook_id, %error, "collection failed; the sweeper will queue it again");
-        AbortError::new(error)
-    })
+    run_for(job.webhook_id, ctx, task).await
 }
 
 /// The handler of `Recollect`: the same collection, from its own queue.
@@ -53,10 +42,13 @@ pub async fn run_again(
     ctx: Data<JobContext>,
     task: TaskId,
 ) -> Result<(), AbortError> {
-    let job = Collect {
-        webhook_id: job.webhook_id,
-    };
-    run(job, ctx, task).await
+    run_for(job.webhook_id, ctx, task).await
+}
+
+async fn run_for(id: String, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
+    let failed = "collection failed; the sweeper will queue it again";
+    let step: handler::Step = |ctx, id, task| Box::pin(collect(ctx, id, task));
+    handler::handle("collect", step, ctx, id, task, failed).await
 }
 
 async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {

@@ -13,31 +13,22 @@ use crate::context::JobContext;
 use crate::delivery::AttemptResult;
 use crate::delivery::receivers;
 use crate::delivery::signature::Secret;
-use crate::error::{JobError, retry_transient};
+use crate::error::JobError;
 use crate::metrics;
 use crate::providers::Admission;
 use crate::queue::Queue;
 use crate::tenants;
 use crate::webhooks::verdict::Verdict;
-use crate::webhooks::{Deliver, attempt, lease};
+use crate::webhooks::{Deliver, attempt, handler, lease};
 
 /// Beyond the delivery timeout, how long an attempt holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
-/// The handler of `Deliver`. A failure of ours (not the receiver's) ends the task: the
-/// lease runs out and the sweeper queues the webhook again.
+/// The handler of `Deliver`. A failure of ours (not the receiver's) ends the task.
 pub async fn run(job: Deliver, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
-    let task = task.to_string();
-    let ctx = JobContext::clone(&ctx);
-    let id = job.webhook_id.clone();
-    crate::runtime::on_any_thread(async move {
-        retry_transient("deliver", || deliver(&ctx, &id, &task)).await
-    })
-    .await
-    .map_err(|error| {
-        tracing::error!(webhook = %job.webhook_id, %error, "delivery failed; the sweeper will queue it again");
-        AbortError::new(error)
-    })
+    let failed = "delivery failed; the sweeper will queue it again";
+    let step: handler::Step = |ctx, id, task| Box::pin(deliver(ctx, id, task));
+    handler::handle("deliver", step, ctx, job.webhook_id, task, failed).await
 }
 
 /// The secrets the tenant's callbacks are signed with now, current first.

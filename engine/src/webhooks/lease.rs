@@ -133,17 +133,16 @@ impl Move {
             )?,
             None => webhook::Entity::update_many(),
         };
-        let (due, next) = match self {
+        // When the next job is due, as which task, and who holds the lease meanwhile.
+        let (due, next, holder) = match self {
             Move::Snooze { at, next } | Move::Retry { at, next } | Move::Collected { at, next } => {
-                (Some(*at), Some(next.clone()))
+                (Some(*at), Some(next.clone()), None)
             }
-            Move::CollectedHeld { until, task } => (Some(*until), Some(task.clone())),
-            Move::Reopen { next } | Move::Requeue { next } => (Some(now), Some(next.clone())),
-            Move::Delivered | Move::Park => (None, None),
-        };
-        let holder = match self {
-            Move::CollectedHeld { task, .. } => Some(task.clone()),
-            _ => None,
+            Move::CollectedHeld { until, task } => {
+                (Some(*until), Some(task.clone()), Some(task.clone()))
+            }
+            Move::Reopen { next } | Move::Requeue { next } => (Some(now), Some(next.clone()), None),
+            Move::Delivered | Move::Park => (None, None, None),
         };
         let mut update = update
             .col_expr(webhook::Column::NextRunAt, Expr::value(due))

@@ -101,6 +101,43 @@ async fn submit_many(
         .await
 }
 
+/// Once `started` of a `backlog` of collections are delivered, submits one more and waits
+/// for its delivery: whether it was delivered, and how many of the backlog still waited then.
+async fn one_more_while_draining(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    queue: &Queue,
+    callback: &str,
+    backlog: usize,
+    started: usize,
+) -> (bool, usize) {
+    let delivered = async || {
+        webhook::Entity::find()
+            .filter(webhook::Column::Status.eq(WebhookStatus::Delivered))
+            .count(db)
+            .await
+            .unwrap() as usize
+    };
+    assert!(
+        eventually(Duration::from_secs(60), async || delivered().await
+            >= started)
+        .await,
+        "the backlog started to drain"
+    );
+    let webhooks = &settings.worker.webhooks;
+    let fresh = engine::testing::submit(db, queue, webhooks, &["gas"], callback).await;
+    let fresh_delivered = eventually(Duration::from_secs(120), async || {
+        webhook::Entity::find_by_id(&fresh)
+            .one(db)
+            .await
+            .unwrap()
+            .is_some_and(|w| w.status == WebhookStatus::Delivered)
+    })
+    .await;
+    let waiting = backlog.saturating_sub(delivered().await.saturating_sub(1));
+    (fresh_delivered, waiting)
+}
+
 /// Collections due at once, more than the ready list holds: the rest wait in the backlog.
 const SLOW_BACKLOG: usize = 4_000;
 
@@ -122,34 +159,8 @@ async fn a_fresh_collection_overtakes_a_draining_backlog() {
         .env("WEBHOOK_CONCURRENCY", "64")
         .spawn()
         .expect("start the worker binary");
-    let delivered = async || {
-        webhook::Entity::find()
-            .filter(webhook::Column::Status.eq(WebhookStatus::Delivered))
-            .count(&db)
-            .await
-            .unwrap() as usize
-    };
-    assert!(
-        eventually(Duration::from_secs(60), async || delivered().await >= 100).await,
-        "the backlog started to drain"
-    );
-    let fresh = engine::testing::submit(
-        &db,
-        &queue,
-        &settings.worker.webhooks,
-        &["gas"],
-        &receiver.uri(),
-    )
-    .await;
-    let fresh_delivered = eventually(Duration::from_secs(120), async || {
-        webhook::Entity::find_by_id(&fresh)
-            .one(&db)
-            .await
-            .unwrap()
-            .is_some_and(|w| w.status == WebhookStatus::Delivered)
-    })
-    .await;
-    let waiting = SLOW_BACKLOG.saturating_sub(delivered().await.saturating_sub(1));
+    let (fresh_delivered, waiting) =
+        one_more_while_draining(&settings, &db, &queue, &receiver.uri(), SLOW_BACKLOG, 100).await;
     super::terminate(&mut worker).await;
     assert!(fresh_delivered, "the fresh collection was delivered");
     assert_eq!(backlog.len(), SLOW_BACKLOG);
@@ -210,34 +221,8 @@ async fn a_new_collection_is_not_queued_behind_an_outage_backlog() {
         )
         .mount(&providers)
         .await;
-    let delivered = async || {
-        webhook::Entity::find()
-            .filter(webhook::Column::Status.eq(WebhookStatus::Delivered))
-            .count(&db)
-            .await
-            .unwrap() as usize
-    };
-    assert!(
-        eventually(Duration::from_secs(60), async || delivered().await >= 50).await,
-        "the backlog started to drain"
-    );
-    let fresh = engine::testing::submit(
-        &db,
-        &queue,
-        &settings.worker.webhooks,
-        &["gas"],
-        &receiver.uri(),
-    )
-    .await;
-    let fresh_delivered = eventually(Duration::from_secs(120), async || {
-        webhook::Entity::find_by_id(&fresh)
-            .one(&db)
-            .await
-            .unwrap()
-            .is_some_and(|w| w.status == WebhookStatus::Delivered)
-    })
-    .await;
-    let waiting = OUTAGE_BACKLOG.saturating_sub(delivered().await.saturating_sub(1));
+    let (fresh_delivered, waiting) =
+        one_more_while_draining(&settings, &db, &queue, &receiver.uri(), OUTAGE_BACKLOG, 50).await;
     super::terminate(&mut worker).await;
     assert!(fresh_delivered, "the new collection was delivered");
     // Behind the backlog, it would have waited for the 1,000 tasks the ready list holds.
