@@ -13,6 +13,7 @@ use crate::delivery::signature::Secret;
 use crate::platform::Platform;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
 use crate::queue::{Queue, QueueError};
+use crate::webhooks::group_commit::GroupCommit;
 
 /// What every handler gets: the stores, the outside world's clients, the configuration.
 #[derive(Clone)]
@@ -37,6 +38,8 @@ pub struct JobContext {
     pub receivers: Receivers,
     /// The worker settings.
     pub config: Arc<WorkerConfig>,
+    /// Claims and provider results, written for many jobs at once.
+    pub group_commit: GroupCommit,
 }
 
 /// Why the workers' context could not be built.
@@ -98,6 +101,7 @@ impl JobContext {
             queue: platform.queue.clone(),
             db: platform.db.clone(),
             config: Arc::new(config.clone()),
+            group_commit: GroupCommit::new(&platform.db),
         })
     }
 }

@@ -18,7 +18,7 @@ use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
 use crate::queue::Queue;
-use crate::webhooks::{self, Collect, Deliver, Recollect, handler, lease};
+use crate::webhooks::{self, Collect, Deliver, Recollect, group_commit, handler, lease};
 
 /// Beyond the slowest provider's timeout, how long a collection holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -54,13 +54,22 @@ async fn run_for(id: String, ctx: Data<JobContext>, task: TaskId) -> Result<(), 
 async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
     let slowest = ctx.providers.iter().map(|p| p.timeout).max();
     let lease = slowest.unwrap_or_default() + LEASE_MARGIN;
-    let Some(webhook) = lease::claim(&ctx.db, id, WebhookStatus::Collecting, task, lease).await?
+    let claim = lease::Claim {
+        id: id.to_owned(),
+        status: WebhookStatus::Collecting,
+        task: task.to_owned(),
+        lease,
+        with_providers: true,
+    };
+    let Some(lease::Claimed {
+        webhook,
+        providers: mut rows,
+    }) = ctx.group_commit.claim(claim).await?
     else {
         // Collected already: by a run of this task that died before its delivery ended (it
         // goes on, under the same task), or by another job (then there is nothing to do).
         return super::deliver::deliver(ctx, id, task).await;
     };
-    let mut rows = webhooks::providers_of(&ctx.db, id).await?;
     let pending = rows
         .iter()
         .filter(|row| row.status == ProviderStatus::Pending)
@@ -145,39 +154,19 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
     }
 }
 
-/// Keeps a provider's data; a row that already has data is never overwritten.
+/// Keeps a provider's data (with other jobs' results arriving meanwhile); a row that
+/// already has data is never overwritten.
 async fn store_data(
     ctx: &JobContext,
     row: &webhook_provider::Model,
     data: &str,
 ) -> Result<(), JobError> {
-    let now = Utc::now();
-    let fetched = transition(
-        webhook_provider::Entity::update_many(),
-        webhook_provider::Column::Status,
-        &[ProviderStatus::Pending],
-        ProviderStatus::Fetched,
-    )?;
-    fetched
-        .col_expr(
-            webhook_provider::Column::Data,
-            Expr::value(Some(data.to_owned())),
-        )
-        .col_expr(webhook_provider::Column::FetchedAt, Expr::value(Some(now)))
-        .col_expr(
-            webhook_provider::Column::LastError,
-            Expr::value(None::<String>),
-        )
-        .col_expr(
-            webhook_provider::Column::Attempts,
-            Expr::col(webhook_provider::Column::Attempts).add(1),
-        )
-        .col_expr(webhook_provider::Column::UpdatedAt, Expr::value(now))
-        .filter(webhook_provider::Column::WebhookId.eq(&row.webhook_id))
-        .filter(webhook_provider::Column::Provider.eq(&row.provider))
-        .exec(&ctx.db)
-        .await?;
-    Ok(())
+    let fetched = group_commit::Fetched {
+        webhook_id: row.webhook_id.clone(),
+        provider: row.provider.clone(),
+        data: data.to_owned(),
+    };
+    Ok(ctx.group_commit.store(fetched).await?)
 }
 
 async fn store_failure(

@@ -56,8 +56,14 @@ async fn signing_secrets(ctx: &JobContext, tenant_id: &str) -> Result<Vec<Secret
 /// held it), with everything that follows from it. The collect job calls it too, to deliver
 /// right after the collection ends without a second queue hop.
 pub(crate) async fn deliver(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError> {
-    let claimed = lease::claim(&ctx.db, id, WebhookStatus::Delivering, task, lease(ctx)).await?;
-    let Some(webhook) = claimed else {
+    let claim = lease::Claim {
+        id: id.to_owned(),
+        status: WebhookStatus::Delivering,
+        task: task.to_owned(),
+        lease: lease(ctx),
+        with_providers: false,
+    };
+    let Some(lease::Claimed { webhook, .. }) = ctx.group_commit.claim(claim).await? else {
         tracing::debug!(webhook = %id, "not delivering or not due; nothing to do");
         return Ok(());
     };

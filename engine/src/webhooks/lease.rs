@@ -1,50 +1,127 @@
 //! Which job may work on a webhook now. A job claims the webhook with one conditional
-//! update: only while it is in the expected status and its next job is due (or this very
+//! update (shared with the other jobs claiming at that moment, `group_commit`): only while it is in the expected status and its next job is due (or this very
 //! task held it before a crash). The claim pushes `next_run_at` to the end of a lease, so a
 //! second copy of the job finds nothing to do, and the sweeper only steps in once the
 //! lease is long over. Every way a lease ends is a `Move`, named here.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::webhook;
-use entity::webhook::WebhookStatus;
+use entity::webhook::{self, WebhookStatus};
+use entity::webhook_provider;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, UpdateMany,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, Statement, UpdateMany, Value,
 };
+
+use crate::db::{placeholder, values_rows};
 
 /// How early a job may run: apalis schedules to the whole second.
 const EARLY: Duration = Duration::from_secs(1);
 
-/// Claims webhook `id` in `status` for `task` during `lease`; the webhook if won.
-pub async fn claim<C: ConnectionTrait>(
+/// One claim: webhook `id` in `status`, for queue task `task`, during `lease`.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The webhook.
+    pub id: String,
+    /// The status it must be in.
+    pub status: WebhookStatus,
+    /// The queue task claiming it.
+    pub task: String,
+    /// How long the claim holds.
+    pub lease: Duration,
+    /// Whether the provider rows are read too (a collection needs them).
+    pub with_providers: bool,
+}
+
+/// A claim won: the webhook as claimed and, when asked for, its provider rows in order.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// The webhook.
+    pub webhook: webhook::Model,
+    /// Its provider rows, by position (empty unless asked for).
+    pub providers: Vec<webhook_provider::Model>,
+}
+
+/// Claims every row of `claims` in one statement (and reads the provider rows asked for in
+/// one more): a claim wins only while its webhook is in the expected status and its next
+/// job is due, or this very task held it before a crash.
+pub async fn claim_all<C: ConnectionTrait>(
     db: &C,
-    id: &str,
-    status: WebhookStatus,
-    task: &str,
-    lease: Duration,
-) -> Result<Option<webhook::Model>, DbErr> {
+    claims: Vec<Claim>,
+) -> Result<Vec<Option<Claimed>>, DbErr> {
+    let backend = db.get_database_backend();
     let now = Utc::now();
-    // One statement, with RETURNING: the claim and the read are one round trip.
-    let mut claimed = webhook::Entity::update_many()
-        .col_expr(webhook::Column::NextRunAt, Expr::value(Some(now + lease)))
-        .col_expr(
-            webhook::Column::ClaimedBy,
-            Expr::value(Some(task.to_owned())),
-        )
-        .col_expr(webhook::Column::UpdatedAt, Expr::value(now))
-        .filter(webhook::Column::Id.eq(id))
-        .filter(webhook::Column::Status.eq(status))
-        .filter(
-            Condition::any()
-                .add(webhook::Column::NextRunAt.is_null())
-                .add(webhook::Column::NextRunAt.lte(now + EARLY))
-                .add(webhook::Column::ClaimedBy.eq(task)),
-        )
-        .exec_with_returning(db)
+    let mut values: Vec<Value> = vec![now.into(), (now + EARLY).into()];
+    for claim in &claims {
+        values.push(claim.id.clone().into());
+        values.push(claim.task.clone().into());
+        values.push((now + claim.lease).into());
+        values.push(sea_orm::ActiveEnum::to_value(&claim.status).into());
+    }
+    let returning = match backend {
+        // Postgres returns the FROM list's columns too unless told the table's.
+        DbBackend::Postgres => "webhooks.*",
+        _ => "*",
+    };
+    let sql = format!(
+        "UPDATE webhooks SET next_run_at = v.column3, claimed_by = v.column2, updated_at = {now} \
+         FROM (VALUES {rows}) AS v \
+         WHERE webhooks.id = v.column1 AND webhooks.status = v.column4 \
+           AND (webhooks.next_run_at IS NULL OR webhooks.next_run_at <= {early} \
+                OR webhooks.claimed_by = v.column2) \
+         RETURNING {returning}",
+        now = placeholder(backend, 1),
+        early = placeholder(backend, 2),
+        rows = values_rows(backend, claims.len(), 4, 3),
+    );
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    Ok(claimed.pop())
+    let mut won: HashMap<String, webhook::Model> = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let model = webhook::Model::from_query_result(&row, "")?;
+        won.insert(model.id.clone(), model);
+    }
+
+    let wanted: Vec<&str> = claims
+        .iter()
+        .filter(|c| c.with_providers && won.contains_key(&c.id))
+        .map(|c| c.id.as_str())
+        .collect();
+    let mut providers: HashMap<String, Vec<webhook_provider::Model>> = HashMap::new();
+    if !wanted.is_empty() {
+        let rows = webhook_provider::Entity::find()
+            .filter(webhook_provider::Column::WebhookId.is_in(wanted))
+            .order_by_asc(webhook_provider::Column::WebhookId)
+            .order_by_asc(webhook_provider::Column::Position)
+            .all(db)
+            .await?;
+        for row in rows {
+            providers
+                .entry(row.webhook_id.clone())
+                .or_default()
+                .push(row);
+        }
+    }
+
+    Ok(claims
+        .iter()
+        .map(|claim| {
+            let webhook = won.get(&claim.id)?;
+            // Two claims of one webhook in a batch: the row names the task that won.
+            (webhook.claimed_by.as_deref() == Some(claim.task.as_str())).then(|| Claimed {
+                webhook: webhook.clone(),
+                providers: if claim.with_providers {
+                    providers.get(&claim.id).cloned().unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+            })
+        })
+        .collect())
 }
 
 /// The condition that `task` still holds webhook `id`.

@@ -1,10 +1,12 @@
 //! Webhook collections: submission, the lease jobs work under, the callback body, and
-//! redelivery; the jobs (`collect`, `deliver`, both run by `handler`), the attempt rows (`attempt`) and what an
-//! attempt decides (`verdict`). The database holds the truth; jobs carry only the webhook's id.
+//! redelivery; the jobs (`collect`, `deliver`, both run by `handler`), the attempt rows
+//! (`attempt`), what an attempt decides (`verdict`), and the statements written for many
+//! jobs at once (`group_commit`). The database holds the truth; jobs carry only the webhook's id.
 
 pub mod attempt;
 pub mod collect;
 pub mod deliver;
+pub mod group_commit;
 pub mod handler;
 pub mod lease;
 pub mod verdict;

@@ -1,4 +1,7 @@
-//! The database connection, the same for Postgres and SQLite.
+//! The database connection, the same for Postgres and SQLite, and the statements built by
+//! hand for both (`group` writes many jobs' rows as one).
+
+pub mod group;
 
 use std::time::Duration;
 
@@ -113,6 +116,35 @@ pub fn before(first: sea_orm::Statement, then: sea_orm::Statement) -> sea_orm::S
     sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
+/// Placeholder `n` (from 1) of a statement built by hand: numbered on both backends, so
+/// one value may be used twice.
+pub fn placeholder(backend: DbBackend, n: usize) -> String {
+    match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
+
+/// `rows` rows of `columns` placeholders each, numbered from `first`, for a `VALUES` list:
+/// `($3, $4), ($5, $6)`.
+pub fn values_rows(backend: DbBackend, rows: usize, columns: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 6);
+    for row in 0..rows {
+        if row > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&placeholder(backend, first + row * columns + column));
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// `sql` with each `$n` placeholder outside quotes made `$(n + by)`.
 fn renumber(sql: &str, by: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
@@ -144,6 +176,15 @@ mod tests {
     use sea_orm::{Statement, Value};
 
     use super::*;
+
+    #[test]
+    fn a_values_list_numbers_its_placeholders_on_from_the_first() {
+        assert_eq!(
+            values_rows(DbBackend::Postgres, 2, 2, 3),
+            "($3, $4), ($5, $6)"
+        );
+        assert_eq!(values_rows(DbBackend::Sqlite, 1, 3, 1), "(?1, ?2, ?3)");
+    }
 
     #[test]
     fn a_statement_before_another_keeps_every_value_in_its_place() {
