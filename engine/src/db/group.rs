@@ -9,11 +9,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 use tokio::sync::oneshot;
 
 /// What a batch runs: the inputs in, one output per input, in order.
 pub type Run<I, O> = Box<dyn Fn(Vec<I>) -> BoxFuture<'static, Result<Vec<O>, DbErr>> + Send + Sync>;
+
+/// A batch's work on a database connection of its own, as `on` takes it.
+pub type RunOn<I, O> = fn(DatabaseConnection, Vec<I>) -> BoxFuture<'static, Result<Vec<O>, DbErr>>;
 
 /// Rows of one kind, written together.
 pub struct Group<I, O> {
@@ -59,6 +62,12 @@ impl<I: Send + 'static, O: Send + 'static> Group<I, O> {
                 }),
             }),
         }
+    }
+
+    /// A group named `name` whose batches of at most `max` rows run `run` on `db`.
+    pub fn on(db: &DatabaseConnection, name: &'static str, max: usize, run: RunOn<I, O>) -> Self {
+        let db = db.clone();
+        Self::new(name, max, Box::new(move |rows| run(db.clone(), rows)))
     }
 
     /// Writes `input` with whatever else is waiting; its own output once written.

@@ -36,24 +36,12 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// The groups writing to `db`.
     pub fn new(db: &DatabaseConnection) -> Self {
-        let on = db.clone();
-        let claims = Group::new(
-            "claims",
-            MAX_BATCH,
-            Box::new(move |rows| {
-                let db = on.clone();
-                Box::pin(async move { claim_all(&db, rows).await })
-            }),
-        );
-        let on = db.clone();
-        let results = Group::new(
-            "provider results",
-            MAX_BATCH,
-            Box::new(move |rows| {
-                let db = on.clone();
-                Box::pin(async move { store_all(&db, rows).await })
-            }),
-        );
+        let claims = Group::on(db, "claims", MAX_BATCH, |db, rows| {
+            Box::pin(async move { claim_all(&db, rows).await })
+        });
+        let results = Group::on(db, "provider results", MAX_BATCH, |db, rows| {
+            Box::pin(async move { store_all(&db, rows).await })
+        });
         GroupCommit { claims, results }
     }
 
