@@ -223,3 +223,25 @@ impl ApiConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_webhook_secret_stops_the_api_in_validation() {
+        let config = ApiConfig::try_parse_from([
+            "api",
+            "--database-url",
+            "sqlite://unused.db?mode=rwc",
+            "--webhook-secret",
+            "not-a-whsec",
+        ])
+        .expect("parses");
+        // `main` validates before it binds, connects or migrates: this error is the whole
+        // report.
+        let error = config.validate().expect_err("refused");
+        assert_eq!(error.variable, "WEBHOOK_SECRET", "{error}");
+        assert!(std::error::Error::source(&error).is_none());
+    }
+}

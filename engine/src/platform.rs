@@ -83,11 +83,21 @@ impl Platform {
         let Some(secret) = &self.default_secret else {
             return Ok(());
         };
-        crate::tenants::apply_default_secret(
+        let applied = crate::tenants::apply_default_secret(
             &self.db,
             secret,
             self.worker.webhooks.secret_rotation_overlap,
         )
-        .await
+        .await?;
+        if applied {
+            // Named by where it came from: embedded without WEBHOOK_SECRET it is the file's.
+            let file = self
+                .store
+                .sqlite_file()
+                .filter(|_| self.worker.webhooks.webhook_secret.is_none());
+            let source = file.map_or_else(|| "WEBHOOK_SECRET".to_owned(), |f| format!("{f}.whsec"));
+            tracing::info!("the `default` tenant's signing secret is now the one from {source}");
+        }
+        Ok(())
     }
 }

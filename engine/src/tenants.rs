@@ -42,12 +42,13 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Makes the configured secret the `default` tenant's current one, once per change of the
 /// configuration: a secret rotated through the API since is not undone by a restart. The
-/// secret it replaces keeps signing for `overlap`, as after a rotation.
+/// secret it replaces keeps signing for `overlap`, as after a rotation. True when it was
+/// applied now, false when it already was (or another process applied it).
 pub async fn apply_default_secret(
     db: &DatabaseConnection,
     secret: &Secret,
     overlap: Duration,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let text = secret.to_text();
     let sha = sha256_hex(text.as_bytes());
     let Some(default) = tenant::Entity::find_by_id(DEFAULT_TENANT).one(db).await? else {
@@ -56,7 +57,7 @@ pub async fn apply_default_secret(
         ));
     };
     if default.config_secret_sha.as_deref() == Some(sha.as_str()) {
-        return Ok(());
+        return Ok(false);
     }
     let now = Utc::now();
     let txn = db.begin().await?;
@@ -70,12 +71,12 @@ pub async fn apply_default_secret(
         None => claim.filter(tenant::Column::ConfigSecretSha.is_null()),
     };
     if claim.exec(&txn).await?.rows_affected == 0 {
-        return txn.rollback().await;
+        txn.rollback().await?;
+        return Ok(false);
     }
     install(&txn, DEFAULT_TENANT, &text, false, overlap, now).await?;
     txn.commit().await?;
-    tracing::info!("the configured WEBHOOK_SECRET is the `default` tenant's signing secret");
-    Ok(())
+    Ok(true)
 }
 
 /// Makes `text` the tenant's current secret; the current ones sign on for `overlap`.

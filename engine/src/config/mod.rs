@@ -342,6 +342,16 @@ impl WorkerConfig {
                 reason: "must not be below PROVIDER_COOLDOWN_MIN".into(),
             });
         }
+        // Read here, not when the platform opens: a bad secret then stops the process before
+        // it has connected or migrated anything, with one message.
+        if let Some(secret) = &w.webhook_secret {
+            crate::delivery::signature::Secret::parse(secret.expose_secret()).map_err(
+                |reason| ConfigError {
+                    variable: "WEBHOOK_SECRET",
+                    reason,
+                },
+            )?;
+        }
         crate::providers::Providers::parse(&self.providers)?;
         Ok(())
     }
@@ -369,5 +379,42 @@ pub fn redact_url(url: &str) -> String {
             format!("{}://***{}", &url[..scheme], &url[at..])
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// The worker settings alone, as a command line.
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        worker: WorkerConfig,
+    }
+
+    fn validate(args: &[&str]) -> Result<(), ConfigError> {
+        let args = std::iter::once("worker").chain(args.iter().copied());
+        Cli::try_parse_from(args).expect("parses").worker.validate()
+    }
+
+    #[test]
+    fn a_bad_webhook_secret_is_refused_with_the_configuration() {
+        for bad in ["secret", "whsec_not-base64!", "whsec_c2hvcnQ="] {
+            let error = validate(&["--webhook-secret", bad]).expect_err(bad);
+            assert_eq!(error.variable, "WEBHOOK_SECRET", "{bad}: {error}");
+            // No source: the message is printed once, without a "Caused by:" repeating it.
+            assert!(std::error::Error::source(&error).is_none());
+            assert!(
+                !error.to_string().contains(bad),
+                "the value is not echoed: {error}"
+            );
+        }
+        let good = crate::delivery::signature::Secret::generate()
+            .unwrap()
+            .to_text();
+        validate(&["--webhook-secret", &good]).expect("a whsec_ secret of 32 bytes");
     }
 }
