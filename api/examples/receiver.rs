@@ -2,8 +2,8 @@
 //! signature, answers 200 when it verifies (401 otherwise) and prints one line per callback.
 //!
 //! ```sh
-//! cargo run -p api --example receiver                      # 127.0.0.1:9000, secret from datahog.db.whsec
-//! cargo run -p api --example receiver -- --port 9001 --secret whsec_...
+//! cargo run --release -p api --example receiver                # 127.0.0.1:9000, secret from datahog.db.whsec
+//! cargo run --release -p api --example receiver -- --port 9001 --secret whsec_...
 //! ```
 //!
 //! Without `--secret` (`WEBHOOK_SECRET`) it reads the secret from `--secret-file`
