@@ -6,6 +6,11 @@
 //! `chaos_driver API_URL RECEIVER_ADDR DATABASE_URL STOP_FILE SETTLE_SECONDS`: the load
 //! runs until `STOP_FILE` exists.
 //!
+//! A backlog on demand: when `STOP_FILE.burst` appears holding a number N, the driver takes
+//! it away and submits N webhooks at once (32 in flight), counted like the others; it then
+//! writes `STOP_FILE.burst-done` (how many were acknowledged) and, every second until none
+//! is left, `STOP_FILE.burst-left` (how many of them are not yet delivered or parked).
+//!
 //! The receiver answers `POST /hook` (200, or 503 while down) and `POST /admin/down`,
 //! `POST /admin/up`. Each increment goes to a key of its own, so an increment whose answer
 //! never arrived (the API was killed mid-request) can be told apart from the others.
@@ -21,7 +26,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use entity::webhook::WebhookStatus;
 use entity::{counter, delivery_attempt, webhook};
-use sea_orm::{Database, DatabaseConnection, EntityTrait, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect,
+};
 
 /// How often one webhook and one increment are sent.
 const EVERY: Duration = Duration::from_millis(100);
@@ -113,8 +121,24 @@ async fn main() -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(EVERY);
     let mut sent = 0u64;
     let mut requests = Vec::new();
+    let burst_file = stop.with_extension("burst");
     while !stop.exists() {
         tick.tick().await;
+        if let Some(count) = take_burst(&burst_file) {
+            let (client, api, body, answers) = (
+                client.clone(),
+                api.clone(),
+                webhook_body.clone(),
+                answers.clone(),
+            );
+            let (database_url, stop) = (database_url.clone(), stop.clone());
+            requests.push(tokio::spawn(async move {
+                let ids = burst(&client, &api, &body, count, &answers).await;
+                if let Err(error) = watch_burst(&database_url, &stop, ids).await {
+                    eprintln!("watching the burst failed: {error:#}");
+                }
+            }));
+        }
         sent += 1;
         let (client, api, body, answers) = (
             client.clone(),
@@ -148,13 +172,99 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends one webhook; records its id if acknowledged.
+/// The number in the burst file, which is taken away, if the script has written one.
+fn take_burst(path: &std::path::Path) -> Option<usize> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let count = text.trim().parse().ok()?;
+    std::fs::remove_file(path).ok()?;
+    Some(count)
+}
+
+/// Submits `count` webhooks, 32 in flight; the ids acknowledged.
+async fn burst(
+    client: &reqwest::Client,
+    api: &str,
+    body: &str,
+    count: usize,
+    answers: &Arc<Mutex<Answers>>,
+) -> Vec<String> {
+    let ids = Arc::new(Mutex::new(Vec::with_capacity(count)));
+    let next = Arc::new(AtomicU64::new(0));
+    let senders: Vec<_> = (0..32)
+        .map(|_| {
+            let (client, api, body, answers, ids, next) = (
+                client.clone(),
+                api.to_owned(),
+                body.to_owned(),
+                answers.clone(),
+                ids.clone(),
+                next.clone(),
+            );
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::SeqCst) < count as u64 {
+                    if let Some(id) = submit_webhook(&client, &api, body.clone(), &answers).await {
+                        ids.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        let _ = sender.await;
+    }
+    std::mem::take(&mut *ids.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// Writes how many were acknowledged, then how many are left every second until none is.
+async fn watch_burst(
+    database_url: &str,
+    stop: &std::path::Path,
+    ids: Vec<String>,
+) -> anyhow::Result<()> {
+    write_atomically(&stop.with_extension("burst-done"), ids.len())?;
+    let db = Database::connect(database_url).await?;
+    loop {
+        let mut left = 0;
+        // In chunks: one statement's parameters are bounded.
+        for chunk in ids.chunks(10_000) {
+            match webhook::Entity::find()
+                .filter(webhook::Column::Id.is_in(chunk.iter().cloned()))
+                .filter(
+                    webhook::Column::Status
+                        .is_not_in([WebhookStatus::Delivered, WebhookStatus::Parked]),
+                )
+                .count(&db)
+                .await
+            {
+                Ok(n) => left += n,
+                // The run restarts Postgres; a failed look is taken again.
+                Err(_) => left += chunk.len() as u64,
+            }
+        }
+        write_atomically(&stop.with_extension("burst-left"), left)?;
+        // The script stops the load only once the backlog drained or it gave up waiting.
+        if left == 0 || stop.exists() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Writes a number so that a reader never sees half of it.
+fn write_atomically(path: &std::path::Path, value: impl std::fmt::Display) -> anyhow::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, value.to_string())?;
+    std::fs::rename(&partial, path)?;
+    Ok(())
+}
+
+/// Sends one webhook; records its id if acknowledged, and returns it.
 async fn submit_webhook(
     client: &reqwest::Client,
     api: &str,
     body: String,
     answers: &Mutex<Answers>,
-) {
+) -> Option<String> {
     let answer = client
         .post(format!("{api}/v1/webhooks"))
         .header("content-type", "application/json")
@@ -168,7 +278,7 @@ async fn submit_webhook(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .unreachable += 1;
-            return;
+            return None;
         }
     };
     let status = response.status().as_u16();
@@ -180,7 +290,8 @@ async fn submit_webhook(
     };
     let mut answers = answers.lock().unwrap_or_else(|e| e.into_inner());
     *answers.statuses.entry(status).or_default() += 1;
-    answers.webhooks.extend(id);
+    answers.webhooks.extend(id.clone());
+    id
 }
 
 /// Adds a value to `key`; acknowledged, or (no answer at all) of unknown outcome.
