@@ -11,6 +11,8 @@
 //! `cargo run --release -p api --example webhook_bench -- http://127.0.0.1:8080 RECEIVER_ADDR N CONCURRENCY [RATE]`
 //!
 //! It waits for the callbacks up to `BENCH_WAIT_SECONDS` (120) after the last submission.
+//! With `BENCH_RECEIVER_DOWN_SECONDS` set, its receiver answers 503 for that long after the
+//! start (a callback counts only once answered 2xx), so the callbacks pile up as a backlog.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,16 +27,20 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 
 /// When each webhook's callback arrived.
-#[derive(Default)]
 struct Arrivals {
     at: Mutex<HashMap<String, Instant>>,
     requests: AtomicU64,
     changed: Notify,
+    /// Until when the receiver is down.
+    down_until: Instant,
 }
 
 async fn receive(State(arrivals): State<Arc<Arrivals>>, headers: HeaderMap) -> StatusCode {
     let now = Instant::now();
     arrivals.requests.fetch_add(1, Ordering::Relaxed);
+    if now < arrivals.down_until {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
     if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
         arrivals
             .at
@@ -126,7 +132,13 @@ async fn main() -> anyhow::Result<()> {
     let total: usize = args.get(3).map_or(Ok(2000), |n| n.parse())?;
     let concurrency: usize = args.get(4).map_or(Ok(64), |n| n.parse())?;
 
-    let arrivals = Arc::new(Arrivals::default());
+    let down: u64 = std::env::var("BENCH_RECEIVER_DOWN_SECONDS").map_or(Ok(0), |s| s.parse())?;
+    let arrivals = Arc::new(Arrivals {
+        at: Mutex::default(),
+        requests: AtomicU64::default(),
+        changed: Notify::new(),
+        down_until: Instant::now() + Duration::from_secs(down),
+    });
     let listener = tokio::net::TcpListener::bind(&receiver_addr).await?;
     let app = Router::new()
         .route("/hook", post(receive))
