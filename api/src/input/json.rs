@@ -115,20 +115,37 @@ fn strip_position(message: &str) -> String {
 
 fn field_errors(errors: &ValidationErrors) -> Vec<FieldError> {
     let mut fields = Vec::new();
+    collect_field_errors(errors, "", &mut fields);
+    fields.sort_by(|a, b| a.field.cmp(&b.field));
+    fields
+}
+
+/// Every field error under `errors`, named by its path from the body (`quotas/pendingWebhooks`,
+/// `items/2/name`): a nested struct's errors would otherwise be lost.
+fn collect_field_errors(errors: &ValidationErrors, prefix: &str, fields: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
-        if let ValidationErrorsKind::Field(list) = kind {
-            for error in list {
-                let message = match (&error.message, error.code.as_ref()) {
-                    (Some(message), _) => message.to_string(),
-                    (None, "length") => length_reason(error),
-                    (None, _) => "is not valid".to_owned(),
-                };
-                fields.push(FieldError::new(camel_case(field), message));
+        let path = format!("{prefix}{}", camel_case(field));
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for error in list {
+                    let message = match (&error.message, error.code.as_ref()) {
+                        (Some(message), _) => message.to_string(),
+                        (None, "length") => length_reason(error),
+                        (None, _) => "is not valid".to_owned(),
+                    };
+                    fields.push(FieldError::new(path.clone(), message));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => {
+                collect_field_errors(inner, &format!("{path}/"), fields);
+            }
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect_field_errors(inner, &format!("{path}/{index}/"), fields);
+                }
             }
         }
     }
-    fields.sort_by(|a, b| a.field.cmp(&b.field));
-    fields
 }
 
 /// The validator names fields as in Rust (`callback_url`); bodies name them in camelCase.
@@ -224,6 +241,24 @@ mod tests {
         assert!(
             fields[0].1.starts_with("is not a field of this body"),
             "{fields:?}"
+        );
+    }
+
+    #[test]
+    fn a_nested_body_error_is_named_by_its_path() {
+        let update: openapi::tenants::UpdateTenant =
+            parse(br#"{"quotas": {"pendingWebhooks": -1}}"#).unwrap();
+        let errors = update.validate().unwrap_err();
+        let fields: Vec<(String, String)> = field_errors(&errors)
+            .into_iter()
+            .map(|f| (f.field, f.message))
+            .collect();
+        assert_eq!(
+            fields,
+            vec![(
+                "quotas/pendingWebhooks".to_owned(),
+                "must be from 0 to 100000000".to_owned()
+            )]
         );
     }
 
