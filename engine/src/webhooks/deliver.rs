@@ -109,7 +109,7 @@ pub(crate) async fn attempt(
         .await?;
     if let Admission::Wait(until) = admission {
         settle_unknown(ctx, id).await?;
-        return wait_for_receiver(ctx, id, task, &host, until).await;
+        return wait_for_receiver(ctx, &webhook, task, &host, until).await;
     }
     let secrets = signing_secrets(ctx, &webhook.tenant_id).await?;
     // Recorded before the POST: whatever happens next, the history counts this attempt.
@@ -233,15 +233,16 @@ fn report(id: &str, number: i32, result: &AttemptResult, verdict: Verdict) {
 /// cool-down), without using up an attempt.
 async fn wait_for_receiver(
     ctx: &JobContext,
-    id: &str,
+    webhook: &webhook::Model,
     task: &str,
     host: &str,
     until: DateTime<Utc>,
 ) -> Result<(), JobError> {
+    let id = webhook.id.as_str();
     let settings = &ctx.config.webhooks;
     let soonest = Utc::now() + settings.receiver_cooldown_min;
     let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
-    let next = Queue::task_id_due(at);
+    let next = Queue::task_id_waiting(at, webhook.created_at);
     let snooze = lease::Move::Snooze {
         at,
         next: next.to_string(),
