@@ -75,6 +75,8 @@ pub struct HealthView {
     pub down_since: Option<DateTime<Utc>>,
     /// When the next probe may be made, while down.
     pub next_probe_at: Option<DateTime<Utc>>,
+    /// Whether a probe is out now (its outcome decides whether it is up again).
+    pub probing: bool,
 }
 
 /// The health state of one subject, in milliseconds since the epoch.
@@ -139,6 +141,7 @@ impl State {
             down,
             down_since: self.down_since.map(at),
             next_probe_at: down.then(|| at(self.next_probe_at)),
+            probing: down && self.probing,
         }
     }
 }
