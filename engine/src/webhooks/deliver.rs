@@ -102,12 +102,13 @@ pub(crate) async fn attempt(
     let host = receivers::host_of(&webhook.callback_url);
     // The slot first: a delivery admitted and then kept waiting for a slot would go out
     // on a verdict the failures before it have since changed.
-    let _slot = ctx.receivers.slot(&host).await;
+    let slot = ctx.receivers.slot(&host).await;
     let admission = ctx
         .receivers
         .admit(&host, settings.delivery_timeout)
         .await?;
     if let Admission::Wait(until) = admission {
+        drop(slot);
         settle_unknown(ctx, id).await?;
         return wait_for_receiver(ctx, &webhook, task, &host, until).await;
     }
@@ -125,6 +126,13 @@ pub(crate) async fn attempt(
         .sender
         .send(&webhook.callback_url, &webhook.id, payload, &secrets)
         .await;
+    // The host's health is bookkeeping: failing to record it must not redo the attempt.
+    // Settled before the slot is given back, so the next delivery to the host is admitted
+    // on this outcome; the slot bounds requests to the host, not our own bookkeeping.
+    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
+        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
+    }
+    drop(slot);
 
     let now = Utc::now();
     let verdict = Verdict::of(settings, number, webhook.attempt_limit, &result, now);
@@ -144,10 +152,6 @@ pub(crate) async fn attempt(
     if !record(ctx, id, task, attempt_id, &result, &step, now).await? {
         tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
         return Ok(());
-    }
-    // The host's health is bookkeeping: failing to record it must not redo the attempt.
-    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
-        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
     }
     report(id, number, &result, verdict);
     if let Some((next, at)) = retry {
