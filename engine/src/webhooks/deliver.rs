@@ -15,7 +15,6 @@ use crate::delivery::receivers;
 use crate::delivery::signature::Secret;
 use crate::error::JobError;
 use crate::metrics;
-use crate::providers::Admission;
 use crate::queue::Queue;
 use crate::tenants;
 use crate::webhooks::verdict::Verdict;
@@ -103,11 +102,12 @@ pub(crate) async fn attempt(
     // The slot first: a delivery admitted and then kept waiting for a slot would go out
     // on a verdict the failures before it have since changed.
     let slot = ctx.receivers.slot(&host).await;
+    let tenant = webhook.tenant_id.as_str();
     let admission = ctx
         .receivers
-        .admit(&host, settings.delivery_timeout)
+        .admit(tenant, &host, settings.delivery_timeout)
         .await?;
-    if let Admission::Wait(until) = admission {
+    if let Some(until) = admission.wait() {
         drop(slot);
         settle_unknown(ctx, id).await?;
         return wait_for_receiver(ctx, &webhook, task, &host, until).await;
@@ -129,7 +129,11 @@ pub(crate) async fn attempt(
     // The host's health is bookkeeping: failing to record it must not redo the attempt.
     // Settled before the slot is given back, so the next delivery to the host is admitted
     // on this outcome; the slot bounds requests to the host, not our own bookkeeping.
-    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
+    if let Err(error) = ctx
+        .receivers
+        .settle(tenant, &host, admission, &result)
+        .await
+    {
         tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
     }
     drop(slot);
