@@ -28,6 +28,9 @@ pub enum ApiError {
         /// Why it was refused, completing "`field` ...": "must be ...", "is required".
         reason: String,
     },
+    /// A path or query parameter (named) holds a control character.
+    #[error("`{field}` {reason}", field = .0, reason = crate::input::text::REASON)]
+    ControlCharacter(String),
     /// The resource does not exist (or did not, at the asked time).
     #[error("{0}")]
     NotFound(String),
@@ -103,7 +106,9 @@ impl ApiError {
     /// The code of each variant: the only place that knows it.
     fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
+            ApiError::InvalidParameter { .. } | ApiError::ControlCharacter(_) => {
+                ErrorCode::InvalidParameter
+            }
             ApiError::NotFound(_) | ApiError::NoRoute(_) => ErrorCode::NotFound,
             ApiError::Unauthorized => ErrorCode::Unauthorized,
             ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
@@ -127,6 +132,9 @@ impl ApiError {
     fn fields(&self) -> Vec<FieldError> {
         match self {
             ApiError::InvalidParameter { field, reason } => vec![FieldError::new(*field, reason)],
+            ApiError::ControlCharacter(field) => {
+                vec![FieldError::new(field.clone(), crate::input::text::REASON)]
+            }
             ApiError::Validation(fields) => fields.iter().take(MAX_FIELD_ERRORS).cloned().collect(),
             _ => Vec::new(),
         }

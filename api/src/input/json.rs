@@ -8,7 +8,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::error::Category;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use super::plain;
+use super::{plain, text};
 use crate::error::ApiError;
 use openapi::error::FieldError;
 
@@ -45,6 +45,7 @@ where
                 _ => ApiError::MalformedJson("the body could not be read to its end".into()),
             })?;
         let value: T = parse(&bytes)?;
+        refuse_control(&bytes)?;
         value
             .validate()
             .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
@@ -71,6 +72,19 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     deserializer.end().map_err(|e| malformed(&e))?;
     Ok(value)
+}
+
+/// Refuses a body with a control character in a string, naming the field: read again only
+/// when the bytes may hold one.
+fn refuse_control(bytes: &[u8]) -> Result<(), ApiError> {
+    if !text::suspect_json(bytes) {
+        return Ok(());
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed(&e))?;
+    match text::in_json(&value) {
+        Some(field) => Err(ApiError::invalid_field(field, text::REASON)),
+        None => Ok(()),
+    }
 }
 
 fn malformed(error: &serde_json::Error) -> ApiError {

@@ -29,6 +29,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::HttpConfig;
 use crate::http::auth::AuthLayer;
+use crate::http::control::RefuseControlLayer;
 use crate::http::observe::ObserveLayer;
 use crate::http::shed::ShedLayer;
 use crate::http::{self, MakeUlid, REQUEST_ID};
@@ -51,7 +52,9 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
                        below, one per `code`), `title`, `status`, `detail` (what to do about it), \
                        `instance` (the request id, also in `x-request-id`), `code`, and `errors` \
                        (each offending field, by its JSON name or path such as `provider/1`; \
-                       empty when none).\n\n\
+                       empty when none). No value may hold a control character (U+0000 to \
+                       U+001F, U+007F to U+009F): one in a path or query parameter is `400`, in \
+                       a body `422`, naming it.\n\n\
                        `/v1/*` and the classic routes need `Authorization: Bearer <key>`: a \
                        tenant's key sees only its tenant's webhooks, streams and counters (another's \
                        are `404`), within its rate limit (`429` with `Retry-After`; every answer \
@@ -134,6 +137,8 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         .merge(SwaggerUi::new(SWAGGER_PATH).external_url_unchecked(OPENAPI_PATH, document))
         .merge(console::router())
         .fallback(http::no_route)
+        // Per route, after routing: the route's template names a path parameter.
+        .layer(RefuseControlLayer)
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

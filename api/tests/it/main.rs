@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod cache;
 mod console;
+mod control_chars;
 mod counters;
 mod errors;
 mod lifecycle;
