@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
@@ -85,12 +85,16 @@ where
     fn call(&mut self, request: Request) -> BoxedResponse {
         let keys = &self.layer.keys;
         let admin_route = self.layer.admin_route;
+        let authorization = match authorization(request.headers()) {
+            Ok(value) => value,
+            Err(error) => return Box::pin(std::future::ready(Ok(error.into_response()))),
+        };
         // Borrowed on the hot path: only a key memory lacks is copied, to outlive the request.
-        match keys.resolve_cached(bearer(&request), admin_route) {
+        match keys.resolve_cached(bearer(authorization), admin_route) {
             Some(Ok(caller)) => admit(caller, request, &mut self.inner),
             Some(Err(error)) => Box::pin(std::future::ready(Ok(error.into_response()))),
             None => {
-                let bearer = bearer(&request).map(str::to_owned);
+                let bearer = bearer(authorization).map(str::to_owned);
                 // The ready service goes with the request; this one takes a fresh clone.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -106,11 +110,22 @@ where
     }
 }
 
+/// The request's one `Authorization` header, if any. Two are refused (400): a proxy that
+/// reads the last one would authorize another caller than this server, which reads the first.
+pub fn authorization(headers: &HeaderMap) -> Result<Option<&HeaderValue>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (first, None) => Ok(first),
+        _ => Err(ApiError::InvalidParameter {
+            field: "Authorization",
+            reason: "is sent more than once; send one `Authorization` header".into(),
+        }),
+    }
+}
+
 /// The key of `Authorization: Bearer <key>`, if there is one.
-fn bearer(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(header::AUTHORIZATION)
+fn bearer(authorization: Option<&HeaderValue>) -> Option<&str> {
+    authorization
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, key) = v.trim().split_once(' ')?;
