@@ -277,6 +277,52 @@ mod tests {
     }
 
     #[test]
+    fn an_error_inside_a_nested_object_is_named_by_its_path() {
+        let cases = [
+            (
+                r#"{"quotas": {"pendingWebhooks": 1.5}}"#,
+                "quotas/pendingWebhooks",
+                "must be a whole number",
+            ),
+            (
+                r#"{"quotas": {"pendingWebhooks": "5"}}"#,
+                "quotas/pendingWebhooks",
+                "must be a whole number, not a string",
+            ),
+            (
+                r#"{"quotas": {"pendingWebhook": 5}}"#,
+                "quotas/pendingWebhook",
+                "is not a field of this body; its fields are activeStreams and pendingWebhooks",
+            ),
+            (
+                r#"{"quotas": [1]}"#,
+                "quotas",
+                "must be a JSON object or null, not a list",
+            ),
+        ];
+        for (body, field, message) in cases {
+            match parse::<openapi::tenants::UpdateTenant>(body.as_bytes()) {
+                Err(ApiError::Validation(fields)) => assert_eq!(
+                    fields
+                        .into_iter()
+                        .map(|f| (f.field, f.message))
+                        .collect::<Vec<_>>(),
+                    vec![(field.to_owned(), message.to_owned())],
+                    "{body}"
+                ),
+                Err(other) => panic!("{body}: {other:?}"),
+                Ok(_) => panic!("{body} was accepted"),
+            }
+        }
+        let parsed: openapi::tenants::UpdateTenant =
+            parse(br#"{"quotas": null, "name": "a"}"#).unwrap();
+        assert!(parsed.quotas.is_none());
+        let parsed: openapi::tenants::UpdateTenant =
+            parse(br#"{"quotas": {"activeStreams": 3.0}}"#).unwrap();
+        assert_eq!(parsed.quotas.unwrap().active_streams, Some(3));
+    }
+
+    #[test]
     fn fractionless_numbers_are_integers() {
         let parsed: IncrementRequest = parse(br#"{"key": "a", "value": 60.0}"#).unwrap();
         assert_eq!(parsed.value, 60);
