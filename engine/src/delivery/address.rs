@@ -155,8 +155,22 @@ mod tests {
 
     #[test]
     fn checks_urls() {
-        assert!(CallbackUrl::parse("https://example.com/hook", false).is_ok());
+        for good in [
+            "https://example.com/hook",
+            "https://example.com./hook",
+            "http://1.1.1.1./",
+            "https://[2606:4700:4700::1111]/hook",
+            "http://[::ffff:93.184.215.14]/",
+            "http://[64:ff9b::5db8:d70e]/",
+        ] {
+            assert!(CallbackUrl::parse(good, false).is_ok(), "{good}");
+        }
         for bad in [
+            "http://127.0.0.1./",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[fe80::1]/",
+            "http://localhost./",
             "example.com/hook",
             "ftp://example.com/",
             "http://localhost:8080/",
