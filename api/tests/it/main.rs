@@ -10,6 +10,7 @@ mod console;
 mod control_chars;
 mod counters;
 mod errors;
+mod headers;
 mod lifecycle;
 mod limits;
 mod openapi_doc;
