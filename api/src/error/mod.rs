@@ -78,6 +78,15 @@ pub enum ApiError {
         /// Seconds until a request is admitted again.
         retry_after: u64,
     },
+    /// The client address sent too many wrong keys; it may try again after `retry_after`
+    /// seconds.
+    #[error(
+        "too many failed authentications from this address; retry after {retry_after} s with a valid key"
+    )]
+    TooManyFailedAuthentications {
+        /// Seconds until a key this instance does not know is looked up again.
+        retry_after: u64,
+    },
     /// Creating this would exceed one of the tenant's quotas.
     #[error("{0}")]
     QuotaExceeded(String),
@@ -117,7 +126,9 @@ impl ApiError {
             ApiError::Validation(_) => ErrorCode::ValidationFailed,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
-            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::TooManyFailedAuthentications { .. } => {
+                ErrorCode::RateLimited
+            }
             ApiError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             ApiError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
@@ -144,9 +155,9 @@ impl ApiError {
     /// can succeed.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after, .. } | ApiError::RotationLimit { retry_after } => {
-                Some(*retry_after)
-            }
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::RotationLimit { retry_after }
+            | ApiError::TooManyFailedAuthentications { retry_after } => Some(*retry_after),
             // The first request is being answered; its answer is kept in a moment.
             ApiError::IdempotencyKeyInUse => Some(1),
             _ => (self.code().describe().status == 503).then_some(RETRY_AFTER_UNAVAILABLE_SECONDS),

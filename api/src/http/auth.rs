@@ -1,15 +1,17 @@
 //! Authentication and rate limiting: resolves `Authorization: Bearer <key>` to a `Caller`
 //! (the operator or a tenant), from memory on the hot path, admits the request against its
-//! tenant's rate, and puts the caller in the request's extensions for the handlers. A plain
-//! tower layer: it sits on both hot endpoints.
+//! tenant's rate, and puts the caller in the request's extensions for the handlers. Wrong
+//! keys count against the client's address (`tenants::failures`). A plain tower layer: it
+//! sits on both hot endpoints.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
@@ -89,12 +91,27 @@ where
             Ok(value) => value,
             Err(error) => return Box::pin(std::future::ready(Ok(error.into_response()))),
         };
+        let bearer = bearer(authorization);
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
         // Borrowed on the hot path: only a key memory lacks is copied, to outlive the request.
-        match keys.resolve_cached(bearer(authorization), admin_route) {
+        match keys.resolve_cached(bearer, admin_route) {
             Some(Ok(caller)) => admit(caller, request, &mut self.inner),
-            Some(Err(error)) => Box::pin(std::future::ready(Ok(error.into_response()))),
+            Some(Err(error)) => {
+                let error = counted(keys, peer, bearer.is_some(), error);
+                Box::pin(std::future::ready(Ok(error.into_response())))
+            }
             None => {
-                let bearer = bearer(authorization).map(str::to_owned);
+                // A sender of too many wrong keys costs no more lookups for a while.
+                if let (Some(peer), Some(_)) = (peer, bearer)
+                    && let Some(retry_after) = keys.blocked(peer)
+                {
+                    let error = ApiError::TooManyFailedAuthentications { retry_after };
+                    return Box::pin(std::future::ready(Ok(error.into_response())));
+                }
+                let bearer = bearer.map(str::to_owned);
                 // The ready service goes with the request; this one takes a fresh clone.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -102,11 +119,23 @@ where
                 Box::pin(async move {
                     match keys.resolve(bearer.as_deref(), admin_route).await {
                         Ok(caller) => admit(caller, request, &mut inner).await,
-                        Err(error) => Ok(error.into_response()),
+                        Err(error) => {
+                            let error = counted(&keys, peer, bearer.is_some(), error);
+                            Ok(error.into_response())
+                        }
                     }
                 })
             }
         }
+    }
+}
+
+/// The answer to a refused key: a wrong key (not a missing one) counts against its sender's
+/// address, which gets 429 once over.
+fn counted(keys: &KeyRing, peer: Option<IpAddr>, had_key: bool, error: ApiError) -> ApiError {
+    match (error, peer) {
+        (ApiError::Unauthorized, Some(peer)) if had_key => keys.failed(peer),
+        (error, _) => error,
     }
 }
 
