@@ -2,6 +2,7 @@
 //! with milliseconds, and whole numbers read from any JSON number without a fraction.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::{self, Deserializer, Visitor};
@@ -137,18 +138,35 @@ pub fn whole_i64_option<'de, D: Deserializer<'de>>(
 }
 
 /// Reads an optional nested object (`null` is `None`): anything but an object or `null` is
-/// refused, where serde alone would also read a struct from an array.
+/// refused, where serde alone would also read a struct from an array. The object is read in
+/// place, not buffered, so an error inside it keeps its path (`quotas/pendingWebhooks`).
 pub fn object_option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
+    T: Deserialize<'de>,
 {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Null => Ok(None),
-        object @ serde_json::Value::Object(_) => T::deserialize(object)
-            .map(Some)
-            .map_err(serde::de::Error::custom),
-        _ => Err(serde::de::Error::custom("must be an object")),
+    deserializer.deserialize_any(ObjectOrNull(PhantomData))
+}
+
+struct ObjectOrNull<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOrNull<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object or null")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
     }
 }
 

@@ -28,6 +28,9 @@ pub enum ApiError {
         /// Why it was refused, completing "`field` ...": "must be ...", "is required".
         reason: String,
     },
+    /// A path or query parameter (named) holds a control character.
+    #[error("`{field}` {reason}", field = .0, reason = crate::input::text::REASON)]
+    ControlCharacter(String),
     /// The resource does not exist (or did not, at the asked time).
     #[error("{0}")]
     NotFound(String),
@@ -75,6 +78,15 @@ pub enum ApiError {
         /// Seconds until a request is admitted again.
         retry_after: u64,
     },
+    /// The client address sent too many wrong keys; it may try again after `retry_after`
+    /// seconds.
+    #[error(
+        "too many failed authentications from this address; retry after {retry_after} s with a valid key"
+    )]
+    TooManyFailedAuthentications {
+        /// Seconds until a key this instance does not know is looked up again.
+        retry_after: u64,
+    },
     /// Creating this would exceed one of the tenant's quotas.
     #[error("{0}")]
     QuotaExceeded(String),
@@ -103,7 +115,9 @@ impl ApiError {
     /// The code of each variant: the only place that knows it.
     fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
+            ApiError::InvalidParameter { .. } | ApiError::ControlCharacter(_) => {
+                ErrorCode::InvalidParameter
+            }
             ApiError::NotFound(_) | ApiError::NoRoute(_) => ErrorCode::NotFound,
             ApiError::Unauthorized => ErrorCode::Unauthorized,
             ApiError::MalformedJson(_) => ErrorCode::MalformedJson,
@@ -112,7 +126,9 @@ impl ApiError {
             ApiError::Validation(_) => ErrorCode::ValidationFailed,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::Forbidden(_) => ErrorCode::Forbidden,
-            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::TooManyFailedAuthentications { .. } => {
+                ErrorCode::RateLimited
+            }
             ApiError::QuotaExceeded(_) => ErrorCode::QuotaExceeded,
             ApiError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             ApiError::IdempotencyKeyInUse => ErrorCode::IdempotencyKeyInUse,
@@ -127,6 +143,9 @@ impl ApiError {
     fn fields(&self) -> Vec<FieldError> {
         match self {
             ApiError::InvalidParameter { field, reason } => vec![FieldError::new(*field, reason)],
+            ApiError::ControlCharacter(field) => {
+                vec![FieldError::new(field.clone(), crate::input::text::REASON)]
+            }
             ApiError::Validation(fields) => fields.iter().take(MAX_FIELD_ERRORS).cloned().collect(),
             _ => Vec::new(),
         }
@@ -136,9 +155,9 @@ impl ApiError {
     /// can succeed.
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after, .. } | ApiError::RotationLimit { retry_after } => {
-                Some(*retry_after)
-            }
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::RotationLimit { retry_after }
+            | ApiError::TooManyFailedAuthentications { retry_after } => Some(*retry_after),
             // The first request is being answered; its answer is kept in a moment.
             ApiError::IdempotencyKeyInUse => Some(1),
             _ => (self.code().describe().status == 503).then_some(RETRY_AFTER_UNAVAILABLE_SECONDS),

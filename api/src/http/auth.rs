@@ -1,16 +1,18 @@
 //! Authentication and rate limiting: resolves `Authorization: Bearer <key>` to a `Caller`
 //! (the operator or a tenant), from memory on the hot path, admits the request against its
-//! tenant's rate, and puts the caller in the request's extensions for the handlers. A plain
-//! tower layer: it sits on both hot endpoints.
+//! tenant's rate, and puts the caller in the request's extensions for the handlers. Wrong
+//! keys count against the client's address (`tenants::failures`). A plain tower layer: it
+//! sits on both hot endpoints.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
@@ -85,12 +87,31 @@ where
     fn call(&mut self, request: Request) -> BoxedResponse {
         let keys = &self.layer.keys;
         let admin_route = self.layer.admin_route;
+        let authorization = match authorization(request.headers()) {
+            Ok(value) => value,
+            Err(error) => return Box::pin(std::future::ready(Ok(error.into_response()))),
+        };
+        let bearer = bearer(authorization);
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
         // Borrowed on the hot path: only a key memory lacks is copied, to outlive the request.
-        match keys.resolve_cached(bearer(&request), admin_route) {
+        match keys.resolve_cached(bearer, admin_route) {
             Some(Ok(caller)) => admit(caller, request, &mut self.inner),
-            Some(Err(error)) => Box::pin(std::future::ready(Ok(error.into_response()))),
+            Some(Err(error)) => {
+                let error = counted(keys, peer, bearer.is_some(), error);
+                Box::pin(std::future::ready(Ok(error.into_response())))
+            }
             None => {
-                let bearer = bearer(&request).map(str::to_owned);
+                // A sender of too many wrong keys costs no more lookups for a while.
+                if let (Some(peer), Some(_)) = (peer, bearer)
+                    && let Some(retry_after) = keys.blocked(peer)
+                {
+                    let error = ApiError::TooManyFailedAuthentications { retry_after };
+                    return Box::pin(std::future::ready(Ok(error.into_response())));
+                }
+                let bearer = bearer.map(str::to_owned);
                 // The ready service goes with the request; this one takes a fresh clone.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -98,7 +119,10 @@ where
                 Box::pin(async move {
                     match keys.resolve(bearer.as_deref(), admin_route).await {
                         Ok(caller) => admit(caller, request, &mut inner).await,
-                        Err(error) => Ok(error.into_response()),
+                        Err(error) => {
+                            let error = counted(&keys, peer, bearer.is_some(), error);
+                            Ok(error.into_response())
+                        }
                     }
                 })
             }
@@ -106,11 +130,31 @@ where
     }
 }
 
+/// The answer to a refused key: a wrong key (not a missing one) counts against its sender's
+/// address, which gets 429 once over.
+fn counted(keys: &KeyRing, peer: Option<IpAddr>, had_key: bool, error: ApiError) -> ApiError {
+    match (error, peer) {
+        (ApiError::Unauthorized, Some(peer)) if had_key => keys.failed(peer),
+        (error, _) => error,
+    }
+}
+
+/// The request's one `Authorization` header, if any. Two are refused (400): a proxy that
+/// reads the last one would authorize another caller than this server, which reads the first.
+pub fn authorization(headers: &HeaderMap) -> Result<Option<&HeaderValue>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (first, None) => Ok(first),
+        _ => Err(ApiError::InvalidParameter {
+            field: "Authorization",
+            reason: "is sent more than once; send one `Authorization` header".into(),
+        }),
+    }
+}
+
 /// The key of `Authorization: Bearer <key>`, if there is one.
-fn bearer(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(header::AUTHORIZATION)
+fn bearer(authorization: Option<&HeaderValue>) -> Option<&str> {
+    authorization
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, key) = v.trim().split_once(' ')?;

@@ -1,9 +1,11 @@
 //! What every request gets: a request id, a span, a timeout, a body limit, a cap on
-//! requests at once (`shed`), API-key checks (`auth`), and metrics and JSON errors even from
+//! requests at once (`shed`), API-key checks (`auth`), parameters free of control
+//! characters (`control`), and metrics and JSON errors even from
 //! the layers that answer before a handler runs (`observe`); and what a creating request may
 //! ask for, replay under an `Idempotency-Key` (`idempotency`).
 
 pub mod auth;
+pub mod control;
 pub mod idempotency;
 pub mod observe;
 pub mod shed;

@@ -8,7 +8,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde_json::error::Category;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
-use super::plain;
+use super::{plain, text};
 use crate::error::ApiError;
 use openapi::error::FieldError;
 
@@ -45,6 +45,7 @@ where
                 _ => ApiError::MalformedJson("the body could not be read to its end".into()),
             })?;
         let value: T = parse(&bytes)?;
+        refuse_control(&bytes)?;
         value
             .validate()
             .map_err(|errors| ApiError::Validation(field_errors(&errors)))?;
@@ -71,6 +72,19 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     deserializer.end().map_err(|e| malformed(&e))?;
     Ok(value)
+}
+
+/// Refuses a body with a control character in a string, naming the field: read again only
+/// when the bytes may hold one.
+fn refuse_control(bytes: &[u8]) -> Result<(), ApiError> {
+    if !text::suspect_json(bytes) {
+        return Ok(());
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| malformed(&e))?;
+    match text::in_json(&value) {
+        Some(field) => Err(ApiError::invalid_field(field, text::REASON)),
+        None => Ok(()),
+    }
 }
 
 fn malformed(error: &serde_json::Error) -> ApiError {
@@ -260,6 +274,52 @@ mod tests {
                 "must be from 0 to 100000000".to_owned()
             )]
         );
+    }
+
+    #[test]
+    fn an_error_inside_a_nested_object_is_named_by_its_path() {
+        let cases = [
+            (
+                r#"{"quotas": {"pendingWebhooks": 1.5}}"#,
+                "quotas/pendingWebhooks",
+                "must be a whole number",
+            ),
+            (
+                r#"{"quotas": {"pendingWebhooks": "5"}}"#,
+                "quotas/pendingWebhooks",
+                "must be a whole number, not a string",
+            ),
+            (
+                r#"{"quotas": {"pendingWebhook": 5}}"#,
+                "quotas/pendingWebhook",
+                "is not a field of this body; its fields are activeStreams and pendingWebhooks",
+            ),
+            (
+                r#"{"quotas": [1]}"#,
+                "quotas",
+                "must be a JSON object or null, not a list",
+            ),
+        ];
+        for (body, field, message) in cases {
+            match parse::<openapi::tenants::UpdateTenant>(body.as_bytes()) {
+                Err(ApiError::Validation(fields)) => assert_eq!(
+                    fields
+                        .into_iter()
+                        .map(|f| (f.field, f.message))
+                        .collect::<Vec<_>>(),
+                    vec![(field.to_owned(), message.to_owned())],
+                    "{body}"
+                ),
+                Err(other) => panic!("{body}: {other:?}"),
+                Ok(_) => panic!("{body} was accepted"),
+            }
+        }
+        let parsed: openapi::tenants::UpdateTenant =
+            parse(br#"{"quotas": null, "name": "a"}"#).unwrap();
+        assert!(parsed.quotas.is_none());
+        let parsed: openapi::tenants::UpdateTenant =
+            parse(br#"{"quotas": {"activeStreams": 3.0}}"#).unwrap();
+        assert_eq!(parsed.quotas.unwrap().active_streams, Some(3));
     }
 
     #[test]

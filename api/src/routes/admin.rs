@@ -49,6 +49,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<TenantCreated>), ApiError> {
     caller.admin()?;
     let created = manage::create(&app.db, &request).await?;
+    app.keys.forget_unknown();
     let limits = app.keys.limits_of(&created.tenant);
     tracing::info!(tenant = %created.tenant.id, name = %created.tenant.name, "tenant created");
     Ok((
@@ -193,6 +194,7 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<NewApiKey>), ApiError> {
     caller.admin()?;
     let key = manage::create_key(&app.db, &id).await?;
+    app.keys.forget_unknown();
     tracing::info!(tenant = %id, key = %key.id, "api key created");
     Ok((StatusCode::CREATED, Json(key)))
 }

@@ -16,10 +16,11 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use tower::util::MapRequestLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -29,6 +30,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::HttpConfig;
 use crate::http::auth::AuthLayer;
+use crate::http::control::RefuseControlLayer;
 use crate::http::observe::ObserveLayer;
 use crate::http::shed::ShedLayer;
 use crate::http::{self, MakeUlid, REQUEST_ID};
@@ -51,7 +53,9 @@ pub const SWAGGER_PATH: &str = "/swagger-ui";
                        below, one per `code`), `title`, `status`, `detail` (what to do about it), \
                        `instance` (the request id, also in `x-request-id`), `code`, and `errors` \
                        (each offending field, by its JSON name or path such as `provider/1`; \
-                       empty when none).\n\n\
+                       empty when none). No value may hold a control character (U+0000 to \
+                       U+001F, U+007F to U+009F): one in a path or query parameter is `400`, in \
+                       a body `422`, naming it.\n\n\
                        `/v1/*` and the classic routes need `Authorization: Bearer <key>`: a \
                        tenant's key sees only its tenant's webhooks, streams and counters (another's \
                        are `404`), within its rate limit (`429` with `Retry-After`; every answer \
@@ -124,6 +128,27 @@ pub fn openapi_document() -> serde_json::Value {
     contract::document(&api_routes(None).into_openapi(), &providers)
 }
 
+/// What Swagger UI may load: its own files, its inline styles and `data:` icons, and the
+/// API of its own origin; it may not be framed by another page.
+const SWAGGER_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; \
+     connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Swagger UI over `document`, with its content security policy.
+fn swagger_ui(document: serde_json::Value) -> Router<AppState> {
+    Router::from(SwaggerUi::new(SWAGGER_PATH).external_url_unchecked(OPENAPI_PATH, document))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SWAGGER_CONTENT_SECURITY_POLICY),
+        ))
+        // For browsers that predate `frame-ancestors`.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+}
+
 /// The whole application: routes, docs, and what every request gets.
 pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let keys = state.keys.clone();
@@ -131,9 +156,11 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let providers: Vec<String> = state.providers.iter().map(|p| p.name.clone()).collect();
     let document = contract::document(&document, &providers);
     routes
-        .merge(SwaggerUi::new(SWAGGER_PATH).external_url_unchecked(OPENAPI_PATH, document))
+        .merge(swagger_ui(document))
         .merge(console::router())
         .fallback(http::no_route)
+        // Per route, after routing: the route's template names a path parameter.
+        .layer(RefuseControlLayer)
         .layer(RequestBodyLimitLayer::new(config.body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -141,6 +168,11 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
         ))
         .layer(ShedLayer::new(config.max_concurrent_requests as usize))
         .layer(ObserveLayer)
+        // Every answer is what its Content-Type says; no browser may guess otherwise.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(http::request_span)

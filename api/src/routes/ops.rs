@@ -83,10 +83,8 @@ async fn metrics(
     State(app): State<AppState>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !engine::metrics::scrape_allowed(
-        app.metrics_token.as_ref(),
-        headers.get(header::AUTHORIZATION),
-    ) {
+    let authorization = crate::http::auth::authorization(&headers)?;
+    if !engine::metrics::scrape_allowed(app.metrics_token.as_ref(), authorization) {
         return Err(ApiError::Unauthorized);
     }
     crate::metrics::record_counter_gauges(&app).await;

@@ -1,8 +1,11 @@
 //! API keys: made, hashed, and resolved to their tenant from memory. A key is looked up in
 //! the database once per `KEY_CACHE_TTL` (30 s) per instance, so the hot routes pay no
 //! round trip, and a revoked key is refused everywhere within that time (at once on the
-//! instance that revoked it).
+//! instance that revoked it). A key found unknown is remembered as such for
+//! `UNKNOWN_KEY_TTL`, apart from the known ones so that a flood of wrong keys cannot push
+//! them out, and its sender is counted (`failures`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -18,6 +21,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use super::failures::FailedAuth;
 use super::quotas::PendingWebhooks;
 use super::rate::Bucket;
 use super::{Caller, Limits, TenantContext};
@@ -26,6 +30,11 @@ use crate::error::ApiError;
 
 /// Keys remembered at most; beyond, the least used are looked up again.
 const CACHE_CAPACITY: u64 = 10_000;
+/// Unknown keys remembered at most.
+const UNKNOWN_CAPACITY: u64 = 50_000;
+/// How long an unknown key is answered 401 from memory: short, since another instance may
+/// have just created it (this instance forgets them all when it creates a key).
+pub const UNKNOWN_KEY_TTL: Duration = Duration::from_secs(5);
 /// `lastUsedAt` is written at most this often per key and instance.
 const LAST_USED_EVERY_SECONDS: i64 = 60;
 /// Characters of a key shown in lists.
@@ -71,8 +80,12 @@ pub struct KeyRing {
     open: bool,
     defaults: Limits,
     instances: u32,
-    /// SHA-256 of a key → the key, or `None` for one that is unknown or revoked.
-    keys: Cache<[u8; 32], Option<Arc<KnownKey>>>,
+    /// SHA-256 of a valid key → the key.
+    keys: Cache<[u8; 32], Arc<KnownKey>>,
+    /// SHA-256 of keys found unknown or revoked.
+    unknown: Cache<[u8; 32], ()>,
+    /// Wrong keys per client address.
+    failures: FailedAuth,
     /// The `default` tenant, for requests without a key when access is open.
     anonymous: Cache<(), Arc<TenantContext>>,
     /// Tenant id → its bucket on this instance, shared by its keys.
@@ -96,6 +109,11 @@ impl KeyRing {
                 .max_capacity(CACHE_CAPACITY)
                 .time_to_live(config.key_cache_ttl)
                 .build(),
+            unknown: Cache::builder()
+                .max_capacity(UNKNOWN_CAPACITY)
+                .time_to_live(UNKNOWN_KEY_TTL.min(config.key_cache_ttl))
+                .build(),
+            failures: FailedAuth::default(),
             anonymous: Cache::builder().time_to_live(config.key_cache_ttl).build(),
             buckets: Cache::builder()
                 .max_capacity(CACHE_CAPACITY)
@@ -130,14 +148,14 @@ impl KeyRing {
         if self.is_admin(key) {
             return Some(Ok(Caller::Admin));
         }
-        let known = self.keys.get(&digest(key))?;
-        Some(match known {
-            Some(known) => {
-                self.touch(&known);
-                Ok(Caller::Tenant(known.tenant.clone()))
-            }
-            None => Err(ApiError::Unauthorized),
-        })
+        let hash = digest(key);
+        if let Some(known) = self.keys.get(&hash) {
+            self.touch(&known);
+            return Some(Ok(Caller::Tenant(known.tenant.clone())));
+        }
+        self.unknown
+            .contains_key(&hash)
+            .then_some(Err(ApiError::Unauthorized))
     }
 
     /// The caller of a request with `bearer`, asking the database what memory lacks.
@@ -159,22 +177,42 @@ impl KeyRing {
             return Ok(Caller::Tenant(tenant));
         };
         let hash = digest(key);
-        let known = self.load_key(&hex(&hash)).await?;
-        self.keys.insert(hash, known.clone());
-        match known {
+        match self.load_key(&hex(&hash)).await? {
             Some(known) => {
+                self.keys.insert(hash, known.clone());
                 self.touch(&known);
                 Ok(Caller::Tenant(known.tenant.clone()))
             }
-            None => Err(ApiError::Unauthorized),
+            None => {
+                self.unknown.insert(hash, ());
+                Err(ApiError::Unauthorized)
+            }
         }
+    }
+
+    /// Seconds `peer` must wait before a key memory does not know is looked up for it
+    /// (it sent too many wrong ones), or `None`.
+    pub fn blocked(&self, peer: IpAddr) -> Option<u64> {
+        self.failures.blocked(peer)
+    }
+
+    /// Counts a wrong key from `peer`; the answer to give it: 401, or 429 once over.
+    pub fn failed(&self, peer: IpAddr) -> ApiError {
+        self.failures.fail(peer)
     }
 
     /// Forgets every cached answer (a key was revoked or a tenant's limits changed), so
     /// this instance sees the change at once; the others within `KEY_CACHE_TTL`.
     pub fn forget_all(&self) {
         self.keys.invalidate_all();
+        self.unknown.invalidate_all();
         self.anonymous.invalidate_all();
+    }
+
+    /// Forgets the keys found unknown (a key was created), so that a new key works at once
+    /// on this instance; the others within `UNKNOWN_KEY_TTL`.
+    pub fn forget_unknown(&self) {
+        self.unknown.invalidate_all();
     }
 
     fn is_admin(&self, key: &str) -> bool {

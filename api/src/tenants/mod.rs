@@ -1,7 +1,9 @@
 //! Tenants as the API sees them: who is calling (`Caller`), the key cache that answers
-//! that without a database round trip (`keys`), each tenant's request rate (`rate`), its
+//! that without a database round trip (`keys`), failed authentications per client address
+//! (`failures`), each tenant's request rate (`rate`), its
 //! quotas (`quotas`), and the operator's management of tenants and their keys (`manage`).
 
+pub mod failures;
 pub mod keys;
 pub mod manage;
 pub mod quotas;

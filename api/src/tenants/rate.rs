@@ -54,6 +54,19 @@ impl Bucket {
         }
     }
 
+    /// Seconds until a token is there (at least 1), or `None` when one is there now; takes
+    /// nothing.
+    pub fn wait(&self) -> Option<u64> {
+        self.wait_at(Instant::now())
+    }
+
+    fn wait_at(&self, now: Instant) -> Option<u64> {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let elapsed = now.saturating_duration_since(state.refilled).as_secs_f64();
+        let tokens = (state.tokens + elapsed * state.per_second).min(burst(state.per_second));
+        (tokens < 1.0).then(|| (((1.0 - tokens) / state.per_second).ceil() as u64).max(1))
+    }
+
     /// Takes one token if there is one.
     pub fn admit(&self) -> Admission {
         self.admit_at(Instant::now())
@@ -114,6 +127,18 @@ mod tests {
             bucket.admit_at(start + Duration::from_millis(200)),
             Admission::Refused { .. }
         ));
+    }
+
+    #[test]
+    fn waiting_takes_no_token() {
+        let bucket = Bucket::new(1.0);
+        let start = Instant::now();
+        assert_eq!(bucket.wait_at(start), None);
+        assert!(matches!(bucket.admit_at(start), Admission::Admitted { .. }));
+        assert!(matches!(bucket.admit_at(start), Admission::Admitted { .. }));
+        assert_eq!(bucket.wait_at(start), Some(1));
+        assert_eq!(bucket.wait_at(start), Some(1));
+        assert_eq!(bucket.wait_at(start + Duration::from_secs(1)), None);
     }
 
     #[test]

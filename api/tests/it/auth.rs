@@ -56,3 +56,48 @@ async fn without_api_keys_everything_is_open(mode: Mode) {
     let (status, _) = app.get_json(LOOKUP).await;
     assert_eq!(status, 200);
 }
+
+both_modes!(two_authorization_headers_are_refused);
+async fn two_authorization_headers_are_refused(mode: Mode) {
+    let app = TestApp::spawn_with(mode, |c| {
+        c.tenants.auth_disabled = false;
+        c.http.api_keys = vec!["first-key".into(), "second-key".into()];
+    })
+    .await;
+    // Whichever header a proxy in front reads, this server must not pick another.
+    for (first, second) in [
+        ("first-key", "nope"),
+        ("nope", "first-key"),
+        ("first-key", "second-key"),
+    ] {
+        let response = app
+            .client
+            .get(app.url(LOOKUP))
+            .header("authorization", format!("Bearer {first}"))
+            .header("authorization", format!("Bearer {second}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{first}, {second}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid_parameter");
+        assert_eq!(problem["errors"][0]["field"], "Authorization");
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .header("authorization", "Bearer a")
+        .header("authorization", "Bearer b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 400);
+    let one = app
+        .client
+        .get(app.url(LOOKUP))
+        .bearer_auth("first-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+}

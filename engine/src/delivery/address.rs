@@ -75,13 +75,16 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-/// No public address was left after resolving the callback's host.
+/// No public address was left after resolving the callback's host. What it says goes to
+/// the tenant (the attempt's error): the category only, never the addresses, which would
+/// map the operator's internal names; the operator's log has them.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "`{host}` resolves only to loopback, private, link-local or reserved addresses ({addresses})"
+    "`{host}` resolves only to loopback, private, link-local or reserved addresses; callbacks must be public"
 )]
 pub struct RefusedAddress {
     host: String,
+    /// What the host resolved to, for the log only.
     addresses: String,
 }
 
@@ -99,10 +102,12 @@ impl Resolve for PublicOnly {
                 all.iter().copied().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
                 let addresses = all.iter().map(|a| a.ip().to_string()).collect::<Vec<_>>();
-                return Err(Box::new(RefusedAddress {
+                let refused = RefusedAddress {
                     host,
                     addresses: addresses.join(", "),
-                }) as _);
+                };
+                tracing::warn!(host = %refused.host, addresses = %refused.addresses, "callback host resolves only to refused addresses");
+                return Err(Box::new(refused) as _);
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
@@ -150,13 +155,37 @@ mod tests {
     async fn the_resolver_drops_private_addresses() {
         let refused = PublicOnly.resolve("localhost".parse().unwrap()).await;
         let error = refused.err().expect("localhost has no public address");
-        assert!(error.is::<RefusedAddress>(), "{error}");
+        let refused = error
+            .downcast_ref::<RefusedAddress>()
+            .expect("a refused address");
+        // The tenant reads the category; only the log reads the addresses.
+        let told = refused.to_string();
+        assert!(told.contains("loopback, private"), "{told}");
+        assert!(
+            !told.contains("127.0.0.1") && !told.contains("::1"),
+            "{told}"
+        );
+        assert!(refused.addresses.contains("127.0.0.1") || refused.addresses.contains("::1"));
     }
 
     #[test]
     fn checks_urls() {
-        assert!(CallbackUrl::parse("https://example.com/hook", false).is_ok());
+        for good in [
+            "https://example.com/hook",
+            "https://example.com./hook",
+            "http://1.1.1.1./",
+            "https://[2606:4700:4700::1111]/hook",
+            "http://[::ffff:93.184.215.14]/",
+            "http://[64:ff9b::5db8:d70e]/",
+        ] {
+            assert!(CallbackUrl::parse(good, false).is_ok(), "{good}");
+        }
         for bad in [
+            "http://127.0.0.1./",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[fe80::1]/",
+            "http://localhost./",
             "example.com/hook",
             "ftp://example.com/",
             "http://localhost:8080/",

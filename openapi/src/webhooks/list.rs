@@ -125,7 +125,17 @@ pub struct BulkRedeliver {
     /// Count only; redeliver nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// The most webhooks this request redelivers, 1 to 10,000 (the default,
+    /// `MAX_BULK_REDELIVER`); repeat the request for the rest.
+    #[serde(default, deserialize_with = "crate::json::whole_i64_option")]
+    #[validate(range(min = 1, max = 10_000, message = "must be from 1 to 10000"))]
+    #[schema(minimum = 1, maximum = 10000)]
+    pub limit: Option<i64>,
 }
+
+/// The most webhooks one bulk redelivery gives an attempt; the rest wait for the next
+/// request, so that one click cannot hold a connection for minutes.
+pub const MAX_BULK_REDELIVER: u64 = 10_000;
 
 /// The order of a list by id, which is the order of submission.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -156,7 +166,8 @@ pub struct BulkRedeliverResult {
     /// Webhooks given a new attempt (0 for a dry run). Fewer than `matched` when some
     /// were redelivered meanwhile by someone else, or past `limit`.
     pub redelivered: u64,
-    /// The most one request redelivers; repeat the request for the rest.
+    /// The most this request redelivered (its `limit`, or 10,000); repeat the request for
+    /// the rest.
     pub limit: u64,
     /// Whether this was a dry run.
     pub dry_run: bool,

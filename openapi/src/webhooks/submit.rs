@@ -13,12 +13,32 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use validator::{Validate, ValidationError};
 
-/// The pattern every callback URL matches: http(s), a host name or an IPv4 address, an
-/// optional port, path and query; no user info, no fragment.
+/// The pattern every callback URL matches: http(s), a host name, an IPv4 address or a
+/// bracketed IPv6 address (a name or IPv4 address may end with the root's dot), an optional
+/// port, path and query; no user info, no fragment. Which addresses are public is decided
+/// after, by the address table, for every kind of host alike.
 pub const CALLBACK_URL_PATTERN: &str = concat!(
     r"^https?://",
-    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}",
-    r"|(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*)",
+    r"(?:",
+    // IPv4.
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}\.?",
+    // A host name.
+    r"|(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*\.?",
+    // IPv6 (RFC 4291 text forms, an IPv4 address in the last 32 bits included).
+    r"|\[(?:",
+    r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}",
+    r"|(?:[0-9A-Fa-f]{1,4}:){1,7}:",
+    r"|(?:[0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}",
+    r"|(?:[0-9A-Fa-f]{1,4}:){1,5}(?::[0-9A-Fa-f]{1,4}){1,2}",
+    r"|(?:[0-9A-Fa-f]{1,4}:){1,4}(?::[0-9A-Fa-f]{1,4}){1,3}",
+    r"|(?:[0-9A-Fa-f]{1,4}:){1,3}(?::[0-9A-Fa-f]{1,4}){1,4}",
+    r"|(?:[0-9A-Fa-f]{1,4}:){1,2}(?::[0-9A-Fa-f]{1,4}){1,5}",
+    r"|[0-9A-Fa-f]{1,4}:(?::[0-9A-Fa-f]{1,4}){1,6}",
+    r"|:(?:(?::[0-9A-Fa-f]{1,4}){1,7}|:)",
+    r"|(?:(?:[0-9A-Fa-f]{1,4}:){6}|::(?:[0-9A-Fa-f]{1,4}:){0,5}|(?:[0-9A-Fa-f]{1,4}:){1,5}:)",
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}",
+    r")\]",
+    r")",
     r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
     r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?",
     r"(?:\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$",
@@ -35,8 +55,9 @@ pub const MAX_CALLBACK_URL_LENGTH: usize = 2048;
 pub struct SubmitWebhook {
     /// A configured provider's name, or a non-empty list of distinct names.
     pub provider: ProviderSelection,
-    /// Absolute http(s) URL with a host name or IPv4 address, at most 2048 characters, on a
-    /// public address unless the server allows private callbacks.
+    /// Absolute http(s) URL with a host name, an IPv4 address or a bracketed IPv6 address,
+    /// at most 2048 characters, on a public address unless the server allows private
+    /// callbacks.
     #[validate(
         length(max = 2048, message = "must be at most 2048 characters"),
         custom(function = "callback_url_shape")
@@ -50,8 +71,8 @@ fn callback_url_shape(url: &str) -> Result<(), ValidationError> {
         LazyLock::new(|| Regex::new(CALLBACK_URL_PATTERN).expect("a valid pattern"));
     if url.len() <= MAX_CALLBACK_URL_LENGTH && !PATTERN.is_match(url) {
         return Err(ValidationError::new("callback_url").with_message(
-            "must be an absolute http or https URL with a host name or IPv4 address, \
-             no user name and no fragment"
+            "must be an absolute http or https URL with a host name, an IPv4 address or a \
+             bracketed IPv6 address, no user name and no fragment"
                 .into(),
         ));
     }
@@ -166,4 +187,44 @@ pub fn provider_data_map_schema() -> Schema {
             .additional_properties(Some(provider_data_schema()))
             .build(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_host_has_its_shape_checked() {
+        for url in [
+            "https://example.com/hook",
+            "https://example.com./hook",
+            "http://1.1.1.1/",
+            "http://1.1.1.1./",
+            "https://[2606:4700:4700::1111]/hook",
+            "http://[::ffff:93.184.215.14]/",
+            "http://[64:ff9b::5db8:d70e]/",
+            "http://[64:ff9b::93.184.215.14]:8080/x?y=1",
+            "http://[2001:db8:0:0:0:0:0:1]/",
+            "http://[::1]/",
+            "http://[::]/",
+            "http://[1::]/",
+        ] {
+            assert!(callback_url_shape(url).is_ok(), "{url}");
+        }
+        for url in [
+            "http://[2606:4700::1111/",
+            "http://[:::1]/",
+            "http://[1:2:3:4:5:6:7:8:9]/",
+            "http://[12345::1]/",
+            "http://[::1.2.3]/",
+            "http://[fe80::1%25eth0]/",
+            "http://[v1.x]/",
+            "http://1.1.1.1../",
+            "http://2130706433/",
+            "http://user@example.com/",
+            "https://example.com/#top",
+        ] {
+            assert!(callback_url_shape(url).is_err(), "{url}");
+        }
+    }
 }

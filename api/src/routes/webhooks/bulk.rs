@@ -6,7 +6,7 @@ use axum::extract::State;
 use engine::webhooks::{self, RedeliverError};
 use entity::webhook;
 use openapi::tenants::TenantQuery;
-use openapi::webhooks::{BulkRedeliver, BulkRedeliverResult, WebhookStatus};
+use openapi::webhooks::{BulkRedeliver, BulkRedeliverResult, MAX_BULK_REDELIVER, WebhookStatus};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -17,9 +17,6 @@ use crate::input::ApiJson;
 use crate::input::Scope;
 use crate::state::AppState;
 
-/// The most webhooks one request redelivers; the rest wait for the next request, so one
-/// click cannot hold a connection for minutes.
-pub const MAX_BULK_REDELIVER: u64 = 10_000;
 /// Ids read per statement while redelivering.
 const CHUNK: u64 = 500;
 
@@ -29,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Gives every webhook matching the filter (parked by default) one more delivery attempt,
-/// up to 10,000 per request; with `dryRun`, only says how many match.
+/// up to `limit` (at most 10,000) per request; with `dryRun`, only says how many match.
 #[utoipa::path(
     post,
     path = "/v1/webhooks/redeliver",
@@ -42,7 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 401, description = "No valid API key was given"),
         (status = 413, description = "The body is larger than the limit"),
         (status = 415, description = "The body is not `application/json`"),
-        (status = 422, description = "`status` is not `parked` or `delivered`, or a field has the wrong type"),
+        (status = 422, description = "`status` is not `parked` or `delivered`, `limit` is not 1 to 10,000, or a field has the wrong type"),
         (status = 429, description = "Over the tenant's rate limit"),
         (status = 503, description = "The database or the queue is unreachable"),
     ),
@@ -73,6 +70,11 @@ async fn redeliver_matching(
             "only parked or delivered webhooks can be redelivered",
         ));
     }
+    // Validated: 1 to MAX_BULK_REDELIVER.
+    let limit = request
+        .limit
+        .and_then(|n| u64::try_from(n).ok())
+        .map_or(MAX_BULK_REDELIVER, |n| n.min(MAX_BULK_REDELIVER));
     let condition = filter.condition(scope);
     let matched = webhook::Entity::find()
         .filter(condition.clone())
@@ -81,7 +83,7 @@ async fn redeliver_matching(
     let mut redelivered = 0;
     if !request.dry_run {
         let mut after: Option<String> = None;
-        'chunks: while redelivered < MAX_BULK_REDELIVER {
+        'chunks: while redelivered < limit {
             let mut select = webhook::Entity::find()
                 .select_only()
                 .column(webhook::Column::Id)
@@ -108,7 +110,7 @@ async fn redeliver_matching(
                         )));
                     }
                 }
-                if redelivered >= MAX_BULK_REDELIVER {
+                if redelivered >= limit {
                     break 'chunks;
                 }
             }
@@ -118,7 +120,7 @@ async fn redeliver_matching(
     Ok(Json(BulkRedeliverResult {
         matched,
         redelivered,
-        limit: MAX_BULK_REDELIVER,
+        limit,
         dry_run: request.dry_run,
     }))
 }

@@ -1,4 +1,5 @@
-//! Bulk redelivery: a dry run counts, the real one redelivers what the filter matches.
+//! Bulk redelivery: a dry run counts, the real one redelivers what the filter matches, up
+//! to its `limit`.
 
 use engine::both_modes;
 use engine::testing::receiver;
@@ -84,12 +85,32 @@ async fn bulk_redelivery_counts_then_redelivers_what_matches(mode: Mode) {
     assert_eq!(none["matched"], 0);
     let (status, refused) = bulk("a", json!({"status": "delivering"})).await;
     assert_eq!(status, 422, "{refused}");
+    for limit in [json!(0), json!(10_001), json!(1.5), json!("2")] {
+        let (status, refused) = bulk("a", json!({"limit": limit, "dryRun": true})).await;
+        assert_eq!(status, 422, "{limit}: {refused}");
+        assert_eq!(refused["errors"][0]["field"], "limit", "{limit}");
+    }
 
+    // `limit` caps one request; the next one takes the rest.
+    let (status, first) = bulk("a", json!({"callbackHost": host, "limit": 1})).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (
+            first["matched"].as_u64(),
+            first["redelivered"].as_u64(),
+            first["limit"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
     let (status, done) = bulk("a", json!({"callbackHost": host})).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(
-        (done["matched"].as_u64(), done["redelivered"].as_u64()),
-        (Some(2), Some(2))
+        (
+            done["matched"].as_u64(),
+            done["redelivered"].as_u64(),
+            done["limit"].as_u64()
+        ),
+        (Some(1), Some(1), Some(10_000))
     );
     for id in &fixed {
         let webhook = wait_status(&app, Some(&key_a), id, "delivered").await;

@@ -2,6 +2,7 @@
 //! signing-secret rotation, rate limits and quotas. Providers and receivers are wiremock
 //! servers; everything else is real.
 
+mod failed_auth;
 mod idempotency;
 mod isolation;
 mod keys;

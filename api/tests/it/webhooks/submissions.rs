@@ -120,12 +120,41 @@ async fn private_callback_targets_are_refused() {
         "http://169.254.169.254/latest/meta-data/",
         "http://[::1]/hook",
         "http://[fd00:ec2::254]/",
+        "http://[fe80::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://[::ffff:a00:1]/",
+        "http://[64:ff9b::a9fe:a9fe]/",
+        "http://127.0.0.1./",
+        "http://10.0.0.7./hook",
         "http://metadata.google.internal/",
+        "http://localhost./",
     ] {
         let body = json!({"provider": "gas", "callbackUrl": url}).to_string();
         let (status, answer) = app.post_json("/v1/webhooks", &body).await;
         assert_eq!(status, 422, "{url} -> {answer}");
         assert_eq!(answer["errors"][0]["field"], "callbackUrl");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_ip_literals_are_accepted_and_judged_by_their_address() {
+    let sources = providers().await;
+    // No worker runs: nothing is ever fetched for these webhooks nor sent to their callbacks.
+    let app = spawn(Mode::Production, &sources, |c| {
+        c.worker.webhooks.callback_allow_private = None; // production default: refused
+    })
+    .await;
+    for url in [
+        "https://[2606:4700:4700::1111]/hook",
+        "http://[::ffff:93.184.215.14]/",
+        "http://[64:ff9b::5db8:d70e]/",
+        "http://[2a00:1450:4001::200e]:8443/hook?x=1",
+        "http://1.1.1.1./",
+        "https://example.com./hook",
+    ] {
+        let body = json!({"provider": "gas", "callbackUrl": url}).to_string();
+        let (status, answer) = app.post_json("/v1/webhooks", &body).await;
+        assert_eq!(status, 202, "{url} -> {answer}");
     }
 }
 
