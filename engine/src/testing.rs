@@ -251,6 +251,7 @@ pub async fn submit(
         tenant_id: crate::tenants::DEFAULT_TENANT.into(),
         providers: providers.iter().map(|&p| p.to_owned()).collect(),
         callback_url: CallbackUrl::parse(callback, true).expect("a callback URL"),
+        wait_until: None,
     };
     match webhooks::submit(db, queue, config, new).await {
         Ok(created) => created.id,

@@ -1,13 +1,10 @@
-//! `GET /v1/receivers`: the callback receiver hosts with failures on record, and their
-//! shared health; a tenant sees the hosts its own webhooks call back.
+//! `GET /v1/receivers`: the callback receiver circuits with failures on record; a tenant
+//! sees its own, the operator every tenant's and the hosts' shared ones.
 
 use axum::Json;
 use axum::extract::State;
-use engine::delivery::receivers::host_of;
-use entity::webhook;
 use openapi::tenants::TenantQuery;
 use openapi::webhooks::{ReceiverList, ReceiverStatus};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -15,17 +12,15 @@ use crate::error::ApiError;
 use crate::input::Scope;
 use crate::state::AppState;
 
-/// Webhooks of a tenant looked at per troubled host to tell whether it calls that host back.
-const HOSTS_SAMPLE: u64 = 50;
-
 /// The receiver routes.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list))
 }
 
-/// Each receiver host with failures on record: failing, or down until its next probe. A
-/// host not listed is up. A tenant's key sees the hosts its own webhooks call back; the
-/// admin key every host, or one tenant's with `?tenant=`.
+/// Each receiver circuit with failures on record: failing, or down until its next probe;
+/// one not listed is up. A tenant's key sees its own circuits (the answers its deliveries
+/// got from each host); the admin key every tenant's and each host's shared circuit
+/// (deliveries that got no answer at all), or one tenant's with `?tenant=`.
 #[utoipa::path(
     get,
     path = "/v1/receivers",
@@ -40,47 +35,27 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("api_key" = []))
 )]
 async fn list(State(app): State<AppState>, scope: Scope) -> Result<Json<ReceiverList>, ApiError> {
-    let scope = scope.tenant();
-    let unavailable = |error: engine::health::HealthError| {
+    let troubled = app.receivers.troubled().await.map_err(|error| {
         tracing::error!(%error, "receiver health unreadable");
         ApiError::Unavailable("receiver health is unavailable; retry later".into())
-    };
-    let mut items = Vec::new();
-    for host in app.receivers.troubled().await.map_err(unavailable)? {
-        let view = app.receivers.view(&host).await.map_err(unavailable)?;
-        if view.failures == 0 {
-            // Recovered between the two reads.
-            continue;
-        }
-        if let Some(tenant) = scope
-            && !calls_back(&app.db, tenant, &host).await?
-        {
-            continue;
-        }
-        items.push(ReceiverStatus {
-            host,
-            health: if view.down { "down" } else { "failing" }.to_owned(),
-            consecutive_failures: view.failures,
-            down_since: view.down_since,
-            next_probe_at: view.next_probe_at,
-        });
-    }
+    })?;
+    let items = troubled
+        .into_iter()
+        // A tenant sees its own circuits; another tenant's answers and the shared host
+        // circuits are the operator's.
+        .filter(|t| {
+            scope
+                .tenant()
+                .is_none_or(|tenant| t.tenant.as_deref() == Some(tenant))
+        })
+        .map(|t| ReceiverStatus {
+            host: t.host,
+            tenant: t.tenant,
+            health: if t.view.down { "down" } else { "failing" }.to_owned(),
+            consecutive_failures: t.view.failures,
+            down_since: t.view.down_since,
+            next_probe_at: t.view.next_probe_at,
+        })
+        .collect();
     Ok(Json(ReceiverList { items }))
-}
-
-/// Whether one of `tenant`'s webhooks has its callback on `host` (`scheme://host:port`).
-/// The URL's prefix narrows the rows by index order; each candidate is then compared by
-/// host, since a URL may leave its default port out.
-async fn calls_back(db: &DatabaseConnection, tenant: &str, host: &str) -> Result<bool, DbErr> {
-    let (without_port, _) = host.rsplit_once(':').unwrap_or((host, ""));
-    let urls: Vec<String> = webhook::Entity::find()
-        .select_only()
-        .column(webhook::Column::CallbackUrl)
-        .filter(webhook::Column::TenantId.eq(tenant))
-        .filter(webhook::Column::CallbackUrl.starts_with(without_port))
-        .limit(HOSTS_SAMPLE)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(urls.iter().any(|url| host_of(url) == host))
 }

@@ -6,7 +6,7 @@ use redis::aio::ConnectionManager;
 
 use std::time::Duration;
 
-use super::{Admission, Change, HealthError, HealthView, Policy, State, at, millis};
+use super::{Admission, Answer, Change, HealthError, HealthView, Policy, State, at, millis};
 
 const NOW: &str = r#"
 local t = redis.call('TIME')
@@ -14,13 +14,16 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 "#;
 
 /// KEYS[1] = the subject's hash; ARGV = threshold, probe lease (ms).
-/// Returns {0, failures} go, {1, 0} probe, {2, until} wait.
+/// Returns {0, failures} go, {1, 0} probe, {2, until} wait, {3, until} a probe is out.
 const ADMIT: &str = r#"
 local f = tonumber(redis.call('HGET', KEYS[1], 'f') or '0')
 if f < tonumber(ARGV[1]) then return {0, f} end
 local np = tonumber(redis.call('HGET', KEYS[1], 'np') or '0')
-if now < np then return {2, np} end
-redis.call('HSET', KEYS[1], 'np', now + tonumber(ARGV[2]))
+if now < np then
+  if redis.call('HEXISTS', KEYS[1], 'pb') == 1 then return {3, np} end
+  return {2, np}
+end
+redis.call('HSET', KEYS[1], 'np', now + tonumber(ARGV[2]), 'pb', 1)
 return {1, 0}
 "#;
 
@@ -41,6 +44,7 @@ if ARGV[2] == '1' then
   local l = tonumber(redis.call('HGET', KEYS[1], 'l') or '0') + 1
   local cd = math.min(tonumber(ARGV[4]) * math.pow(2, math.min(l, 30)), tonumber(ARGV[5]))
   redis.call('HSET', KEYS[1], 'f', f, 'l', l, 'np', now + cd)
+  redis.call('HDEL', KEYS[1], 'pb')
   return 0
 end
 redis.call('HSET', KEYS[1], 'f', f)
@@ -91,7 +95,7 @@ impl RedisHealth {
         &self,
         name: &str,
         probe_lease: Duration,
-    ) -> Result<Admission, HealthError> {
+    ) -> Result<Answer, HealthError> {
         let (kind, value): (i64, i64) = self
             .admit
             .key(self.key(name))
@@ -100,11 +104,12 @@ impl RedisHealth {
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(match kind {
-            0 => Admission::Go {
+            0 => Answer::Admit(Admission::Go {
                 failures: value.try_into().unwrap_or(u32::MAX),
-            },
-            1 => Admission::Probe,
-            _ => Admission::Wait(at(value)),
+            }),
+            1 => Answer::Admit(Admission::Probe),
+            3 => Answer::Probing(at(value)),
+            _ => Answer::Admit(Admission::Wait(at(value))),
         })
     }
 
@@ -151,6 +156,7 @@ impl RedisHealth {
             level: get("l").unwrap_or(0).try_into().unwrap_or(0),
             down_since: get("ds"),
             next_probe_at: get("np").unwrap_or(0),
+            probing: get("pb").is_some(),
         };
         Ok(state.view(&self.policy))
     }

@@ -31,6 +31,19 @@ pub enum Admission {
     Wait(DateTime<Utc>),
 }
 
+/// What the store answers a job asking to call a subject: an admission, or that another
+/// job's probe of the subject is out, until `until` at the latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Go, probe or wait for the next cool-down's probe.
+    Admit(Admission),
+    /// A probe is out: its outcome decides whether to go or to wait a cool-down.
+    Probing(DateTime<Utc>),
+}
+
+/// How often a job that found another job's probe out asks again for the probe's outcome.
+const PROBE_POLL: Duration = Duration::from_millis(100);
+
 /// How failures turn into cool-downs.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -62,6 +75,8 @@ pub struct HealthView {
     pub down_since: Option<DateTime<Utc>>,
     /// When the next probe may be made, while down.
     pub next_probe_at: Option<DateTime<Utc>>,
+    /// Whether a probe is out now (its outcome decides whether it is up again).
+    pub probing: bool,
 }
 
 /// The health state of one subject, in milliseconds since the epoch.
@@ -71,20 +86,27 @@ pub struct State {
     pub(super) level: u32,
     pub(super) down_since: Option<i64>,
     pub(super) next_probe_at: i64,
+    /// A probe was granted and its outcome is not recorded yet.
+    pub(super) probing: bool,
 }
 
 impl State {
-    fn admit(&mut self, now: i64, policy: &Policy, probe_lease: Duration) -> Admission {
+    fn admit(&mut self, now: i64, policy: &Policy, probe_lease: Duration) -> Answer {
         if self.failures < policy.threshold {
-            Admission::Go {
+            Answer::Admit(Admission::Go {
                 failures: self.failures,
-            }
+            })
         } else if now < self.next_probe_at {
-            Admission::Wait(at(self.next_probe_at))
+            if self.probing {
+                Answer::Probing(at(self.next_probe_at))
+            } else {
+                Answer::Admit(Admission::Wait(at(self.next_probe_at)))
+            }
         } else {
             // Others wait out the probe; if its worker dies, the lease lets another probe.
             self.next_probe_at = now + millis(probe_lease);
-            Admission::Probe
+            self.probing = true;
+            Answer::Admit(Admission::Probe)
         }
     }
 
@@ -97,6 +119,7 @@ impl State {
             self.failures += 1;
             self.level += 1;
             self.next_probe_at = now + millis(policy.cooldown(self.level));
+            self.probing = false;
             Change::None
         } else {
             self.failures += 1;
@@ -118,6 +141,7 @@ impl State {
             down,
             down_since: self.down_since.map(at),
             next_probe_at: down.then(|| at(self.next_probe_at)),
+            probing: down && self.probing,
         }
     }
 }
@@ -184,13 +208,27 @@ impl Health {
     }
 
     /// Whether a job may call `name` now; a probe holds the subject for `probe_lease`.
+    /// While another job's probe is out, waits here for its outcome (up to the lease)
+    /// instead of answering `Wait` until the lease ends: the jobs that arrive during a
+    /// successful probe (when a backlog starts to drain, the freshest first) then go at
+    /// once, rather than being put back for a whole lease behind the rest of the backlog.
     pub async fn admit(&self, name: &str, probe_lease: Duration) -> Result<Admission, HealthError> {
-        let admission = match &self.store {
-            Store::Redis(r) => r.admit(name, probe_lease).await?,
-            Store::Local(states) => {
-                let mut states = states.lock().unwrap_or_else(|e| e.into_inner());
-                let state = states.entry(name.to_owned()).or_default();
-                state.admit(now_ms(), &self.policy, probe_lease)
+        let give_up = tokio::time::Instant::now() + probe_lease;
+        let admission = loop {
+            let answer = match &self.store {
+                Store::Redis(r) => r.admit(name, probe_lease).await?,
+                Store::Local(states) => {
+                    let mut states = states.lock().unwrap_or_else(|e| e.into_inner());
+                    let state = states.entry(name.to_owned()).or_default();
+                    state.admit(now_ms(), &self.policy, probe_lease)
+                }
+            };
+            match answer {
+                Answer::Admit(admission) => break admission,
+                Answer::Probing(until) if tokio::time::Instant::now() >= give_up => {
+                    break Admission::Wait(until);
+                }
+                Answer::Probing(_) => tokio::time::sleep(PROBE_POLL).await,
             }
         };
         if admission == Admission::Probe {
@@ -302,29 +340,73 @@ mod tests {
 
     #[test]
     fn goes_down_probes_once_per_cooldown_and_comes_back() {
+        let admit = |a| Answer::Admit(a);
         let mut s = State::default();
         s.record(0, &POLICY, false, false);
         assert_eq!(
             s.admit(10, &POLICY, LEASE),
-            Admission::Go { failures: 1 },
+            admit(Admission::Go { failures: 1 }),
             "failing, not down"
         );
         assert_eq!(s.record(10, &POLICY, false, false), Change::Down);
-        assert_eq!(s.admit(20, &POLICY, LEASE), Admission::Wait(at(1_010)));
-        assert_eq!(s.admit(1_010, &POLICY, LEASE), Admission::Probe);
-        assert_eq!(s.admit(1_011, &POLICY, LEASE), Admission::Wait(at(1_510)));
+        assert_eq!(
+            s.admit(20, &POLICY, LEASE),
+            admit(Admission::Wait(at(1_010)))
+        );
+        assert_eq!(s.admit(1_010, &POLICY, LEASE), admit(Admission::Probe));
+        assert_eq!(
+            s.admit(1_011, &POLICY, LEASE),
+            Answer::Probing(at(1_510)),
+            "the probe is out: its outcome decides"
+        );
         s.record(1_100, &POLICY, false, true);
         assert_eq!(s.view(&POLICY).next_probe_at, Some(at(3_100)), "doubled");
+        assert_eq!(
+            s.admit(1_101, &POLICY, LEASE),
+            admit(Admission::Wait(at(3_100))),
+            "the probe failed: wait the cool-down"
+        );
         // Late failures of calls made before it went down do not lengthen the cool-down.
         s.record(1_200, &POLICY, false, false);
         assert_eq!(s.view(&POLICY).next_probe_at, Some(at(3_100)));
-        assert_eq!(s.admit(3_100, &POLICY, LEASE), Admission::Probe);
+        assert_eq!(s.admit(3_100, &POLICY, LEASE), admit(Admission::Probe));
         assert_eq!(s.record(3_200, &POLICY, true, true), Change::Up);
         assert_eq!(s, State::default());
         assert_eq!(
             s.admit(3_300, &POLICY, LEASE),
-            Admission::Go { failures: 0 }
+            admit(Admission::Go { failures: 0 })
         );
+    }
+
+    /// A job that finds another's probe out waits for its outcome: it goes as soon as the
+    /// probe succeeds, and waits the next cool-down once it fails.
+    #[tokio::test]
+    async fn a_job_arriving_during_a_probe_waits_for_its_outcome() {
+        let health = Health::new("provider", None, "test", POLICY);
+        let lease = Duration::from_secs(5);
+        for ok in [true, false] {
+            for _ in 0..POLICY.threshold {
+                health.record("gas", false, false).await.unwrap();
+            }
+            // The cool-down of `POLICY` is a second: past it, one probe.
+            tokio::time::sleep(POLICY.cooldown_min).await;
+            assert_eq!(health.admit("gas", lease).await.unwrap(), Admission::Probe);
+            let prober = health.clone();
+            let outcome = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                prober.record("gas", ok, true).await.unwrap();
+            });
+            let started = std::time::Instant::now();
+            let admission = health.admit("gas", lease).await.unwrap();
+            outcome.await.unwrap();
+            assert!(started.elapsed() < lease, "{:?}", started.elapsed());
+            if ok {
+                assert_eq!(admission, Admission::Go { failures: 0 });
+            } else {
+                assert!(matches!(admission, Admission::Wait(until) if until > Utc::now()));
+                health.record("gas", true, true).await.unwrap();
+            }
+        }
     }
 
     #[test]

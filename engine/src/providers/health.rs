@@ -1,6 +1,10 @@
 //! Provider health: the shared health model (`crate::health`), one subject per provider,
 //! a probe holding it for the provider's timeout.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 
@@ -10,9 +14,13 @@ use crate::health::{Health, Policy};
 
 pub use crate::health::{Admission, HealthError, HealthView};
 
+/// How long a provider's health read for a submission is reused: a submission's first
+/// collection is sent to wait for a probe only on what was true this recently.
+const RECENT: Duration = Duration::from_millis(500);
+
 /// The health of every provider, shared by every worker process.
 #[derive(Clone)]
-pub struct ProviderHealth(Health);
+pub struct ProviderHealth(Health, Arc<Mutex<HashMap<String, (Instant, HealthView)>>>);
 
 impl ProviderHealth {
     /// Redis-backed when `redis` is given, else in-process.
@@ -22,7 +30,10 @@ impl ProviderHealth {
             cooldown_min: config.provider_cooldown_min,
             cooldown_max: config.provider_cooldown_max,
         };
-        ProviderHealth(Health::new("provider", redis, prefix, policy))
+        ProviderHealth(
+            Health::new("provider", redis, prefix, policy),
+            Arc::default(),
+        )
     }
 
     /// Whether a job may call `provider` now.
@@ -58,5 +69,43 @@ impl ProviderHealth {
     /// The health of the provider called `name`.
     pub async fn view(&self, name: &str) -> Result<HealthView, HealthError> {
         self.0.view(name).await
+    }
+
+    /// When a collection of `names` can first get anywhere, if every one of them is down
+    /// and no probe of any is out: the earliest next probe, at least a second away. `None`
+    /// when one may be called now (or soon). Read from Redis at most every `RECENT` per
+    /// provider and process, so a submission pays no round trip for it.
+    pub async fn all_down_until(
+        &self,
+        names: &[String],
+    ) -> Result<Option<DateTime<Utc>>, HealthError> {
+        let soon = Utc::now() + chrono::Duration::seconds(1);
+        let mut until: Option<DateTime<Utc>> = None;
+        for name in names {
+            let view = self.recent_view(name).await?;
+            match view.next_probe_at {
+                Some(at) if view.down && !view.probing && at > soon => {
+                    until = Some(until.map_or(at, |u| u.min(at)));
+                }
+                _ => return Ok(None),
+            }
+        }
+        Ok(until)
+    }
+
+    /// The health of `name` as read within the last `RECENT`.
+    async fn recent_view(&self, name: &str) -> Result<HealthView, HealthError> {
+        let now = Instant::now();
+        let cached = {
+            let recent = self.1.lock().unwrap_or_else(|e| e.into_inner());
+            recent.get(name).cloned()
+        };
+        if let Some((_, view)) = cached.filter(|(read, _)| now.duration_since(*read) < RECENT) {
+            return Ok(view);
+        }
+        let view = self.0.view(name).await?;
+        let mut recent = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        recent.insert(name.to_owned(), (now, view.clone()));
+        Ok(view)
     }
 }

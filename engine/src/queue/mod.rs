@@ -22,6 +22,16 @@ pub use self::kinds::QUEUES;
 pub use self::redis::RedisQueue;
 pub use self::sqlite::SqliteQueue;
 
+/// The latest submission time (milliseconds since the epoch) `Queue::task_id_waiting`
+/// orders by: the 48 bits it keeps of a ULID's 80 random ones.
+const SUBMITTED_MAX: u64 = (1 << 48) - 1;
+
+/// The whole second (since the epoch) at or after `at`.
+fn due_second(at: chrono::DateTime<chrono::Utc>) -> u64 {
+    let whole = at.timestamp() + i64::from(at.timestamp_subsec_nanos() > 0);
+    u64::try_from(whole).unwrap_or(0)
+}
+
 /// A job payload and the queue it travels through. Payloads carry ids, not data.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     /// The queue's name, before the deployment's prefix.
@@ -138,13 +148,31 @@ impl Queue {
         TaskId::from(ulid::Ulid::from_parts(millis, fastrand::u128(..)))
     }
 
+    /// A task id for a job that waits until `at` for work submitted at `submitted` (its
+    /// provider or receiver is down): its time part is the second it falls due, and among
+    /// the tasks due in one second the latest submitted sorts first. A queue's schedule
+    /// scores tasks by the second and orders equal scores by id, and an outage's whole
+    /// backlog falls due at the same probe: ordered so, a collection submitted while the
+    /// backlog waits or drains is taken first, not at a random place in it.
+    pub fn task_id_waiting(
+        at: chrono::DateTime<chrono::Utc>,
+        submitted: chrono::DateTime<chrono::Utc>,
+    ) -> TaskId {
+        let second = due_second(Ord::max(at, chrono::Utc::now())) * 1000;
+        // 48 bits of "how long before the end of time it was submitted", then 32 random.
+        let submitted = u64::try_from(submitted.timestamp_millis()).unwrap_or(0);
+        let newest_first = u128::from(SUBMITTED_MAX - submitted.min(SUBMITTED_MAX));
+        let random = (newest_first << 32) | u128::from(fastrand::u32(..));
+        TaskId::from(ulid::Ulid::from_parts(second, random))
+    }
+
     /// Queues `job` to run now; returns the task's id.
     pub async fn push<J: Job>(&self, job: J) -> Result<TaskId, QueueError> {
         let id = Self::task_id();
         self.push_as(job, id.clone(), None).await.map(|()| id)
     }
 
-    /// Queues `job` to run at `at` (to the second; apalis rounds down); returns the task's id.
+    /// Queues `job` to run at `at` (at the whole second at or after it); returns the task's id.
     pub async fn push_at<J: Job>(
         &self,
         job: J,
@@ -154,7 +182,10 @@ impl Queue {
         self.push_as(job, id.clone(), Some(at)).await.map(|()| id)
     }
 
-    /// Queues `job` as task `id`, now or at `at`.
+    /// Queues `job` as task `id`, now or at `at`: at the whole second at or after it, as a
+    /// queue's schedule counts in seconds. Rounded down, a job would run up to a second
+    /// before its time, find that what it waits for is not due yet (a provider's probe),
+    /// and be put back at the end of the line.
     pub async fn push_as<J: Job>(
         &self,
         job: J,
@@ -163,7 +194,7 @@ impl Queue {
     ) -> Result<(), QueueError> {
         let builder = TaskBuilder::new(job).task_id(id);
         let task = match at {
-            Some(at) => builder.run_at_time(at.into()).build(),
+            Some(at) => builder.run_at_timestamp(due_second(at)).build(),
             None => builder.build(),
         };
         self.send(task).await
@@ -254,5 +285,33 @@ mod tests {
         };
         assert!(depth.stalled(before, std::time::Duration::from_secs(60)));
         assert!(!depth.stalled(before, std::time::Duration::from_secs(120)));
+    }
+
+    #[test]
+    fn among_tasks_waiting_for_one_second_the_latest_submitted_sorts_first() {
+        // Half past a second, so a millisecond later is the same second.
+        let probe =
+            chrono::DateTime::from_timestamp(Utc::now().timestamp() + 30, 500_000_000).unwrap();
+        let submitted = |ago| probe - TimeDelta::minutes(ago);
+        let older = Queue::task_id_waiting(probe, submitted(10)).to_string();
+        let newer = Queue::task_id_waiting(probe, submitted(1)).to_string();
+        let same = Queue::task_id_waiting(probe, submitted(1)).to_string();
+        assert!(newer < older, "{newer} sorts before {older}");
+        assert_ne!(newer, same, "two tasks of one submission time differ");
+        // Within the second it is due, the milliseconds do not reorder them: it is due at
+        // the whole second after.
+        let jittered = Queue::task_id_waiting(probe + TimeDelta::milliseconds(1), submitted(10));
+        let due = time_of(&Queue::task_id_waiting(probe, submitted(1)));
+        assert_eq!(time_of(&jittered), due);
+        assert_eq!(due.timestamp(), probe.timestamp() + 1);
+        assert_eq!(due.timestamp_subsec_millis(), 0);
+        assert_eq!(
+            due_second(due),
+            due.timestamp() as u64,
+            "a whole second stays"
+        );
+        // A later second still sorts after an earlier one, whatever was submitted when.
+        let later = Queue::task_id_waiting(probe + TimeDelta::seconds(1), submitted(0));
+        assert!(older < later.to_string());
     }
 }

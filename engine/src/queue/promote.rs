@@ -18,31 +18,29 @@ const PROMOTE_ROUNDS: usize = 50;
 
 /// The most tasks a queue's ready list holds; what else is due waits in the queue's backlog
 /// (a sorted set of our own, by due time), from which the ready list is refilled as it
-/// drains, half from what just fell due. A fresh job thus waits behind at most this many, not behind a
-/// whole outage's backlog.
+/// drains, half latest due first. A fresh job thus waits behind at most this many, not
+/// behind a whole outage's backlog, however long it has itself waited for room.
 pub const READY_HIGH_WATER: usize = 1000;
-
-/// Seconds within which a due task counts as fresh: refills take the fresh half first.
-const FRESH_SECONDS: i64 = 2;
 
 /// Seconds ahead of now that tasks leave the schedule for the backlog: apalis-redis's fetch
 /// promotes every due task of the schedule to the ready list itself, so what becomes due
 /// (an outage's collections, all at the probe time) must already be in the backlog then.
 const LOOKAHEAD_SECONDS: i64 = 2;
 
-/// For one queue: moves up to `ARGV[2]` tasks due by `ARGV[5]` (unix seconds, as apalis
+/// For one queue: moves up to `ARGV[2]` tasks due by `ARGV[4]` (unix seconds, as apalis
 /// scores them; `ARGV[1]` is now) out of the schedule (`KEYS[1]`): those due now straight
 /// to the ready list (`KEYS[2]`) while it has room below `ARGV[3]` and no due task waits in
 /// the backlog (`KEYS[4]`), the others into the backlog; then refills the ready list's room
-/// from the backlog's due tasks, half from those due since `ARGV[4]` (in due order), the
-/// rest oldest first; signals (`KEYS[3]`) as apalis's own fetch does. Returns {taken from
-/// the schedule, pushed to the ready list}.
+/// from the backlog's due tasks, half earliest due first (among tasks due in one second,
+/// in id order: `Queue::task_id_waiting`), then the rest latest due first;
+/// signals (`KEYS[3]`) as apalis's own fetch does. Returns {taken from the schedule,
+/// pushed to the ready list}.
 static PROMOTE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r#"
 local now = tonumber(ARGV[1])
 local room = tonumber(ARGV[3]) - redis.call('LLEN', KEYS[2])
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[5], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[4], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 local taken = #due / 2
 local pushed = 0
 if taken > 0 then
@@ -70,19 +68,19 @@ if taken > 0 then
   end
 end
 if room > 0 and redis.call('ZCOUNT', KEYS[4], 0, now) > 0 then
-  local fresh = redis.call('ZRANGEBYSCORE', KEYS[4], ARGV[4], ARGV[1], 'LIMIT', 0, math.ceil(room / 2))
-  if #fresh > 0 then
-    redis.call('RPUSH', KEYS[2], unpack(fresh))
-    redis.call('ZREM', KEYS[4], unpack(fresh))
-    pushed = pushed + #fresh
-    room = room - #fresh
+  local earliest = redis.call('ZRANGEBYSCORE', KEYS[4], 0, ARGV[1], 'LIMIT', 0, math.ceil(room / 2))
+  if #earliest > 0 then
+    redis.call('RPUSH', KEYS[2], unpack(earliest))
+    redis.call('ZREM', KEYS[4], unpack(earliest))
+    pushed = pushed + #earliest
+    room = room - #earliest
   end
   if room > 0 then
-    local oldest = redis.call('ZRANGEBYSCORE', KEYS[4], 0, ARGV[1], 'LIMIT', 0, room)
-    if #oldest > 0 then
-      redis.call('RPUSH', KEYS[2], unpack(oldest))
-      redis.call('ZREM', KEYS[4], unpack(oldest))
-      pushed = pushed + #oldest
+    local latest = redis.call('ZREVRANGEBYSCORE', KEYS[4], ARGV[1], 0, 'LIMIT', 0, room)
+    if #latest > 0 then
+      redis.call('RPUSH', KEYS[2], unpack(latest))
+      redis.call('ZREM', KEYS[4], unpack(latest))
+      pushed = pushed + #latest
     end
   end
 end
@@ -129,7 +127,6 @@ impl RedisQueue {
                         .arg(now)
                         .arg(PROMOTE_CHUNK)
                         .arg(READY_HIGH_WATER)
-                        .arg(now - FRESH_SECONDS)
                         .arg(now + LOOKAHEAD_SECONDS);
                     invocation
                 })

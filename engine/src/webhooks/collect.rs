@@ -95,7 +95,7 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         }
         Some(at) if Utc::now() < webhook.deadline_at => {
             let at = Ord::min(at, webhook.deadline_at);
-            let next = Queue::task_id_due(at);
+            let next = Queue::task_id_waiting(at, webhook.created_at);
             let snooze = lease::Move::Snooze {
                 at,
                 next: next.to_string(),

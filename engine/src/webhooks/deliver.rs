@@ -15,7 +15,6 @@ use crate::delivery::receivers;
 use crate::delivery::signature::Secret;
 use crate::error::JobError;
 use crate::metrics;
-use crate::providers::Admission;
 use crate::queue::Queue;
 use crate::tenants;
 use crate::webhooks::verdict::Verdict;
@@ -102,14 +101,16 @@ pub(crate) async fn attempt(
     let host = receivers::host_of(&webhook.callback_url);
     // The slot first: a delivery admitted and then kept waiting for a slot would go out
     // on a verdict the failures before it have since changed.
-    let _slot = ctx.receivers.slot(&host).await;
+    let slot = ctx.receivers.slot(&host).await;
+    let tenant = webhook.tenant_id.as_str();
     let admission = ctx
         .receivers
-        .admit(&host, settings.delivery_timeout)
+        .admit(tenant, &host, settings.delivery_timeout)
         .await?;
-    if let Admission::Wait(until) = admission {
+    if let Some(until) = admission.wait() {
+        drop(slot);
         settle_unknown(ctx, id).await?;
-        return wait_for_receiver(ctx, id, task, &host, until).await;
+        return wait_for_receiver(ctx, &webhook, task, &host, until).await;
     }
     let secrets = signing_secrets(ctx, &webhook.tenant_id).await?;
     // Recorded before the POST: whatever happens next, the history counts this attempt.
@@ -125,6 +126,17 @@ pub(crate) async fn attempt(
         .sender
         .send(&webhook.callback_url, &webhook.id, payload, &secrets)
         .await;
+    // The host's health is bookkeeping: failing to record it must not redo the attempt.
+    // Settled before the slot is given back, so the next delivery to the host is admitted
+    // on this outcome; the slot bounds requests to the host, not our own bookkeeping.
+    if let Err(error) = ctx
+        .receivers
+        .settle(tenant, &host, admission, &result)
+        .await
+    {
+        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
+    }
+    drop(slot);
 
     let now = Utc::now();
     let verdict = Verdict::of(settings, number, webhook.attempt_limit, &result, now);
@@ -144,10 +156,6 @@ pub(crate) async fn attempt(
     if !record(ctx, id, task, attempt_id, &result, &step, now).await? {
         tracing::warn!(webhook = %id, attempt = number, "lease lost during the delivery attempt; its outcome is recorded, the webhook is another job's");
         return Ok(());
-    }
-    // The host's health is bookkeeping: failing to record it must not redo the attempt.
-    if let Err(error) = ctx.receivers.settle(&host, admission, &result).await {
-        tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
     }
     report(id, number, &result, verdict);
     if let Some((next, at)) = retry {
@@ -233,15 +241,16 @@ fn report(id: &str, number: i32, result: &AttemptResult, verdict: Verdict) {
 /// cool-down), without using up an attempt.
 async fn wait_for_receiver(
     ctx: &JobContext,
-    id: &str,
+    webhook: &webhook::Model,
     task: &str,
     host: &str,
     until: DateTime<Utc>,
 ) -> Result<(), JobError> {
+    let id = webhook.id.as_str();
     let settings = &ctx.config.webhooks;
     let soonest = Utc::now() + settings.receiver_cooldown_min;
     let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
-    let next = Queue::task_id_due(at);
+    let next = Queue::task_id_waiting(at, webhook.created_at);
     let snooze = lease::Move::Snooze {
         at,
         next: next.to_string(),

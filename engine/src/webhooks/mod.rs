@@ -91,6 +91,10 @@ pub struct NewWebhook {
     pub providers: Vec<String>,
     /// Where the callback goes.
     pub callback_url: CallbackUrl,
+    /// Set when every provider is known down (`ProviderHealth::all_down_until`): the
+    /// first collection then waits for the earliest probe, with the collections already
+    /// waiting, instead of running now only to find them down.
+    pub wait_until: Option<DateTime<Utc>>,
 }
 
 /// Why a submission was not accepted; nothing of it is left behind.
@@ -114,7 +118,10 @@ pub async fn submit(
 ) -> Result<webhook::Model, SubmitError> {
     let now = Utc::now();
     let id = ulid::Ulid::generate().to_string();
-    let task = Queue::task_id();
+    let task = match new.wait_until {
+        Some(at) => Queue::task_id_waiting(at, now),
+        None => Queue::task_id(),
+    };
     let created = webhook::Model {
         id: id.clone(),
         tenant_id: new.tenant_id,
@@ -130,7 +137,7 @@ pub async fn submit(
         delivery_attempts: 0,
         attempt_limit: 0,
         delivery_trigger: DeliveryTrigger::Scheduled,
-        next_run_at: Some(now),
+        next_run_at: Some(new.wait_until.unwrap_or(now)),
         claimed_by: None,
         queued_task: Some(task.to_string()),
     };
@@ -152,16 +159,15 @@ pub async fn submit(
             });
     insert_with_providers(db, row, providers).await?;
 
-    if let Err(error) = queue
-        .push_as(
-            Collect {
-                webhook_id: id.clone(),
-            },
-            task,
-            None,
-        )
-        .await
-    {
+    let webhook_id = id.clone();
+    let pushed = match new.wait_until {
+        Some(at) => {
+            let job = Recollect { webhook_id };
+            queue.push_as(job, task, Some(at)).await
+        }
+        None => queue.push_as(Collect { webhook_id }, task, None).await,
+    };
+    if let Err(error) = pushed {
         tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
         if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(db).await {
             tracing::error!(webhook = %id, %cleanup, "could not remove the unqueued webhook; the sweeper will queue it");

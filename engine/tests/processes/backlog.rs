@@ -2,7 +2,7 @@
 //! unpacks every due id in one Lua call, which fails above ~8,000) does not wedge a queue:
 //! the worker moves due tasks to the ready list in bounded chunks, so a collection queued
 //! behind 12,000 due tasks is still collected and delivered. The ready list holds at most
-//! `READY_HIGH_WATER` tasks and is refilled half from what just fell due, so a new collection does not
+//! `READY_HIGH_WATER` tasks and is refilled half latest due first, so a new collection does not
 //! wait behind a whole backlog.
 
 use std::time::Duration;
@@ -174,34 +174,36 @@ async fn a_fresh_collection_overtakes_a_draining_backlog() {
 /// Collections left waiting by a provider outage.
 const OUTAGE_BACKLOG: usize = 3_000;
 
-/// The collections an outage leaves waiting come back through their own queue, so once
-/// the provider is back a new submission is collected at once, not behind them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_collection_is_not_queued_behind_an_outage_backlog() {
-    let database_url = fresh_postgres_database().await;
-    let prefix = unique_name();
-    let providers = MockServer::start().await;
+/// A worker whose provider `gas` (the mock `providers`) has been down long enough for
+/// `OUTAGE_BACKLOG` collections to run once and wait for it, with `cooldown` between
+/// probes; the provider is then back, answering after `delay`.
+async fn outage_backlog(
+    (database_url, prefix): (&str, &str),
+    (settings, db, queue): &(Settings, DatabaseConnection, Queue),
+    providers: &MockServer,
+    callback: &str,
+    cooldown: &str,
+    delay: Duration,
+) -> tokio::process::Child {
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(500))
-        .mount(&providers)
+        .mount(providers)
         .await;
-    let receiver = receiver(200).await;
-    let (settings, db, queue) = stores(&database_url, &prefix).await;
-    let mut worker = worker_command(&database_url, &redis_url(), &prefix)
+    let worker = worker_command(database_url, &redis_url(), prefix)
         .env("PROVIDERS", format!("gas={}/gas", providers.uri()))
         .env("CALLBACK_ALLOW_PRIVATE", "true")
         .env("WEBHOOK_CONCURRENCY", "64")
-        .env("PROVIDER_COOLDOWN_MIN", "1s")
-        .env("PROVIDER_COOLDOWN_MAX", "2s")
+        .env("PROVIDER_COOLDOWN_MIN", cooldown)
+        .env("PROVIDER_COOLDOWN_MAX", cooldown)
         .spawn()
         .expect("start the worker binary");
-    submit_many(&settings, &db, &queue, OUTAGE_BACKLOG, &receiver.uri()).await;
+    submit_many(settings, db, queue, OUTAGE_BACKLOG, callback).await;
     // Each ran once and handed its lease back to wait.
     let first_runs_done = async || {
         let snoozed = webhook::Entity::find()
             .filter(webhook::Column::ClaimedBy.is_null())
             .filter(Expr::col(webhook::Column::UpdatedAt).gt(Expr::col(webhook::Column::CreatedAt)))
-            .count(&db)
+            .count(db)
             .await
             .unwrap();
         snoozed as usize == OUTAGE_BACKLOG
@@ -210,24 +212,78 @@ async fn a_new_collection_is_not_queued_behind_an_outage_backlog() {
         eventually(Duration::from_secs(90), first_runs_done).await,
         "every collection ran once and waits for the provider"
     );
-
-    // Back, but slow: the backlog drains for 20 s or more.
     providers.reset().await;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_raw(BILL, "application/json")
-                .set_delay(Duration::from_millis(500)),
+                .set_delay(delay),
         )
-        .mount(&providers)
+        .mount(providers)
         .await;
+    worker
+}
+
+/// The collections an outage leaves waiting come back through their own queue, so once
+/// the provider is back a new submission is collected at once, not behind them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_collection_is_not_queued_behind_an_outage_backlog() {
+    let database_url = fresh_postgres_database().await;
+    let prefix = unique_name();
+    let providers = MockServer::start().await;
+    let receiver = receiver(200).await;
+    let stores = stores(&database_url, &prefix).await;
+    let (settings, db, queue) = &stores;
+    // Back, but slow: the backlog drains for 20 s or more.
+    let mut worker = outage_backlog(
+        (&database_url, &prefix),
+        &stores,
+        &providers,
+        &receiver.uri(),
+        "1s",
+        Duration::from_millis(500),
+    )
+    .await;
     let (fresh_delivered, waiting) =
-        one_more_while_draining(&settings, &db, &queue, &receiver.uri(), OUTAGE_BACKLOG, 50).await;
+        one_more_while_draining(settings, db, queue, &receiver.uri(), OUTAGE_BACKLOG, 50).await;
     super::terminate(&mut worker).await;
     assert!(fresh_delivered, "the new collection was delivered");
     // Behind the backlog, it would have waited for the 1,000 tasks the ready list holds.
     assert!(
         waiting >= OUTAGE_BACKLOG - 500,
+        "only {waiting} of {OUTAGE_BACKLOG} waiting collections were left when the new one was delivered"
+    );
+}
+
+/// A collection submitted when the provider is back but before its next probe waits for
+/// that probe with the whole backlog, all due at one instant; once the probe succeeds it
+/// is taken first (the latest submitted first among tasks due together), and goes at once
+/// (jobs arriving during the probe wait for its outcome, not for a whole probe lease).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_submitted_before_the_probe_goes_first_once_it_succeeds() {
+    let database_url = fresh_postgres_database().await;
+    let prefix = unique_name();
+    let providers = MockServer::start().await;
+    let receiver = receiver(200).await;
+    let stores = stores(&database_url, &prefix).await;
+    let (settings, db, queue) = &stores;
+    // A cool-down long enough for the whole backlog to wait for one probe.
+    let mut worker = outage_backlog(
+        (&database_url, &prefix),
+        &stores,
+        &providers,
+        &receiver.uri(),
+        "15s",
+        Duration::from_millis(200),
+    )
+    .await;
+    let (fresh_delivered, waiting) =
+        one_more_while_draining(settings, db, queue, &receiver.uri(), OUTAGE_BACKLOG, 0).await;
+    super::terminate(&mut worker).await;
+    assert!(fresh_delivered, "the new collection was delivered");
+    // At a random place in the backlog it would wait for half of it, on average.
+    assert!(
+        waiting >= OUTAGE_BACKLOG - 300,
         "only {waiting} of {OUTAGE_BACKLOG} waiting collections were left when the new one was delivered"
     );
 }

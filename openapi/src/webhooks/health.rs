@@ -38,12 +38,18 @@ pub struct ProviderList {
     pub items: Vec<ProviderStatus>,
 }
 
-/// A callback receiver host and its health, shared by every worker.
+/// A callback receiver host and the health of one of its circuits, shared by every
+/// worker: a tenant's own (the answers its deliveries got), or, for the operator, the
+/// host's (deliveries of any tenant that got no answer at all: refused, reset, timed out).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiverStatus {
     /// The host callbacks go to: `scheme://host:port`.
     pub host: String,
+    /// The tenant whose deliveries these figures count; absent for the host's own circuit,
+    /// which only the operator sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// `failing` (recent failures, still delivered to) or `down` (its circuit is open:
     /// only one probe per cool-down reaches it; the other deliveries wait).
     pub health: String,

@@ -73,8 +73,17 @@ async fn submit(
     ApiJson(request): ApiJson<SubmitWebhook>,
 ) -> Result<Response, ApiError> {
     let tenant = caller.tenant()?;
-    let new = validate(&app, &request, &tenant.id)?;
+    let mut new = validate(&app, &request, &tenant.id)?;
     quotas::check_pending_webhooks(&app.db, tenant).await?;
+    // Health is advice here: unread, the collection runs now and finds out itself.
+    new.wait_until = app
+        .health
+        .all_down_until(&new.providers)
+        .await
+        .unwrap_or_else(|error| {
+            tracing::debug!(%error, "provider health unread; collecting at once");
+            None
+        });
     let webhook = webhooks::submit(&app.db, &app.queue, &app.webhooks, new).await?;
     tracing::info!(webhook = %webhook.id, tenant = %webhook.tenant_id, "webhook accepted");
     let status_url = format!("/v1/webhooks/{}", webhook.id);
@@ -140,6 +149,7 @@ fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<New
             tenant_id: tenant.to_owned(),
             providers: names.into_iter().map(str::to_owned).collect(),
             callback_url,
+            wait_until: None,
         }),
         _ => Err(ApiError::Validation(errors)),
     }

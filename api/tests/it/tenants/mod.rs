@@ -7,6 +7,7 @@ mod idempotency;
 mod isolation;
 mod keys;
 mod limits;
+mod receivers;
 mod signing_secrets;
 
 use std::time::Duration;

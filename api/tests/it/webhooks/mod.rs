@@ -3,6 +3,7 @@
 
 mod collection;
 mod delivery;
+mod outage;
 mod submissions;
 
 use std::time::{Duration, Instant};
