@@ -86,6 +86,24 @@ pub struct HttpConfig {
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
     pub header_read_timeout: Duration,
 
+    /// Connections held open at once; a connection beyond it is accepted and closed at once,
+    /// so a flood of idle or half-sent requests cannot take the process's memory.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Largest request head (request line and headers) read from a connection, in bytes, and
+    /// so the most a connection's read buffer holds while it waits; beyond it the request is
+    /// answered 431. At least 8192.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(8192..=1024 * 1024))]
+    pub max_header_bytes: u32,
+
+    /// How often memory freed after a burst of load is given back to the system (glibc keeps
+    /// it otherwise); `0s` never.
+    #[arg(long, env = "MEMORY_TRIM_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub memory_trim_interval: Duration,
+
     /// On SIGTERM, how long in-flight requests get to finish.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,

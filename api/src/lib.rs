@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod input;
+pub mod memory;
 pub mod metrics;
 pub mod routes;
 pub mod server;

@@ -31,6 +31,10 @@ fn describe() {
         "Time to answer HTTP requests, by method, route template and status"
     );
     describe_counter!(
+        "datahog_connections_refused_total",
+        "Connections closed as soon as accepted because MAX_CONNECTIONS were open"
+    );
+    describe_counter!(
         "datahog_cache_requests_total",
         "Vehicle cache lookups, by cache, tier and result"
     );

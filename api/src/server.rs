@@ -17,11 +17,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use sea_orm::DbErr;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::config::ApiConfig;
+use crate::config::{ApiConfig, HttpConfig};
 use crate::state::{AppState, Shared};
 use crate::tenants::keys::KeyRing;
 use crate::vehicles::VehicleStates;
@@ -100,9 +101,16 @@ pub async fn run(
     let server = tokio::spawn(serve(
         listener,
         app,
-        config.http.header_read_timeout,
+        ConnectionLimits::from(&config.http),
         shutdown.clone(),
     ));
+    if !config.http.memory_trim_interval.is_zero() {
+        // Detached: it stops with `shutdown`.
+        tokio::spawn(crate::memory::trim_periodically(
+            config.http.memory_trim_interval,
+            shutdown.child_token(),
+        ));
+    }
     let server = drain(server, shutdown.clone(), config.http.shutdown_timeout);
 
     let Some(mut workers) = workers else {
@@ -161,18 +169,44 @@ fn app_state(config: &ApiConfig, platform: Platform, keys: Arc<KeyRing>) -> AppS
     })
 }
 
+/// What one client connection may hold.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    /// Connections open at once; beyond it a new one is closed as soon as it is accepted.
+    max_connections: usize,
+    /// Largest request head, and so the most a connection's read buffer grows to.
+    max_header_bytes: usize,
+    /// Longest a client may take to send a request's headers.
+    header_read_timeout: Duration,
+}
+
+impl From<&HttpConfig> for ConnectionLimits {
+    fn from(http: &HttpConfig) -> Self {
+        Self {
+            max_connections: http.max_connections as usize,
+            max_header_bytes: http.max_header_bytes as usize,
+            header_read_timeout: http.header_read_timeout,
+        }
+    }
+}
+
 /// Serves `app` on `listener` over HTTP/1.1 until `stop` fires, then waits for the open
 /// connections to finish their requests. Unlike `axum::serve`, it closes a connection whose
-/// request headers take longer than `header_read_timeout` to arrive.
+/// request headers take longer than `header_read_timeout` to arrive or exceed
+/// `max_header_bytes`, and holds at most `max_connections` connections at once.
 async fn serve(
     listener: TcpListener,
     app: axum::Router,
-    header_read_timeout: Duration,
+    limits: ConnectionLimits,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        // hyper lets a read buffer grow to ~400 KiB while a head is incomplete: a few
+        // thousand half-sent heads then held hundreds of megabytes.
+        .max_buf_size(limits.max_header_bytes);
+    let places = Arc::new(Semaphore::new(limits.max_connections));
     let connections = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -186,6 +220,13 @@ async fn serve(
                     continue;
                 }
             },
+        };
+        // Closed rather than left in the backlog: a client told at once can go elsewhere.
+        let Ok(place) = places.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many connections; closing a new one");
+            ::metrics::counter!("datahog_connections_refused_total").increment(1);
+            drop(stream);
+            continue;
         };
         // The client's address goes with each request: failed authentications count per
         // address.
@@ -201,6 +242,7 @@ async fn serve(
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection closed with an error");
             }
+            drop(place);
         });
     }
     drop(listener);

@@ -92,18 +92,15 @@ where
             Err(error) => return Box::pin(std::future::ready(Ok(error.into_response()))),
         };
         let bearer = bearer(authorization);
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
         // Borrowed on the hot path: only a key memory lacks is copied, to outlive the request.
         match keys.resolve_cached(bearer, admin_route) {
             Some(Ok(caller)) => admit(caller, request, &mut self.inner),
             Some(Err(error)) => {
-                let error = counted(keys, peer, bearer.is_some(), error);
+                let error = counted(keys, peer(&request), bearer.is_some(), error);
                 Box::pin(std::future::ready(Ok(error.into_response())))
             }
             None => {
+                let peer = peer(&request);
                 // A sender of too many wrong keys costs no more lookups for a while.
                 if let (Some(peer), Some(_)) = (peer, bearer)
                     && let Some(retry_after) = keys.blocked(peer)
@@ -128,6 +125,15 @@ where
             }
         }
     }
+}
+
+/// The client's address, as the server put it in the request (off the hot path: only a
+/// key memory does not know as valid needs it).
+fn peer(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
 }
 
 /// The answer to a refused key: a wrong key (not a missing one) counts against its sender's

@@ -1,5 +1,6 @@
 //! Every limit on what comes in, crossed: metric labels, request ids, chunked bodies, slow
-//! clients, requests at once, pages, provider lists, error lists, the metrics token.
+//! clients, connections at once, request heads, requests at once, pages, provider lists,
+//! error lists, the metrics token.
 
 use std::time::{Duration, Instant};
 
@@ -132,6 +133,83 @@ async fn a_client_slow_to_send_its_headers_is_cut_off() {
     let answer = read_until_closed(&mut stream, Duration::from_secs(30)).await;
     let answer = answer.expect("the connection was closed by the server");
     assert!(!answer.contains("200 OK"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_closed_while_open_ones_are_served() {
+    let app = TestApp::spawn_with(Mode::Embedded, |c| {
+        c.http.max_connections = 4;
+        c.http.header_read_timeout = Duration::from_secs(120);
+    })
+    .await;
+    // Opened first, so it holds a place; it sends its request once the others are refused.
+    let mut keeper = connect(&app).await;
+    // The test's HTTP client may hold places of its own: half-sent requests are added until
+    // the server closes one as soon as it is accepted.
+    let mut held = Vec::new();
+    let closed_at_once = loop {
+        assert!(held.len() < 16, "never refused with {} held", held.len());
+        let mut stream = connect(&app).await;
+        stream
+            .write_all(b"GET /health HTTP/1.1\r\nhost: test\r\n")
+            .await
+            .unwrap();
+        match read_until_closed(&mut stream, Duration::from_millis(300)).await {
+            Some(answer) => break answer,
+            None => held.push(stream),
+        }
+    };
+    assert_eq!(closed_at_once, "", "closed without an answer");
+
+    keeper
+        .write_all(b"GET /health HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut keeper, Duration::from_secs(20))
+        .await
+        .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // Places are given back when connections close.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut stream = connect(&app).await;
+        let request = b"GET /health HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n";
+        let _ = stream.write_all(request).await;
+        let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+        if answer.is_some_and(|a| a.starts_with("HTTP/1.1 200")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "places were not given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_beyond_the_cap_is_answered_431() {
+    let app = TestApp::spawn_with(Mode::Embedded, |c| c.http.max_header_bytes = 8192).await;
+    let mut stream = connect(&app).await;
+    let mut head = b"GET /health HTTP/1.1\r\nhost: test\r\nx-filler: ".to_vec();
+    head.resize(head.len() + 9000, b'a');
+    // The header never ends; the server answers once the cap is crossed and may close before
+    // the end is written.
+    let _ = stream.write_all(&head).await;
+    let answer = read_until_closed(&mut stream, Duration::from_secs(20))
+        .await
+        .expect("an answer");
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    // Within the cap, the same header is fine.
+    let filler = "a".repeat(4000);
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .header("x-filler", filler)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 }
 
 both_modes!(requests_beyond_the_cap_are_shed_with_retry_after);
