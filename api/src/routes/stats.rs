@@ -70,7 +70,7 @@ async fn show(State(app): State<AppState>, scope: Scope) -> Result<Json<Stats>, 
         last_hour,
         queues,
         workers,
-        providers: providers::statuses(&app).await?,
+        providers: providers::statuses(&app, operator).await?,
         counters: CounterFlushStats {
             last_flush_at: last_flush.as_ref().map(|f| f.applied_at),
             // Every tenant's keys: how busy the others are is not a tenant's business.
