@@ -8,6 +8,7 @@ mod auth;
 mod cache;
 mod console;
 mod counters;
+mod durability;
 mod errors;
 mod lifecycle;
 mod limits;
