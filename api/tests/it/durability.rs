@@ -1,56 +1,11 @@
 //! Redis's persistence settings, as `/ready` and `/metrics` report them: a Redis without an
 //! append-only file loses acknowledged work on a restart.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use engine::testing::eventually;
 
-use crate::helpers::{Mode, TestApp};
-
-/// A `redis-server` of this test's own, on a free loopback port; killed when dropped.
-struct PrivateRedis {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl PrivateRedis {
-    fn start(args: &[&str]) -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = tempfile::tempdir().expect("a data directory");
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(dir.path())
-            .args(args)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (scripts/test installs it)");
-        PrivateRedis {
-            child,
-            url: format!("redis://127.0.0.1:{port}/"),
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{Mode, PrivateRedis, TestApp};
 
 /// What `/ready` says of Redis's durability, once ready.
 async fn durability_of(app: &TestApp) -> serde_json::Value {

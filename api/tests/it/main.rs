@@ -14,6 +14,7 @@ mod lifecycle;
 mod limits;
 mod openapi_doc;
 mod ops;
+mod redis_restart;
 mod secrets;
 mod shutdown;
 mod streams;
