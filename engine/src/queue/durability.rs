@@ -2,6 +2,7 @@
 //! only in Redis until a worker takes it, so Redis without an append-only file loses it on
 //! a restart. Read from `CONFIG GET`, which managed Redis may refuse.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use openapi::ops::RedisDurability;
@@ -30,12 +31,16 @@ pub async fn check(conn: &ConnectionManager) -> RedisDurability {
         .cmd("CONFIG")
         .arg("GET")
         .arg("appendfsync");
-    let read = pipe.query_async::<(Vec<String>, Vec<String>)>(&mut conn);
+    // A map over RESP3, name-value pairs over RESP2: both read as a map.
+    type Settings = HashMap<String, String>;
+    let read = pipe.query_async::<(Settings, Settings)>(&mut conn);
     let found = match tokio::time::timeout(CHECK_TIMEOUT, read).await {
-        Ok(Ok((appendonly, appendfsync))) => match (appendonly.get(1), appendfsync.get(1)) {
-            (Some(appendonly), Some(appendfsync)) => judge(appendonly, appendfsync),
-            _ => RedisDurability::Unknown,
-        },
+        Ok(Ok((appendonly, appendfsync))) => {
+            match (appendonly.get("appendonly"), appendfsync.get("appendfsync")) {
+                (Some(appendonly), Some(appendfsync)) => judge(appendonly, appendfsync),
+                _ => RedisDurability::Unknown,
+            }
+        }
         Ok(Err(error)) => {
             tracing::debug!(%error, "cannot read Redis's persistence settings");
             RedisDurability::Unknown
