@@ -31,7 +31,8 @@ export function render(main, parts, params) {
     fill(flush, panel("Flush", h("dl", { class: "facts" },
       h("dt", {}, "Lag"), h("dd", {}, seconds(c.lagSeconds)),
       h("dt", {}, "Last flush"), h("dd", {}, when(c.lastFlushAt)),
-      h("dt", {}, "Counters in it"), h("dd", {}, count(c.lastFlushKeys)),
+      // Every tenant's counters: the operator's figure only.
+      ...(c.lastFlushKeys === undefined ? [] : [h("dt", {}, "Counters in it"), h("dd", {}, count(c.lastFlushKeys))]),
       h("dt", {}, "Took"), h("dd", {}, millis(c.lastFlushDurationMs)))));
   }).catch((error) => fill(flush, alert("error", error.message)));
 

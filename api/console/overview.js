@@ -1,5 +1,5 @@
-// Overview: webhooks by status, the last hour, queues, workers, providers, receivers and
-// the counter flush, refreshed every few seconds.
+// Overview: webhooks and streams by status, the last hour, providers, receivers and the
+// counter flush, and for the operator the queues and workers; refreshed every few seconds.
 
 import { api, hasRoute } from "./api.js";
 import { minuteChart } from "./chart.js";
@@ -62,6 +62,36 @@ function view(stats, receivers) {
     h("p", { class: "muted small" }, `${count(hour.submitted)} submitted · ${count(hour.delivered)} delivered · ${count(hour.attempts - hour.delivered)} failed attempts`),
     minuteChart(hour.minutes));
 
+  const streams = panel("Streams", table([
+    ["Status", (s) => h("a", { href: `#/streams?status=${s.status}` }, s.status)],
+    ["Streams", (s) => count(s.count), "num"],
+  ], stats.streams));
+
+  const providers = panel("Providers", table([
+    ["Provider", (p) => h("strong", {}, p.name)],
+    ["Health", (p) => badge(p.health)],
+    ["Failures", (p) => count(p.consecutiveFailures), "num"],
+    ["Next probe", (p) => when(p.nextProbeAt)],
+  ], stats.providers));
+
+  const c = stats.counters;
+  const flush = panel("Counter flush", h("dl", { class: "facts" },
+    h("dt", {}, "Lag"), h("dd", {}, seconds(c.lagSeconds)),
+    h("dt", {}, "Last flush"), h("dd", {}, when(c.lastFlushAt)),
+    ...(c.lastFlushKeys === undefined ? [] : [h("dt", {}, "Counters in it"), h("dd", {}, count(c.lastFlushKeys))]),
+    h("dt", {}, "Took"), h("dd", {}, millis(c.lastFlushDurationMs))));
+
+  // The queues and workers are the operator's: a tenant's figures have none.
+  const platform = stats.queues && stats.workers ? platformPanels(stats) : [];
+  const sections = [tiles, chart, h("div", { class: "grid" }, ...platform, streams, providers, flush)];
+  if (receivers && Array.isArray(receivers.items)) {
+    sections.push(h("div", { class: "grid" }, panel("Receivers", receiverTable(receivers.items))));
+  }
+  return sections;
+}
+
+/** The queues and the worker processes, as the operator's figures give them. */
+function platformPanels(stats) {
   // A queue whose oldest due job waited past QUEUE_STALL_AFTER is wedged or unserved.
   const stalled = stats.queues.filter((q) => q.stalled).length;
   const queues = panel(stalled ? `Queues · ${stalled} stalled` : "Queues", table([
@@ -81,24 +111,5 @@ function view(stats, receivers) {
     ["Last heartbeat", (w) => when(w.lastSeen)],
     ["", (w) => badge(w.alive ? "alive" : "silent")],
   ], processes, "No worker has registered yet."));
-
-  const providers = panel("Providers", table([
-    ["Provider", (p) => h("strong", {}, p.name)],
-    ["Health", (p) => badge(p.health)],
-    ["Failures", (p) => count(p.consecutiveFailures), "num"],
-    ["Next probe", (p) => when(p.nextProbeAt)],
-  ], stats.providers));
-
-  const c = stats.counters;
-  const flush = panel("Counter flush", h("dl", { class: "facts" },
-    h("dt", {}, "Lag"), h("dd", {}, seconds(c.lagSeconds)),
-    h("dt", {}, "Last flush"), h("dd", {}, when(c.lastFlushAt)),
-    h("dt", {}, "Counters in it"), h("dd", {}, count(c.lastFlushKeys)),
-    h("dt", {}, "Took"), h("dd", {}, millis(c.lastFlushDurationMs))));
-
-  const sections = [tiles, chart, h("div", { class: "grid" }, queues, workers, providers, flush)];
-  if (receivers && Array.isArray(receivers.items)) {
-    sections.push(h("div", { class: "grid" }, panel("Receivers", receiverTable(receivers.items))));
-  }
-  return sections;
+  return [queues, workers];
 }

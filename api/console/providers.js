@@ -29,15 +29,17 @@ export function render(main) {
 }
 
 function providerTable(items) {
-  return table([
+  const columns = [
     ["Provider", (p) => h("strong", {}, p.name)],
     ["Health", (p) => badge(p.health)],
     ["Failures in a row", (p) => count(p.consecutiveFailures), "num"],
     ["Down since", (p) => when(p.downSince)],
     ["Next probe", (p) => when(p.nextProbeAt)],
     ["Timeout", (p) => `${count(p.timeoutMs)} ms`, "num"],
-    ["URL", (p) => h("code", {}, p.url), "url"],
-  ], items);
+  ];
+  // URLs (credentials redacted) are the admin key's only.
+  if (items.some((p) => p.url !== undefined)) columns.push(["URL", (p) => h("code", {}, p.url ?? "—"), "url"]);
+  return table(columns, items);
 }
 
 /** Receivers as the server describes them: the known fields first, any others after. */

@@ -212,6 +212,9 @@ pub async fn record_counter_gauges(state: &AppState) {
 /// (every tenant), each queue's backlog, each provider's health, this process's memory.
 pub async fn record_platform_gauges(state: &AppState) {
     engine::metrics::record_process_memory();
+    if let Some(conn) = &state.redis {
+        engine::queue::durability::check(conn).await;
+    }
     match crate::stats::webhooks_by_status(&state.db, None).await {
         Ok(counts) => {
             for c in counts {

@@ -1,18 +1,19 @@
-//! The figures of `GET /v1/stats`, read from the state of record: webhooks by status, the
-//! last hour minute by minute, and submission-to-callback latency.
+//! The figures of `GET /v1/stats`, read from the state of record: webhooks and streams by
+//! status, the last hour minute by minute, and submission-to-callback latency.
 //!
 //! Minutes are grouped in SQL (the last hour may hold millions of rows), with the one
 //! expression that differs between Postgres and SQLite chosen here.
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use entity::stream::{self, StreamStatus};
 use entity::{delivery_attempt, webhook};
 use openapi::stats::{LastHour, MinuteStats, StatusCount};
 use openapi::webhooks::WebhookStatus;
 use sea_orm::JoinType;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait,
+    ActiveEnum, ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Iterable,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
 
 use engine::webhooks::id_floor;
@@ -43,6 +44,31 @@ pub async fn webhooks_by_status(
             count: counted
                 .iter()
                 .find(|(s, _)| WebhookStatus::from(*s) == *status)
+                .map_or(0, |(_, n)| *n as u64),
+        })
+        .collect())
+}
+
+/// Streams of `tenant` (every tenant's for `None`) in each status, zeros included.
+pub async fn streams_by_status(
+    db: &DatabaseConnection,
+    tenant: Option<&str>,
+) -> Result<Vec<StatusCount>, DbErr> {
+    let mut query = stream::Entity::find()
+        .select_only()
+        .column(stream::Column::Status)
+        .column_as(stream::Column::Id.count(), "n")
+        .group_by(stream::Column::Status);
+    if let Some(tenant) = tenant {
+        query = query.filter(stream::Column::TenantId.eq(tenant));
+    }
+    let counted: Vec<(StreamStatus, i64)> = query.into_tuple().all(db).await?;
+    Ok(StreamStatus::iter()
+        .map(|status| StatusCount {
+            status: status.to_value(),
+            count: counted
+                .iter()
+                .find(|(s, _)| *s == status)
                 .map_or(0, |(_, n)| *n as u64),
         })
         .collect())

@@ -60,6 +60,10 @@ fn describe() {
         "SQL statements sent to the database, by their first word (BEGIN and COMMIT not counted)"
     );
     describe_gauge!(
+        "datahog_redis_durability",
+        "Whether Redis keeps acknowledged work through a restart, by state (durable, at_risk, unknown): 1 for the state found at the last check"
+    );
+    describe_gauge!(
         "datahog_dependency_up",
         "Whether a dependency (database, redis) answers: 1 up, 0 down"
     );

@@ -70,6 +70,10 @@ impl Platform {
             worker: worker.clone(),
         };
         platform.apply_default_secret().await?;
+        if let Some(conn) = platform.redis() {
+            // In the background: Redis may still be down, and the process waits it out.
+            tokio::spawn(crate::queue::durability::warn_at_start(conn));
+        }
         Ok(platform)
     }
 

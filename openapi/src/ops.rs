@@ -31,4 +31,32 @@ pub struct Readiness {
     pub database: CheckStatus,
     /// Redis (production mode only).
     pub redis: CheckStatus,
+    /// Whether Redis's persistence keeps acknowledged work through a restart (production
+    /// mode only).
+    #[serde(rename = "redisDurability", skip_serializing_if = "Option::is_none")]
+    pub redis_durability: Option<RedisDurability>,
+}
+
+/// Whether Redis keeps the work it acknowledged (queued jobs, counter increments) through
+/// a restart, as its persistence settings say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisDurability {
+    /// `appendonly yes` with `appendfsync always` or `everysec`: at most a second is lost.
+    Durable,
+    /// `appendonly no`, or `appendfsync no`: a restart can lose acknowledged work.
+    AtRisk,
+    /// Redis refused `CONFIG GET` (managed Redis, mostly) or did not answer.
+    Unknown,
+}
+
+impl RedisDurability {
+    /// Its name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedisDurability::Durable => "durable",
+            RedisDurability::AtRisk => "at_risk",
+            RedisDurability::Unknown => "unknown",
+        }
+    }
 }

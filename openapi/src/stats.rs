@@ -7,7 +7,9 @@ use utoipa::ToSchema;
 
 use crate::webhooks::ProviderStatus;
 
-/// The platform at a glance, for one tenant (or every tenant, for the operator's key).
+/// The platform at a glance, for one tenant (or every tenant, for the operator's key). A
+/// tenant sees its own work only: the queues, the workers and the flush's size are the
+/// operator's.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
@@ -18,24 +20,30 @@ pub struct Stats {
     pub tenant_id: Option<String>,
     /// Webhooks in each status (every status is listed, zeros included).
     pub webhooks: Vec<StatusCount>,
+    /// Streams in each status (every status is listed, zeros included).
+    pub streams: Vec<StatusCount>,
     /// The last hour.
     pub last_hour: LastHour,
-    /// Each job queue (shared by every tenant).
-    pub queues: Vec<QueueStats>,
-    /// Worker processes registered with the queues and their last heartbeat.
-    pub workers: Vec<WorkerStats>,
-    /// Each configured provider's health.
+    /// Each job queue, shared by every tenant: the operator's key only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queues: Option<Vec<QueueStats>>,
+    /// Worker processes registered with the queues and their last heartbeat: the operator's
+    /// key only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<Vec<WorkerStats>>,
+    /// Each configured provider's health (its URL for the operator's key only).
     pub providers: Vec<ProviderStatus>,
-    /// The counter flush (shared by every tenant).
+    /// The counter flush, shared by every tenant: how fresh counter reads are.
     pub counters: CounterFlushStats,
 }
 
-/// How many webhooks are in one status.
+/// How many webhooks (or streams) are in one status.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusCount {
-    /// `collecting`, `delivering`, `delivered` or `parked`.
+    /// A webhook's `collecting`, `delivering`, `delivered` or `parked`; a stream's `active`
+    /// or `stopped`.
     pub status: String,
-    /// Webhooks in it.
+    /// Webhooks (or streams) in it.
     pub count: u64,
 }
 
@@ -120,7 +128,7 @@ pub struct CounterFlushStats {
     /// When the last batch was applied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_flush_at: Option<DateTime<Utc>>,
-    /// Counters the last batch changed.
+    /// Counters the last batch changed, every tenant's: the operator's key only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_flush_keys: Option<i64>,
     /// How long applying the last batch took, in milliseconds.

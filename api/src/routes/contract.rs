@@ -51,6 +51,29 @@ pub fn document(openapi: &utoipa::openapi::OpenApi, providers: &[String]) -> Val
     doc
 }
 
+/// `doc` as an instance with open access serves it: a data route takes a request without a
+/// key (as the `default` tenant) as well as one with a key, so its key is optional; the
+/// operator's routes (`/v1/admin/…`) still require one.
+pub fn open_access(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        if path.starts_with("/v1/admin/") {
+            continue;
+        }
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, operation) in item.iter_mut() {
+            if METHODS.contains(&method.as_str()) && operation.get("security").is_some() {
+                // `{}`: no requirement, one of the alternatives.
+                operation["security"] = json!([{}, {"api_key": []}]);
+            }
+        }
+    }
+}
+
 fn complete(doc: &mut Value, providers: &[String]) {
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut() {

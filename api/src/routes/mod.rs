@@ -13,6 +13,8 @@ pub mod streams;
 pub mod vehicles;
 pub mod webhooks;
 
+pub use contract::open_access;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -154,7 +156,11 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
     let keys = state.keys.clone();
     let (routes, document) = api_routes(Some((&state, keys))).split_for_parts();
     let providers: Vec<String> = state.providers.iter().map(|p| p.name.clone()).collect();
-    let document = contract::document(&document, &providers);
+    let mut document = contract::document(&document, &providers);
+    // Served as the instance runs: the committed document is the one with keys.
+    if state.keys.open() {
+        contract::open_access(&mut document);
+    }
     routes
         .merge(swagger_ui(document))
         .merge(console::router())

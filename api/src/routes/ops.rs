@@ -34,7 +34,8 @@ async fn health() -> Json<Health> {
     })
 }
 
-/// Readiness: the database (and Redis, in production) answer.
+/// Readiness: the database (and Redis, in production) answer; in production, whether
+/// Redis's persistence keeps acknowledged work through a restart.
 #[utoipa::path(get, path = "/ready", operation_id = "ready", tag = "ops",
     responses(
         (status = 200, description = "Every dependency answered", body = Readiness),
@@ -56,6 +57,11 @@ async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
             }
         }
     };
+    // Reported, not required: an instance on a Redis that may lose work still serves.
+    let redis_durability = match (&app.redis, redis) {
+        (Some(conn), CheckStatus::Ok) => Some(engine::queue::durability::check(conn).await),
+        _ => None,
+    };
     let ready = database == CheckStatus::Ok && redis != CheckStatus::Unavailable;
     let status = if ready {
         StatusCode::OK
@@ -69,6 +75,7 @@ async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
         status: if ready { "ready" } else { "unavailable" }.to_owned(),
         database,
         redis,
+        redis_durability,
     };
     (status, Json(body))
 }

@@ -1,4 +1,5 @@
-//! `GET /v1/providers`: every configured provider and its shared health.
+//! `GET /v1/providers`: every configured provider and its shared health; its URL, without
+//! credentials, for the operator only.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,6 +9,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tenants::Caller;
 
 /// The provider routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -15,6 +17,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Each configured provider with its health: up, failing, or down until its next probe.
+/// The operator's key also gets each one's URL, with any user, password and query values
+/// replaced by `***`.
 #[utoipa::path(
     get,
     path = "/v1/providers",
@@ -28,14 +32,18 @@ pub fn router() -> OpenApiRouter<AppState> {
     ),
     security(("api_key" = []))
 )]
-async fn list(State(app): State<AppState>) -> Result<Json<ProviderList>, ApiError> {
+async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<ProviderList>, ApiError> {
     Ok(Json(ProviderList {
-        items: statuses(&app).await?,
+        items: statuses(&app, caller.admin().is_ok()).await?,
     }))
 }
 
-/// Every configured provider with its shared health, in configuration order.
-pub(crate) async fn statuses(app: &AppState) -> Result<Vec<ProviderStatus>, ApiError> {
+/// Every configured provider with its shared health, in configuration order; with its
+/// redacted URL for the `operator`.
+pub(crate) async fn statuses(
+    app: &AppState,
+    operator: bool,
+) -> Result<Vec<ProviderStatus>, ApiError> {
     let mut items = Vec::new();
     for provider in app.providers.iter() {
         let view = app.health.view(&provider.name).await.map_err(|error| {
@@ -49,7 +57,7 @@ pub(crate) async fn statuses(app: &AppState) -> Result<Vec<ProviderStatus>, ApiE
         };
         items.push(ProviderStatus {
             name: provider.name.clone(),
-            url: provider.url.to_string(),
+            url: operator.then(|| provider.redacted_url()),
             timeout_ms: provider.timeout.as_millis() as u64,
             health: health.to_owned(),
             consecutive_failures: view.failures,

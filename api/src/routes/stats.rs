@@ -21,11 +21,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(show))
 }
 
-/// Webhooks by status, the last hour minute by minute (submissions, deliveries, success
-/// rate, p50/p99 from submission to acknowledged callback), the queues and their workers,
-/// provider health and the counter flush. Webhook figures are the tenant's own (the
-/// operator's key: every tenant's, or `?tenant=`'s); queues, workers, providers and the
-/// flush are shared by every tenant.
+/// Webhooks and streams by status, the last hour minute by minute (submissions,
+/// deliveries, success rate, p50/p99 from submission to acknowledged callback), provider
+/// health and the counter flush; for the operator, the queues and their workers too.
+/// Webhook and stream figures are the tenant's own (the operator's key: every tenant's, or
+/// `?tenant=`'s); the queues, the workers and the flush's size are shared by every tenant,
+/// so only the operator's key sees them.
 #[utoipa::path(
     get,
     path = "/v1/stats",
@@ -42,9 +43,51 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn show(State(app): State<AppState>, scope: Scope) -> Result<Json<Stats>, ApiError> {
     let tenant = scope.tenant();
+    let operator = scope.caller.admin().is_ok();
     let now = chrono::Utc::now();
     let webhooks = stats::webhooks_by_status(&app.db, tenant).await?;
+    let streams = stats::streams_by_status(&app.db, tenant).await?;
     let last_hour = stats::last_hour(&app.db, tenant, now).await?;
+    let (queues, workers) = if operator {
+        let (queues, workers) = platform(&app, now).await?;
+        (Some(queues), Some(workers))
+    } else {
+        (None, None)
+    };
+    let last_flush = counter_flush::Entity::find()
+        .order_by_desc(counter_flush::Column::AppliedAt)
+        .one(&app.db)
+        .await?;
+    let oldest = app.counters.oldest_unflushed().await.map_err(|error| {
+        tracing::error!(%error, "counter buffer unreadable");
+        ApiError::BufferUnavailable
+    })?;
+    Ok(Json(Stats {
+        generated_at: now,
+        tenant_id: tenant.map(str::to_owned),
+        webhooks,
+        streams,
+        last_hour,
+        queues,
+        workers,
+        providers: providers::statuses(&app, operator).await?,
+        counters: CounterFlushStats {
+            last_flush_at: last_flush.as_ref().map(|f| f.applied_at),
+            // Every tenant's keys: how busy the others are is not a tenant's business.
+            last_flush_keys: last_flush.as_ref().filter(|_| operator).map(|f| f.keys),
+            last_flush_duration_ms: last_flush.as_ref().map(|f| f.duration_ms),
+            lag_seconds: oldest.map_or(0.0, |at| {
+                (now - at).num_milliseconds().max(0) as f64 / 1000.0
+            }),
+        },
+    }))
+}
+
+/// The queues and the workers serving them: the operator's figures.
+async fn platform(
+    app: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<QueueStats>, Vec<WorkerStats>), ApiError> {
     let unavailable = |what: &'static str| {
         move |error: engine::queue::QueueError| {
             tracing::error!(%error, "{what} unreadable");
@@ -79,29 +122,5 @@ async fn show(State(app): State<AppState>, scope: Scope) -> Result<Json<Stats>, 
             alive: w.alive,
         })
         .collect();
-    let last_flush = counter_flush::Entity::find()
-        .order_by_desc(counter_flush::Column::AppliedAt)
-        .one(&app.db)
-        .await?;
-    let oldest = app.counters.oldest_unflushed().await.map_err(|error| {
-        tracing::error!(%error, "counter buffer unreadable");
-        ApiError::BufferUnavailable
-    })?;
-    Ok(Json(Stats {
-        generated_at: now,
-        tenant_id: tenant.map(str::to_owned),
-        webhooks,
-        last_hour,
-        queues,
-        workers,
-        providers: providers::statuses(&app).await?,
-        counters: CounterFlushStats {
-            last_flush_at: last_flush.as_ref().map(|f| f.applied_at),
-            last_flush_keys: last_flush.as_ref().map(|f| f.keys),
-            last_flush_duration_ms: last_flush.as_ref().map(|f| f.duration_ms),
-            lag_seconds: oldest.map_or(0.0, |at| {
-                (now - at).num_milliseconds().max(0) as f64 / 1000.0
-            }),
-        },
-    }))
+    Ok((queues, workers))
 }

@@ -6,6 +6,7 @@ use clap::Parser;
 use sea_orm::{Database, DatabaseConnection};
 use secrecy::ExposeSecret;
 use serde_json::Value;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -200,5 +201,78 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+    }
+}
+
+/// A `redis-server` of the test's own, on a free loopback port, which it may kill and
+/// start again; killed when dropped.
+pub struct PrivateRedis {
+    child: Child,
+    /// `redis://127.0.0.1:PORT/`.
+    pub url: String,
+    port: u16,
+    args: Vec<String>,
+    dir: tempfile::TempDir,
+}
+
+impl PrivateRedis {
+    /// Starts one with the extra `args`.
+    pub fn start(args: &[&str]) -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("a data directory");
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let child = Self::spawn(port, &args, &dir);
+        PrivateRedis {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+            port,
+            args,
+            dir,
+        }
+    }
+
+    fn spawn(port: u16, args: &[String], dir: &tempfile::TempDir) -> Child {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .args(args)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/test installs it)")
+    }
+
+    /// Kills it (as a crash would) and starts it again on the same port, answering.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, &self.args, &self.dir);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start again");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

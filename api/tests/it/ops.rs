@@ -9,6 +9,9 @@ use sea_orm::EntityTrait;
 
 use crate::helpers::{Mode, Proxy, TestApp, host_port, redis_url};
 
+/// The operator's key, where a test reads the operator's figures.
+const ADMIN: &str = "admin-key-for-ops-tests-0123456789";
+
 both_modes!(health_and_readiness);
 async fn health_and_readiness(mode: Mode) {
     let app = TestApp::spawn(mode).await;
@@ -146,10 +149,13 @@ async fn a_queue_no_worker_takes_from_is_reported_stalled() {
     let app = TestApp::spawn_with(Mode::Production, |c| {
         c.worker.queue_stall_after = Duration::from_secs(1);
         c.worker.providers.providers = vec![format!("gas={}/gas", providers.uri())];
+        // The queues are the operator's figures.
+        c.tenants.admin_api_key = Some(ADMIN.to_owned().into());
     })
     .await;
     let collect_stalled = async || {
-        let (_, stats) = app.get_json("/v1/stats").await;
+        let response = app.client.get(app.url("/v1/stats")).bearer_auth(ADMIN);
+        let stats: serde_json::Value = response.send().await.unwrap().json().await.unwrap();
         stats["queues"]
             .as_array()
             .and_then(|queues| queues.iter().find(|q| q["name"] == "collect"))

@@ -215,9 +215,16 @@ pub struct StreamConfig {
 pub struct ProviderConfig {
     /// Comma-separated providers, `name=URL` with an optional `;timeout=5s` each. Unset:
     /// embedded mode starts its own mock providers and uses them; otherwise
-    /// `gas` and `internet` at `http://127.0.0.1:3000/providers/{name}`.
-    #[arg(long, env = "PROVIDERS", value_delimiter = ',')]
+    /// `gas` and `internet` at `http://127.0.0.1:3000/providers/{name}`. Credentials go in
+    /// PROVIDER_HEADERS, not in the URL.
+    #[arg(long, env = "PROVIDERS", value_delimiter = ',', hide_env_values = true)]
     pub providers: Vec<String>,
+
+    /// Headers sent on each request to a provider, its credentials: comma-separated
+    /// `provider:Header-Name=value` (e.g. `gas:Authorization=Bearer <token>`). Kept secret:
+    /// never shown by the API, `--help` or the logs.
+    #[arg(long, env = "PROVIDER_HEADERS", value_parser = secret, hide_env_values = true)]
+    pub provider_headers: Option<SecretString>,
 
     /// How long a provider request may take, unless its entry says otherwise.
     #[arg(long, env = "PROVIDER_TIMEOUT", default_value = "5s", value_parser = positive_duration)]

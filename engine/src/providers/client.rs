@@ -49,13 +49,14 @@ impl ProviderClient {
     }
 
     async fn get(&self, provider: &Provider) -> Result<String, FetchError> {
-        let response = self
+        let mut request = self
             .http
             .get(provider.url.clone())
-            .timeout(provider.timeout)
-            .send()
-            .await
-            .map_err(|e| classify(e, provider))?;
+            .timeout(provider.timeout);
+        for header in &provider.headers {
+            request = request.header(&header.name, header.value());
+        }
+        let response = request.send().await.map_err(|e| classify(e, provider))?;
         let status = response.status();
         if !status.is_success() {
             return Err(FetchError::Status(status.as_u16()));
@@ -108,6 +109,9 @@ impl std::fmt::Display for ByteSize {
 }
 
 fn classify(error: reqwest::Error, provider: &Provider) -> FetchError {
+    // The reason is kept on the webhook, which its tenant reads: without the URL, which may
+    // hold credentials.
+    let error = error.without_url();
     if error.is_timeout() {
         FetchError::Timeout(provider.timeout)
     } else {
@@ -155,6 +159,7 @@ mod tests {
             name: "big".into(),
             url: format!("http://{addr}/big").parse().unwrap(),
             timeout: Duration::from_secs(30),
+            headers: Vec::new(),
         }
     }
 

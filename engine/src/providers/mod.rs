@@ -2,15 +2,19 @@
 //! fetches them, and the health every worker process shares.
 
 pub mod client;
+pub mod headers;
 pub mod health;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
+
 use crate::config::{ConfigError, ProviderConfig};
 
 pub use client::{FetchError, ProviderClient};
+pub use headers::ProviderHeader;
 pub use health::{Admission, HealthView, ProviderHealth};
 
 /// The providers used when none are configured: the challenge's mock server.
@@ -20,7 +24,7 @@ const DEFAULT_PROVIDERS: &[(&str, &str)] = &[
 ];
 
 /// A configured provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Provider {
     /// Its name, as clients write it.
     pub name: String,
@@ -28,14 +32,38 @@ pub struct Provider {
     pub url: url::Url,
     /// How long a request to it may take.
     pub timeout: Duration,
+    /// Headers sent on each request to it (`PROVIDER_HEADERS`): its credentials.
+    pub headers: Vec<ProviderHeader>,
+}
+
+impl Provider {
+    /// Its URL as the operator may see it: a user, a password and query values, where
+    /// credentials hide, replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        let mut url = self.url.clone();
+        if !url.username().is_empty() || url.password().is_some() {
+            // Only fails for URLs that cannot have a user, which then have none.
+            let _ = url.set_username("***");
+            let _ = url.set_password(None);
+        }
+        if url.query().is_some() {
+            let keys: Vec<String> = url.query_pairs().map(|(key, _)| key.into_owned()).collect();
+            url.query_pairs_mut()
+                .clear()
+                .extend_pairs(keys.iter().map(|key| (key.as_str(), "***")));
+        }
+        // `***` is written percent-encoded in a query; shown as typed.
+        url.to_string().replace("%2A%2A%2A", "***")
+    }
 }
 
 /// Every configured provider, in configuration order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Providers(Arc<Vec<Provider>>);
 
 impl Providers {
-    /// Reads `PROVIDERS` (`name=URL[;timeout=5s]`, comma-separated); the defaults when empty.
+    /// Reads `PROVIDERS` (`name=URL[;timeout=5s]`, comma-separated; the defaults when
+    /// empty) and gives each the headers `PROVIDER_HEADERS` names it with.
     pub fn parse(config: &ProviderConfig) -> Result<Self, ConfigError> {
         let invalid = |reason: String| ConfigError {
             variable: "PROVIDERS",
@@ -86,7 +114,26 @@ impl Providers {
                 name: name.to_owned(),
                 url,
                 timeout,
+                headers: Vec::new(),
             });
+        }
+        let raw = config.provider_headers.as_ref();
+        let headers =
+            headers::parse(raw.map_or("", ExposeSecret::expose_secret)).map_err(|reason| {
+                ConfigError {
+                    variable: "PROVIDER_HEADERS",
+                    reason,
+                }
+            })?;
+        for (name, headers) in headers {
+            let provider = providers
+                .iter_mut()
+                .find(|p| p.name == name)
+                .ok_or_else(|| ConfigError {
+                    variable: "PROVIDER_HEADERS",
+                    reason: format!("`{name}` is not a configured provider"),
+                })?;
+            provider.headers = headers;
         }
         Ok(Providers(Arc::new(providers)))
     }
@@ -158,5 +205,40 @@ mod tests {
         ] {
             assert!(parse(&["--providers", bad]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn headers_go_to_their_provider() {
+        let providers = parse(&[
+            "--providers",
+            "water=http://w.example/x,power=https://p.example",
+            "--provider-headers",
+            "power:Authorization=Bearer s3cret",
+        ])
+        .unwrap();
+        assert!(providers.get("water").unwrap().headers.is_empty());
+        let power = &providers.get("power").unwrap().headers;
+        assert_eq!(power[0].value(), "Bearer s3cret");
+        assert!(!format!("{providers:?}").contains("s3cret"));
+        let unknown = parse(&["--provider-headers", "water:X-Key=s3cret"]).unwrap_err();
+        assert_eq!(unknown.variable, "PROVIDER_HEADERS");
+        assert!(!unknown.reason.contains("s3cret"), "{}", unknown.reason);
+    }
+
+    #[test]
+    fn the_operator_sees_urls_without_credentials() {
+        let providers = parse(&[
+            "--providers",
+            "a=https://user:pa55@a.example/x?token=t0k&region=eu,b=http://b.example/y",
+        ])
+        .unwrap();
+        assert_eq!(
+            providers.get("a").unwrap().redacted_url(),
+            "https://***@a.example/x?token=***&region=***"
+        );
+        assert_eq!(
+            providers.get("b").unwrap().redacted_url(),
+            "http://b.example/y"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! SQLite database file (embedded); the poll strategy its workers wake with, and the one
 //! list of job kinds.
 
+pub mod durability;
 pub mod kinds;
 pub mod poll;
 mod promote;

@@ -6,6 +6,7 @@ use apalis::prelude::{FetchById, Status, Task, TaskId, TaskSink};
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{IntoConnectionInfo, ProtocolVersion};
 
 use super::promote::backlog_key;
 use super::{Job, QueueDepth, QueueError, WorkerBeat};
@@ -50,14 +51,22 @@ pub struct RedisQueue {
 
 /// Opens a Redis connection manager whose commands fail after `timeout` instead of
 /// redis-rs's 500 ms default, and which connects lazily so a process can start while
-/// Redis is still down.
+/// Redis is still down. It speaks RESP3, with which the manager hears its connection close
+/// (a Redis restart) and reconnects at once: over RESP2 it learns only when a command fails
+/// on the dead connection, and that command is a request's.
 pub fn connection(url: &str, timeout: Duration) -> Result<ConnectionManager, redis::RedisError> {
     let config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(timeout))
         .set_connection_timeout(Some(timeout))
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_secs(1));
-    ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config)
+    let info = url.into_connection_info()?;
+    let settings = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    let client = redis::Client::open(info.set_redis_settings(settings))?;
+    ConnectionManager::new_lazy_with_config(client, config)
 }
 
 impl RedisQueue {

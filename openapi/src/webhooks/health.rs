@@ -12,8 +12,10 @@ use super::ProviderHealth;
 pub struct ProviderStatus {
     /// The provider's name.
     pub name: String,
-    /// Where it is fetched from.
-    pub url: String,
+    /// Where it is fetched from, with any user, password and query values replaced by
+    /// `***`: the operator's key only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// How long a request to it may take, in milliseconds.
     pub timeout_ms: u64,
     /// Its shared health.

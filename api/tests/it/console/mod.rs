@@ -4,6 +4,7 @@
 
 mod files;
 mod lists;
+mod providers;
 mod redelivery;
 mod stats;
 

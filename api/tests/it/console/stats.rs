@@ -50,6 +50,15 @@ async fn stats_are_the_tenants_own_and_count_the_last_hour(mode: Mode) {
         );
     }
     wait_status(&app, Some(&key_b), &parked, "parked").await;
+    let (status, stream) = call(
+        &app,
+        Method::POST,
+        "/v1/streams",
+        Some(&key_b),
+        Some(json!({"provider": "gas", "intervalSeconds": 3600})),
+    )
+    .await;
+    assert_eq!(status, 201, "{stream}");
     let (status, _) = call(
         &app,
         Method::POST,
@@ -94,26 +103,18 @@ async fn stats_are_the_tenants_own_and_count_the_last_hour(mode: Mode) {
         hour["p99Ms"].as_i64().unwrap(),
     );
     assert!(0 <= p50 && p50 <= p99, "{hour}");
-    let queues: Vec<&str> = mine["queues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["name"].as_str().unwrap())
-        .collect();
-    for queue in ["collect", "deliver", "stream_tick", "counters"] {
-        assert!(queues.contains(&queue), "{queues:?}");
+    // The platform's queues and workers, and how busy other tenants are, are not a tenant's.
+    for operators in ["queues", "workers"] {
+        assert!(mine.get(operators).is_none(), "{operators} in {mine}");
     }
-    let workers = mine["workers"].as_array().unwrap();
-    assert!(
-        workers
-            .iter()
-            .any(|w| w["queue"] == "deliver" && w["alive"] == true),
-        "{workers:?}"
+    assert!(mine["counters"].get("lastFlushKeys").is_none(), "{mine}");
+    assert_eq!(
+        mine["streams"],
+        json!([{"status": "active", "count": 0}, {"status": "stopped", "count": 0}])
     );
     assert_eq!(mine["providers"][0]["name"], "gas");
     assert_eq!(mine["providers"][0]["health"], "up");
     assert!(mine["counters"]["lastFlushAt"].is_string(), "{mine}");
-    assert_eq!(mine["counters"]["lastFlushKeys"], 1);
 
     let theirs = get(&app, "/v1/stats", Some(&key_b)).await;
     assert_eq!(theirs["tenantId"], b.as_str());
@@ -123,6 +124,10 @@ async fn stats_are_the_tenants_own_and_count_the_last_hour(mode: Mode) {
     assert_eq!(theirs["lastHour"]["delivered"], 0);
     assert_eq!(theirs["lastHour"]["successRate"], 0.0);
     assert!(theirs["lastHour"].get("p50Ms").is_none(), "{theirs}");
+    assert_eq!(
+        theirs["streams"],
+        json!([{"status": "active", "count": 1}, {"status": "stopped", "count": 0}])
+    );
 
     // The operator: every tenant's, or one's.
     let all = get(&app, "/v1/stats", Some(ADMIN)).await;
@@ -131,6 +136,23 @@ async fn stats_are_the_tenants_own_and_count_the_last_hour(mode: Mode) {
         (count_of(&all, "delivered"), count_of(&all, "parked")),
         (2, 1)
     );
+    let queues: Vec<&str> = all["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
+    for queue in ["collect", "deliver", "stream_tick", "counters"] {
+        assert!(queues.contains(&queue), "{queues:?}");
+    }
+    let workers = all["workers"].as_array().unwrap();
+    assert!(
+        workers
+            .iter()
+            .any(|w| w["queue"] == "deliver" && w["alive"] == true),
+        "{workers:?}"
+    );
+    assert_eq!(all["counters"]["lastFlushKeys"], 1);
     let one = get(&app, &format!("/v1/stats?tenant={b}"), Some(ADMIN)).await;
     assert_eq!(one["tenantId"], b.as_str());
     assert_eq!(count_of(&one, "delivered"), 0);

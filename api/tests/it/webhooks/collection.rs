@@ -169,13 +169,8 @@ async fn the_embedded_api_brings_its_own_mock_providers() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["gas", "internet"]);
-    assert!(
-        list["items"][0]["url"]
-            .as_str()
-            .unwrap()
-            .starts_with("http://127.0.0.1:"),
-        "{list}"
-    );
+    // Where they are is the operator's to know.
+    assert!(list["items"][0].get("url").is_none(), "{list}");
     // The mocks fail about one request in five: the collection still completes.
     let id = submit(&app, json!(["gas", "internet"]), &hooks.uri()).await;
     let done = webhook_in(&app, &id, "delivered", Duration::from_secs(30)).await;
