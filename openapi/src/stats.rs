@@ -14,6 +14,7 @@ use crate::webhooks::ProviderStatus;
 #[serde(rename_all = "camelCase")]
 pub struct Stats {
     /// When these figures were read.
+    #[serde(with = "crate::json::timestamp")]
     pub generated_at: DateTime<Utc>,
     /// The tenant they are about; absent when they cover every tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,6 +79,7 @@ pub struct LastHour {
 #[serde(rename_all = "camelCase")]
 pub struct MinuteStats {
     /// The minute's start.
+    #[serde(with = "crate::json::timestamp")]
     pub minute: DateTime<Utc>,
     /// Webhooks submitted in it.
     pub submitted: u64,
@@ -116,6 +118,7 @@ pub struct WorkerStats {
     /// The queue it serves.
     pub queue: String,
     /// Its last heartbeat.
+    #[serde(with = "crate::json::timestamp")]
     pub last_seen: DateTime<Utc>,
     /// Whether that heartbeat is recent enough for the worker to count as alive.
     pub alive: bool,
@@ -127,6 +130,7 @@ pub struct WorkerStats {
 pub struct CounterFlushStats {
     /// When the last batch was applied.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "crate::json::option_timestamp")]
     pub last_flush_at: Option<DateTime<Utc>>,
     /// Counters the last batch changed, every tenant's: the operator's key only.
     #[serde(skip_serializing_if = "Option::is_none")]

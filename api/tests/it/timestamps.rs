@@ -28,8 +28,8 @@ fn is_millisecond_utc(text: &str) -> bool {
         && b[23] == b'Z'
 }
 
-/// Checks every member that holds a time (named `*At`, `*Since`, `at` or `slot`); returns
-/// the names of those it checked.
+/// Checks every member that holds a time (named `*At`, `*Since`, `at`, `slot`, `minute` or
+/// `lastSeen`); returns the names of those it checked.
 fn check_times(value: &Value, found: &mut Vec<String>) {
     match value {
         Value::Object(members) => {
@@ -37,7 +37,9 @@ fn check_times(value: &Value, found: &mut Vec<String>) {
                 let is_time = name.ends_with("At")
                     || name.ends_with("Since")
                     || name == "at"
-                    || name == "slot";
+                    || name == "slot"
+                    || name == "minute"
+                    || name == "lastSeen";
                 if let (true, Some(text)) = (is_time, member.as_str()) {
                     assert!(is_millisecond_utc(text), "{name}: {text}");
                     found.push(name.clone());
@@ -100,6 +102,7 @@ async fn every_timestamp_has_milliseconds_in_utc() {
         "/v1/counters".to_owned(),
         "/v1/counters/t".to_owned(),
         "/v1/vehicles/3/state?at=2022-09-12T12:41:41Z".to_owned(),
+        "/v1/stats".to_owned(),
     ] {
         check_times(&app.get_json(&path).await.1, &mut found);
     }
@@ -116,6 +119,9 @@ async fn every_timestamp_has_milliseconds_in_utc() {
         "persistedAt",
         "stateSince",
         "at",
+        "generatedAt",
+        "minute",
+        "lastFlushAt",
     ] {
         assert!(
             found.iter().any(|f| f == name),

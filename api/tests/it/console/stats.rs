@@ -173,3 +173,33 @@ async fn stats_are_the_tenants_own_and_count_the_last_hour(mode: Mode) {
         assert!(metrics.contains(line), "no `{line}` in:\n{metrics}");
     }
 }
+
+both_modes!(latency_counts_each_webhooks_first_delivery_only);
+async fn latency_counts_each_webhooks_first_delivery_only(mode: Mode) {
+    let sources = providers().await;
+    let app = spawn(mode, &sources, false).await;
+    let _workers = app.workers();
+    let ok = receiver(200).await;
+    let id = submit(&app, None, "gas", &format!("{}/hook", ok.uri())).await;
+    wait_status(&app, None, &id, "delivered").await;
+    let first = get(&app, "/v1/stats", None).await["lastHour"]["p99Ms"].clone();
+    let took = first.as_u64().expect("a p99 once delivered");
+
+    // Redelivered well after its submission: its first delivery still says how fast it was.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let path = format!("/v1/webhooks/{id}/redeliver");
+    let (status, answer) = call(&app, Method::POST, &path, None, None).await;
+    assert_eq!(status, 202, "{answer}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while ok.received_requests().await.unwrap().len() < 2 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the redelivery never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    wait_status(&app, None, &id, "delivered").await;
+    let stats = get(&app, "/v1/stats", None).await;
+    assert_eq!(stats["lastHour"]["p99Ms"], json!(took), "{stats}");
+    assert_eq!(stats["lastHour"]["p50Ms"], json!(took), "{stats}");
+}
