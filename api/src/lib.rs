@@ -12,6 +12,7 @@ pub mod memory;
 pub mod metrics;
 pub mod routes;
 pub mod server;
+pub mod starting;
 pub mod state;
 pub mod stats;
 pub mod tenants;

@@ -26,13 +26,15 @@ async fn main() -> anyhow::Result<()> {
         "keys required: Authorization: Bearer <key>"
     };
     tracing::info!(%addr, mode, access, database = %config.store.database_for_log(), "datahog API starting");
-    // Not println!: it panics when stdout is a closed pipe.
-    let _ = writeln!(
-        std::io::stdout(),
-        "datahog API:  http://{addr}/  ({mode})\nConsole:      http://{addr}/console/\nSwagger UI:   http://{addr}{SWAGGER_PATH}/\nAccess:       {access}"
-    );
-
-    api::server::run(config, listener, runtime::cancel_on_signal()).await?;
+    // Printed once every route answers (the database may keep it waiting). Not println!:
+    // it panics when stdout is a closed pipe.
+    let banner = move || {
+        let _ = writeln!(
+            std::io::stdout(),
+            "datahog API:  http://{addr}/  ({mode})\nConsole:      http://{addr}/console/\nSwagger UI:   http://{addr}{SWAGGER_PATH}/\nAccess:       {access}"
+        );
+    };
+    api::server::run_announcing(config, listener, runtime::cancel_on_signal(), banner).await?;
     tracing::info!("datahog API stopped");
     Ok(())
 }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::config::{ApiConfig, HttpConfig};
+use crate::starting::Gate;
 use crate::state::{AppState, Shared};
 use crate::tenants::keys::KeyRing;
 use crate::vehicles::VehicleStates;
@@ -59,9 +60,21 @@ pub enum ServeError {
 /// workers in this process too, and stops everything if they die. `config` has passed
 /// `ApiConfig::validate` (the binary checks it before printing where it serves).
 pub async fn run(
+    config: ApiConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    run_announcing(config, listener, shutdown, || {}).await
+}
+
+/// `run`, calling `announce` once the API serves every route: it answers `/health` (and
+/// 503s elsewhere) from the start, and waits out a database that does not answer yet
+/// instead of exiting, as the workers do.
+pub async fn run_announcing(
     mut config: ApiConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
+    announce: impl FnOnce(),
 ) -> Result<(), ServeError> {
     // Detached: it stops with `shutdown`.
     let _mocks = if config.runs_mock_providers() {
@@ -69,7 +82,75 @@ pub async fn run(
     } else {
         None
     };
-    let platform = Platform::open(&config.store, &config.worker).await?;
+    let gate = Gate::new(config.store.embedded());
+    let server = tokio::spawn(serve(
+        listener,
+        gate.router(),
+        ConnectionLimits::from(&config.http),
+        shutdown.clone(),
+    ));
+    if !config.http.memory_trim_interval.is_zero() {
+        // Detached: it stops with `shutdown`.
+        tokio::spawn(crate::memory::trim_periodically(
+            config.http.memory_trim_interval,
+            shutdown.child_token(),
+        ));
+    }
+    let server = drain(server, shutdown.clone(), config.http.shutdown_timeout);
+    tokio::pin!(server);
+    let opened = tokio::select! {
+        opened = open(&config, &shutdown) => opened,
+        // Serving stopped on its own before the database answered.
+        served = &mut server => return served,
+    };
+    let workers = match opened {
+        Ok(Some((app, workers))) => {
+            gate.open(app);
+            announce();
+            workers
+        }
+        Ok(None) => None,
+        Err(error) => {
+            shutdown.cancel();
+            return Err(error);
+        }
+    };
+
+    let Some(mut workers) = workers else {
+        return server.await;
+    };
+    tokio::select! {
+        served = &mut server => {
+            shutdown.cancel();
+            served?;
+            workers.await??;
+        }
+        stopped = &mut workers => {
+            tracing::error!("embedded workers stopped; shutting the API down");
+            shutdown.cancel();
+            server.await?;
+            stopped??;
+        }
+    }
+    Ok(())
+}
+
+/// The embedded workers' task.
+type Workers = JoinHandle<Result<(), RuntimeError>>;
+
+/// Once the database answers (`None` if `shutdown` fires first, the wait logged as the
+/// workers log theirs): the platform over it, the router over the platform and, embedded,
+/// the workers started.
+async fn open(
+    config: &ApiConfig,
+    shutdown: &CancellationToken,
+) -> Result<Option<(axum::Router, Option<Workers>)>, ServeError> {
+    let Some(db) =
+        engine::db::connect_patiently(&config.store, engine::db::Use::Requests, shutdown).await?
+    else {
+        return Ok(None);
+    };
+    let platform = Platform::with_database(db, &config.store, &config.worker).await?;
     let db = platform.db.clone();
     crate::tenants::keys::register_configured(
         &db,
@@ -96,41 +177,8 @@ pub async fn run(
     } else {
         None
     };
-    let state = app_state(&config, platform, keys);
-    let app = routes::router(state, &config.http);
-    let server = tokio::spawn(serve(
-        listener,
-        app,
-        ConnectionLimits::from(&config.http),
-        shutdown.clone(),
-    ));
-    if !config.http.memory_trim_interval.is_zero() {
-        // Detached: it stops with `shutdown`.
-        tokio::spawn(crate::memory::trim_periodically(
-            config.http.memory_trim_interval,
-            shutdown.child_token(),
-        ));
-    }
-    let server = drain(server, shutdown.clone(), config.http.shutdown_timeout);
-
-    let Some(mut workers) = workers else {
-        return server.await;
-    };
-    tokio::pin!(server);
-    tokio::select! {
-        served = &mut server => {
-            shutdown.cancel();
-            served?;
-            workers.await??;
-        }
-        stopped = &mut workers => {
-            tracing::error!("embedded workers stopped; shutting the API down");
-            shutdown.cancel();
-            server.await?;
-            stopped??;
-        }
-    }
-    Ok(())
+    let state = app_state(config, platform, keys);
+    Ok(Some((routes::router(state, &config.http), workers)))
 }
 
 /// What the handlers share: the platform's stores and health, the vehicle cache, the keys.

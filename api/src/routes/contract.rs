@@ -89,6 +89,8 @@ fn complete(doc: &mut Value, providers: &[String]) {
     }
     add_links(doc);
     any_items(&mut doc["components"]);
+    no_control_characters(&mut doc["paths"]);
+    no_control_characters(&mut doc["components"]);
     // The pattern the server checks, which an attribute cannot name.
     doc["components"]["schemas"]["SubmitWebhook"]["properties"]["callbackUrl"]["pattern"] =
         Value::String(CALLBACK_URL_PATTERN.to_owned());
@@ -116,6 +118,39 @@ fn complete(doc: &mut Value, providers: &[String]) {
             "{description}\n\n| type | code | status | title |\n|---|---|---|---|\n{}",
             table.join("\n")
         ));
+    }
+}
+
+/// Control characters refused at the edge, as a JSON Schema pattern.
+const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/// Says of every free-form string (no pattern, format or list of values of its own) what
+/// the edge checks of every path and query parameter and body field: no control character.
+/// Headers are not checked there (`x-request-id` is echoed, not stored), so not said of them.
+fn no_control_characters(value: &mut Value) {
+    match value {
+        Value::Object(members) => {
+            if members.get("in").is_some_and(|at| at == "header") {
+                return;
+            }
+            let string = match members.get("type") {
+                Some(Value::String(kind)) => kind == "string",
+                Some(Value::Array(kinds)) => kinds.iter().any(|k| k == "string"),
+                _ => false,
+            };
+            let free = ["pattern", "format", "enum", "const"]
+                .iter()
+                .all(|key| !members.contains_key(*key));
+            if string && free {
+                members.insert("pattern".into(), NO_CONTROL_CHARACTERS.into());
+            }
+            members
+                .iter_mut()
+                .filter(|(key, _)| key.as_str() != "headers")
+                .for_each(|(_, member)| no_control_characters(member));
+        }
+        Value::Array(items) => items.iter_mut().for_each(no_control_characters),
+        _ => {}
     }
 }
 

@@ -34,8 +34,23 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts an app in `mode` with defaults suited to tests, then applies `tweak`.
+    /// Starts an app in `mode` with defaults suited to tests, then applies `tweak`; returns
+    /// once it serves every route.
     pub async fn spawn_with(mode: Mode, tweak: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        let app = Self::launch(mode, tweak).await;
+        app.wait_until_serving(api::routes::OPENAPI_PATH).await;
+        app
+    }
+
+    /// Like `spawn_with`, but returns as soon as the process answers `/health`: before its
+    /// database has answered, if it does not yet.
+    pub async fn spawn_starting_with(mode: Mode, tweak: impl FnOnce(&mut ApiConfig)) -> TestApp {
+        let app = Self::launch(mode, tweak).await;
+        app.wait_until_serving("/health").await;
+        app
+    }
+
+    async fn launch(mode: Mode, tweak: impl FnOnce(&mut ApiConfig)) -> TestApp {
         let mut config = ApiConfig::try_parse_from(["api"]).expect("default configuration");
         config.store.database_max_connections = 5;
         config.store.redis_prefix = unique_name();
@@ -71,7 +86,7 @@ impl TestApp {
         let addr = listener.local_addr().expect("local address");
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(api::server::run(config.clone(), listener, shutdown.clone()));
-        let app = TestApp {
+        TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(20))
@@ -81,9 +96,7 @@ impl TestApp {
             shutdown,
             server: Some(server),
             dir: dir.map(Arc::new),
-        };
-        app.wait_until_serving().await;
-        app
+        }
     }
 
     /// Starts an app in `mode` with the test defaults.
@@ -91,9 +104,10 @@ impl TestApp {
         Self::spawn_with(mode, |_| {}).await
     }
 
-    async fn wait_until_serving(&self) {
-        for _ in 0..200 {
-            let response = self.client.get(self.url("/health")).send().await;
+    /// Waits until `path` answers 200.
+    async fn wait_until_serving(&self, path: &str) {
+        for _ in 0..600 {
+            let response = self.client.get(self.url(path)).send().await;
             if response.is_ok_and(|r| r.status().is_success()) {
                 return;
             }

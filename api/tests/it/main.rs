@@ -19,6 +19,7 @@ mod ops;
 mod redis_restart;
 mod secrets;
 mod shutdown;
+mod starting;
 mod streams;
 mod tenants;
 mod timestamps;
