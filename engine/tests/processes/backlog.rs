@@ -224,30 +224,49 @@ async fn outage_backlog(
     worker
 }
 
-/// The collections an outage leaves waiting come back through their own queue, so once
-/// the provider is back a new submission is collected at once, not behind them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_collection_is_not_queued_behind_an_outage_backlog() {
+/// After an outage of a provider probed every `cooldown` that answers in `delay` once back,
+/// one more collection is submitted once `started` of the backlog are delivered: how many
+/// of the backlog still waited when it was delivered (it must be).
+async fn waiting_when_one_more_is_delivered(
+    cooldown: &str,
+    delay: Duration,
+    started: usize,
+) -> usize {
     let database_url = fresh_postgres_database().await;
     let prefix = unique_name();
     let providers = MockServer::start().await;
     let receiver = receiver(200).await;
     let stores = stores(&database_url, &prefix).await;
     let (settings, db, queue) = &stores;
-    // Back, but slow: the backlog drains for 20 s or more.
     let mut worker = outage_backlog(
         (&database_url, &prefix),
         &stores,
         &providers,
         &receiver.uri(),
-        "1s",
-        Duration::from_millis(500),
+        cooldown,
+        delay,
     )
     .await;
-    let (fresh_delivered, waiting) =
-        one_more_while_draining(settings, db, queue, &receiver.uri(), OUTAGE_BACKLOG, 50).await;
+    let (fresh_delivered, waiting) = one_more_while_draining(
+        settings,
+        db,
+        queue,
+        &receiver.uri(),
+        OUTAGE_BACKLOG,
+        started,
+    )
+    .await;
     super::terminate(&mut worker).await;
     assert!(fresh_delivered, "the new collection was delivered");
+    waiting
+}
+
+/// The collections an outage leaves waiting come back through their own queue, so once
+/// the provider is back a new submission is collected at once, not behind them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_collection_is_not_queued_behind_an_outage_backlog() {
+    // Back, but slow: the backlog drains for 20 s or more.
+    let waiting = waiting_when_one_more_is_delivered("1s", Duration::from_millis(500), 50).await;
     // Behind the backlog, it would have waited for the 1,000 tasks the ready list holds.
     assert!(
         waiting >= OUTAGE_BACKLOG - 500,
@@ -261,26 +280,8 @@ async fn a_new_collection_is_not_queued_behind_an_outage_backlog() {
 /// (jobs arriving during the probe wait for its outcome, not for a whole probe lease).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collection_submitted_before_the_probe_goes_first_once_it_succeeds() {
-    let database_url = fresh_postgres_database().await;
-    let prefix = unique_name();
-    let providers = MockServer::start().await;
-    let receiver = receiver(200).await;
-    let stores = stores(&database_url, &prefix).await;
-    let (settings, db, queue) = &stores;
     // A cool-down long enough for the whole backlog to wait for one probe.
-    let mut worker = outage_backlog(
-        (&database_url, &prefix),
-        &stores,
-        &providers,
-        &receiver.uri(),
-        "15s",
-        Duration::from_millis(200),
-    )
-    .await;
-    let (fresh_delivered, waiting) =
-        one_more_while_draining(settings, db, queue, &receiver.uri(), OUTAGE_BACKLOG, 0).await;
-    super::terminate(&mut worker).await;
-    assert!(fresh_delivered, "the new collection was delivered");
+    let waiting = waiting_when_one_more_is_delivered("15s", Duration::from_millis(200), 0).await;
     // At a random place in the backlog it would wait for half of it, on average.
     assert!(
         waiting >= OUTAGE_BACKLOG - 300,
