@@ -27,6 +27,8 @@ export const session = {
   /** The tenant an admin has picked ("" for every tenant); a tenant key's own tenant. */
   get tenant() { return sessionStorage.getItem(TENANT) || ""; },
   set tenant(id) { sessionStorage.setItem(TENANT, id || ""); },
+  /** Whether lists hold every tenant's items (an admin with no tenant picked). */
+  get allTenants() { return this.role === "admin" && !this.tenant; },
   /** The tenants an admin can pick from. */
   get tenants() {
     try { return JSON.parse(sessionStorage.getItem(TENANTS) || "[]"); } catch { return []; }

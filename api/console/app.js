@@ -73,6 +73,7 @@ function renderSignIn(message) {
   const form = h("form", { class: "panel", novalidate: true },
     h("div", { class: "brand" }, h("img", { src: "/console/favicon.svg", alt: "" }), "datahog console"),
     h("p", {}, "Sign in with a tenant's API key to see its webhooks, streams and counters, or with the admin key to see every tenant's. The key is kept for this browser tab only."),
+    h("p", { class: "muted small" }, "An open instance (no keys configured, as the embedded demo) takes an empty key: leave the field blank and sign in."),
     message ? alert("info", message) : null,
     h("label", { for: "api-key" }, "API key", key),
     status,

@@ -1,7 +1,7 @@
 // Streams: the list with status and next run, and a stream's latest batch, its history,
 // and Stop / Start.
 
-import { api } from "./api.js";
+import { api, session } from "./api.js";
 import { h, fill, badge, when, count, plural, table, panel, alert, pageHead, toast, json, every } from "./ui.js";
 
 const PAGE_SIZE = 50;
@@ -24,9 +24,12 @@ function renderList(main, params) {
       const list = await api("/v1/streams", { query: { status, page, pageSize: PAGE_SIZE } });
       const pages = Math.max(1, Math.ceil(list.total / PAGE_SIZE));
       const go = (n) => `#/streams?${new URLSearchParams({ ...(status ? { status } : {}), page: n })}`;
+      // Every tenant's streams in one list: say whose each is.
+      const tenant = session.allTenants ? [["Tenant", (s) => h("code", {}, s.tenantId)]] : [];
       fill(body, panel(null,
         table([
           ["Id", (s) => h("a", { href: `#/streams/${encodeURIComponent(s.id)}`, class: "mono" }, s.id)],
+          ...tenant,
           ["Provider", (s) => h("strong", {}, s.provider)],
           ["Every", (s) => `${count(s.intervalSeconds)} s`, "num"],
           ["Status", (s) => badge(s.status)],

@@ -51,7 +51,8 @@ export function when(iso) {
 
 /** "1 webhook", "3 webhooks". */
 export function plural(n, word) {
-  return `${count(n)} ${word}${n === 1 ? "" : "s"}`;
+  const many = word.endsWith("s") ? `${word}es` : `${word}s`;
+  return `${count(n)} ${n === 1 ? word : many}`;
 }
 
 /** A time of day. */

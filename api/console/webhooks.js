@@ -1,7 +1,7 @@
 // Webhooks: the filtered list with keyset paging and bulk redelivery, and a webhook's page
 // with its providers, callback body, attempt timeline and Redeliver.
 
-import { api } from "./api.js";
+import { api, session } from "./api.js";
 import { h, fill, badge, when, count, millis, table, panel, alert, pageHead, toast, confirmDialog, json, every } from "./ui.js";
 
 const STATUSES = ["collecting", "delivering", "delivered", "parked"];
@@ -94,8 +94,11 @@ function renderList(main, params) {
 }
 
 function listTable(items) {
+  // Every tenant's webhooks in one list: say whose each is.
+  const tenant = session.allTenants ? [["Tenant", (w) => h("code", {}, w.tenantId)]] : [];
   return table([
     ["Id", (w) => h("a", { href: `#/webhooks/${encodeURIComponent(w.id)}`, class: "mono" }, w.id)],
+    ...tenant,
     ["Status", (w) => badge(w.status)],
     ["Callback", (w) => h("span", { title: w.callbackUrl }, w.callbackUrl), "url"],
     ["Created", (w) => when(w.createdAt)],

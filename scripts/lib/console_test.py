@@ -168,6 +168,7 @@ def main():
             page.goto(BASE + "/")
             assert page.url == BASE + "/console/", page.url
             expect(page.get_by_label("API key")).to_be_visible()
+            expect(page.get_by_text("takes an empty key")).to_be_visible()
             shot("01-sign-in")
 
         def bad_key():
@@ -297,6 +298,14 @@ def main():
             page.get_by_label("Tenant").select_option("")
             expect(page.locator("a.tile.delivered .value")).to_have_text("3")
             shot("16-admin-overview")
+            # Every tenant's webhooks in one list say whose each is; one tenant's need not.
+            nav("Webhooks")
+            expect(page.get_by_role("columnheader", name="Tenant")).to_be_visible()
+            page.get_by_label("Tenant").select_option(tenant_b["id"])
+            expect(page.get_by_role("columnheader", name="Tenant")).to_have_count(0)
+            page.get_by_label("Tenant").select_option("")
+            expect(page.get_by_role("columnheader", name="Tenant")).to_be_visible()
+            nav("Overview")
             page.emulate_media(color_scheme="dark")
             shot("17-admin-overview-dark")
             page.emulate_media(color_scheme="light")

@@ -16,6 +16,10 @@ use crate::routes::providers;
 use crate::state::AppState;
 use crate::stats;
 
+/// How long a worker that stopped heartbeating is still listed (as silent): long enough to
+/// see that it stopped, not forever.
+const SILENT_WORKERS_LISTED_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
 /// The stats route.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(show))
@@ -115,6 +119,9 @@ async fn platform(
         .await
         .map_err(unavailable("worker registry"))?
         .into_iter()
+        // A worker that stopped (cleanly, or for good) stays registered: listed as silent
+        // for a while, then no more.
+        .filter(|w| w.alive || now - w.last_seen < SILENT_WORKERS_LISTED_FOR)
         .map(|w| WorkerStats {
             name: w.name,
             queue: w.queue,

@@ -189,3 +189,39 @@ async fn a_queue_no_worker_takes_from_is_reported_stalled() {
         "{metrics}"
     );
 }
+
+/// Workers that stopped stay in the queue's registry: listed as silent for a while, then no
+/// more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_long_gone_are_no_longer_listed() {
+    let app = TestApp::spawn_with(Mode::Production, |c| {
+        c.tenants.admin_api_key = Some(ADMIN.to_owned().into());
+    })
+    .await;
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let registry = format!("{}:collect:workers", app.config.store.redis_prefix);
+    let now = chrono::Utc::now().timestamp();
+    let _: () = redis::cmd("ZADD")
+        .arg(&registry)
+        .arg(now - 120)
+        .arg("stopped-a-minute-ago-collect-0")
+        .arg(now - 3 * 3600)
+        .arg("stopped-hours-ago-collect-0")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let response = app.client.get(app.url("/v1/stats")).bearer_auth(ADMIN);
+    let stats: serde_json::Value = response.send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = stats["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"stopped-a-minute-ago-collect-0"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"stopped-hours-ago-collect-0"), "{names:?}");
+}
