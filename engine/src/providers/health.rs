@@ -20,7 +20,11 @@ const RECENT: Duration = Duration::from_millis(500);
 
 /// The health of every provider, shared by every worker process.
 #[derive(Clone)]
-pub struct ProviderHealth(Health, Arc<Mutex<HashMap<String, (Instant, HealthView)>>>);
+pub struct ProviderHealth {
+    health: Health,
+    /// Each provider's health as last read for a submission, and when.
+    recent: Arc<Mutex<HashMap<String, (Instant, HealthView)>>>,
+}
 
 impl ProviderHealth {
     /// Redis-backed when `redis` is given, else in-process.
@@ -30,15 +34,15 @@ impl ProviderHealth {
             cooldown_min: config.provider_cooldown_min,
             cooldown_max: config.provider_cooldown_max,
         };
-        ProviderHealth(
-            Health::new("provider", redis, prefix, policy),
-            Arc::default(),
-        )
+        ProviderHealth {
+            health: Health::new("provider", redis, prefix, policy),
+            recent: Arc::default(),
+        }
     }
 
     /// Whether a job may call `provider` now.
     pub async fn admit(&self, provider: &Provider) -> Result<Admission, HealthError> {
-        self.0.admit(&provider.name, provider.timeout).await
+        self.health.admit(&provider.name, provider.timeout).await
     }
 
     /// Records the outcome of a call admitted by `admit` (`probe`: it was the probe).
@@ -48,7 +52,7 @@ impl ProviderHealth {
         ok: bool,
         probe: bool,
     ) -> Result<(), HealthError> {
-        self.0.record(&provider.name, ok, probe).await
+        self.health.record(&provider.name, ok, probe).await
     }
 
     /// Records the outcome of a call that `admission` allowed.
@@ -58,17 +62,17 @@ impl ProviderHealth {
         admission: Admission,
         ok: bool,
     ) -> Result<(), HealthError> {
-        self.0.settle(&provider.name, admission, ok).await
+        self.health.settle(&provider.name, admission, ok).await
     }
 
     /// When a job whose call to `provider` just failed should try again.
     pub async fn retry_at(&self, provider: &Provider) -> Result<DateTime<Utc>, HealthError> {
-        self.0.retry_at(&provider.name).await
+        self.health.retry_at(&provider.name).await
     }
 
     /// The health of the provider called `name`.
     pub async fn view(&self, name: &str) -> Result<HealthView, HealthError> {
-        self.0.view(name).await
+        self.health.view(name).await
     }
 
     /// When a collection of `names` can first get anywhere, if every one of them is down
@@ -97,14 +101,14 @@ impl ProviderHealth {
     async fn recent_view(&self, name: &str) -> Result<HealthView, HealthError> {
         let now = Instant::now();
         let cached = {
-            let recent = self.1.lock().unwrap_or_else(|e| e.into_inner());
+            let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
             recent.get(name).cloned()
         };
         if let Some((_, view)) = cached.filter(|(read, _)| now.duration_since(*read) < RECENT) {
             return Ok(view);
         }
-        let view = self.0.view(name).await?;
-        let mut recent = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        let view = self.health.view(name).await?;
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.insert(name.to_owned(), (now, view.clone()));
         Ok(view)
     }
