@@ -9,6 +9,7 @@ use crate::config::{ConfigError, StoreConfig, WorkerConfig};
 use crate::counters::CounterBuffer;
 use crate::delivery::Sender;
 use crate::delivery::receivers::Receivers;
+use crate::delivery::secrets::SigningSecrets;
 use crate::delivery::signature::Secret;
 use crate::platform::Platform;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
@@ -40,6 +41,8 @@ pub struct JobContext {
     pub config: Arc<WorkerConfig>,
     /// Claims and provider results, written for many jobs at once.
     pub group_commit: GroupCommit,
+    /// The tenants' signing secrets, cached for a second.
+    pub secrets: SigningSecrets,
 }
 
 /// Why the workers' context could not be built.
@@ -102,6 +105,7 @@ impl JobContext {
             db: platform.db.clone(),
             config: Arc::new(config.clone()),
             group_commit: GroupCommit::new(&platform.db),
+            secrets: SigningSecrets::default(),
         })
     }
 }

@@ -56,6 +56,16 @@ pub enum JobError {
     Payload(String),
 }
 
+impl From<crate::delivery::secrets::SecretsError> for JobError {
+    fn from(error: crate::delivery::secrets::SecretsError) -> Self {
+        use crate::delivery::secrets::SecretsError;
+        match error {
+            SecretsError::Database(error) => JobError::Database(error),
+            none @ SecretsError::None(_) => JobError::Payload(none.to_string()),
+        }
+    }
+}
+
 impl JobError {
     /// Whether trying again soon may succeed: a store that did not answer, not a bug or
     /// bad data.

@@ -13,6 +13,12 @@ use engine::{db, metrics, runtime, telemetry};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc instead of glibc's allocator: a profile of the collect path put a quarter of
+/// the worker's CPU in glibc's malloc and free (many small, short-lived allocations across
+/// threads), which mimalloc's per-thread free lists serve for a fraction of that.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The worker's configuration.
 #[derive(Debug, Parser)]
 #[command(

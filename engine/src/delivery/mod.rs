@@ -4,6 +4,7 @@ pub mod address;
 pub mod receivers;
 pub mod retry;
 pub mod secret_file;
+pub mod secrets;
 pub mod signature;
 pub mod special_purpose;
 

@@ -6,6 +6,7 @@
 //! in this process. Both follow the same rules, written out in `State`.
 
 mod in_redis;
+mod known;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,8 @@ use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 
 use self::in_redis::RedisHealth;
+pub use self::known::KNOWN_HEALTHY_FOR;
+use self::known::KnownHealthy;
 
 /// What a job may do with a provider now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +180,8 @@ pub struct Health {
     kind: &'static str,
     policy: Policy,
     store: Store,
+    /// With the Redis store: the subjects this process found healthy a moment ago.
+    known: KnownHealthy,
 }
 
 #[derive(Clone)]
@@ -204,6 +209,7 @@ impl Health {
             kind,
             policy,
             store,
+            known: KnownHealthy::default(),
         }
     }
 
@@ -213,6 +219,10 @@ impl Health {
     /// successful probe (when a backlog starts to drain, the freshest first) then go at
     /// once, rather than being put back for a whole lease behind the rest of the backlog.
     pub async fn admit(&self, name: &str, probe_lease: Duration) -> Result<Admission, HealthError> {
+        let healthy = Admission::Go { failures: 0 };
+        if matches!(self.store, Store::Redis(_)) && self.known.fresh(name) {
+            return Ok(healthy);
+        }
         let give_up = tokio::time::Instant::now() + probe_lease;
         let admission = loop {
             let answer = match &self.store {
@@ -231,6 +241,9 @@ impl Health {
                 Answer::Probing(_) => tokio::time::sleep(PROBE_POLL).await,
             }
         };
+        if admission == healthy && matches!(self.store, Store::Redis(_)) {
+            self.known.seen(name);
+        }
         if admission == Admission::Probe {
             metrics::counter!("datahog_health_probes_total", "kind" => self.kind).increment(1);
             tracing::info!(kind = self.kind, subject = name, "down; probing it");
@@ -241,7 +254,16 @@ impl Health {
     /// Records the outcome of a call admitted by `admit` (`probe`: it was the probe).
     pub async fn record(&self, name: &str, ok: bool, probe: bool) -> Result<(), HealthError> {
         let change = match &self.store {
-            Store::Redis(r) => r.record(name, ok, probe).await?,
+            Store::Redis(r) => {
+                if !ok {
+                    self.known.forget(name);
+                }
+                let change = r.record(name, ok, probe).await?;
+                if ok {
+                    self.known.seen(name);
+                }
+                change
+            }
             Store::Local(states) => {
                 let mut states = states.lock().unwrap_or_else(|e| e.into_inner());
                 let state = states.entry(name.to_owned()).or_default();

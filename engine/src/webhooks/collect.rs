@@ -10,7 +10,7 @@ use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::Outcome;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, TransactionTrait, UpdateMany};
 
 use crate::context::JobContext;
 use crate::error::JobError;
@@ -18,7 +18,8 @@ use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
 use crate::queue::Queue;
-use crate::webhooks::{self, Collect, Deliver, Recollect, group_commit, handler, lease};
+use crate::webhooks::deliver::Gate;
+use crate::webhooks::{self, Collect, Deliver, Recollect, attempt, group_commit, handler, lease};
 
 /// Beyond the slowest provider's timeout, how long a collection holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -204,11 +205,22 @@ async fn finish(
     let now = Utc::now();
     let body = webhooks::callback_body(webhook, rows, outcome, now);
     let payload = serde_json::to_string(&body).map_err(|e| JobError::Payload(e.to_string()))?;
-    let attempts = ctx.config.webhooks.delivery_schedule.len() as i32;
+    let end = End {
+        outcome,
+        now,
+        payload,
+        attempts: ctx.config.webhooks.delivery_schedule.len() as i32,
+    };
     let first = ctx.config.webhooks.delivery_schedule[0];
     // A first attempt due now is made by this job, under its own task and lease: one queue
     // hop and one claim fewer.
     let inline = first.is_zero();
+    if inline
+        && outcome == Outcome::Completed
+        && ctx.db.get_database_backend() == DbBackend::Postgres
+    {
+        return finish_delivering(ctx, webhook, task, end).await;
+    }
     let next = (!inline).then(|| Queue::task_id_due(now + first));
     let collected = match &next {
         Some(next) => lease::Move::Collected {
@@ -220,15 +232,8 @@ async fn finish(
             task: task.to_owned(),
         },
     };
-    let move_on = collected
-        .update(now)?
-        .col_expr(
-            webhook::Column::Outcome,
-            Expr::value(Some(WebhookOutcome::from(outcome))),
-        )
-        .col_expr(webhook::Column::CollectedAt, Expr::value(Some(now)))
-        .col_expr(webhook::Column::Payload, Expr::value(Some(payload)))
-        .col_expr(webhook::Column::AttemptLimit, Expr::value(attempts))
+    let move_on = end
+        .columns(collected.update(now)?)
         .filter(lease::held_by(&webhook.id, task));
     // One statement when every provider is in; a transaction only to mark the missing ones.
     let moved = if outcome == Outcome::Failed {
@@ -252,11 +257,9 @@ async fn finish(
         move_on.exec_with_returning(&ctx.db).await?.pop()
     };
     let Some(moved) = moved else {
-        tracing::warn!(webhook = %webhook.id, "lease lost before the collection ended; leaving it to its holder");
-        return Ok(());
+        return lease_lost(&webhook.id);
     };
-    tracing::info!(webhook = %webhook.id, outcome = outcome.as_str(), "collection ended; delivering");
-    metrics::collection_ended(outcome.as_str());
+    ended(&webhook.id, outcome);
     let Some(next) = next else {
         return super::deliver::attempt(ctx, moved, task).await;
     };
@@ -265,4 +268,101 @@ async fn finish(
     };
     ctx.queue.push_as(job, next, Some(now + first)).await?;
     Ok(())
+}
+
+/// What a collection's end writes on its webhook, whatever the lease does next.
+struct End {
+    outcome: Outcome,
+    now: DateTime<Utc>,
+    payload: String,
+    attempts: i32,
+}
+
+impl End {
+    /// `update` (a lease's move) with the collection's end set.
+    fn columns(&self, update: UpdateMany<webhook::Entity>) -> UpdateMany<webhook::Entity> {
+        update
+            .col_expr(
+                webhook::Column::Outcome,
+                Expr::value(Some(WebhookOutcome::from(self.outcome))),
+            )
+            .col_expr(webhook::Column::CollectedAt, Expr::value(Some(self.now)))
+            .col_expr(
+                webhook::Column::Payload,
+                Expr::value(Some(self.payload.clone())),
+            )
+            .col_expr(webhook::Column::AttemptLimit, Expr::value(self.attempts))
+    }
+}
+
+/// Ends a complete collection whose first attempt is due now (Postgres): the receiver is
+/// asked first, so the end and the attempt's `in_flight` row are one statement; a receiver
+/// that is down makes the first attempt wait for its probe, queued with the end.
+async fn finish_delivering(
+    ctx: &JobContext,
+    webhook: &webhook::Model,
+    task: &str,
+    end: End,
+) -> Result<(), JobError> {
+    let id = webhook.id.as_str();
+    let now = end.now;
+    let mut moved = webhook.clone();
+    moved.status = WebhookStatus::Delivering;
+    moved.outcome = Some(WebhookOutcome::from(end.outcome));
+    moved.collected_at = Some(now);
+    moved.payload = Some(end.payload.clone());
+    moved.attempt_limit = end.attempts;
+    let admitted = match super::deliver::admit(ctx, &moved).await? {
+        Gate::Go(admitted) => admitted,
+        Gate::Wait(until) => {
+            let (at, next) = super::deliver::receiver_wait(ctx, &moved, until);
+            let collected = lease::Move::Collected {
+                at,
+                next: next.to_string(),
+            };
+            let update = end
+                .columns(collected.update(now)?)
+                .filter(lease::held_by(id, task));
+            if !lease::made(update, &ctx.db).await? {
+                return lease_lost(id);
+            }
+            ended(id, end.outcome);
+            metrics::delivery_deferred();
+            tracing::debug!(webhook = %id, next = %at, "receiver down; the first attempt waits");
+            let job = Deliver {
+                webhook_id: id.to_owned(),
+            };
+            ctx.queue.push_as(job, next, Some(at)).await?;
+            return Ok(());
+        }
+    };
+    let until = now + super::deliver::lease(ctx);
+    let held = lease::Move::CollectedHeld {
+        until,
+        task: task.to_owned(),
+    };
+    let update = end
+        .columns(held.update(now)?)
+        .filter(lease::held_by(id, task));
+    let Some(attempt_id) = attempt::begin_collected(&ctx.db, update, &moved, now).await? else {
+        return lease_lost(id);
+    };
+    ended(id, end.outcome);
+    moved.delivery_attempts = 1;
+    moved.next_run_at = Some(until);
+    moved.claimed_by = Some(task.to_owned());
+    moved.queued_task = Some(task.to_owned());
+    moved.updated_at = now;
+    super::deliver::post(ctx, &moved, 1, task, admitted, attempt_id).await
+}
+
+/// Logs that the lease went to another holder before the collection ended; nothing to do.
+fn lease_lost(id: &str) -> Result<(), JobError> {
+    tracing::warn!(webhook = %id, "lease lost before the collection ended; leaving it to its holder");
+    Ok(())
+}
+
+fn ended(id: &str, outcome: Outcome) {
+    tracing::info!(webhook = %id, outcome = outcome.as_str(), "collection ended; delivering");
+    metrics::collection_ended(outcome.as_str());
 }

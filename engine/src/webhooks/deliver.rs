@@ -1,6 +1,7 @@
 //! The deliver job: one signed POST of a webhook's frozen callback body, recorded as an
 //! attempt; then delivered, parked, or the next attempt queued for its time.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
@@ -16,9 +17,8 @@ use crate::delivery::signature::Secret;
 use crate::error::JobError;
 use crate::metrics;
 use crate::queue::Queue;
-use crate::tenants;
 use crate::webhooks::verdict::Verdict;
-use crate::webhooks::{Deliver, attempt, handler, lease};
+use crate::webhooks::{Deliver, attempt, group_commit, handler, lease};
 
 /// Beyond the delivery timeout, how long an attempt holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -28,27 +28,6 @@ pub async fn run(job: Deliver, ctx: Data<JobContext>, task: TaskId) -> Result<()
     let failed = "delivery failed; the sweeper will queue it again";
     let step: handler::Step = |ctx, id, task| Box::pin(deliver(ctx, id, task));
     handler::handle("deliver", step, ctx, job.webhook_id, task, failed).await
-}
-
-/// The secrets the tenant's callbacks are signed with now, current first.
-async fn signing_secrets(ctx: &JobContext, tenant_id: &str) -> Result<Vec<Secret>, JobError> {
-    let rows = tenants::valid_secrets(&ctx.db, tenant_id, Utc::now()).await?;
-    let secrets: Vec<Secret> = rows
-        .iter()
-        .filter_map(|row| match Secret::parse(&row.secret) {
-            Ok(secret) => Some(secret),
-            Err(reason) => {
-                tracing::error!(tenant = %tenant_id, secret = %row.id, %reason, "stored signing secret is unusable; skipped");
-                None
-            }
-        })
-        .collect();
-    if secrets.is_empty() {
-        return Err(JobError::Payload(format!(
-            "tenant `{tenant_id}` has no signing secret"
-        )));
-    }
-    Ok(secrets)
 }
 
 /// One delivery attempt of webhook `id` under queue task `task`, if it is due (or this task
@@ -80,12 +59,12 @@ pub(crate) async fn attempt(
     webhook: webhook::Model,
     task: &str,
 ) -> Result<(), JobError> {
-    let settings = &ctx.config.webhooks;
     let id = webhook.id.as_str();
-    let payload = webhook
-        .payload
-        .as_deref()
-        .ok_or_else(|| JobError::Payload("a delivering webhook has no callback body".into()))?;
+    if webhook.payload.is_none() {
+        return Err(JobError::Payload(
+            "a delivering webhook has no callback body".into(),
+        ));
+    }
     let number = webhook.delivery_attempts + 1;
     if number > webhook.attempt_limit {
         // The last attempt was the one whose outcome is unknown: the schedule is spent.
@@ -96,23 +75,13 @@ pub(crate) async fn attempt(
         }
         return Ok(());
     }
-    // A receiver host that is down gets one probe per cool-down; the others wait, without
-    // using up an attempt.
-    let host = receivers::host_of(&webhook.callback_url);
-    // The slot first: a delivery admitted and then kept waiting for a slot would go out
-    // on a verdict the failures before it have since changed.
-    let slot = ctx.receivers.slot(&host).await;
-    let tenant = webhook.tenant_id.as_str();
-    let admission = ctx
-        .receivers
-        .admit(tenant, &host, settings.delivery_timeout)
-        .await?;
-    if let Some(until) = admission.wait() {
-        drop(slot);
-        settle_unknown(ctx, id).await?;
-        return wait_for_receiver(ctx, &webhook, task, &host, until).await;
-    }
-    let secrets = signing_secrets(ctx, &webhook.tenant_id).await?;
+    let admitted = match admit(ctx, &webhook).await? {
+        Gate::Go(admitted) => admitted,
+        Gate::Wait(until) => {
+            settle_unknown(ctx, id).await?;
+            return wait_for_receiver(ctx, &webhook, task, until).await;
+        }
+    };
     // Recorded before the POST: whatever happens next, the history counts this attempt.
     let Some(begun) = attempt::begin(&ctx.db, &webhook, number, task).await? else {
         tracing::warn!(webhook = %id, "lease lost before the delivery attempt; another job has the webhook");
@@ -121,10 +90,76 @@ pub(crate) async fn attempt(
     if begun.unknown > 0 {
         warn_unknown(id, begun.unknown);
     }
-    let attempt_id = begun.id;
+    post(ctx, &webhook, number, task, admitted, begun.id).await
+}
+
+/// A delivery its receiver may take now: the process's slot for the host, what the
+/// host's circuits allowed, and the secrets to sign with.
+pub(crate) struct Admitted {
+    host: String,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    admission: receivers::ReceiverAdmission,
+    secrets: Arc<[Secret]>,
+}
+
+/// Whether `webhook`'s callback may go now.
+pub(crate) enum Gate {
+    /// It may: admitted.
+    Go(Admitted),
+    /// Its receiver is down: not before this time.
+    Wait(DateTime<Utc>),
+}
+
+/// Asks `webhook`'s receiver host for a delivery now. A host that is down gets one probe
+/// per cool-down; the others wait, without using up an attempt.
+pub(crate) async fn admit(ctx: &JobContext, webhook: &webhook::Model) -> Result<Gate, JobError> {
+    let host = receivers::host_of(&webhook.callback_url);
+    // The slot first: a delivery admitted and then kept waiting for a slot would go out
+    // on a verdict the failures before it have since changed.
+    let slot = ctx.receivers.slot(&host).await;
+    let timeout = ctx.config.webhooks.delivery_timeout;
+    let admission = ctx
+        .receivers
+        .admit(&webhook.tenant_id, &host, timeout)
+        .await?;
+    if let Some(until) = admission.wait() {
+        return Ok(Gate::Wait(until));
+    }
+    let secrets = ctx.secrets.of(&ctx.db, &webhook.tenant_id).await?;
+    Ok(Gate::Go(Admitted {
+        host,
+        slot,
+        admission,
+        secrets,
+    }))
+}
+
+/// Attempt `number` of `webhook`, recorded `in_flight` as row `attempt_id`: the POST, what
+/// the host's health learns from it, and the verdict recorded with the lease's move.
+pub(crate) async fn post(
+    ctx: &JobContext,
+    webhook: &webhook::Model,
+    number: i32,
+    task: &str,
+    admitted: Admitted,
+    attempt_id: i64,
+) -> Result<(), JobError> {
+    let settings = &ctx.config.webhooks;
+    let id = webhook.id.as_str();
+    let tenant = webhook.tenant_id.as_str();
+    let payload = webhook
+        .payload
+        .as_deref()
+        .ok_or_else(|| JobError::Payload("a delivering webhook has no callback body".into()))?;
+    let Admitted {
+        host,
+        slot,
+        admission,
+        secrets,
+    } = admitted;
     let result = ctx
         .sender
-        .send(&webhook.callback_url, &webhook.id, payload, &secrets)
+        .send(&webhook.callback_url, id, payload, &secrets)
         .await;
     // The host's health is bookkeeping: failing to record it must not redo the attempt.
     // Settled before the slot is given back, so the next delivery to the host is admitted
@@ -182,9 +217,24 @@ async fn record(
         lease::Move::Retry { at, .. } => Some(*at),
         _ => None,
     };
+    let backend = ctx.db.get_database_backend();
+    // The common outcome, written with the other deliveries finishing meanwhile.
+    if let (DbBackend::Postgres, lease::Move::Delivered, Some(status)) =
+        (backend, step, result.status)
+    {
+        let delivered = group_commit::Delivered {
+            attempt_id,
+            webhook_id: id.to_owned(),
+            task: task.to_owned(),
+            started_at: result.started_at,
+            duration_ms: result.duration.as_millis() as i64,
+            status_code: i32::from(status),
+            response_body: result.body.clone(),
+        };
+        return Ok(ctx.group_commit.delivered(delivered).await?);
+    }
     let completed = attempt::complete(attempt_id, result, next_at)?;
     let update = step.update(now)?.filter(lease::held_by(id, task));
-    let backend = ctx.db.get_database_backend();
     // The attempt's outcome is kept either way: the receiver saw it.
     if backend == DbBackend::Postgres {
         let both = crate::db::before(completed.build(backend), update.build(backend));
@@ -243,27 +293,36 @@ async fn wait_for_receiver(
     ctx: &JobContext,
     webhook: &webhook::Model,
     task: &str,
-    host: &str,
     until: DateTime<Utc>,
 ) -> Result<(), JobError> {
     let id = webhook.id.as_str();
-    let settings = &ctx.config.webhooks;
-    let soonest = Utc::now() + settings.receiver_cooldown_min;
-    let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
-    let next = Queue::task_id_waiting(at, webhook.created_at);
+    let (at, next) = receiver_wait(ctx, webhook, until);
     let snooze = lease::Move::Snooze {
         at,
         next: next.to_string(),
     };
     if snooze.make(&ctx.db, id, task).await? {
         metrics::delivery_deferred();
-        tracing::debug!(webhook = %id, %host, next = %at, "receiver down; delivery waits");
+        tracing::debug!(webhook = %id, next = %at, "receiver down; delivery waits");
         let job = Deliver {
             webhook_id: id.to_owned(),
         };
         ctx.queue.push_as(job, next, Some(at)).await?;
     }
     Ok(())
+}
+
+/// When a delivery whose receiver is down until `until` comes back (at the next probe or
+/// the shortest cool-down, with jitter), and as which task.
+pub(crate) fn receiver_wait(
+    ctx: &JobContext,
+    webhook: &webhook::Model,
+    until: DateTime<Utc>,
+) -> (DateTime<Utc>, TaskId) {
+    let settings = &ctx.config.webhooks;
+    let soonest = Utc::now() + settings.receiver_cooldown_min;
+    let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
+    (at, Queue::task_id_waiting(at, webhook.created_at))
 }
 
 /// Up to a tenth of `spread`, so webhooks waiting on one host do not all come back at once.

@@ -1,9 +1,10 @@
 //! The webhook statements every collection makes, group-committed across jobs
 //! (`db::group`): the claim of a webhook (`lease`, with the provider rows a collection
-//! reads next) and each provider's result. Each job still awaits its own row before it goes on: a
+//! reads next), each provider's result, and (Postgres) a delivered attempt recorded with
+//! its webhook's move to `delivered`. Each job still awaits its own row before it goes on: a
 //! result is stored before the collection moves, a claim won before any work.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use entity::lifecycle::Lifecycle;
 use entity::webhook_provider::ProviderStatus;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
@@ -26,11 +27,32 @@ pub struct Fetched {
     pub data: String,
 }
 
+/// A callback the receiver took: its attempt's outcome, and the lease that moves the
+/// webhook to `delivered`.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The attempt's row.
+    pub attempt_id: i64,
+    /// The webhook.
+    pub webhook_id: String,
+    /// The queue task holding its lease.
+    pub task: String,
+    /// When the request started.
+    pub started_at: DateTime<Utc>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: i64,
+    /// The receiver's status (2xx).
+    pub status_code: i32,
+    /// The start of its answer.
+    pub response_body: Option<String>,
+}
+
 /// The groups of one process.
 #[derive(Clone)]
 pub struct GroupCommit {
     claims: Group<Claim, Option<Claimed>>,
     results: Group<Fetched, ()>,
+    delivered: Group<Delivered, bool>,
 }
 
 impl GroupCommit {
@@ -42,12 +64,25 @@ impl GroupCommit {
         let results = Group::on(db, "provider results", MAX_BATCH, |db, rows| {
             Box::pin(async move { store_all(&db, rows).await })
         });
-        GroupCommit { claims, results }
+        let delivered = Group::on(db, "deliveries", MAX_BATCH, |db, rows| {
+            Box::pin(async move { delivered_all(&db, rows).await })
+        });
+        GroupCommit {
+            claims,
+            results,
+            delivered,
+        }
     }
 
     /// Claims a webhook (see `lease`); what was claimed if won.
     pub async fn claim(&self, claim: Claim) -> Result<Option<Claimed>, DbErr> {
         self.claims.write(claim).await
+    }
+
+    /// Records a delivered attempt and moves its webhook to `delivered` if `task` still
+    /// holds it (Postgres); whether it did. The attempt's outcome is kept either way.
+    pub async fn delivered(&self, delivered: Delivered) -> Result<bool, DbErr> {
+        self.delivered.write(delivered).await
     }
 
     /// Keeps a provider's data; a row that has data already is never overwritten.
@@ -87,4 +122,64 @@ async fn store_all<C: ConnectionTrait>(db: &C, fetched: Vec<Fetched>) -> Result<
     db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     Ok(vec![(); fetched.len()])
+}
+
+/// Records every attempt of `rows` as completed and moves each webhook whose lease its task
+/// still holds to `delivered`: one statement (Postgres). Which webhooks moved.
+async fn delivered_all<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<Delivered>,
+) -> Result<Vec<bool>, DbErr> {
+    use entity::delivery_attempt::AttemptStatus;
+    use entity::webhook::WebhookStatus;
+    let check = |from, to| AttemptStatus::check(from, to).map_err(|e| DbErr::Custom(e.to_string()));
+    check(AttemptStatus::InFlight, AttemptStatus::Completed)?;
+    check(AttemptStatus::Unknown, AttemptStatus::Completed)?;
+    WebhookStatus::check(WebhookStatus::Delivering, WebhookStatus::Delivered)
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let backend = db.get_database_backend();
+    let now = Utc::now();
+    let mut values: Vec<Value> = vec![
+        sea_orm::ActiveEnum::to_value(&AttemptStatus::Completed).into(),
+        sea_orm::ActiveEnum::to_value(&AttemptStatus::InFlight).into(),
+        sea_orm::ActiveEnum::to_value(&AttemptStatus::Unknown).into(),
+        sea_orm::ActiveEnum::to_value(&WebhookStatus::Delivered).into(),
+        sea_orm::ActiveEnum::to_value(&WebhookStatus::Delivering).into(),
+        now.into(),
+    ];
+    for row in &rows {
+        values.push(row.attempt_id.into());
+        values.push(row.webhook_id.clone().into());
+        values.push(row.task.clone().into());
+        values.push(row.started_at.into());
+        values.push(row.duration_ms.into());
+        values.push(row.status_code.into());
+        values.push(row.response_body.clone().into());
+    }
+    let sql = format!(
+        r#"WITH v ("attempt_id", "webhook_id", "task", "started_at", "duration_ms", "status_code", "response_body") AS (VALUES {rows}),
+completed AS (
+  UPDATE "delivery_attempts" SET "status" = $1, "started_at" = v."started_at",
+    "duration_ms" = v."duration_ms", "status_code" = v."status_code", "error_kind" = NULL,
+    "error_message" = NULL, "response_body" = v."response_body", "next_attempt_at" = NULL
+  FROM v WHERE "delivery_attempts"."id" = v."attempt_id"
+    AND "delivery_attempts"."status" IN ($2, $3))
+UPDATE "webhooks" SET "status" = $4, "next_run_at" = NULL, "claimed_by" = NULL,
+  "queued_task" = NULL, "updated_at" = $6, "delivered_at" = $6
+FROM v WHERE "webhooks"."id" = v."webhook_id" AND "webhooks"."claimed_by" = v."task"
+  AND "webhooks"."status" = $5
+RETURNING "webhooks"."id""#,
+        rows = values_rows(backend, rows.len(), 7, 7),
+    );
+    let moved = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let mut ids = std::collections::HashSet::with_capacity(moved.len());
+    for row in moved {
+        ids.insert(row.try_get::<String>("", "id")?);
+    }
+    Ok(rows
+        .iter()
+        .map(|row| ids.contains(&row.webhook_id))
+        .collect())
 }
