@@ -199,6 +199,7 @@ fn app_state(config: &ApiConfig, platform: Platform, keys: Arc<KeyRing>) -> AppS
         shared,
     );
     AppState::new(Shared {
+        inserts: engine::webhooks::inserts::Inserts::new(&platform.db),
         db: platform.db.clone(),
         counters: platform.counters,
         redis,

@@ -39,6 +39,8 @@ impl std::ops::Deref for AppState {
 pub struct Shared {
     /// The database of record.
     pub db: DatabaseConnection,
+    /// New webhooks' rows, written for many submissions at once.
+    pub inserts: engine::webhooks::inserts::Inserts,
     /// Redis, in production mode.
     pub redis: Option<ConnectionManager>,
     /// The counter increment buffer.

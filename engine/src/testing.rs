@@ -253,7 +253,8 @@ pub async fn submit(
         callback_url: CallbackUrl::parse(callback, true).expect("a callback URL"),
         wait_until: None,
     };
-    match webhooks::submit(db, queue, config, new).await {
+    let inserts = webhooks::inserts::Inserts::new(db);
+    match webhooks::submit(&inserts, queue, config, new).await {
         Ok(created) => created.id,
         other => panic!("a new webhook: {other:?}"),
     }

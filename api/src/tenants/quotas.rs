@@ -14,6 +14,11 @@ use crate::error::ApiError;
 /// How long a count of a tenant's unfinished webhooks stands in for counting again.
 const RECOUNT_AFTER: Duration = Duration::from_secs(1);
 
+/// How long an older count still stands in while one request counts again: the others
+/// do not all count at once (at 64 submissions in flight they did, each reading thousands
+/// of index entries), unless that count never comes.
+const RECOUNT_WITHIN: Duration = Duration::from_secs(5);
+
 /// What this instance knows of a tenant's unfinished webhooks: the last count, and how
 /// many it accepted since. Counting reads up to the quota's worth of index entries (100,000
 /// by default), which at a backlog of thousands costs more than the submission itself; far
@@ -28,6 +33,8 @@ struct PendingCount {
     counted: u64,
     at: Instant,
     accepted_since: u64,
+    /// A request is counting again now.
+    recounting: bool,
 }
 
 impl PendingWebhooks {
@@ -40,11 +47,25 @@ impl PendingWebhooks {
             return false;
         };
         let bound = count.counted + count.accepted_since + 1;
-        if count.at.elapsed() >= RECOUNT_AFTER || bound >= quota - quota / 10 {
+        let age = count.at.elapsed();
+        if bound >= quota - quota / 10 || age >= RECOUNT_WITHIN {
+            return false;
+        }
+        if age >= RECOUNT_AFTER && !count.recounting {
+            // This request counts; the others go on the last count meanwhile.
+            count.recounting = true;
             return false;
         }
         count.accepted_since += 1;
         true
+    }
+
+    /// The count this request was to make failed: the next request counts.
+    fn count_failed(&self) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = known.as_mut() {
+            count.recounting = false;
+        }
     }
 
     fn counted(&self, counted: u64) {
@@ -53,6 +74,7 @@ impl PendingWebhooks {
             counted,
             at: Instant::now(),
             accepted_since: 1,
+            recounting: false,
         });
     }
 }
@@ -78,8 +100,10 @@ pub async fn check_pending_webhooks(
         ]))
         .limit(u64::from(quota))
         .count(db)
-        .await?;
+        .await
+        .inspect_err(|_| tenant.pending_webhooks.count_failed())?;
     if pending >= u64::from(quota) {
+        tenant.pending_webhooks.count_failed();
         return Err(ApiError::QuotaExceeded(format!(
             "the quota pendingWebhooks ({quota}) is reached: wait for webhooks to finish, \
              or ask the operator for a higher quota"
@@ -114,7 +138,7 @@ pub async fn check_active_streams(
 
 #[cfg(test)]
 mod tests {
-    use super::PendingWebhooks;
+    use super::{PendingWebhooks, RECOUNT_AFTER, RECOUNT_WITHIN};
 
     #[test]
     fn counts_first_then_trusts_a_fresh_count_far_below_the_quota() {
@@ -134,6 +158,29 @@ mod tests {
         small.counted(0);
         assert!(!small.admit_known(1), "a quota of one is always counted");
         assert!(!small.admit_known(0));
+    }
+
+    #[test]
+    fn one_request_counts_again_while_the_others_go_on_the_last_count() {
+        let pending = PendingWebhooks::default();
+        pending.counted(10);
+        pending.known.lock().unwrap().as_mut().unwrap().at -= RECOUNT_AFTER;
+        assert!(!pending.admit_known(100), "the first after a second counts");
+        assert!(pending.admit_known(100), "the next goes on the last count");
+        assert!(pending.admit_known(100));
+        pending.count_failed();
+        assert!(
+            !pending.admit_known(100),
+            "a failed count is made by the next"
+        );
+        pending.counted(12);
+        assert!(pending.admit_known(100), "a fresh count stands");
+        pending.known.lock().unwrap().as_mut().unwrap().at -= RECOUNT_WITHIN;
+        assert!(
+            !pending.admit_known(100),
+            "a count that never came is made by all"
+        );
+        assert!(!pending.admit_known(100));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod collect;
 pub mod deliver;
 pub mod group_commit;
 pub mod handler;
+pub mod inserts;
 pub mod lease;
 pub mod verdict;
 
@@ -19,10 +20,9 @@ use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::{CallbackBody, Outcome};
 use sea_orm::ActiveEnum;
-use sea_orm::sea_query::{CommonTableExpression, Expr, ExprTrait, WithClause};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, QueryFilter, QueryOrder, QueryTrait, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -111,7 +111,7 @@ pub enum SubmitError {
 /// Records `new` and queues its collection. Answers only once both are done; if the push
 /// fails, the rows are removed again (a crash in between is the sweeper's to repair).
 pub async fn submit(
-    db: &DatabaseConnection,
+    inserts: &inserts::Inserts,
     queue: &Queue,
     config: &WebhookConfig,
     new: NewWebhook,
@@ -141,23 +141,28 @@ pub async fn submit(
         claimed_by: None,
         queued_task: Some(task.to_string()),
     };
-    let row = webhook::ActiveModel::from(created.clone());
-    let providers =
-        new.providers
-            .iter()
-            .enumerate()
-            .map(|(i, name)| webhook_provider::ActiveModel {
-                webhook_id: Set(id.clone()),
-                provider: Set(name.clone()),
-                position: Set(i as i32),
-                status: Set(ProviderStatus::Pending),
-                attempts: Set(0),
-                last_error: Set(None),
-                data: Set(None),
-                fetched_at: Set(None),
-                updated_at: Set(now),
-            });
-    insert_with_providers(db, row, providers).await?;
+    let providers = new
+        .providers
+        .iter()
+        .enumerate()
+        .map(|(i, name)| webhook_provider::Model {
+            webhook_id: id.clone(),
+            provider: name.clone(),
+            position: i as i32,
+            status: ProviderStatus::Pending,
+            attempts: 0,
+            last_error: None,
+            data: None,
+            fetched_at: None,
+            updated_at: now,
+        })
+        .collect();
+    let rows = inserts::NewRows {
+        webhook: created.clone(),
+        providers,
+    };
+    inserts.insert(rows).await?;
+    let db = inserts.db();
 
     let webhook_id = id.clone();
     let pushed = match new.wait_until {
@@ -175,32 +180,6 @@ pub async fn submit(
         return Err(error.into());
     }
     Ok(created)
-}
-
-/// Inserts a webhook and its provider rows, all or nothing. On Postgres that is one
-/// statement (the webhook's insert as a data-modifying CTE), one round trip instead of
-/// four (`BEGIN`, two inserts, `COMMIT`); SQLite's CTEs cannot insert, and there a local
-/// transaction costs no round trip.
-async fn insert_with_providers(
-    db: &DatabaseConnection,
-    row: webhook::ActiveModel,
-    providers: impl IntoIterator<Item = webhook_provider::ActiveModel>,
-) -> Result<(), DbErr> {
-    let webhook = webhook::Entity::insert(row).into_query();
-    let providers = webhook_provider::Entity::insert_many(providers).into_query();
-    if db.get_database_backend() == DbBackend::Postgres {
-        let created = CommonTableExpression::new()
-            .query(webhook)
-            .table_name("created_webhook")
-            .to_owned();
-        db.execute(&providers.with(WithClause::new().cte(created).to_owned()))
-            .await?;
-        return Ok(());
-    }
-    let txn = db.begin().await?;
-    txn.execute(&webhook).await?;
-    txn.execute(&providers).await?;
-    txn.commit().await
 }
 
 /// Why a redelivery was refused.

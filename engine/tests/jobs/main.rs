@@ -14,4 +14,5 @@ mod provider_outages;
 mod receiver_outages;
 mod retention;
 mod stream_runs;
+mod submissions;
 mod sweeper;
