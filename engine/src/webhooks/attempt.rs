@@ -10,7 +10,7 @@ use entity::webhook;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveEnum as _, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend,
-    DbErr, EntityTrait, QueryFilter, QueryTrait, Statement, TransactionTrait, UpdateMany,
+    DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait, UpdateMany,
 };
 
 use super::lease;
@@ -124,46 +124,6 @@ pub async fn begin(
         id: inserted.last_insert_id,
         unknown,
     }))
-}
-
-/// Postgres: makes `moved` (a collection's end that keeps the lease, narrowed to its row)
-/// and records attempt 1 `in_flight` on the same row, in one statement: the first attempt
-/// of a fresh collection has no earlier attempt to settle. The new attempt's id, or `None`
-/// when the lease is lost (nothing is written then).
-pub async fn begin_collected(
-    db: &DatabaseConnection,
-    moved: UpdateMany<webhook::Entity>,
-    webhook: &webhook::Model,
-    now: DateTime<Utc>,
-) -> Result<Option<i64>, DbErr> {
-    let moved = moved
-        .col_expr(webhook::Column::DeliveryAttempts, Expr::value(1))
-        .build(DbBackend::Postgres);
-    let mut values = moved.values.map(|v| v.0).unwrap_or_default();
-    let n = values.len();
-    let sql = format!(
-        r#"WITH moved AS ({} RETURNING "id")
-INSERT INTO "delivery_attempts"
-  ("webhook_id", "number", "trigger", "url", "started_at", "duration_ms", "status")
-SELECT "id", 1, ${}, ${}, ${}, 0, ${} FROM moved
-RETURNING "id""#,
-        moved.sql,
-        n + 1,
-        n + 2,
-        n + 3,
-        n + 4,
-    );
-    values.extend([
-        webhook.delivery_trigger.to_value().into(),
-        webhook.callback_url.as_str().into(),
-        now.into(),
-        AttemptStatus::InFlight.to_value().into(),
-    ]);
-    let statement = Statement::from_sql_and_values(DbBackend::Postgres, sql, values);
-    match db.query_one_raw(statement).await? {
-        Some(row) => Ok(Some(row.try_get("", "id")?)),
-        None => Ok(None),
-    }
 }
 
 /// The update recording what attempt `id` came to (also when it was meanwhile marked

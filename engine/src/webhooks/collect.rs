@@ -19,7 +19,7 @@ use crate::metrics;
 use crate::providers::Admission;
 use crate::queue::Queue;
 use crate::webhooks::deliver::Gate;
-use crate::webhooks::{self, Collect, Deliver, Recollect, attempt, group_commit, handler, lease};
+use crate::webhooks::{self, Collect, Deliver, Recollect, group_commit, handler, lease};
 
 /// Beyond the slowest provider's timeout, how long a collection holds its webhook.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
@@ -337,14 +337,17 @@ async fn finish_delivering(
         }
     };
     let until = now + super::deliver::lease(ctx);
-    let held = lease::Move::CollectedHeld {
-        until,
+    let begin = group_commit::Begin {
+        webhook_id: id.to_owned(),
         task: task.to_owned(),
+        until,
+        collected_at: now,
+        payload: end.payload,
+        attempt_limit: end.attempts,
+        trigger: moved.delivery_trigger,
+        url: moved.callback_url.clone(),
     };
-    let update = end
-        .columns(held.update(now)?)
-        .filter(lease::held_by(id, task));
-    let Some(attempt_id) = attempt::begin_collected(&ctx.db, update, &moved, now).await? else {
+    let Some(attempt_id) = ctx.group_commit.begin(begin).await? else {
         return lease_lost(id);
     };
     ended(id, end.outcome);

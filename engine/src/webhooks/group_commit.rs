@@ -1,11 +1,13 @@
 //! The webhook statements every collection makes, group-committed across jobs
 //! (`db::group`): the claim of a webhook (`lease`, with the provider rows a collection
-//! reads next), each provider's result, and (Postgres) a delivered attempt recorded with
-//! its webhook's move to `delivered`. Each job still awaits its own row before it goes on: a
+//! reads next), each provider's result, and (Postgres) a complete collection's end with
+//! its first attempt begun, and a delivered attempt recorded with its webhook's move to
+//! `delivered`. Each job still awaits its own row before it goes on: a
 //! result is stored before the collection moves, a claim won before any work.
 
 use chrono::{DateTime, Utc};
 use entity::lifecycle::Lifecycle;
+use entity::webhook::DeliveryTrigger;
 use entity::webhook_provider::ProviderStatus;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
 
@@ -47,11 +49,35 @@ pub struct Delivered {
     pub response_body: Option<String>,
 }
 
+/// A complete collection whose job makes the first attempt at once: the webhook moves to
+/// `delivering` (its lease kept by `task` until `until`) with attempt 1 recorded
+/// `in_flight`, before the POST.
+#[derive(Debug, Clone)]
+pub struct Begin {
+    /// The webhook.
+    pub webhook_id: String,
+    /// The queue task holding its lease.
+    pub task: String,
+    /// When the lease runs out.
+    pub until: DateTime<Utc>,
+    /// When the collection ended (the callback body's `completedAt`).
+    pub collected_at: DateTime<Utc>,
+    /// The frozen callback body.
+    pub payload: String,
+    /// Attempts allowed by the schedule.
+    pub attempt_limit: i32,
+    /// What triggered the delivery.
+    pub trigger: DeliveryTrigger,
+    /// The callback URL the attempt goes to.
+    pub url: String,
+}
+
 /// The groups of one process.
 #[derive(Clone)]
 pub struct GroupCommit {
     claims: Group<Claim, Option<Claimed>>,
     results: Group<Fetched, ()>,
+    begun: Group<Begin, Option<i64>>,
     delivered: Group<Delivered, bool>,
 }
 
@@ -67,9 +93,13 @@ impl GroupCommit {
         let delivered = Group::on(db, "deliveries", MAX_BATCH, |db, rows| {
             Box::pin(async move { delivered_all(&db, rows).await })
         });
+        let begun = Group::on(db, "first attempts", MAX_BATCH, |db, rows| {
+            Box::pin(async move { begin_all(&db, rows).await })
+        });
         GroupCommit {
             claims,
             results,
+            begun,
             delivered,
         }
     }
@@ -77,6 +107,13 @@ impl GroupCommit {
     /// Claims a webhook (see `lease`); what was claimed if won.
     pub async fn claim(&self, claim: Claim) -> Result<Option<Claimed>, DbErr> {
         self.claims.write(claim).await
+    }
+
+    /// Ends a complete collection and begins its first attempt if `task` still holds the
+    /// webhook (Postgres); the attempt's row id, or `None` when the lease is lost (nothing
+    /// is written then).
+    pub async fn begin(&self, begin: Begin) -> Result<Option<i64>, DbErr> {
+        self.begun.write(begin).await
     }
 
     /// Records a delivered attempt and moves its webhook to `delivered` if `task` still
@@ -181,5 +218,63 @@ RETURNING "webhooks"."id""#,
     Ok(rows
         .iter()
         .map(|row| ids.contains(&row.webhook_id))
+        .collect())
+}
+
+/// Ends every collection of `rows` whose lease its task still holds and records each one's
+/// attempt 1 `in_flight`: one statement (Postgres). Each row's attempt id, if it moved.
+async fn begin_all<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<Begin>,
+) -> Result<Vec<Option<i64>>, DbErr> {
+    use entity::delivery_attempt::AttemptStatus;
+    use entity::webhook::{WebhookOutcome, WebhookStatus};
+    WebhookStatus::check(WebhookStatus::Collecting, WebhookStatus::Delivering)
+        .map_err(|e| DbErr::Custom(e.to_string()))?;
+    let backend = db.get_database_backend();
+    let mut values: Vec<Value> = vec![
+        sea_orm::ActiveEnum::to_value(&WebhookStatus::Delivering).into(),
+        sea_orm::ActiveEnum::to_value(&WebhookStatus::Collecting).into(),
+        Utc::now().into(),
+        sea_orm::ActiveEnum::to_value(&WebhookOutcome::Completed).into(),
+        sea_orm::ActiveEnum::to_value(&AttemptStatus::InFlight).into(),
+    ];
+    for row in &rows {
+        values.push(row.webhook_id.clone().into());
+        values.push(row.task.clone().into());
+        values.push(row.until.into());
+        values.push(row.collected_at.into());
+        values.push(row.payload.clone().into());
+        values.push(row.attempt_limit.into());
+        values.push(sea_orm::ActiveEnum::to_value(&row.trigger).into());
+        values.push(row.url.clone().into());
+    }
+    let sql = format!(
+        r#"WITH v ("webhook_id", "task", "until", "collected_at", "payload", "attempt_limit", "trigger", "url") AS (VALUES {rows}),
+moved AS (
+  UPDATE "webhooks" SET "status" = $1, "next_run_at" = v."until", "claimed_by" = v."task",
+    "queued_task" = v."task", "updated_at" = v."collected_at", "outcome" = $4,
+    "collected_at" = v."collected_at", "payload" = v."payload",
+    "attempt_limit" = v."attempt_limit", "delivery_attempts" = 1
+  FROM v WHERE "webhooks"."id" = v."webhook_id" AND "webhooks"."claimed_by" = v."task"
+    AND "webhooks"."status" = $2
+  RETURNING "webhooks"."id", v."trigger", v."url")
+INSERT INTO "delivery_attempts"
+  ("webhook_id", "number", "trigger", "url", "started_at", "duration_ms", "status")
+SELECT "id", 1, "trigger", "url", $3, 0, $5 FROM moved
+RETURNING "id", "webhook_id""#,
+        rows = values_rows(backend, rows.len(), 8, 6),
+    );
+    let begun = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let mut ids = std::collections::HashMap::with_capacity(begun.len());
+    for row in begun {
+        let webhook: String = row.try_get("", "webhook_id")?;
+        ids.insert(webhook, row.try_get::<i64>("", "id")?);
+    }
+    Ok(rows
+        .iter()
+        .map(|row| ids.get(&row.webhook_id).copied())
         .collect())
 }
