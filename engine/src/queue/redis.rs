@@ -108,7 +108,15 @@ impl RedisQueue {
                 .batch_size(batch)
                 .heartbeat_interval(w.worker_heartbeat_interval)
                 .missed_heartbeats(w.worker_missed_heartbeats as usize)
-                .idempotency_ttl(Some(Duration::from_secs(24 * 3600))),
+                .idempotency_ttl(Some(Duration::from_secs(24 * 3600)))
+                // A fetch already moves a task into the worker's in-flight set, which is
+                // what orphan recovery reads. The lock after it only adds a "Running"
+                // status, and its script removes each task from the ready list with an
+                // LREM that scans the whole list: with a backlog of 10,000 ready, 58 µs of
+                // Redis per job, growing with the backlog.
+                .lock_tasks(false)
+                // Nothing subscribes: workers wake on their poll interval.
+                .emit_events(false),
         )
     }
 
