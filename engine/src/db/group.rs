@@ -36,6 +36,8 @@ struct Inner<I, O> {
     name: &'static str,
     /// The most rows in one batch (statements have a bound on their parameters).
     max: usize,
+    /// Whether batches are sized in powers of two (see `batch_size`).
+    powers_of_two: bool,
     run: Run<I, O>,
     state: Mutex<State<I, O>>,
 }
@@ -55,6 +57,7 @@ impl<I: Send + 'static, O: Send + 'static> Group<I, O> {
             inner: Arc::new(Inner {
                 name,
                 max: max.max(1),
+                powers_of_two: false,
                 run,
                 state: Mutex::new(State {
                     waiting: VecDeque::new(),
@@ -68,6 +71,19 @@ impl<I: Send + 'static, O: Send + 'static> Group<I, O> {
     pub fn on(db: &DatabaseConnection, name: &'static str, max: usize, run: RunOn<I, O>) -> Self {
         let db = db.clone();
         Self::new(name, max, Box::new(move |rows| run(db.clone(), rows)))
+    }
+
+    /// This group with batches sized in powers of two only (see `batch_size`); to be set
+    /// before the first write.
+    pub fn in_powers_of_two(self) -> Self {
+        let inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| panic!("in_powers_of_two is set on a group before it is shared"));
+        Group {
+            inner: Arc::new(Inner {
+                powers_of_two: true,
+                ..inner
+            }),
+        }
     }
 
     /// Writes `input` with whatever else is waiting; its own output once written.
@@ -105,6 +121,11 @@ impl<I: Send + 'static, O: Send + 'static> Inner<I, O> {
                     return;
                 }
                 let n = state.waiting.len().min(self.max);
+                let n = if self.powers_of_two {
+                    batch_size(n, self.max)
+                } else {
+                    n
+                };
                 state.waiting.drain(..n).collect()
             };
             let (inputs, replies): (Vec<I>, Vec<Reply<O>>) = batch.into_iter().unzip();
@@ -137,6 +158,18 @@ impl<I: Send + 'static, O: Send + 'static> Inner<I, O> {
             }
         }
     }
+}
+
+/// How many of `waiting` rows the next batch takes when batches are sized in powers of two:
+/// at most `max`, and a power of two (the rest go in the next batch, at once). Each batch size
+/// is its own statement text, which the driver prepares and caches per connection: with any
+/// size from 1 to 128, the api's submissions kept up to 128 statements per connection, and
+/// its memory after a burst doubled (27 -> 54 MB) and stayed. Powers of two keep 8; the
+/// price is more, smaller batches (and commits) when rows arrive spread out, which is why
+/// the workers' groups, whose rows arrive spread out, take any size.
+fn batch_size(waiting: usize, max: usize) -> usize {
+    let n = waiting.min(max).max(1);
+    1 << n.ilog2()
 }
 
 /// One batch's error for each of its rows (`DbErr` is not `Clone`), as transient or not as
@@ -175,6 +208,20 @@ mod tests {
                 })
             }),
         )
+    }
+
+    #[test]
+    fn batches_are_powers_of_two_up_to_the_maximum() {
+        let sizes: Vec<usize> = [1, 2, 3, 7, 8, 100, 256, 300]
+            .into_iter()
+            .map(|waiting| batch_size(waiting, 256))
+            .collect();
+        assert_eq!(sizes, [1, 2, 2, 4, 8, 64, 256, 256]);
+        assert_eq!(
+            batch_size(200, 100),
+            64,
+            "a maximum that is no power of two"
+        );
     }
 
     #[tokio::test]

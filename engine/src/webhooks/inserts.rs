@@ -38,6 +38,7 @@ impl Inserts {
             Group::on(db, "submissions", MAX_BATCH, |db, rows| {
                 Box::pin(async move { insert_all(&db, rows).await })
             })
+            .in_powers_of_two()
         });
         Inserts {
             db: db.clone(),
