@@ -18,9 +18,19 @@ use crate::helpers::{Mode, TestEngine};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing() {
+    // A failure (recorded on its own) and a success (recorded with the other deliveries
+    // finishing at that moment, group_commit::Delivered).
+    for status in [500, 200] {
+        lost_during_the_post(status).await;
+    }
+}
+
+/// The lease passes to another task while the receiver holds the POST, which it then
+/// answers with `status`.
+async fn lost_during_the_post(status: u16) {
     let engine = TestEngine::start(Mode::Production).await;
     let receiver =
-        receiver_answering(ResponseTemplate::new(500).set_delay(Duration::from_secs(2))).await;
+        receiver_answering(ResponseTemplate::new(status).set_delay(Duration::from_secs(2))).await;
     let db = engine.db();
     let now = Utc::now();
     let id = ulid::Ulid::generate().to_string();
@@ -83,7 +93,8 @@ async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing()
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.status, webhook::WebhookStatus::Delivering);
+    assert_eq!(row.status, webhook::WebhookStatus::Delivering, "{status}");
+    assert_eq!(row.delivered_at, None);
     assert_eq!(
         row.claimed_by.as_deref(),
         Some("another-task"),
@@ -96,7 +107,7 @@ async fn a_delivery_that_lost_its_lease_records_its_attempt_and_queues_nothing()
         .unwrap();
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert_eq!(attempts[0].status, AttemptStatus::Completed);
-    assert_eq!(attempts[0].status_code, Some(500));
+    assert_eq!(attempts[0].status_code, Some(i32::from(status)));
     // No retry was queued by the job that lost the lease: that is the holder's to decide.
     assert_eq!(engine.queued_tasks("deliver").await, 0);
 }
