@@ -30,6 +30,11 @@ pub struct MockConfig {
     /// (e.g. `gas=30s..90s`): the provider answers 503 in that window.
     #[arg(long, env = "MOCK_OUTAGES", value_delimiter = ',')]
     pub mock_outages: Vec<String>,
+
+    /// Requests per second each provider answers; above it, `429` with `Retry-After: 1`
+    /// (0: no limit).
+    #[arg(long, env = "MOCK_RATE_LIMIT", default_value_t = 0)]
+    pub mock_rate_limit: u32,
 }
 
 /// A provider's outage window, from the mock's start.
@@ -102,6 +107,9 @@ fn bills(provider: &str) -> Option<Value> {
 struct Counts {
     requests: u64,
     failures: u64,
+    limited: u64,
+    /// The second (since the mock's start) the window counts, and the requests in it.
+    window: (u64, u32),
 }
 
 struct Mock {
@@ -160,13 +168,29 @@ async fn provider(State(mock): State<Arc<Mock>>, Path(name): Path<String>) -> Re
         tokio::time::sleep(mock.config.mock_latency).await;
     }
     let failed = mock.down(&name) || fastrand::f64() < mock.config.mock_failure_rate;
-    {
+    let limited = {
+        let second = mock.started.elapsed().as_secs();
         let mut counts = mock.counts.lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(name.clone()).or_default();
         count.requests += 1;
-        count.failures += u64::from(failed);
-    }
-    if mock.down(&name) {
+        if count.window.0 != second {
+            count.window = (second, 0);
+        }
+        count.window.1 += 1;
+        let limit = mock.config.mock_rate_limit;
+        let limited = limit > 0 && count.window.1 > limit;
+        count.limited += u64::from(limited);
+        count.failures += u64::from(failed && !limited);
+        limited
+    };
+    if limited {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            Json(json!({"error": "rate limited"})),
+        )
+            .into_response()
+    } else if mock.down(&name) {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"error": "provider is down for maintenance"})),
@@ -218,7 +242,8 @@ async fn stats(State(mock): State<Arc<Mock>>) -> Json<Value> {
     let stats: serde_json::Map<String, Value> = counts
         .iter()
         .map(|(name, c)| {
-            let entry = json!({"requests": c.requests, "failures": c.failures});
+            let entry =
+                json!({"requests": c.requests, "failures": c.failures, "limited": c.limited});
             (name.clone(), entry)
         })
         .collect();
@@ -290,6 +315,31 @@ mod tests {
         let up = format!("{base}/admin/providers/gas/up");
         assert_eq!(status(reqwest::Method::POST, up).await, 200);
         assert_eq!(get("/providers/gas").await, 200);
+
+        let limited = start(&["--mock-failure-rate", "0", "--mock-rate-limit", "2"]).await;
+        let url = format!("{limited}/providers/gas");
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            answers.push(status(reqwest::Method::GET, url.clone()).await);
+        }
+        // Within one second (or two, if the run crossed a second): at most 2 answered each.
+        let over = answers.iter().filter(|&&s| s == 429).count();
+        assert!(
+            answers.iter().all(|s| [200, 429].contains(s)),
+            "{answers:?}"
+        );
+        assert!(over <= 1 && answers[0] == 200, "{answers:?}");
+        let limited_after = format!("{limited}/providers/internet");
+        let retry_after = reqwest::Client::new();
+        let mut seen = None;
+        for _ in 0..10 {
+            let answer = retry_after.get(&limited_after).send().await.unwrap();
+            if answer.status() == 429 {
+                seen = answer.headers().get("retry-after").cloned();
+                break;
+            }
+        }
+        assert_eq!(seen.unwrap(), "1", "above the limit: 429 with Retry-After");
 
         let failing = start(&["--mock-failure-rate", "1"]).await;
         let url = format!("{failing}/providers/gas");

@@ -3,9 +3,18 @@
 use super::Provider;
 use crate::error::error_chain;
 
-/// Why a provider fetch failed; every kind counts against the provider's health.
+/// Why a provider fetch failed; every kind but `Busy` counts against the provider's health.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The provider answered 429 or 503 with a `Retry-After`: it is up and asks to be
+    /// called again after this long. A wait, not a failure.
+    #[error("provider answered HTTP {status} and asked to be called again in {}s", .retry_after.as_secs())]
+    Busy {
+        /// Its status.
+        status: u16,
+        /// How long it asked to wait.
+        retry_after: std::time::Duration,
+    },
     /// The provider answered with a non-2xx status.
     #[error("provider answered HTTP {0}")]
     Status(u16),
@@ -59,7 +68,19 @@ impl ProviderClient {
         let response = request.send().await.map_err(|e| classify(e, provider))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(FetchError::Status(status.as_u16()));
+            let status = status.as_u16();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| crate::delivery::retry::parse_retry_after(v, chrono::Utc::now()));
+            return Err(match retry_after {
+                Some(retry_after) if status == 429 || status == 503 => FetchError::Busy {
+                    status,
+                    retry_after,
+                },
+                _ => FetchError::Status(status),
+            });
         }
         let body = self.read_body(response, provider).await?;
         let value: serde_json::Value =

@@ -13,7 +13,7 @@ use crate::context::JobContext;
 use crate::error::{JobError, retry_transient};
 use crate::lifecycle::transition;
 use crate::metrics;
-use crate::providers::Admission;
+use crate::providers::{Admission, FetchError};
 use crate::streams::{StreamTick, slot_after, slot_time};
 
 /// The handler of `StreamTick`. A failure ends the task; the sweeper re-arms the stream.
@@ -153,21 +153,17 @@ async fn fetch_slot(ctx: &JobContext, stream: &stream::Model, slot: i64) -> Resu
             .await?
         }
         Err(error) => {
+            // A provider asking to be called later is up: this run is skipped, not failed.
+            let status = match error {
+                FetchError::Busy { .. } => BatchStatus::Skipped,
+                _ => BatchStatus::Failed,
+            };
             let reason = error.to_string();
-            finish(
-                ctx,
-                &stream.id,
-                slot,
-                BatchStatus::Failed,
-                None,
-                Some(&reason),
-            )
-            .await?;
+            finish(ctx, &stream.id, slot, status, None, Some(&reason)).await?;
         }
     }
-    ctx.health
-        .settle(provider, admission, result.is_ok())
-        .await?;
+    let answered = matches!(result, Ok(_) | Err(FetchError::Busy { .. }));
+    ctx.health.settle(provider, admission, answered).await?;
     prune(ctx, &stream.id).await
 }
 

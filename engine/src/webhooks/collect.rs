@@ -17,6 +17,7 @@ use crate::error::JobError;
 use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
+use crate::providers::client::FetchError;
 use crate::queue::Queue;
 use crate::webhooks::deliver::Gate;
 use crate::webhooks::{self, Collect, Deliver, Recollect, group_commit, handler, lease};
@@ -137,9 +138,23 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
         Ok(data) => store_data(ctx, row, data).await?,
         Err(error) => store_failure(ctx, row, &error.to_string()).await?,
     }
+    // A provider asking to be called later answered: it is up, and this is no failure.
+    let busy = match &result {
+        Err(FetchError::Busy { retry_after, .. }) => Some(*retry_after),
+        _ => None,
+    };
     ctx.health
-        .settle(provider, admission, result.is_ok())
+        .settle(provider, admission, result.is_ok() || busy.is_some())
         .await?;
+    if let Some(retry_after) = busy {
+        let longest = ctx.config.providers.provider_cooldown_max;
+        let wait = Ord::min(retry_after, longest);
+        row.last_error = result.err().map(|e| e.to_string());
+        tracing::info!(webhook = %row.webhook_id, provider = %provider.name, ?wait, "provider asked to be called later; waiting without a failure");
+        return Ok(Fetch::Later(
+            Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+        ));
+    }
     match result {
         Ok(data) => {
             tracing::info!(webhook = %row.webhook_id, provider = %provider.name, probe, "provider data stored");

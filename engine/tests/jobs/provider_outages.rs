@@ -98,3 +98,51 @@ async fn a_long_outage_is_probed_not_hammered(mode: Mode) {
     let up = health.view("internet").await.unwrap();
     assert!(!up.down && up.failures == 0, "up again: {up:?}");
 }
+
+both_modes!(a_provider_asking_to_wait_is_waited_for_not_failed);
+async fn a_provider_asking_to_wait_is_waited_for_not_failed(mode: Mode) {
+    let (sources, hooks) = (
+        provider(&["/gas"], BILL, Duration::ZERO).await,
+        receiver(200).await,
+    );
+    // Three times 429 with Retry-After: 1, then the bill.
+    Mock::given(path("/gas"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&sources)
+        .await;
+    let engine = TestEngine::start_with(mode, |w| {
+        webhook_settings(w, &sources);
+        // Three failures would take it down: a provider asking to wait is no failure.
+        w.providers.provider_failure_threshold = 2;
+    })
+    .await;
+    let _workers = engine.run_workers();
+    let started = Instant::now();
+    let id = engine.submit(&["gas"], &hooks.uri()).await;
+    // While the provider asks to wait, no failure is ever on record.
+    while engine.webhook(&id).await.status != WebhookStatus::Delivered {
+        let health = engine.ctx.health.view("gas").await.unwrap();
+        assert!(
+            !health.down && health.failures == 0,
+            "no failure on record: {health:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "each Retry-After was waited: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(requests_to(&sources, "/gas").await, 4);
+    let webhook = engine.webhook(&id).await;
+    assert_eq!(
+        webhook.outcome,
+        Some(entity::webhook::WebhookOutcome::Completed)
+    );
+}
