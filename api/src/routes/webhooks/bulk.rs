@@ -61,6 +61,9 @@ async fn redeliver_matching(
         request.created_after,
         request.created_before,
     )?;
+    if let Some(reason) = filter.unknown_provider(&app.providers) {
+        return Err(ApiError::invalid_field("provider", reason));
+    }
     if !matches!(
         filter.status,
         Some(WebhookStatus::Parked | WebhookStatus::Delivered)

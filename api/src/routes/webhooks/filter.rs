@@ -86,6 +86,16 @@ impl WebhookFilter {
         })
     }
 
+    /// Why `provider` is refused, if it is not one of `providers` (the document lists the
+    /// configured ones as the only values).
+    pub fn unknown_provider(&self, providers: &engine::providers::Providers) -> Option<String> {
+        let name = self.provider.as_deref()?;
+        providers
+            .get(name)
+            .is_none()
+            .then(|| format!("must be a configured provider ({providers}), not `{name}`"))
+    }
+
     /// The condition selecting the filtered webhooks of `tenant` (every tenant's for `None`).
     pub fn condition(&self, tenant: Option<&str>) -> Condition {
         let mut condition = engine::webhooks::owned_by(tenant);

@@ -85,6 +85,10 @@ async fn bulk_redelivery_counts_then_redelivers_what_matches(mode: Mode) {
     assert_eq!(none["matched"], 0);
     let (status, refused) = bulk("a", json!({"status": "delivering"})).await;
     assert_eq!(status, 422, "{refused}");
+    // The document lists the configured providers as the only values.
+    let (status, refused) = bulk("a", json!({"provider": "AAA", "dryRun": true})).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["errors"][0]["field"], "provider");
     for limit in [json!(0), json!(10_001), json!(1.5), json!("2")] {
         let (status, refused) = bulk("a", json!({"limit": limit, "dryRun": true})).await;
         assert_eq!(status, 422, "{limit}: {refused}");
