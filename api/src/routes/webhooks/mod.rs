@@ -271,12 +271,7 @@ async fn list(
         parse_time("createdAfter", query.created_after.as_deref())?,
         parse_time("createdBefore", query.created_before.as_deref())?,
     )?;
-    if let Some(reason) = filter.unknown_provider(&app.providers) {
-        return Err(ApiError::InvalidParameter {
-            field: "provider",
-            reason,
-        });
-    }
+
     let newest_first = match query.order.as_deref().unwrap_or("asc") {
         "asc" => false,
         "desc" => true,
