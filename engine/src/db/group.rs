@@ -75,15 +75,11 @@ impl<I: Send + 'static, O: Send + 'static> Group<I, O> {
 
     /// This group with batches sized in powers of two only (see `batch_size`); to be set
     /// before the first write.
-    pub fn in_powers_of_two(self) -> Self {
-        let inner = Arc::try_unwrap(self.inner)
-            .unwrap_or_else(|_| panic!("in_powers_of_two is set on a group before it is shared"));
-        Group {
-            inner: Arc::new(Inner {
-                powers_of_two: true,
-                ..inner
-            }),
-        }
+    pub fn in_powers_of_two(mut self) -> Self {
+        Arc::get_mut(&mut self.inner)
+            .expect("in_powers_of_two is set on a group before it is shared")
+            .powers_of_two = true;
+        self
     }
 
     /// Writes `input` with whatever else is waiting; its own output once written.

@@ -32,6 +32,12 @@ pub enum FetchError {
     Body(String),
 }
 
+/// Whether a fetch's outcome says the provider is up: it sent data, or asked to be called
+/// later (`Busy`). What a provider's health records.
+pub fn answered(result: &Result<String, FetchError>) -> bool {
+    matches!(result, Ok(_) | Err(FetchError::Busy { .. }))
+}
+
 /// The HTTP client of every provider fetch; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ProviderClient {

@@ -13,7 +13,7 @@ use crate::context::JobContext;
 use crate::error::{JobError, retry_transient};
 use crate::lifecycle::transition;
 use crate::metrics;
-use crate::providers::{Admission, FetchError};
+use crate::providers::{Admission, FetchError, client};
 use crate::streams::{StreamTick, slot_after, slot_time};
 
 /// The handler of `StreamTick`. A failure ends the task; the sweeper re-arms the stream.
@@ -162,8 +162,9 @@ async fn fetch_slot(ctx: &JobContext, stream: &stream::Model, slot: i64) -> Resu
             finish(ctx, &stream.id, slot, status, None, Some(&reason)).await?;
         }
     }
-    let answered = matches!(result, Ok(_) | Err(FetchError::Busy { .. }));
-    ctx.health.settle(provider, admission, answered).await?;
+    ctx.health
+        .settle(provider, admission, client::answered(&result))
+        .await?;
     prune(ctx, &stream.id).await
 }
 

@@ -17,7 +17,7 @@ use crate::error::JobError;
 use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
-use crate::providers::client::FetchError;
+use crate::providers::client::{self, FetchError};
 use crate::queue::Queue;
 use crate::webhooks::deliver::Gate;
 use crate::webhooks::{self, Collect, Deliver, Recollect, group_commit, handler, lease};
@@ -138,29 +138,24 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
         Ok(data) => store_data(ctx, row, data).await?,
         Err(error) => store_failure(ctx, row, &error.to_string()).await?,
     }
-    // A provider asking to be called later answered: it is up, and this is no failure.
-    let busy = match &result {
-        Err(FetchError::Busy { retry_after, .. }) => Some(*retry_after),
-        _ => None,
-    };
     ctx.health
-        .settle(provider, admission, result.is_ok() || busy.is_some())
+        .settle(provider, admission, client::answered(&result))
         .await?;
-    if let Some(retry_after) = busy {
-        let longest = ctx.config.providers.provider_cooldown_max;
-        let wait = Ord::min(retry_after, longest);
-        row.last_error = result.err().map(|e| e.to_string());
-        tracing::info!(webhook = %row.webhook_id, provider = %provider.name, ?wait, "provider asked to be called later; waiting without a failure");
-        return Ok(Fetch::Later(
-            Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
-        ));
-    }
     match result {
         Ok(data) => {
             tracing::info!(webhook = %row.webhook_id, provider = %provider.name, probe, "provider data stored");
             row.status = ProviderStatus::Fetched;
             row.data = Some(data);
             Ok(Fetch::Stored)
+        }
+        // It asked to be called later: a wait, as for a probe, not a failure.
+        Err(error @ FetchError::Busy { retry_after, .. }) => {
+            let wait = Ord::min(retry_after, ctx.config.providers.provider_cooldown_max);
+            row.last_error = Some(error.to_string());
+            tracing::info!(webhook = %row.webhook_id, provider = %provider.name, ?wait, "provider asked to be called later; waiting without a failure");
+            Ok(Fetch::Later(
+                Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
+            ))
         }
         Err(error) => {
             row.last_error = Some(error.to_string());
@@ -294,6 +289,18 @@ struct End {
 }
 
 impl End {
+    /// `webhook` as the collection's end leaves it: delivering, with its body frozen.
+    fn applied_to(&self, webhook: &webhook::Model) -> webhook::Model {
+        webhook::Model {
+            status: WebhookStatus::Delivering,
+            outcome: Some(WebhookOutcome::from(self.outcome)),
+            collected_at: Some(self.now),
+            payload: Some(self.payload.clone()),
+            attempt_limit: self.attempts,
+            ..webhook.clone()
+        }
+    }
+
     /// `update` (a lease's move) with the collection's end set.
     fn columns(&self, update: UpdateMany<webhook::Entity>) -> UpdateMany<webhook::Entity> {
         update
@@ -321,12 +328,7 @@ async fn finish_delivering(
 ) -> Result<(), JobError> {
     let id = webhook.id.as_str();
     let now = end.now;
-    let mut moved = webhook.clone();
-    moved.status = WebhookStatus::Delivering;
-    moved.outcome = Some(WebhookOutcome::from(end.outcome));
-    moved.collected_at = Some(now);
-    moved.payload = Some(end.payload.clone());
-    moved.attempt_limit = end.attempts;
+    let mut moved = end.applied_to(webhook);
     let admitted = match super::deliver::admit(ctx, &moved).await? {
         Gate::Go(admitted) => admitted,
         Gate::Wait(until) => {

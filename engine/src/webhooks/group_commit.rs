@@ -135,9 +135,9 @@ async fn store_all<C: ConnectionTrait>(db: &C, fetched: Vec<Fetched>) -> Result<
     let backend = db.get_database_backend();
     let now = Utc::now();
     let mut values: Vec<Value> = vec![
-        sea_orm::ActiveEnum::to_value(&ProviderStatus::Fetched).into(),
+        status(&ProviderStatus::Fetched),
         now.into(),
-        sea_orm::ActiveEnum::to_value(&ProviderStatus::Pending).into(),
+        status(&ProviderStatus::Pending),
     ];
     for row in &fetched {
         values.push(row.webhook_id.clone().into());
@@ -177,11 +177,11 @@ async fn delivered_all<C: ConnectionTrait>(
     let backend = db.get_database_backend();
     let now = Utc::now();
     let mut values: Vec<Value> = vec![
-        sea_orm::ActiveEnum::to_value(&AttemptStatus::Completed).into(),
-        sea_orm::ActiveEnum::to_value(&AttemptStatus::InFlight).into(),
-        sea_orm::ActiveEnum::to_value(&AttemptStatus::Unknown).into(),
-        sea_orm::ActiveEnum::to_value(&WebhookStatus::Delivered).into(),
-        sea_orm::ActiveEnum::to_value(&WebhookStatus::Delivering).into(),
+        status(&AttemptStatus::Completed),
+        status(&AttemptStatus::InFlight),
+        status(&AttemptStatus::Unknown),
+        status(&WebhookStatus::Delivered),
+        status(&WebhookStatus::Delivering),
         now.into(),
     ];
     for row in &rows {
@@ -233,11 +233,11 @@ async fn begin_all<C: ConnectionTrait>(
         .map_err(|e| DbErr::Custom(e.to_string()))?;
     let backend = db.get_database_backend();
     let mut values: Vec<Value> = vec![
-        sea_orm::ActiveEnum::to_value(&WebhookStatus::Delivering).into(),
-        sea_orm::ActiveEnum::to_value(&WebhookStatus::Collecting).into(),
+        status(&WebhookStatus::Delivering),
+        status(&WebhookStatus::Collecting),
         Utc::now().into(),
-        sea_orm::ActiveEnum::to_value(&WebhookOutcome::Completed).into(),
-        sea_orm::ActiveEnum::to_value(&AttemptStatus::InFlight).into(),
+        status(&WebhookOutcome::Completed),
+        status(&AttemptStatus::InFlight),
     ];
     for row in &rows {
         values.push(row.webhook_id.clone().into());
@@ -246,7 +246,7 @@ async fn begin_all<C: ConnectionTrait>(
         values.push(row.collected_at.into());
         values.push(row.payload.clone().into());
         values.push(row.attempt_limit.into());
-        values.push(sea_orm::ActiveEnum::to_value(&row.trigger).into());
+        values.push(status(&row.trigger));
         values.push(row.url.clone().into());
     }
     let sql = format!(
@@ -277,4 +277,9 @@ RETURNING "id", "webhook_id""#,
         .iter()
         .map(|row| ids.get(&row.webhook_id).copied())
         .collect())
+}
+
+/// A stored enum's value, as a statement's parameter.
+fn status<E: sea_orm::ActiveEnum<Value = String>>(value: &E) -> Value {
+    value.to_value().into()
 }

@@ -4,6 +4,7 @@
 //! A batch the database refuses is written again row by row, so one bad row fails only
 //! its own submission.
 
+use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use sea_orm::sea_query::{CommonTableExpression, WithClause};
 use sea_orm::{
@@ -22,6 +23,28 @@ pub struct NewRows {
     pub webhook: webhook::Model,
     /// Its providers.
     pub providers: Vec<webhook_provider::Model>,
+}
+
+impl NewRows {
+    /// `webhook` with a pending row for each of `providers`, in that order.
+    pub fn pending(webhook: webhook::Model, providers: &[String]) -> Self {
+        let providers = providers
+            .iter()
+            .enumerate()
+            .map(|(i, name)| webhook_provider::Model {
+                webhook_id: webhook.id.clone(),
+                provider: name.clone(),
+                position: i as i32,
+                status: ProviderStatus::Pending,
+                attempts: 0,
+                last_error: None,
+                data: None,
+                fetched_at: None,
+                updated_at: webhook.created_at,
+            })
+            .collect();
+        NewRows { webhook, providers }
+    }
 }
 
 /// Inserts new webhooks, grouped on Postgres.

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use entity::webhook::{DeliveryTrigger, WebhookStatus};
-use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::{CallbackBody, Outcome};
 use sea_orm::ActiveEnum;
@@ -141,26 +140,7 @@ pub async fn submit(
         claimed_by: None,
         queued_task: Some(task.to_string()),
     };
-    let providers = new
-        .providers
-        .iter()
-        .enumerate()
-        .map(|(i, name)| webhook_provider::Model {
-            webhook_id: id.clone(),
-            provider: name.clone(),
-            position: i as i32,
-            status: ProviderStatus::Pending,
-            attempts: 0,
-            last_error: None,
-            data: None,
-            fetched_at: None,
-            updated_at: now,
-        })
-        .collect();
-    let rows = inserts::NewRows {
-        webhook: created.clone(),
-        providers,
-    };
+    let rows = inserts::NewRows::pending(created.clone(), &new.providers);
     inserts.insert(rows).await?;
     let db = inserts.db();
 

@@ -5,46 +5,34 @@ use chrono::Utc;
 use engine::both_modes;
 use engine::webhooks::inserts::{Inserts, NewRows};
 use entity::webhook::{self, DeliveryTrigger, WebhookStatus};
-use entity::webhook_provider::{self, ProviderStatus};
+use entity::webhook_provider;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
 use crate::helpers::{Mode, TestEngine};
 
 fn rows(id: &str) -> NewRows {
     let now = Utc::now();
-    NewRows {
-        webhook: webhook::Model {
-            id: id.to_owned(),
-            tenant_id: engine::tenants::DEFAULT_TENANT.into(),
-            callback_url: "http://127.0.0.1:9/hook".into(),
-            status: WebhookStatus::Collecting,
-            outcome: None,
-            created_at: now,
-            deadline_at: now,
-            collected_at: None,
-            delivered_at: None,
-            updated_at: now,
-            payload: None,
-            delivery_attempts: 0,
-            attempt_limit: 0,
-            delivery_trigger: DeliveryTrigger::Scheduled,
-            // Nobody's job: the sweeper is not running.
-            next_run_at: None,
-            claimed_by: None,
-            queued_task: None,
-        },
-        providers: vec![webhook_provider::Model {
-            webhook_id: id.to_owned(),
-            provider: "gas".into(),
-            position: 0,
-            status: ProviderStatus::Pending,
-            attempts: 0,
-            last_error: None,
-            data: None,
-            fetched_at: None,
-            updated_at: now,
-        }],
-    }
+    let webhook = webhook::Model {
+        id: id.to_owned(),
+        tenant_id: engine::tenants::DEFAULT_TENANT.into(),
+        callback_url: "http://127.0.0.1:9/hook".into(),
+        status: WebhookStatus::Collecting,
+        outcome: None,
+        created_at: now,
+        deadline_at: now,
+        collected_at: None,
+        delivered_at: None,
+        updated_at: now,
+        payload: None,
+        delivery_attempts: 0,
+        attempt_limit: 0,
+        delivery_trigger: DeliveryTrigger::Scheduled,
+        // Nobody's job: the sweeper is not running.
+        next_run_at: None,
+        claimed_by: None,
+        queued_task: None,
+    };
+    NewRows::pending(webhook, &["gas".to_owned()])
 }
 
 both_modes!(a_refused_submission_among_many_fails_alone);
