@@ -13,6 +13,7 @@ mod m20260101_000008_create_tenants;
 mod m20260101_000009_add_retention_indexes;
 mod m20260101_000010_delivery_records;
 mod m20260101_000011_console_indexes;
+mod m20260101_000012_lean_webhook_indexes;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000009_add_retention_indexes::Migration),
             Box::new(m20260101_000010_delivery_records::Migration),
             Box::new(m20260101_000011_console_indexes::Migration),
+            Box::new(m20260101_000012_lean_webhook_indexes::Migration),
         ]
     }
 }

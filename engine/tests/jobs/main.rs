@@ -13,6 +13,7 @@ mod lifecycle;
 mod provider_outages;
 mod receiver_outages;
 mod retention;
+mod schema;
 mod stream_runs;
 mod submissions;
 mod sweeper;
