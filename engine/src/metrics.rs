@@ -149,7 +149,8 @@ pub fn provider_request(provider: &str, ok: bool) {
         .increment(1);
 }
 
-/// A delivery attempt ended: `delivered`, `retrying` or `parked`.
+/// A delivery attempt ended: `delivered`, `retrying`, `snoozed` (the receiver asked to wait)
+/// or `parked`.
 pub fn delivery_attempt(result: &'static str, duration: Duration) {
     metrics::counter!("datahog_delivery_attempts_total", "result" => result).increment(1);
     metrics::histogram!("datahog_delivery_duration_seconds").record(duration.as_secs_f64());

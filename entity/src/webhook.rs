@@ -36,6 +36,9 @@ pub struct Model {
     pub delivery_attempts: i32,
     /// The attempt after which delivery parks.
     pub attempt_limit: i32,
+    /// Attempts the receiver answered with a request to wait (429 or 503 with
+    /// `Retry-After`), which were not counted in `delivery_attempts`.
+    pub delivery_snoozes: i32,
     /// What the next attempts are: scheduled, or manual after a redelivery.
     pub delivery_trigger: DeliveryTrigger,
     /// When the webhook's next job is due (or, while one runs, when its lease ends);

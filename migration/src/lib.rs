@@ -14,6 +14,7 @@ mod m20260101_000009_add_retention_indexes;
 mod m20260101_000010_delivery_records;
 mod m20260101_000011_console_indexes;
 mod m20260101_000012_lean_webhook_indexes;
+mod m20260101_000013_delivery_snoozes;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000010_delivery_records::Migration),
             Box::new(m20260101_000011_console_indexes::Migration),
             Box::new(m20260101_000012_lean_webhook_indexes::Migration),
+            Box::new(m20260101_000013_delivery_snoozes::Migration),
         ]
     }
 }

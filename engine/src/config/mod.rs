@@ -276,6 +276,12 @@ pub struct WebhookConfig {
     #[arg(long, env = "DELIVERY_RETRY_AFTER_MAX", default_value = "1h", value_parser = humantime::parse_duration)]
     pub delivery_retry_after_max: Duration,
 
+    /// How many times one webhook's receiver may ask to wait (429 or 503 with
+    /// `Retry-After`) without the attempt counting against the schedule; past it, such an
+    /// answer is a failed attempt like any other.
+    #[arg(long, env = "DELIVERY_SNOOZE_LIMIT", default_value_t = 10)]
+    pub delivery_snooze_limit: u32,
+
     /// Signing secret of the `default` tenant's callbacks, `whsec_<base64>` (applied at
     /// start whenever it changes). Required by workers with REDIS_URL; embedded mode
     /// creates one beside its database file when unset. Other tenants get their own.

@@ -58,6 +58,11 @@ impl AttemptResult {
     pub fn gone(&self) -> bool {
         self.status == Some(410)
     }
+
+    /// Whether the receiver asked to be called later: 429 or 503 with a `Retry-After`.
+    pub fn asks_to_wait(&self) -> bool {
+        matches!(self.status, Some(429 | 503)) && self.retry_after.is_some()
+    }
 }
 
 impl Sender {

@@ -42,9 +42,12 @@ pub fn host_of(url: &str) -> String {
 }
 
 /// Whether an attempt's outcome says a tenant's receiver at the host is up: it answered,
-/// with anything but a server error or a 429. A refused address says nothing.
+/// with anything but a server error or a 429, or asked to wait. A refused address says
+/// nothing.
 pub fn host_answered(result: &AttemptResult) -> Option<bool> {
     match result.status {
+        // A receiver asking to wait (429 or 503 with `Retry-After`) is up, as a provider is.
+        Some(_) if result.asks_to_wait() => Some(true),
         Some(status) => Some(status < 500 && status != 429),
         None if result.error_kind == Some(ErrorKind::RefusedAddress) => None,
         None => Some(false),

@@ -174,7 +174,13 @@ pub(crate) async fn post(
     drop(slot);
 
     let now = Utc::now();
-    let verdict = Verdict::of(settings, number, webhook.attempt_limit, &result, now);
+    let verdict = Verdict::of(
+        settings,
+        (number, webhook.attempt_limit),
+        webhook.delivery_snoozes,
+        &result,
+        now,
+    );
     // A task id only for a retry, the one verdict that queues another job.
     let (step, retry) = match verdict {
         Verdict::Delivered => (lease::Move::Delivered, None),
@@ -182,6 +188,14 @@ pub(crate) async fn post(
         Verdict::Retry(at) => {
             let next = Queue::task_id_due(at);
             let step = lease::Move::Retry {
+                at,
+                next: next.to_string(),
+            };
+            (step, Some((next, at)))
+        }
+        Verdict::Snooze(at) => {
+            let next = Queue::task_id_due(at);
+            let step = lease::Move::SnoozeAnswered {
                 at,
                 next: next.to_string(),
             };
@@ -214,7 +228,7 @@ async fn record(
     now: DateTime<Utc>,
 ) -> Result<bool, JobError> {
     let next_at = match step {
-        lease::Move::Retry { at, .. } => Some(*at),
+        lease::Move::Retry { at, .. } | lease::Move::SnoozeAnswered { at, .. } => Some(*at),
         _ => None,
     };
     let backend = ctx.db.get_database_backend();
@@ -279,6 +293,10 @@ fn report(id: &str, number: i32, result: &AttemptResult, verdict: Verdict) {
         Verdict::Retry(at) => {
             metrics::delivery_attempt("retrying", result.duration);
             tracing::warn!(webhook = %id, attempt = number, %outcome, error = ?result.error_message, next = %at, "callback attempt failed; retrying later");
+        }
+        Verdict::Snooze(at) => {
+            metrics::delivery_attempt("snoozed", result.duration);
+            tracing::info!(webhook = %id, attempt = number, %outcome, retry_after = ?result.retry_after, next = %at, "receiver asked to wait; the attempt is not counted");
         }
         Verdict::Park => {
             metrics::delivery_attempt("parked", result.duration);

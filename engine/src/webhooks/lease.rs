@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use entity::webhook::{self, WebhookStatus};
 use entity::webhook_provider;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, Statement, UpdateMany, Value,
@@ -144,6 +144,14 @@ pub enum Move {
         /// The queue task it is pushed as.
         next: String,
     },
+    /// The receiver answered asking to wait: a snooze that also gives back the attempt it
+    /// answered (counted as a snooze instead), the next one at `at`, as task `next`.
+    SnoozeAnswered {
+        /// When the next attempt is due.
+        at: DateTime<Utc>,
+        /// The queue task it is pushed as.
+        next: String,
+    },
     /// A failed attempt: another one at `at`, as task `next`.
     Retry {
         /// When the next attempt is due.
@@ -188,7 +196,7 @@ impl Move {
         use WebhookStatus::{Collecting, Delivered, Delivering, Parked};
         match self {
             Move::Snooze { .. } | Move::Requeue { .. } => None,
-            Move::Retry { .. } => Some((&[Delivering], Delivering)),
+            Move::Retry { .. } | Move::SnoozeAnswered { .. } => Some((&[Delivering], Delivering)),
             Move::Delivered => Some((&[Delivering], Delivered)),
             Move::Park => Some((&[Delivering], Parked)),
             Move::Collected { .. } | Move::CollectedHeld { .. } => {
@@ -212,9 +220,10 @@ impl Move {
         };
         // When the next job is due, as which task, and who holds the lease meanwhile.
         let (due, next, holder) = match self {
-            Move::Snooze { at, next } | Move::Retry { at, next } | Move::Collected { at, next } => {
-                (Some(*at), Some(next.clone()), None)
-            }
+            Move::Snooze { at, next }
+            | Move::SnoozeAnswered { at, next }
+            | Move::Retry { at, next }
+            | Move::Collected { at, next } => (Some(*at), Some(next.clone()), None),
             Move::CollectedHeld { until, task } => {
                 (Some(*until), Some(task.clone()), Some(task.clone()))
             }
@@ -226,8 +235,26 @@ impl Move {
             .col_expr(webhook::Column::ClaimedBy, Expr::value(holder))
             .col_expr(webhook::Column::QueuedTask, Expr::value(next))
             .col_expr(webhook::Column::UpdatedAt, Expr::value(now));
-        if matches!(self, Move::Delivered) {
-            update = update.col_expr(webhook::Column::DeliveredAt, Expr::value(Some(now)));
+        match self {
+            Move::Delivered => {
+                update = update.col_expr(webhook::Column::DeliveredAt, Expr::value(Some(now)));
+            }
+            Move::SnoozeAnswered { .. } => {
+                update = update
+                    .col_expr(
+                        webhook::Column::DeliveryAttempts,
+                        Expr::col(webhook::Column::DeliveryAttempts).sub(1),
+                    )
+                    .col_expr(
+                        webhook::Column::DeliverySnoozes,
+                        Expr::col(webhook::Column::DeliverySnoozes).add(1),
+                    );
+            }
+            // A redelivery's receiver may ask to wait as often as a first delivery's.
+            Move::Reopen { .. } => {
+                update = update.col_expr(webhook::Column::DeliverySnoozes, Expr::value(0));
+            }
+            _ => {}
         }
         Ok(update)
     }

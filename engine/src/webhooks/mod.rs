@@ -135,6 +135,7 @@ pub async fn submit(
         payload: None,
         delivery_attempts: 0,
         attempt_limit: 0,
+        delivery_snoozes: 0,
         delivery_trigger: DeliveryTrigger::Scheduled,
         next_run_at: Some(new.wait_until.unwrap_or(now)),
         claimed_by: None,

@@ -14,34 +14,48 @@ pub enum Verdict {
     Delivered,
     /// The next attempt is due then.
     Retry(DateTime<Utc>),
+    /// The receiver asked to wait (429 or 503 with `Retry-After`): the next attempt then,
+    /// and this one is not counted against the schedule.
+    Snooze(DateTime<Utc>),
     /// No attempt is left, or the receiver answered 410 Gone.
     Park,
 }
 
 impl Verdict {
-    /// The verdict on attempt `number` of at most `limit`, ended `now`: the schedule's next
-    /// delay (jittered), or later if the receiver asked (`Retry-After`, up to its maximum).
+    /// The verdict on attempt `number` of at most `limit`, ended `now`, after `snoozes`
+    /// earlier requests to wait: the wait the receiver asked for (429 or 503 with
+    /// `Retry-After`, up to its maximum) while it has snoozes left, else the schedule's next
+    /// delay (jittered), or later if the receiver asked.
     pub fn of(
         settings: &WebhookConfig,
-        number: i32,
-        limit: i32,
+        (number, limit): (i32, i32),
+        snoozes: i32,
         result: &AttemptResult,
         now: DateTime<Utc>,
     ) -> Self {
         if result.delivered() {
             return Verdict::Delivered;
         }
-        if result.gone() || number >= limit {
+        if result.gone() {
+            return Verdict::Park;
+        }
+        let asked = result
+            .retry_after
+            .as_deref()
+            .and_then(|v| retry::parse_retry_after(v, now));
+        if let Some(asked) = asked.filter(|_| result.asks_to_wait())
+            && i64::from(snoozes) < i64::from(settings.delivery_snooze_limit)
+        {
+            let wait = Ord::min(asked, settings.delivery_retry_after_max);
+            return Verdict::Snooze(now + wait);
+        }
+        if number >= limit {
             return Verdict::Park;
         }
         let Some(scheduled) = retry::delay_before(&settings.delivery_schedule, number as usize + 1)
         else {
             return Verdict::Park;
         };
-        let asked = result
-            .retry_after
-            .as_deref()
-            .and_then(|v| retry::parse_retry_after(v, now));
         Verdict::Retry(
             now + retry::next_delay(
                 retry::jittered(scheduled, settings.delivery_jitter),
@@ -55,7 +69,7 @@ impl Verdict {
     pub fn status(self) -> WebhookStatus {
         match self {
             Verdict::Delivered => WebhookStatus::Delivered,
-            Verdict::Retry(_) => WebhookStatus::Delivering,
+            Verdict::Retry(_) | Verdict::Snooze(_) => WebhookStatus::Delivering,
             Verdict::Park => WebhookStatus::Parked,
         }
     }
@@ -63,7 +77,7 @@ impl Verdict {
     /// When the next attempt is due, if there is one.
     pub fn next_at(self) -> Option<DateTime<Utc>> {
         match self {
-            Verdict::Retry(at) => Some(at),
+            Verdict::Retry(at) | Verdict::Snooze(at) => Some(at),
             Verdict::Delivered | Verdict::Park => None,
         }
     }
@@ -114,7 +128,7 @@ mod tests {
     fn a_2xx_is_delivered_whatever_attempt_it_was() {
         let now = Utc::now();
         assert_eq!(
-            Verdict::of(&settings(), 3, 3, &answered(204, None), now),
+            Verdict::of(&settings(), (3, 3), 0, &answered(204, None), now),
             Verdict::Delivered
         );
     }
@@ -125,14 +139,14 @@ mod tests {
         let s = settings();
         let failed = answered(500, None);
         assert_eq!(
-            Verdict::of(&s, 1, 3, &failed, now),
+            Verdict::of(&s, (1, 3), 0, &failed, now),
             Verdict::Retry(now + TimeDelta::seconds(5))
         );
         assert_eq!(
-            Verdict::of(&s, 2, 3, &failed, now),
+            Verdict::of(&s, (2, 3), 0, &failed, now),
             Verdict::Retry(now + TimeDelta::seconds(30))
         );
-        assert_eq!(Verdict::of(&s, 3, 3, &failed, now), Verdict::Park);
+        assert_eq!(Verdict::of(&s, (3, 3), 0, &failed, now), Verdict::Park);
         assert_eq!(Verdict::Park.status(), WebhookStatus::Parked);
         assert_eq!(Verdict::Park.next_at(), None);
     }
@@ -142,11 +156,46 @@ mod tests {
         let now = Utc::now();
         let s = settings();
         assert_eq!(
-            Verdict::of(&s, 1, 3, &answered(410, None), now),
+            Verdict::of(&s, (1, 3), 0, &answered(410, None), now),
             Verdict::Park
         );
-        let asked = Verdict::of(&s, 1, 3, &answered(429, Some("120")), now);
-        assert_eq!(asked, Verdict::Retry(now + TimeDelta::seconds(120)));
-        assert_eq!(asked.status(), WebhookStatus::Delivering);
+        // A 500 asking to wait is a failure; its Retry-After still lengthens the wait.
+        let failed = Verdict::of(&s, (1, 3), 0, &answered(500, Some("120")), now);
+        assert_eq!(failed, Verdict::Retry(now + TimeDelta::seconds(120)));
+        assert_eq!(failed.status(), WebhookStatus::Delivering);
+    }
+
+    #[test]
+    fn a_receiver_asking_to_wait_snoozes_until_its_snoozes_run_out() {
+        let now = Utc::now();
+        let s = settings();
+        for status in [429, 503] {
+            let asked = answered(status, Some("120"));
+            // Even on the last attempt: this one does not count.
+            assert_eq!(
+                Verdict::of(&s, (3, 3), 0, &asked, now),
+                Verdict::Snooze(now + TimeDelta::seconds(120))
+            );
+            let limit = s.delivery_snooze_limit as i32;
+            assert_eq!(
+                Verdict::of(&s, (1, 3), limit - 1, &asked, now),
+                Verdict::Snooze(now + TimeDelta::seconds(120))
+            );
+            // Spent: a failed attempt like any other, which still waits as asked.
+            assert_eq!(
+                Verdict::of(&s, (1, 3), limit, &asked, now),
+                Verdict::Retry(now + TimeDelta::seconds(120))
+            );
+            assert_eq!(Verdict::of(&s, (3, 3), limit, &asked, now), Verdict::Park);
+        }
+        // Without a Retry-After, a 429 is a failure.
+        assert_eq!(
+            Verdict::of(&s, (1, 3), 0, &answered(429, None), now),
+            Verdict::Retry(now + TimeDelta::seconds(5))
+        );
+        // A wait past the maximum is cut to it.
+        let long = Verdict::of(&s, (1, 3), 0, &answered(429, Some("86400")), now);
+        assert_eq!(long, Verdict::Snooze(now + TimeDelta::hours(1)));
+        assert_eq!(long.status(), WebhookStatus::Delivering);
     }
 }

@@ -48,6 +48,7 @@ async fn lost_during_the_post(status: u16) {
         payload: Set(Some(r#"{"id": "x"}"#.into())),
         delivery_attempts: Set(0),
         attempt_limit: Set(5),
+        delivery_snoozes: Set(0),
         delivery_trigger: Set(DeliveryTrigger::Scheduled),
         next_run_at: Set(Some(now)),
         claimed_by: Set(None),

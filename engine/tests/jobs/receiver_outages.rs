@@ -113,3 +113,109 @@ async fn a_receiver_that_is_down_sees_only_probes_then_gets_everything() {
     assert_eq!(posts, webhooks as usize + seen);
     assert_eq!(troubled_hosts(&engine).await, [], "the host is up again");
 }
+
+/// A receiver that answers `status` with `Retry-After: 1` to its first `asks` requests, then
+/// 200, keeping when each request came.
+struct AsksToWait {
+    status: u16,
+    asks: usize,
+    seen: Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl Respond for AsksToWait {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let mut seen = self.seen.lock().unwrap();
+        seen.push(Instant::now());
+        if seen.len() <= self.asks {
+            ResponseTemplate::new(self.status).insert_header("Retry-After", "1")
+        } else {
+            ResponseTemplate::new(200)
+        }
+    }
+}
+
+/// An engine whose schedule has one attempt only, delivering `gas` to a receiver asking
+/// to wait `asks` times with `status`; the webhook's id, the engine and what the receiver saw.
+async fn one_attempt_to(
+    mode: Mode,
+    status: u16,
+    asks: usize,
+    snooze_limit: u32,
+) -> (
+    String,
+    TestEngine,
+    Arc<std::sync::Mutex<Vec<Instant>>>,
+    wiremock::MockServer,
+    wiremock::MockServer,
+) {
+    let providers = provider(&["/gas"], "[1]", Duration::ZERO).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let receiver = receiver_answering(AsksToWait {
+        status,
+        asks,
+        seen: seen.clone(),
+    })
+    .await;
+    let gas = format!("gas={}/gas", providers.uri());
+    let engine = TestEngine::start_with(mode, move |c| {
+        c.providers.providers = vec![gas];
+        c.webhooks.delivery_schedule = vec![Duration::ZERO];
+        c.webhooks.delivery_snooze_limit = snooze_limit;
+    })
+    .await;
+    let id = engine
+        .submit(&["gas"], &format!("{}/hook", receiver.uri()))
+        .await;
+    (id, engine, seen, providers, receiver)
+}
+
+engine::both_modes!(a_receiver_asking_to_wait_is_waited_for_without_spending_attempts);
+async fn a_receiver_asking_to_wait_is_waited_for_without_spending_attempts(mode: Mode) {
+    for status in [429, 503] {
+        let (id, engine, seen, _providers, _receiver) = one_attempt_to(mode, status, 2, 10).await;
+        let _workers = engine.run_workers();
+        // One attempt in the schedule: only because the two asks did not count is the
+        // callback delivered instead of parked.
+        engine
+            .webhook_in(
+                &id,
+                webhook::WebhookStatus::Delivered,
+                Duration::from_secs(30),
+            )
+            .await;
+        let webhook = engine.webhook(&id).await;
+        assert_eq!(webhook.delivery_attempts, 1);
+        assert_eq!(webhook.delivery_snoozes, 2);
+        let attempts = engine.attempts(&id).await;
+        let codes: Vec<_> = attempts.iter().map(|a| a.status_code).collect();
+        assert_eq!(codes, [Some(status as i32), Some(status as i32), Some(200)]);
+        assert!(attempts.iter().all(|a| a.number == 1), "{attempts:?}");
+        // Each wait was the second the receiver asked for.
+        let seen = seen.lock().unwrap().clone();
+        for pair in seen.windows(2) {
+            let waited = pair[1] - pair[0];
+            assert!(waited >= Duration::from_millis(900), "{waited:?}");
+        }
+        // The host is not held as failing for asking to wait.
+        assert!(
+            engine.ctx.receivers.troubled().await.unwrap().is_empty(),
+            "{status}"
+        );
+    }
+}
+
+engine::both_modes!(a_receiver_asking_to_wait_past_the_snooze_limit_fails_the_attempt);
+async fn a_receiver_asking_to_wait_past_the_snooze_limit_fails_the_attempt(mode: Mode) {
+    let (id, engine, seen, _providers, _receiver) = one_attempt_to(mode, 429, 10, 1).await;
+    let _workers = engine.run_workers();
+    engine
+        .webhook_in(&id, webhook::WebhookStatus::Parked, Duration::from_secs(30))
+        .await;
+    let webhook = engine.webhook(&id).await;
+    assert_eq!(
+        (webhook.delivery_attempts, webhook.delivery_snoozes),
+        (1, 1)
+    );
+    assert_eq!(engine.attempts(&id).await.len(), 2);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}

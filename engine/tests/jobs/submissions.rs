@@ -26,6 +26,7 @@ fn rows(id: &str) -> NewRows {
         payload: None,
         delivery_attempts: 0,
         attempt_limit: 0,
+        delivery_snoozes: 0,
         delivery_trigger: DeliveryTrigger::Scheduled,
         // Nobody's job: the sweeper is not running.
         next_run_at: None,

@@ -87,7 +87,8 @@ pub struct ProviderProgress {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
-    /// Attempts so far, oldest first.
+    /// Attempts so far, oldest first. An attempt the receiver answered asking to wait (429
+    /// or 503 with `Retry-After`) is listed but not counted: the next one has its number.
     pub attempts: Vec<DeliveryAttempt>,
     /// When the next attempt is due, if one is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,6 +96,9 @@ pub struct Delivery {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// The attempt after which the webhook parks.
     pub attempt_limit: i32,
+    /// How many times the receiver asked to wait; past `DELIVERY_SNOOZE_LIMIT` such an
+    /// answer counts as a failed attempt.
+    pub snoozes: i32,
 }
 
 /// One POST to the callback URL.

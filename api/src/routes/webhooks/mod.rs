@@ -225,6 +225,7 @@ async fn show(
                 .collect(),
             next_attempt_at: webhook.next_run_at.filter(|_| delivering),
             attempt_limit: webhook.attempt_limit,
+            snoozes: webhook.delivery_snoozes,
         },
         callback_body,
         id: webhook.id,
