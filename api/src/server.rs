@@ -85,7 +85,7 @@ pub async fn run_announcing(
     let gate = Gate::new(config.store.embedded());
     let server = tokio::spawn(serve(
         listener,
-        gate.router(),
+        gate.clone(),
         ConnectionLimits::from(&config.http),
         shutdown.clone(),
     ));
@@ -245,7 +245,7 @@ impl From<&HttpConfig> for ConnectionLimits {
 /// `max_header_bytes`, and holds at most `max_connections` connections at once.
 async fn serve(
     listener: TcpListener,
-    app: axum::Router,
+    app: Gate,
     limits: ConnectionLimits,
     stop: CancellationToken,
 ) -> std::io::Result<()> {
