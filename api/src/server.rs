@@ -178,6 +178,14 @@ async fn open(
         None
     };
     let state = app_state(config, platform, keys);
+    if !config.http.memory_trim_interval.is_zero() {
+        // Detached: it stops with `shutdown`.
+        tokio::spawn(crate::memory::evict_expired_periodically(
+            state.clone(),
+            config.http.memory_trim_interval,
+            shutdown.child_token(),
+        ));
+    }
     Ok(Some((routes::router(state, &config.http), workers)))
 }
 

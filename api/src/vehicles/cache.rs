@@ -178,6 +178,12 @@ where
     K: Hash + Eq + Display + Copy + Send + Sync + 'static,
     V: Serialize + DeserializeOwned + Send + Sync + 'static,
 {
+    /// Drops this process's expired answers now: moka evicts them only as the cache is used,
+    /// so after a burst of distinct lookups they would hold their memory while idle.
+    pub async fn evict_expired(&self) {
+        self.local.run_pending_tasks().await;
+    }
+
     /// A cache named `name` (its metrics label) with the given bounds and optional shared tier.
     pub fn new(
         name: &'static str,
@@ -294,5 +300,22 @@ mod tests {
         let left = remaining(now_ms() - 45_000, bound);
         assert!(left <= Duration::from_secs(15) && left > Duration::from_secs(14));
         assert_eq!(remaining(now_ms() - 90_000, bound), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn expired_answers_are_dropped_without_another_lookup() {
+        let local_ttl = Duration::from_millis(50);
+        let cache: TieredCache<u32, u32> =
+            TieredCache::new("test", Duration::from_secs(60), local_ttl, 1_000, None);
+        for key in 0..100 {
+            let loaded = cache.get_or_load(key, || async move { Ok::<_, ()>(key) });
+            assert_eq!(loaded.await.unwrap().cached.value, key);
+        }
+        cache.local.run_pending_tasks().await;
+        assert_eq!(cache.local.entry_count(), 100);
+        // Expired past moka's timer wheel's finest step (about a second).
+        tokio::time::sleep(Duration::from_millis(2_500)).await;
+        cache.evict_expired().await;
+        assert_eq!(cache.local.entry_count(), 0);
     }
 }

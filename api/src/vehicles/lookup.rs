@@ -77,6 +77,11 @@ impl VehicleStates {
         Self { db, cache }
     }
 
+    /// Drops the cache's expired answers (see `TieredCache::evict_expired`).
+    pub async fn evict_expired(&self) {
+        self.cache.evict_expired().await;
+    }
+
     /// The state of `id` at `at`, and whether it came from a cache; an unknown vehicle or a
     /// time before its first state are `NotFound` errors.
     pub async fn state_at(
