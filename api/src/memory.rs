@@ -5,40 +5,32 @@
 //! peak long after the load: 48 MiB at rest, 105 MiB after a flood of half-sent requests,
 //! and still 105 MiB a minute later. `malloc_trim` hands the free pages back (49 MiB).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
-/// Every `every`, returns the allocator's free memory to the system until `stop` fires.
-pub async fn trim_periodically(every: Duration, stop: CancellationToken) {
+/// Every `every`, until `stop` fires: drops the vehicle cache's expired answers once the
+/// app is open (moka evicts only as the cache is used, so after a bench's distinct lookups
+/// they held ~20 MB of an idle api), then returns the allocator's free memory to the system.
+pub async fn trim_periodically(
+    every: Duration,
+    stop: CancellationToken,
+    app: Arc<OnceLock<AppState>>,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
+        }
+        if let Some(app) = app.get() {
+            app.vehicles.evict_expired().await;
         }
         // A walk of the heaps under their locks: off the runtime's threads.
-        if tokio::task::spawn_blocking(trim).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Every `every`, drops the vehicle cache's expired answers and gives their memory back,
-/// until `stop` fires: after a bench's distinct lookups they held ~20 MB of an idle api
-/// (moka evicts only as the cache is used).
-pub async fn evict_expired_periodically(state: AppState, every: Duration, stop: CancellationToken) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            _ = ticks.tick() => {}
-        }
-        state.vehicles.evict_expired().await;
         if tokio::task::spawn_blocking(trim).await.is_err() {
             return;
         }

@@ -1,7 +1,7 @@
 //! Starting and stopping the API: connect, (embedded) start the workers, serve until told
 //! to stop, then let in-flight requests finish.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -89,11 +89,14 @@ pub async fn run_announcing(
         ConnectionLimits::from(&config.http),
         shutdown.clone(),
     ));
+    // What the trim also tidies once the app is open: its vehicle cache.
+    let opened_state = Arc::new(OnceLock::new());
     if !config.http.memory_trim_interval.is_zero() {
         // Detached: it stops with `shutdown`.
         tokio::spawn(crate::memory::trim_periodically(
             config.http.memory_trim_interval,
             shutdown.child_token(),
+            opened_state.clone(),
         ));
     }
     let server = drain(server, shutdown.clone(), config.http.shutdown_timeout);
@@ -104,7 +107,8 @@ pub async fn run_announcing(
         served = &mut server => return served,
     };
     let workers = match opened {
-        Ok(Some((app, workers))) => {
+        Ok(Some((state, app, workers))) => {
+            let _ = opened_state.set(state);
             gate.open(app);
             announce();
             workers
@@ -139,12 +143,12 @@ pub async fn run_announcing(
 type Workers = JoinHandle<Result<(), RuntimeError>>;
 
 /// Once the database answers (`None` if `shutdown` fires first, the wait logged as the
-/// workers log theirs): the platform over it, the router over the platform and, embedded,
-/// the workers started.
+/// workers log theirs): the platform over it, the app's state and router over the platform
+/// and, embedded, the workers started.
 async fn open(
     config: &ApiConfig,
     shutdown: &CancellationToken,
-) -> Result<Option<(axum::Router, Option<Workers>)>, ServeError> {
+) -> Result<Option<(AppState, axum::Router, Option<Workers>)>, ServeError> {
     let Some(db) =
         engine::db::connect_patiently(&config.store, engine::db::Use::Requests, shutdown).await?
     else {
@@ -178,15 +182,11 @@ async fn open(
         None
     };
     let state = app_state(config, platform, keys);
-    if !config.http.memory_trim_interval.is_zero() {
-        // Detached: it stops with `shutdown`.
-        tokio::spawn(crate::memory::evict_expired_periodically(
-            state.clone(),
-            config.http.memory_trim_interval,
-            shutdown.child_token(),
-        ));
-    }
-    Ok(Some((routes::router(state, &config.http), workers)))
+    Ok(Some((
+        state.clone(),
+        routes::router(state, &config.http),
+        workers,
+    )))
 }
 
 /// What the handlers share: the platform's stores and health, the vehicle cache, the keys.

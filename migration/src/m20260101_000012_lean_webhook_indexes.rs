@@ -32,18 +32,6 @@ const PARTIAL: [(&str, &str, &str); 2] = [
     ),
 ];
 
-/// What `down` restores of the partial indexes: the same columns, every row.
-const WHOLE: [(&str, &str); 2] = [
-    (
-        "idx_webhooks_status_next_run",
-        "webhooks (status, next_run_at)",
-    ),
-    (
-        "idx_webhooks_status_updated",
-        "webhooks (status, updated_at)",
-    ),
-];
-
 /// The indexes nothing reads any more: (name, table and columns).
 const UNUSED: [(&str, &str); 2] = [
     ("idx_webhooks_delivered_at", "webhooks (delivered_at)"),
@@ -86,7 +74,8 @@ impl MigrationTrait for Migration {
             )
             .await?;
         }
-        for (name, on) in WHOLE {
+        // The partial indexes as they were: the same columns, every row.
+        for (name, on, _) in PARTIAL {
             db.execute_unprepared(&format!("DROP INDEX {name}")).await?;
             db.execute_unprepared(&format!("CREATE INDEX {name} ON {on}"))
                 .await?;

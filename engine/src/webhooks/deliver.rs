@@ -181,23 +181,16 @@ pub(crate) async fn post(
         &result,
         now,
     );
-    // A task id only for a retry, the one verdict that queues another job.
+    // A task id only for a retry or a snooze, the verdicts that queue another job.
     let (step, retry) = match verdict {
         Verdict::Delivered => (lease::Move::Delivered, None),
         Verdict::Park => (lease::Move::Park, None),
-        Verdict::Retry(at) => {
+        Verdict::Retry(at) | Verdict::Snooze(at) => {
             let next = Queue::task_id_due(at);
-            let step = lease::Move::Retry {
-                at,
-                next: next.to_string(),
-            };
-            (step, Some((next, at)))
-        }
-        Verdict::Snooze(at) => {
-            let next = Queue::task_id_due(at);
-            let step = lease::Move::SnoozeAnswered {
-                at,
-                next: next.to_string(),
+            let task = next.to_string();
+            let step = match verdict {
+                Verdict::Snooze(_) => lease::Move::SnoozeAnswered { at, next: task },
+                _ => lease::Move::Retry { at, next: task },
             };
             (step, Some((next, at)))
         }
