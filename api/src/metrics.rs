@@ -64,6 +64,26 @@ fn describe() {
         "datahog_webhooks",
         "Webhooks by status, every tenant's, read when /metrics is scraped"
     );
+    describe_gauge!(
+        "datahog_webhooks_waiting",
+        "Webhooks waiting without spending an attempt, by reason: a provider or receiver down, paused, at its limit, or asking to wait"
+    );
+    describe_gauge!(
+        "datahog_provider_paused",
+        "1 while the operator has a provider paused (in maintenance)"
+    );
+    describe_gauge!(
+        "datahog_provider_limit",
+        "The operator's limit on a provider, by limit (concurrent, per_second); 0 is unlimited"
+    );
+    describe_gauge!(
+        "datahog_receivers_paused",
+        "Receiver hosts the tenants have paused"
+    );
+    describe_gauge!(
+        "datahog_receivers_limited",
+        "Receiver hosts the tenants have set limits on"
+    );
     describe_gauge!("datahog_queue_ready_jobs", "Jobs ready to run, by queue");
     describe_gauge!(
         "datahog_queue_scheduled_jobs",
@@ -244,6 +264,7 @@ pub async fn record_platform_gauges(state: &AppState) {
         }
         Err(error) => tracing::warn!(%error, "cannot read the queue depths"),
     }
+    record_flow_gauges(state).await;
     for provider in state.providers.iter() {
         match state.health.view(&provider.name).await {
             Ok(view) => {
@@ -261,5 +282,57 @@ pub async fn record_platform_gauges(state: &AppState) {
             }
             Err(error) => tracing::warn!(%error, "cannot read provider health"),
         }
+    }
+}
+
+/// Sets the flow-control gauges: webhooks waiting by reason, each provider's pause and
+/// limits, and how many receiver hosts the tenants paused or limited.
+async fn record_flow_gauges(state: &AppState) {
+    use engine::flow::manage;
+    use entity::webhook::Waiting;
+    use sea_orm::{ActiveEnum, Iterable};
+    match manage::waiting(&state.db, None).await {
+        Ok(rows) => {
+            for reason in Waiting::iter() {
+                let count: i64 = rows
+                    .iter()
+                    .filter(|r| r.waiting_for == reason)
+                    .map(|r| r.count)
+                    .sum();
+                metrics::gauge!("datahog_webhooks_waiting", "reason" => reason.to_value())
+                    .set(count as f64);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot count waiting webhooks"),
+    }
+    match manage::providers(&state.db).await {
+        Ok(settings) => {
+            for provider in state.providers.iter() {
+                let set = settings.iter().find(|s| s.provider == provider.name);
+                let name = provider.name.clone();
+                let paused = set.is_some_and(|s| s.paused_at.is_some());
+                metrics::gauge!("datahog_provider_paused", "provider" => name.clone())
+                    .set(if paused { 1.0 } else { 0.0 });
+                let concurrent = set.and_then(|s| s.max_concurrent).map_or(0.0, f64::from);
+                metrics::gauge!("datahog_provider_limit", "provider" => name.clone(), "limit" => "concurrent")
+                    .set(concurrent);
+                let rate = set.and_then(|s| s.max_per_second).unwrap_or(0.0);
+                metrics::gauge!("datahog_provider_limit", "provider" => name, "limit" => "per_second")
+                    .set(rate);
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the provider settings"),
+    }
+    match manage::receivers(&state.db, None).await {
+        Ok(settings) => {
+            let paused = settings.iter().filter(|s| s.paused_at.is_some()).count();
+            let limited = settings
+                .iter()
+                .filter(|s| s.max_concurrent.is_some() || s.max_per_second.is_some())
+                .count();
+            metrics::gauge!("datahog_receivers_paused").set(paused as f64);
+            metrics::gauge!("datahog_receivers_limited").set(limited as f64);
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the receiver settings"),
     }
 }

@@ -217,6 +217,7 @@ fn app_state(config: &ApiConfig, platform: Platform, keys: Arc<KeyRing>) -> AppS
         providers: platform.providers,
         health: platform.health,
         receivers: platform.receivers,
+        flow: platform.flow,
         allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
         webhooks: config.worker.webhooks.clone(),
         streams: config.worker.streams.clone(),

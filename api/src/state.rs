@@ -57,6 +57,8 @@ pub struct Shared {
     pub health: ProviderHealth,
     /// Receiver hosts' health, as the workers share it.
     pub receivers: Receivers,
+    /// Providers' and receivers' limits and pauses, shared with embedded workers.
+    pub flow: engine::flow::Flow,
     /// Webhook settings.
     pub webhooks: WebhookConfig,
     /// Stream settings.

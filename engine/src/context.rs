@@ -11,6 +11,7 @@ use crate::delivery::Sender;
 use crate::delivery::receivers::Receivers;
 use crate::delivery::secrets::SigningSecrets;
 use crate::delivery::signature::Secret;
+use crate::flow::Flow;
 use crate::platform::Platform;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
 use crate::queue::{Queue, QueueError};
@@ -43,6 +44,8 @@ pub struct JobContext {
     pub group_commit: GroupCommit,
     /// The tenants' signing secrets, cached for a second.
     pub secrets: SigningSecrets,
+    /// Providers' and receivers' limits and pauses.
+    pub flow: Flow,
 }
 
 /// Why the workers' context could not be built.
@@ -106,6 +109,7 @@ impl JobContext {
             config: Arc::new(config.clone()),
             group_commit: GroupCommit::new(&platform.db),
             secrets: SigningSecrets::default(),
+            flow: platform.flow.clone(),
         })
     }
 }

@@ -51,6 +51,9 @@ pub enum JobError {
     /// Provider health could not be read or written.
     #[error(transparent)]
     Health(#[from] crate::providers::health::HealthError),
+    /// A provider's or receiver's limits could not be applied.
+    #[error(transparent)]
+    Limit(#[from] crate::flow::limiter::LimitError),
     /// A callback body could not be built.
     #[error("callback body: {0}")]
     Payload(String),
@@ -66,6 +69,16 @@ impl From<crate::delivery::secrets::SecretsError> for JobError {
     }
 }
 
+impl From<crate::flow::wake::WakeError> for JobError {
+    fn from(error: crate::flow::wake::WakeError) -> Self {
+        use crate::flow::wake::WakeError;
+        match error {
+            WakeError::Database(error) => JobError::Database(error),
+            WakeError::Queue(error) => JobError::Queue(error),
+        }
+    }
+}
+
 impl JobError {
     /// Whether trying again soon may succeed: a store that did not answer, not a bug or
     /// bad data.
@@ -75,7 +88,7 @@ impl JobError {
                 error,
                 DbErr::Conn(_) | DbErr::ConnectionAcquire(_) | DbErr::Exec(_) | DbErr::Query(_)
             ),
-            JobError::Queue(_) | JobError::Health(_) => true,
+            JobError::Queue(_) | JobError::Health(_) | JobError::Limit(_) => true,
             JobError::Flush(_) | JobError::Payload(_) => false,
         }
     }

@@ -16,6 +16,7 @@ pub mod db;
 pub mod delivery;
 pub mod dependencies;
 pub mod error;
+pub mod flow;
 pub mod health;
 pub mod lifecycle;
 pub mod listen;

@@ -77,7 +77,11 @@ fn describe() {
     );
     describe_counter!(
         "datahog_delivery_deferred_total",
-        "Deliveries put off because their receiver host is down (no attempt spent)"
+        "Deliveries put off without spending an attempt, by reason (receiver down, paused, at its limit, asking to wait)"
+    );
+    describe_counter!(
+        "datahog_collection_deferred_total",
+        "Collections put off without spending a provider attempt, by reason (provider down, paused, at its limit, asking to wait)"
     );
     describe_counter!(
         "datahog_webhook_collections_total",
@@ -161,9 +165,18 @@ pub fn tasks_promoted(moved: u64) {
     metrics::counter!("datahog_queue_promoted_total").increment(moved);
 }
 
-/// A delivery waited for its receiver host's circuit instead of being attempted.
-pub fn delivery_deferred() {
-    metrics::counter!("datahog_delivery_deferred_total").increment(1);
+/// A delivery waited for `reason` instead of being attempted.
+pub fn delivery_deferred(reason: entity::webhook::Waiting) {
+    use sea_orm::ActiveEnum;
+    metrics::counter!("datahog_delivery_deferred_total", "reason" => reason.to_value())
+        .increment(1);
+}
+
+/// A collection waited for `reason` instead of fetching a provider.
+pub fn collection_deferred(reason: entity::webhook::Waiting) {
+    use sea_orm::ActiveEnum;
+    metrics::counter!("datahog_collection_deferred_total", "reason" => reason.to_value())
+        .increment(1);
 }
 
 /// A stream run ended: `complete`, `failed` or `skipped`.

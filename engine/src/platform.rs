@@ -10,6 +10,7 @@ use crate::counters::CounterBuffer;
 use crate::delivery::receivers::Receivers;
 use crate::delivery::secret_file::signing_secret;
 use crate::delivery::signature::Secret;
+use crate::flow::Flow;
 use crate::providers::{ProviderHealth, Providers};
 use crate::queue::Queue;
 
@@ -30,6 +31,8 @@ pub struct Platform {
     pub receivers: Receivers,
     /// The configured data providers.
     pub providers: Providers,
+    /// Providers' and receivers' limits and pauses, shared by the api and the workers.
+    pub flow: Flow,
     /// The `default` tenant's secret: configured, or (embedded) kept beside the database;
     /// none in production without `WEBHOOK_SECRET`.
     pub default_secret: Option<Secret>,
@@ -61,7 +64,8 @@ impl Platform {
         let platform = Platform {
             counters: CounterBuffer::new(redis.clone(), &store.redis_prefix, &db),
             health: ProviderHealth::new(redis.clone(), &store.redis_prefix, &worker.providers),
-            receivers: Receivers::new(redis, &store.redis_prefix, &worker.webhooks),
+            receivers: Receivers::new(redis.clone(), &store.redis_prefix, &worker.webhooks),
+            flow: Flow::new(&db, redis, &store.redis_prefix),
             providers,
             default_secret,
             queue,

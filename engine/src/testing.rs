@@ -252,6 +252,7 @@ pub async fn submit(
         providers: providers.iter().map(|&p| p.to_owned()).collect(),
         callback_url: CallbackUrl::parse(callback, true).expect("a callback URL"),
         wait_until: None,
+        ordering_key: None,
     };
     let inserts = webhooks::inserts::Inserts::new(db);
     match webhooks::submit(&inserts, queue, config, new).await {

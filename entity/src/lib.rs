@@ -10,6 +10,8 @@ pub mod delivery_attempt;
 pub mod idempotency_record;
 pub mod lifecycle;
 pub mod maintenance_run;
+pub mod provider_setting;
+pub mod receiver_setting;
 pub mod signing_secret;
 pub mod state_log;
 pub mod stream;

@@ -49,6 +49,46 @@ pub struct Model {
     /// The queue task its next job was pushed as, so the sweeper can tell a job waiting
     /// in a backlog from a lost one.
     pub queued_task: Option<String>,
+    /// While its next job waits on flow control or health rather than a schedule: why.
+    pub waiting_for: Option<Waiting>,
+    /// What it waits on: the provider's name, the receiver's host, or the ordering key.
+    pub waiting_on: Option<String>,
+    /// The submission's ordering key: the tenant's callbacks with the same key are
+    /// delivered one at a time, in submission order.
+    pub ordering_key: Option<String>,
+}
+
+/// Why a webhook waits without spending an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Waiting {
+    /// A provider it lacks is down until its next probe.
+    #[sea_orm(string_value = "provider_down")]
+    ProviderDown,
+    /// A provider it lacks is at the operator's limit.
+    #[sea_orm(string_value = "provider_limit")]
+    ProviderLimit,
+    /// A provider it lacks is paused by the operator.
+    #[sea_orm(string_value = "provider_paused")]
+    ProviderPaused,
+    /// A provider it lacks asked to be called later (429 or 503 with `Retry-After`).
+    #[sea_orm(string_value = "provider_busy")]
+    ProviderBusy,
+    /// Its receiver is down until its next probe.
+    #[sea_orm(string_value = "receiver_down")]
+    ReceiverDown,
+    /// Its receiver is at the tenant's limit.
+    #[sea_orm(string_value = "receiver_limit")]
+    ReceiverLimit,
+    /// Its receiver is paused by the tenant.
+    #[sea_orm(string_value = "receiver_paused")]
+    ReceiverPaused,
+    /// Its receiver asked to be called later (429 or 503 with `Retry-After`).
+    #[sea_orm(string_value = "receiver_busy")]
+    ReceiverBusy,
+    /// An earlier webhook with its ordering key is not delivered or parked yet.
+    #[sea_orm(string_value = "ordering")]
+    Ordering,
 }
 
 /// How a collection ended.

@@ -15,6 +15,7 @@ mod m20260101_000010_delivery_records;
 mod m20260101_000011_console_indexes;
 mod m20260101_000012_lean_webhook_indexes;
 mod m20260101_000013_delivery_snoozes;
+mod m20260101_000014_flow_control;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000011_console_indexes::Migration),
             Box::new(m20260101_000012_lean_webhook_indexes::Migration),
             Box::new(m20260101_000013_delivery_snoozes::Migration),
+            Box::new(m20260101_000014_flow_control::Migration),
         ]
     }
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod console;
 mod contract;
+mod controls;
 pub mod counters;
 pub mod ops;
 pub mod providers;

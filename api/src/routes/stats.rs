@@ -74,7 +74,7 @@ async fn show(State(app): State<AppState>, scope: Scope) -> Result<Json<Stats>, 
         last_hour,
         queues,
         workers,
-        providers: providers::statuses(&app, operator).await?,
+        providers: providers::statuses(&app, operator, tenant).await?,
         counters: CounterFlushStats {
             last_flush_at: last_flush.as_ref().map(|f| f.applied_at),
             // Every tenant's keys: how busy the others are is not a tenant's business.

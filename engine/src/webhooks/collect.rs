@@ -5,15 +5,18 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::{DateTime, Utc};
-use entity::webhook::{WebhookOutcome, WebhookStatus};
+use entity::webhook::{Waiting, WebhookOutcome, WebhookStatus};
 use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::Outcome;
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, TransactionTrait, UpdateMany};
+use sea_orm::{
+    ActiveEnum as _, ColumnTrait, DbBackend, EntityTrait, QueryFilter, TransactionTrait, UpdateMany,
+};
 
 use crate::context::JobContext;
 use crate::error::JobError;
+use crate::flow;
 use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::Admission;
@@ -29,8 +32,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 enum Fetch {
     /// Its data is stored.
     Stored,
-    /// Not yet: try again at this time.
-    Later(DateTime<Utc>),
+    /// Not yet: try again at this time, waiting on the provider (or retrying a failure).
+    Later(DateTime<Utc>, Option<lease::Wait>),
 }
 
 /// The handler of `Collect`.
@@ -77,7 +80,8 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         .filter(|row| row.status == ProviderStatus::Pending)
         .count();
 
-    let mut next = None;
+    // The soonest provider to try again, and what it waits on.
+    let mut next: Option<(DateTime<Utc>, Option<lease::Wait>)> = None;
     let in_time = Utc::now() < webhook.deadline_at;
     if in_time {
         let fetches = rows
@@ -85,8 +89,10 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
             .filter(|row| row.status == ProviderStatus::Pending)
             .map(|row| fetch(ctx, row));
         for fetched in futures::future::join_all(fetches).await {
-            if let Fetch::Later(at) = fetched? {
-                next = Some(next.map_or(at, |n: DateTime<Utc>| Ord::min(n, at)));
+            if let Fetch::Later(at, wait) = fetched?
+                && next.as_ref().is_none_or(|(n, _)| at < *n)
+            {
+                next = Some((at, wait));
             }
         }
     }
@@ -95,12 +101,18 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         None if in_time || pending == 0 => {
             finish(ctx, &webhook, &rows, task, Outcome::Completed).await
         }
-        Some(at) if Utc::now() < webhook.deadline_at => {
-            let at = Ord::min(at, webhook.deadline_at);
+        Some((at, wait)) if Utc::now() < webhook.deadline_at => {
+            // Past the deadline it no longer waits on anything: it ends then.
+            let (at, wait) = if at >= webhook.deadline_at {
+                (webhook.deadline_at, None)
+            } else {
+                (at, wait)
+            };
             let next = Queue::task_id_waiting(at, webhook.created_at);
             let snooze = lease::Move::Snooze {
                 at,
                 next: next.to_string(),
+                wait,
             };
             if snooze.make(&ctx.db, id, task).await? {
                 tracing::info!(webhook = %id, next = %at, "providers missing; collection continues later");
@@ -124,15 +136,47 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
         let error = format!("provider `{}` is no longer configured", row.provider);
         store_failure(ctx, row, &error).await?;
         let retry = ctx.config.providers.provider_cooldown_max;
-        return Ok(Fetch::Later(Utc::now() + retry));
+        return Ok(Fetch::Later(Utc::now() + retry, None));
     };
+    let waits = |why: Waiting, at: DateTime<Utc>| {
+        metrics::collection_deferred(why);
+        let on = provider.name.clone();
+        Ok(Fetch::Later(at, Some(lease::Wait { why, on })))
+    };
+    let control = ctx.flow.controls.provider(&provider.name).await;
+    if control.is_some_and(|c| c.paused) {
+        tracing::debug!(webhook = %row.webhook_id, provider = %provider.name, "provider paused; waiting");
+        let at = Utc::now() + flow::PAUSE_RECHECK + flow::jitter(flow::PAUSE_RECHECK, 10);
+        return waits(Waiting::ProviderPaused, at);
+    }
+    let mut limited = None;
+    if let Some(limits) = control.map(|c| c.limits).filter(|l| !l.is_none()) {
+        let key = format!("provider:{}", provider.name);
+        match ctx
+            .flow
+            .limiter
+            .acquire(&key, limits, provider.timeout + LEASE_MARGIN)
+            .await?
+        {
+            flow::Grant::Go { after, slot } => {
+                tokio::time::sleep(after).await;
+                limited = slot;
+            }
+            flow::Grant::Wait(wait) => {
+                tracing::debug!(webhook = %row.webhook_id, provider = %provider.name, ?wait, "provider at its limit; waiting");
+                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                return waits(Waiting::ProviderLimit, at);
+            }
+        }
+    }
     let admission = ctx.health.admit(provider).await?;
     if let Admission::Wait(until) = admission {
         tracing::debug!(webhook = %row.webhook_id, provider = %provider.name, %until, "provider down; waiting");
-        return Ok(Fetch::Later(until));
+        return waits(Waiting::ProviderDown, until);
     }
     let probe = admission == Admission::Probe;
     let result = ctx.client.fetch(provider).await;
+    drop(limited);
     // The result is stored before anything else can fail.
     match &result {
         Ok(data) => store_data(ctx, row, data).await?,
@@ -153,14 +197,13 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
             let wait = Ord::min(retry_after, ctx.config.providers.provider_cooldown_max);
             row.last_error = Some(error.to_string());
             tracing::info!(webhook = %row.webhook_id, provider = %provider.name, ?wait, "provider asked to be called later; waiting without a failure");
-            Ok(Fetch::Later(
-                Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default(),
-            ))
+            let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+            waits(Waiting::ProviderBusy, at)
         }
         Err(error) => {
             row.last_error = Some(error.to_string());
             tracing::warn!(webhook = %row.webhook_id, provider = %provider.name, probe, %error, "provider fetch failed");
-            Ok(Fetch::Later(ctx.health.retry_at(provider).await?))
+            Ok(Fetch::Later(ctx.health.retry_at(provider).await?, None))
         }
     }
 }
@@ -236,6 +279,7 @@ async fn finish(
         Some(next) => lease::Move::Collected {
             at: now + first,
             next: next.to_string(),
+            wait: None,
         },
         None => lease::Move::CollectedHeld {
             until: now + super::deliver::lease(ctx),
@@ -331,11 +375,13 @@ async fn finish_delivering(
     let mut moved = end.applied_to(webhook);
     let admitted = match super::deliver::admit(ctx, &moved).await? {
         Gate::Go(admitted) => admitted,
-        Gate::Wait(until) => {
-            let (at, next) = super::deliver::receiver_wait(ctx, &moved, until);
+        Gate::Wait { at, wait } => {
+            let next = Queue::task_id_waiting(at, moved.created_at);
+            let why = wait.why;
             let collected = lease::Move::Collected {
                 at,
                 next: next.to_string(),
+                wait: Some(wait),
             };
             let update = end
                 .columns(collected.update(now)?)
@@ -344,13 +390,13 @@ async fn finish_delivering(
                 return lease_lost(id);
             }
             ended(id, end.outcome);
-            metrics::delivery_deferred();
-            tracing::debug!(webhook = %id, next = %at, "receiver down; the first attempt waits");
+            metrics::delivery_deferred(why);
+            tracing::debug!(webhook = %id, next = %at, reason = why.to_value(), "the first attempt waits");
             let job = Deliver {
                 webhook_id: id.to_owned(),
             };
             ctx.queue.push_as(job, next, Some(at)).await?;
-            return Ok(());
+            return super::deliver::held(ctx, &moved, why).await;
         }
     };
     let until = now + super::deliver::lease(ctx);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::{DateTime, Utc};
-use entity::webhook::{self, WebhookStatus};
+use entity::webhook::{self, Waiting, WebhookStatus};
 use sea_orm::ActiveEnum as _;
 use sea_orm::{ConnectionTrait, DbBackend, QueryFilter, QueryTrait, TransactionTrait};
 
@@ -15,6 +15,7 @@ use crate::delivery::AttemptResult;
 use crate::delivery::receivers;
 use crate::delivery::signature::Secret;
 use crate::error::JobError;
+use crate::flow;
 use crate::metrics;
 use crate::queue::Queue;
 use crate::webhooks::verdict::Verdict;
@@ -72,14 +73,15 @@ pub(crate) async fn attempt(
         if lease::Move::Park.make(&ctx.db, id, task).await? {
             metrics::delivery_attempt("parked", Duration::ZERO);
             tracing::warn!(webhook = %id, attempts = webhook.delivery_attempts, "callback parked after an attempt with an unknown outcome; redeliver it once the receiver is fixed");
+            finished(ctx, &webhook).await?;
         }
         return Ok(());
     }
     let admitted = match admit(ctx, &webhook).await? {
         Gate::Go(admitted) => admitted,
-        Gate::Wait(until) => {
+        Gate::Wait { at, wait } => {
             settle_unknown(ctx, id).await?;
-            return wait_for_receiver(ctx, &webhook, task, until).await;
+            return hold(ctx, &webhook, task, at, wait).await;
         }
     };
     // Recorded before the POST: whatever happens next, the history counts this attempt.
@@ -93,11 +95,13 @@ pub(crate) async fn attempt(
     post(ctx, &webhook, number, task, admitted, begun.id).await
 }
 
-/// A delivery its receiver may take now: the process's slot for the host, what the
-/// host's circuits allowed, and the secrets to sign with.
+/// A delivery its receiver may take now: the process's slot for the host, the tenant's
+/// place under the host's limits, what the host's circuits allowed, and the secrets to
+/// sign with.
 pub(crate) struct Admitted {
     host: String,
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    limited: Option<flow::Slot>,
     admission: receivers::ReceiverAdmission,
     secrets: Arc<[Secret]>,
 }
@@ -106,29 +110,73 @@ pub(crate) struct Admitted {
 pub(crate) enum Gate {
     /// It may: admitted.
     Go(Admitted),
-    /// Its receiver is down: not before this time.
-    Wait(DateTime<Utc>),
+    /// Not before `at`: its receiver is paused, at its limit or down.
+    Wait {
+        /// When it is asked again.
+        at: DateTime<Utc>,
+        /// Why it waits.
+        wait: lease::Wait,
+    },
 }
 
-/// Asks `webhook`'s receiver host for a delivery now. A host that is down gets one probe
-/// per cool-down; the others wait, without using up an attempt.
+/// Asks `webhook`'s receiver for a delivery now: held while an earlier webhook with its
+/// ordering key is unfinished, while the tenant paused the host,
+/// made to wait for a place under the tenant's limits on it, and, when the host is down,
+/// given one probe per cool-down; a delivery held waits without using up an attempt.
 pub(crate) async fn admit(ctx: &JobContext, webhook: &webhook::Model) -> Result<Gate, JobError> {
+    let tenant = webhook.tenant_id.as_str();
+    if let Some(key) = &webhook.ordering_key
+        && flow::ordering::must_wait(&ctx.db, tenant, key, &webhook.id).await?
+    {
+        // Woken when the earlier ones finish; the recheck only bounds a missed wake.
+        let at = Utc::now() + flow::PAUSE_RECHECK + flow::jitter(flow::PAUSE_RECHECK, 10);
+        let wait = lease::Wait {
+            why: Waiting::Ordering,
+            on: key.clone(),
+        };
+        return Ok(Gate::Wait { at, wait });
+    }
+    let name = flow::receiver_host(&webhook.callback_url);
+    let waits = |why: Waiting, at: DateTime<Utc>| {
+        let wait = lease::Wait {
+            why,
+            on: name.clone(),
+        };
+        Ok(Gate::Wait { at, wait })
+    };
+    let control = ctx.flow.controls.receiver(tenant, &name).await;
+    if control.is_some_and(|c| c.paused) {
+        let at = Utc::now() + flow::PAUSE_RECHECK + flow::jitter(flow::PAUSE_RECHECK, 10);
+        return waits(Waiting::ReceiverPaused, at);
+    }
+    let mut limited = None;
+    if let Some(limits) = control.map(|c| c.limits).filter(|l| !l.is_none()) {
+        let key = format!("receiver:{tenant}:{name}");
+        match ctx.flow.limiter.acquire(&key, limits, lease(ctx)).await? {
+            flow::Grant::Go { after, slot } => {
+                tokio::time::sleep(after).await;
+                limited = slot;
+            }
+            flow::Grant::Wait(wait) => {
+                let at = Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                return waits(Waiting::ReceiverLimit, at);
+            }
+        }
+    }
     let host = receivers::host_of(&webhook.callback_url);
     // The slot first: a delivery admitted and then kept waiting for a slot would go out
     // on a verdict the failures before it have since changed.
     let slot = ctx.receivers.slot(&host).await;
     let timeout = ctx.config.webhooks.delivery_timeout;
-    let admission = ctx
-        .receivers
-        .admit(&webhook.tenant_id, &host, timeout)
-        .await?;
+    let admission = ctx.receivers.admit(tenant, &host, timeout).await?;
     if let Some(until) = admission.wait() {
-        return Ok(Gate::Wait(until));
+        return waits(Waiting::ReceiverDown, receiver_back(ctx, until));
     }
-    let secrets = ctx.secrets.of(&ctx.db, &webhook.tenant_id).await?;
+    let secrets = ctx.secrets.of(&ctx.db, tenant).await?;
     Ok(Gate::Go(Admitted {
         host,
         slot,
+        limited,
         admission,
         secrets,
     }))
@@ -154,6 +202,7 @@ pub(crate) async fn post(
     let Admitted {
         host,
         slot,
+        limited,
         admission,
         secrets,
     } = admitted;
@@ -171,7 +220,7 @@ pub(crate) async fn post(
     {
         tracing::error!(webhook = %id, %host, %error, "could not record the receiver's health");
     }
-    drop(slot);
+    drop((slot, limited));
 
     let now = Utc::now();
     let verdict = Verdict::of(
@@ -189,7 +238,11 @@ pub(crate) async fn post(
             let next = Queue::task_id_due(at);
             let task = next.to_string();
             let step = match verdict {
-                Verdict::Snooze(_) => lease::Move::SnoozeAnswered { at, next: task },
+                Verdict::Snooze(_) => lease::Move::SnoozeAnswered {
+                    at,
+                    next: task,
+                    host: flow::receiver_host(&webhook.callback_url),
+                },
                 _ => lease::Move::Retry { at, next: task },
             };
             (step, Some((next, at)))
@@ -200,6 +253,9 @@ pub(crate) async fn post(
         return Ok(());
     }
     report(id, number, &result, verdict);
+    if matches!(verdict, Verdict::Delivered | Verdict::Park) {
+        finished(ctx, webhook).await?;
+    }
     if let Some((next, at)) = retry {
         let job = Deliver {
             webhook_id: id.to_owned(),
@@ -298,46 +354,60 @@ fn report(id: &str, number: i32, result: &AttemptResult, verdict: Verdict) {
     }
 }
 
-/// The receiver host is down: the delivery waits for its next probe (or the shortest
-/// cool-down), without using up an attempt.
-async fn wait_for_receiver(
+/// The delivery waits until `at` for `wait`, without using up an attempt.
+async fn hold(
     ctx: &JobContext,
     webhook: &webhook::Model,
     task: &str,
-    until: DateTime<Utc>,
+    at: DateTime<Utc>,
+    wait: lease::Wait,
 ) -> Result<(), JobError> {
     let id = webhook.id.as_str();
-    let (at, next) = receiver_wait(ctx, webhook, until);
+    let next = Queue::task_id_waiting(at, webhook.created_at);
+    let why = wait.why;
     let snooze = lease::Move::Snooze {
         at,
         next: next.to_string(),
+        wait: Some(wait),
     };
     if snooze.make(&ctx.db, id, task).await? {
-        metrics::delivery_deferred();
-        tracing::debug!(webhook = %id, next = %at, "receiver down; delivery waits");
+        metrics::delivery_deferred(why);
+        tracing::debug!(webhook = %id, next = %at, reason = why.to_value(), "delivery waits");
         let job = Deliver {
             webhook_id: id.to_owned(),
         };
         ctx.queue.push_as(job, next, Some(at)).await?;
+        held(ctx, webhook, why).await?;
     }
     Ok(())
 }
 
-/// When a delivery whose receiver is down until `until` comes back (at the next probe or
-/// the shortest cool-down, with jitter), and as which task.
-pub(crate) fn receiver_wait(
+/// After `webhook` started waiting for `why`: one waiting for its turn looks again, in
+/// case the webhook before it finished between its check and its wait.
+pub(crate) async fn held(
     ctx: &JobContext,
     webhook: &webhook::Model,
-    until: DateTime<Utc>,
-) -> (DateTime<Utc>, TaskId) {
-    let settings = &ctx.config.webhooks;
-    let soonest = Utc::now() + settings.receiver_cooldown_min;
-    let at = Ord::min(until, soonest) + jitter(settings.receiver_cooldown_min);
-    (at, Queue::task_id_waiting(at, webhook.created_at))
+    why: Waiting,
+) -> Result<(), JobError> {
+    if why == Waiting::Ordering {
+        finished(ctx, webhook).await?;
+    }
+    Ok(())
 }
 
-/// Up to a tenth of `spread`, so webhooks waiting on one host do not all come back at once.
-fn jitter(spread: Duration) -> chrono::Duration {
-    let tenth = (spread.as_millis() / 10) as i64;
-    chrono::Duration::milliseconds(fastrand::i64(0..=tenth))
+/// After `webhook` finished (delivered or parked) or started waiting for its turn: the
+/// next one with its ordering key may go.
+async fn finished(ctx: &JobContext, webhook: &webhook::Model) -> Result<(), JobError> {
+    if let Some(key) = &webhook.ordering_key {
+        flow::ordering::release(&ctx.db, &ctx.queue, &webhook.tenant_id, key).await?;
+    }
+    Ok(())
+}
+
+/// When a delivery whose receiver is down until `until` asks again: at the next probe or
+/// the shortest cool-down, with jitter.
+fn receiver_back(ctx: &JobContext, until: DateTime<Utc>) -> DateTime<Utc> {
+    let settings = &ctx.config.webhooks;
+    let soonest = Utc::now() + settings.receiver_cooldown_min;
+    Ord::min(until, soonest) + flow::jitter(settings.receiver_cooldown_min, 10)
 }

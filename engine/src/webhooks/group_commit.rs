@@ -202,7 +202,8 @@ completed AS (
   FROM v WHERE "delivery_attempts"."id" = v."attempt_id"
     AND "delivery_attempts"."status" IN ($2, $3))
 UPDATE "webhooks" SET "status" = $4, "next_run_at" = NULL, "claimed_by" = NULL,
-  "queued_task" = NULL, "updated_at" = $6, "delivered_at" = $6
+  "queued_task" = NULL, "updated_at" = $6, "delivered_at" = $6, "waiting_for" = NULL,
+  "waiting_on" = NULL
 FROM v WHERE "webhooks"."id" = v."webhook_id" AND "webhooks"."claimed_by" = v."task"
   AND "webhooks"."status" = $5
 RETURNING "webhooks"."id""#,
@@ -255,7 +256,8 @@ moved AS (
   UPDATE "webhooks" SET "status" = $1, "next_run_at" = v."until", "claimed_by" = v."task",
     "queued_task" = v."task", "updated_at" = v."collected_at", "outcome" = $4,
     "collected_at" = v."collected_at", "payload" = v."payload",
-    "attempt_limit" = v."attempt_limit", "delivery_attempts" = 1
+    "attempt_limit" = v."attempt_limit", "delivery_attempts" = 1, "waiting_for" = NULL,
+    "waiting_on" = NULL
   FROM v WHERE "webhooks"."id" = v."webhook_id" AND "webhooks"."claimed_by" = v."task"
     AND "webhooks"."status" = $2
   RETURNING "webhooks"."id", v."trigger", v."url")

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::webhook::{self, WebhookStatus};
+use entity::webhook::{self, Waiting, WebhookStatus};
 use entity::webhook_provider;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -131,18 +131,31 @@ pub fn held_by(id: &str, task: &str) -> Condition {
         .add(webhook::Column::ClaimedBy.eq(task))
 }
 
+/// Why a webhook waits without spending an attempt, and on what (a provider's name, a
+/// receiver's host): kept on the row, so a resume wakes exactly these and the waiting can
+/// be counted by reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    /// Why.
+    pub why: Waiting,
+    /// On what.
+    pub on: String,
+}
+
 /// A move of a webhook's lease, the one place that sets `next_run_at`, `claimed_by` and
 /// `queued_task` together: what the status becomes (when it changes), and when and as which
 /// queue task the next job runs. Every move but `CollectedHeld` hands the lease back.
 #[derive(Debug, Clone)]
 pub enum Move {
-    /// Wait without spending an attempt (a provider or receiver is down): the next job at
-    /// `at`, as task `next`.
+    /// Wait without spending an attempt (a provider or receiver is down, paused or at its
+    /// limit): the next job at `at`, as task `next`.
     Snooze {
         /// When the next job is due.
         at: DateTime<Utc>,
         /// The queue task it is pushed as.
         next: String,
+        /// Why, when it waits on something (a failed provider's retry does not).
+        wait: Option<Wait>,
     },
     /// The receiver answered asking to wait: a snooze that also gives back the attempt it
     /// answered (counted as a snooze instead), the next one at `at`, as task `next`.
@@ -151,6 +164,8 @@ pub enum Move {
         at: DateTime<Utc>,
         /// The queue task it is pushed as.
         next: String,
+        /// The receiver's host.
+        host: String,
     },
     /// A failed attempt: another one at `at`, as task `next`.
     Retry {
@@ -169,6 +184,8 @@ pub enum Move {
         at: DateTime<Utc>,
         /// The queue task it is pushed as.
         next: String,
+        /// Why the first attempt waits, when its receiver held it.
+        wait: Option<Wait>,
     },
     /// The collection ended and its job makes the first attempt at once: the lease stays
     /// with `task` until `until`, so the attempt needs no claim of its own.
@@ -220,17 +237,28 @@ impl Move {
         };
         // When the next job is due, as which task, and who holds the lease meanwhile.
         let (due, next, holder) = match self {
-            Move::Snooze { at, next }
-            | Move::SnoozeAnswered { at, next }
+            Move::Snooze { at, next, .. }
+            | Move::SnoozeAnswered { at, next, .. }
             | Move::Retry { at, next }
-            | Move::Collected { at, next } => (Some(*at), Some(next.clone()), None),
+            | Move::Collected { at, next, .. } => (Some(*at), Some(next.clone()), None),
             Move::CollectedHeld { until, task } => {
                 (Some(*until), Some(task.clone()), Some(task.clone()))
             }
             Move::Reopen { next } | Move::Requeue { next } => (Some(now), Some(next.clone()), None),
             Move::Delivered | Move::Park => (None, None, None),
         };
+        let wait = match self {
+            Move::Snooze { wait, .. } | Move::Collected { wait, .. } => wait.clone(),
+            Move::SnoozeAnswered { host, .. } => Some(Wait {
+                why: Waiting::ReceiverBusy,
+                on: host.clone(),
+            }),
+            _ => None,
+        };
+        let (why, on) = wait.map(|w| (w.why, w.on)).unzip();
         let mut update = update
+            .col_expr(webhook::Column::WaitingFor, Expr::value(why))
+            .col_expr(webhook::Column::WaitingOn, Expr::value(on))
             .col_expr(webhook::Column::NextRunAt, Expr::value(due))
             .col_expr(webhook::Column::ClaimedBy, Expr::value(holder))
             .col_expr(webhook::Column::QueuedTask, Expr::value(next))

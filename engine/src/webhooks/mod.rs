@@ -29,6 +29,17 @@ use crate::config::{WebhookConfig, WorkerConfig};
 use crate::delivery::address::CallbackUrl;
 use crate::queue::{Job, Queue, QueueError};
 
+/// A new webhook id, greater than every one this process made before: ordering keys
+/// deliver in id order, and submissions within one millisecond keep theirs.
+fn next_id() -> ulid::Ulid {
+    static IDS: std::sync::LazyLock<std::sync::Mutex<ulid::Generator>> =
+        std::sync::LazyLock::new(|| std::sync::Mutex::new(ulid::Generator::new()));
+    let mut ids = IDS.lock().unwrap_or_else(|e| e.into_inner());
+    // Past 2^80 ids in one millisecond the random part starts again: never in practice.
+    ids.generate()
+        .unwrap_or_else(|overflow| overflow.commit_overflow_random())
+}
+
 /// The smallest id a webhook created at `at` can have: ids are ULIDs, ordered by time.
 pub fn id_floor(at: DateTime<Utc>) -> String {
     ulid::Ulid::from_parts(u64::try_from(at.timestamp_millis()).unwrap_or(0), 0).to_string()
@@ -94,6 +105,8 @@ pub struct NewWebhook {
     /// first collection then waits for the earliest probe, with the collections already
     /// waiting, instead of running now only to find them down.
     pub wait_until: Option<DateTime<Utc>>,
+    /// Callbacks with the same key (and tenant) go one at a time, in submission order.
+    pub ordering_key: Option<String>,
 }
 
 /// Why a submission was not accepted; nothing of it is left behind.
@@ -116,7 +129,7 @@ pub async fn submit(
     new: NewWebhook,
 ) -> Result<webhook::Model, SubmitError> {
     let now = Utc::now();
-    let id = ulid::Ulid::generate().to_string();
+    let id = next_id().to_string();
     let task = match new.wait_until {
         Some(at) => Queue::task_id_waiting(at, now),
         None => Queue::task_id(),
@@ -140,6 +153,9 @@ pub async fn submit(
         next_run_at: Some(new.wait_until.unwrap_or(now)),
         claimed_by: None,
         queued_task: Some(task.to_string()),
+        waiting_for: None,
+        waiting_on: None,
+        ordering_key: new.ordering_key,
     };
     let rows = inserts::NewRows::pending(created.clone(), &new.providers);
     inserts.insert(rows).await?;

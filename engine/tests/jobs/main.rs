@@ -8,6 +8,7 @@ mod callback_addresses;
 mod counter_batches;
 mod counter_flush;
 mod duplicate_jobs;
+mod flow_limits;
 mod leases;
 mod lifecycle;
 mod provider_outages;

@@ -27,6 +27,9 @@ fn rows(id: &str) -> NewRows {
         delivery_attempts: 0,
         attempt_limit: 0,
         delivery_snoozes: 0,
+        waiting_for: None,
+        waiting_on: None,
+        ordering_key: None,
         delivery_trigger: DeliveryTrigger::Scheduled,
         // Nobody's job: the sweeper is not running.
         next_run_at: None,

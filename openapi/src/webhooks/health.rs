@@ -31,6 +31,19 @@ pub struct ProviderStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[serde(default, with = "crate::json::option_timestamp")]
     pub next_probe_at: Option<DateTime<Utc>>,
+    /// Whether the operator paused it (in maintenance: collections wait, nothing is sent).
+    #[serde(default)]
+    pub paused: bool,
+    /// Since when, while paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(with = "crate::json::option_timestamp")]
+    pub paused_at: Option<DateTime<Utc>>,
+    /// The operator's limits on it (none set: unlimited).
+    #[serde(default)]
+    pub limits: super::FlowLimits,
+    /// Collections waiting on it, every tenant's.
+    #[serde(default)]
+    pub waiting: super::WaitingCounts,
 }
 
 /// Every configured provider.
@@ -65,9 +78,13 @@ pub struct ReceiverStatus {
     pub next_probe_at: Option<DateTime<Utc>>,
 }
 
-/// Every receiver host with failures on record; a host not listed is up.
+/// Every receiver host with failures on record (a host not listed is up), and every host
+/// with settings or waiting webhooks.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReceiverList {
-    /// By host.
+    /// The circuits with failures on record, by host.
     pub items: Vec<ReceiverStatus>,
+    /// The hosts a tenant paused or limited, or that webhooks wait on, by host.
+    #[serde(default)]
+    pub controls: Vec<super::ReceiverControl>,
 }

@@ -1,9 +1,10 @@
 //! Bodies of the webhook endpoints, and the callback body receivers get: the submission
 //! (`submit`), where things stand (`status`), a webhook as shown (`view`), lists and bulk
-//! redelivery (`list`), the callback (`callback`), and provider and receiver health
-//! (`health`).
+//! redelivery (`list`), the callback (`callback`), provider and receiver health
+//! (`health`), and their limits and pauses (`flow`).
 
 mod callback;
+mod flow;
 mod health;
 mod list;
 mod status;
@@ -11,6 +12,7 @@ mod submit;
 mod view;
 
 pub use callback::*;
+pub use flow::*;
 pub use health::*;
 pub use list::*;
 pub use status::*;

@@ -64,6 +64,13 @@ pub struct SubmitWebhook {
     )]
     #[schema(max_length = 2048, example = "https://example.com/hooks/bills")]
     pub callback_url: String,
+    /// Optional: callbacks of the caller's webhooks with the same key are delivered one
+    /// at a time, in submission order (a later one waits while an earlier one is still
+    /// collecting or retrying; a parked one lets the next go). 1 to 200 characters.
+    #[serde(default)]
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(min_length = 1, max_length = 200, example = "customer-42")]
+    pub ordering_key: Option<String>,
 }
 
 fn callback_url_shape(url: &str) -> Result<(), ValidationError> {

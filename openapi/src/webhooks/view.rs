@@ -57,6 +57,17 @@ pub struct Webhook {
     pub callback_body: Option<CallbackBody>,
     /// The callback's delivery.
     pub delivery: Delivery,
+    /// Its ordering key, if submitted with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
+    /// While it waits without spending an attempt: why (`provider_down`,
+    /// `provider_limit`, `provider_paused`, `provider_busy`, `receiver_down`,
+    /// `receiver_limit`, `receiver_paused`, `receiver_busy`, `ordering`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+    /// What it waits on: a provider's name, a receiver's host, or its ordering key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_on: Option<String>,
 }
 
 /// One provider's progress for one webhook.

@@ -150,6 +150,7 @@ fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<New
             providers: names.into_iter().map(str::to_owned).collect(),
             callback_url,
             wait_until: None,
+            ordering_key: request.ordering_key.clone(),
         }),
         _ => Err(ApiError::Validation(errors)),
     }
@@ -228,6 +229,9 @@ async fn show(
             snoozes: webhook.delivery_snoozes,
         },
         callback_body,
+        ordering_key: webhook.ordering_key,
+        waiting_for: webhook.waiting_for.map(|w| w.to_value()),
+        waiting_on: webhook.waiting_on,
         id: webhook.id,
         tenant_id: webhook.tenant_id,
         callback_url: webhook.callback_url,

@@ -3,6 +3,7 @@
 
 mod collection;
 mod delivery;
+mod flow;
 mod outage;
 mod submissions;
 

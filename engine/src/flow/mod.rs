@@ -1,0 +1,114 @@
+//! Flow control: what the operator sets on providers and each tenant on its receiver
+//! hosts (limits on concurrent requests and requests per second, across every worker
+//! process; pauses that survive restarts), and how a paused key's waiting webhooks are
+//! woken when it resumes. A webhook held by any of it waits without spending an attempt.
+
+pub mod limiter;
+pub mod manage;
+pub mod ordering;
+pub mod settings;
+pub mod wake;
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+
+pub use limiter::{Grant, Limiter, Limits, Slot};
+pub use settings::{Control, Controls};
+
+/// How long a webhook held by a pause waits before it looks again. A resume wakes the
+/// waiting webhooks at once; this only bounds how long one missed by a resume (its worker
+/// died while it waited) stays asleep.
+pub const PAUSE_RECHECK: Duration = Duration::from_secs(300);
+
+/// The flow controls of a process: the settings in force and the limiter that applies
+/// them across processes.
+#[derive(Clone)]
+pub struct Flow {
+    /// The providers' and receivers' settings, read from the database.
+    pub controls: Controls,
+    /// Concurrency and rate limits, in Redis (or this process when embedded).
+    pub limiter: Limiter,
+}
+
+impl Flow {
+    /// Settings read from `db`, limits kept in Redis when `redis` is given.
+    pub fn new(
+        db: &DatabaseConnection,
+        redis: Option<redis::aio::ConnectionManager>,
+        prefix: &str,
+    ) -> Self {
+        Flow {
+            controls: Controls::new(db),
+            limiter: Limiter::new(redis, prefix),
+        }
+    }
+}
+
+/// The receiver a callback URL's settings are kept under: its host (name or address, in
+/// lower case), without scheme or port.
+pub fn receiver_host(url: &str) -> String {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
+}
+
+/// A host as a client names it in a path (`hooks.example.com`, `127.0.0.1`, `[::1]`, or a
+/// whole URL), as it is kept; `None` if it names no host.
+pub fn parse_host(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > 253 {
+        return None;
+    }
+    let url = if text.contains("://") {
+        url::Url::parse(text).ok()?
+    } else {
+        url::Url::parse(&format!("http://{text}/")).ok()?
+    };
+    let valid = url.username().is_empty()
+        && url.password().is_none()
+        && (text.contains("://") || (url.path() == "/" && url.query().is_none()));
+    valid
+        .then(|| url.host_str().map(str::to_ascii_lowercase))
+        .flatten()
+        .filter(|h| !h.is_empty())
+}
+
+/// Up to `share` of `spread`, so webhooks woken together do not all come back at once.
+pub(crate) fn jitter(spread: Duration, share: u32) -> chrono::Duration {
+    let most = (spread.as_millis() / u128::from(share.max(1))) as i64;
+    chrono::Duration::milliseconds(fastrand::i64(0..=most))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_receiver_is_its_host_without_scheme_or_port() {
+        assert_eq!(
+            receiver_host("https://Hooks.Example.com:8443/x?y"),
+            "hooks.example.com"
+        );
+        assert_eq!(receiver_host("http://127.0.0.1:9000/a"), "127.0.0.1");
+        assert_eq!(receiver_host("http://[::1]:9000/a"), "[::1]");
+    }
+
+    #[test]
+    fn a_host_is_named_by_itself_with_a_port_or_as_a_url() {
+        assert_eq!(
+            parse_host("Hooks.Example.com").as_deref(),
+            Some("hooks.example.com")
+        );
+        assert_eq!(parse_host("127.0.0.1:9000").as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            parse_host("https://a.example/x").as_deref(),
+            Some("a.example")
+        );
+        assert_eq!(parse_host("[::1]").as_deref(), Some("[::1]"));
+        for bad in ["", " ", "a b", "user@host", "host/path", "host?x=1", "::"] {
+            assert_eq!(parse_host(bad), None, "{bad}");
+        }
+    }
+}
