@@ -75,6 +75,7 @@ impl From<crate::flow::wake::WakeError> for JobError {
         match error {
             WakeError::Database(error) => JobError::Database(error),
             WakeError::Queue(error) => JobError::Queue(error),
+            WakeError::Limit(error) => JobError::Limit(error),
         }
     }
 }

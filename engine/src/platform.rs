@@ -65,7 +65,7 @@ impl Platform {
             counters: CounterBuffer::new(redis.clone(), &store.redis_prefix, &db),
             health: ProviderHealth::new(redis.clone(), &store.redis_prefix, &worker.providers),
             receivers: Receivers::new(redis.clone(), &store.redis_prefix, &worker.webhooks),
-            flow: Flow::new(&db, redis, &store.redis_prefix),
+            flow: Flow::new(&db, redis, &store.redis_prefix, worker.tenant_queue_share),
             providers,
             default_secret,
             queue,

@@ -213,6 +213,15 @@ pub async fn run(
         ))),
         Queue::Sqlite(_) => None,
     };
+    // Held collections are let in by every worker process; the shares are shared.
+    let dispatcher = ctx.flow.turns.is_on().then(|| {
+        tokio::spawn(crate::flow::dispatch::run(
+            ctx.db.clone(),
+            ctx.queue.clone(),
+            ctx.flow.turns.clone(),
+            cancel.child_token(),
+        ))
+    });
     let supervisors = match &ctx.queue {
         Queue::Redis(q) => crate::with_job_kinds!(supervise_all!(q, name, ctx, deps, cancel,)),
         Queue::Sqlite(q) => crate::with_job_kinds!(supervise_all!(q, name, ctx, deps, cancel,)),
@@ -231,6 +240,9 @@ pub async fn run(
     }
     if let Some(promoter) = promoter {
         promoter.abort();
+    }
+    if let Some(dispatcher) = dispatcher {
+        dispatcher.abort();
     }
     // Whatever was buffered since the last flush reaches the database before we go.
     match flush_now(&ctx.db, &ctx.counters).await {

@@ -255,7 +255,9 @@ pub async fn submit(
         ordering_key: None,
     };
     let inserts = webhooks::inserts::Inserts::new(db);
-    match webhooks::submit(&inserts, queue, config, new).await {
+    // Without turns: the jobs tests each have one tenant.
+    let turns = crate::flow::Turns::new(0, crate::flow::Controls::new(db), None, "");
+    match webhooks::submit(&inserts, queue, &turns, config, new).await {
         Ok(created) => created.id,
         other => panic!("a new webhook: {other:?}"),
     }

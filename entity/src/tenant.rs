@@ -17,6 +17,8 @@ pub struct Model {
     pub max_active_streams: Option<i32>,
     /// Webhooks it may have unfinished at once; `None`: the configured default.
     pub max_pending_webhooks: Option<i32>,
+    /// Its share of the collect queue against other tenants with backlogs (1 or more).
+    pub weight: i32,
     /// SHA-256 (hex) of the `WEBHOOK_SECRET` last applied to it (`default` only).
     pub config_secret_sha: Option<String>,
     /// When it was created.

@@ -89,6 +89,9 @@ pub enum Waiting {
     /// An earlier webhook with its ordering key is not delivered or parked yet.
     #[sea_orm(string_value = "ordering")]
     Ordering,
+    /// Its tenant has its share of the collect queue queued already: it waits its turn.
+    #[sea_orm(string_value = "turn")]
+    Turn,
 }
 
 /// How a collection ended.

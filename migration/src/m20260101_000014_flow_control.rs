@@ -3,7 +3,8 @@
 //! webhook why it waits and on what, so a resume can wake exactly those and the waiting
 //! can be counted by reason; and a submission's ordering key, whose callbacks go one at a
 //! time in submission order. Only waiting and keyed rows are indexed (partial indexes),
-//! so the rows moving through the pipeline add no index entry for either.
+//! so the rows moving through the pipeline add no index entry for either. And each
+//! tenant's weight: its share of the collect queue when tenants have backlogs.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -16,6 +17,12 @@ enum Webhooks {
     WaitingFor,
     WaitingOn,
     OrderingKey,
+}
+
+#[derive(DeriveIden)]
+enum Tenants {
+    Table,
+    Weight,
 }
 
 #[derive(DeriveIden)]
@@ -75,6 +82,14 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         manager
+            .alter_table(
+                Table::alter()
+                    .table(Tenants::Table)
+                    .add_column(integer(Tenants::Weight).default(1))
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .create_table(
                 Table::create()
                     .table(ReceiverSettings::Table)
@@ -114,6 +129,14 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .drop_table(Table::drop().table(ReceiverSettings::Table).to_owned())
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Tenants::Table)
+                    .drop_column(Tenants::Weight)
+                    .to_owned(),
+            )
             .await?;
         for (name, _) in INDEXES {
             manager

@@ -37,6 +37,12 @@ pub struct CreateTenant {
     #[validate(range(min = 1, max = 1_000_000, message = "must be from 1 to 1000000"))]
     #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_second: Option<i64>,
+    /// Its share of the collect queue against other tenants with backlogs (default 1): with
+    /// weight 2 it has twice as many collections queued at once as a tenant with 1.
+    #[serde(default, deserialize_with = "crate::json::whole_i64_option")]
+    #[validate(range(min = 1, max = 1000, message = "must be from 1 to 1000"))]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub weight: Option<i64>,
     /// Quotas; defaults from the configuration.
     #[serde(default, deserialize_with = "crate::json::object_option")]
     #[validate(nested)]
@@ -57,6 +63,11 @@ pub struct UpdateTenant {
     #[validate(range(min = 1, max = 1_000_000, message = "must be from 1 to 1000000"))]
     #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_second: Option<i64>,
+    /// Its share of the collect queue against other tenants with backlogs.
+    #[serde(default, deserialize_with = "crate::json::whole_i64_option")]
+    #[validate(range(min = 1, max = 1000, message = "must be from 1 to 1000"))]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub weight: Option<i64>,
     /// Quotas to change.
     #[serde(default, deserialize_with = "crate::json::object_option")]
     #[validate(nested)]
@@ -105,6 +116,8 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
     /// Requests per second it may make (burst: twice that).
     pub rate_limit_per_second: i64,
+    /// Its share of the collect queue against other tenants with backlogs.
+    pub weight: i64,
     /// Its quotas.
     pub quotas: Quotas,
     /// Its API keys, revoked ones included.
@@ -139,6 +152,8 @@ pub struct TenantCreated {
     pub created_at: DateTime<Utc>,
     /// Requests per second it may make (burst: twice that).
     pub rate_limit_per_second: i64,
+    /// Its share of the collect queue against other tenants with backlogs.
+    pub weight: i64,
     /// Its quotas.
     pub quotas: Quotas,
     /// Its first API key (shown this once).

@@ -14,7 +14,7 @@ impl From<SubmitError> for ApiError {
         tracing::error!(%error, "webhook submission failed");
         let store = match error {
             SubmitError::Database(_) => "database",
-            SubmitError::Queue(_) => "queue",
+            SubmitError::Queue(_) | SubmitError::Turns(_) => "queue",
         };
         ApiError::Unavailable(format!(
             "the {store} is unavailable; nothing was kept, retry later"

@@ -59,6 +59,7 @@ async fn create(
             name: created.tenant.name,
             created_at: created.tenant.created_at,
             rate_limit_per_second: i64::from(limits.rate_per_second),
+            weight: i64::from(created.tenant.weight),
             quotas: manage::quotas(limits),
             key: created.key,
             signing_secret: created.secret.to_text(),

@@ -22,6 +22,7 @@ pub fn view(row: tenant::Model, limits: Limits, keys: Vec<api_key::Model>) -> Te
         name: row.name,
         created_at: row.created_at,
         rate_limit_per_second: i64::from(limits.rate_per_second),
+        weight: i64::from(row.weight),
         quotas: quotas(limits),
         keys: keys
             .into_iter()
@@ -74,6 +75,7 @@ pub async fn create(db: &DatabaseConnection, request: &CreateTenant) -> Result<C
         rate_limit_per_second: column(request.rate_limit_per_second),
         max_active_streams: column(quotas.active_streams),
         max_pending_webhooks: column(quotas.pending_webhooks),
+        weight: request.weight.map_or(1, |w| w as i32),
         config_secret_sha: None,
         created_at: now,
         updated_at: now,
@@ -191,6 +193,9 @@ pub async fn update(
     }
     if patch.rate_limit_per_second.is_some() {
         row.rate_limit_per_second = Set(column(patch.rate_limit_per_second));
+    }
+    if let Some(weight) = patch.weight {
+        row.weight = Set(weight as i32);
     }
     if let Some(quotas) = &patch.quotas {
         if quotas.active_streams.is_some() {

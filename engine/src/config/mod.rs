@@ -110,6 +110,13 @@ pub struct WorkerConfig {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub webhook_concurrency: u32,
 
+    /// Fairness between tenants: how many of one tenant's collections may wait in the
+    /// collect queue at once, per unit of its weight; beyond that they wait their turn in
+    /// the database, so another tenant's collection is not queued behind a whole burst.
+    /// 0 turns it off.
+    #[arg(long, env = "TENANT_QUEUE_SHARE", default_value_t = 500)]
+    pub tenant_queue_share: u32,
+
     /// How often an idle worker looks for new jobs.
     #[arg(long, env = "WORKER_POLL_INTERVAL", default_value = "200ms", value_parser = positive_duration)]
     pub worker_poll_interval: Duration,

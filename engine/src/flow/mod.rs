@@ -1,12 +1,15 @@
 //! Flow control: what the operator sets on providers and each tenant on its receiver
 //! hosts (limits on concurrent requests and requests per second, across every worker
-//! process; pauses that survive restarts), and how a paused key's waiting webhooks are
-//! woken when it resumes. A webhook held by any of it waits without spending an attempt.
+//! process; pauses that survive restarts) and how a paused key's waiting webhooks are
+//! woken when it resumes; delivery in order per ordering key; and turns between tenants
+//! for the collect queue. A webhook held by any of it waits without spending an attempt.
 
+pub mod dispatch;
 pub mod limiter;
 pub mod manage;
 pub mod ordering;
 pub mod settings;
+pub mod turns;
 pub mod wake;
 
 use std::time::Duration;
@@ -15,11 +18,16 @@ use sea_orm::DatabaseConnection;
 
 pub use limiter::{Grant, Limiter, Limits, Slot};
 pub use settings::{Control, Controls};
+pub use turns::Turns;
 
 /// How long a webhook held by a pause waits before it looks again. A resume wakes the
 /// waiting webhooks at once; this only bounds how long one missed by a resume (its worker
 /// died while it waited) stays asleep.
 pub const PAUSE_RECHECK: Duration = Duration::from_secs(300);
+
+/// How long a collection held for its turn waits before the sweeper would queue it anyway:
+/// the dispatchers let it in long before, unless every worker is gone.
+pub const TURN_RECHECK: Duration = Duration::from_secs(3600);
 
 /// The flow controls of a process: the settings in force and the limiter that applies
 /// them across processes.
@@ -29,17 +37,23 @@ pub struct Flow {
     pub controls: Controls,
     /// Concurrency and rate limits, in Redis (or this process when embedded).
     pub limiter: Limiter,
+    /// Each tenant's share of the collect queue.
+    pub turns: Turns,
 }
 
 impl Flow {
-    /// Settings read from `db`, limits kept in Redis when `redis` is given.
+    /// Settings read from `db`, limits and turns kept in Redis when `redis` is given; each
+    /// tenant's share of the collect queue is `share` collections per unit of weight.
     pub fn new(
         db: &DatabaseConnection,
         redis: Option<redis::aio::ConnectionManager>,
         prefix: &str,
+        share: u32,
     ) -> Self {
+        let controls = Controls::new(db);
         Flow {
-            controls: Controls::new(db),
+            turns: Turns::new(share, controls.clone(), redis.clone(), prefix),
+            controls,
             limiter: Limiter::new(redis, prefix),
         }
     }

@@ -1,14 +1,14 @@
-//! The settings in force: every provider's and receiver's limits and pauses, read from the
-//! database at most once per `REFRESH` by each process and shared by its jobs, so a
-//! webhook's way through costs a map lookup, not a query. A change made by this process
+//! The settings in force: every provider's and receiver's limits and pauses and every
+//! tenant's weight, read from the database at most once per `REFRESH` by each process and
+//! shared by its jobs, so a webhook's way through costs a map lookup, not a query. A change made by this process
 //! (its api) is seen at once; one made by another process within `REFRESH`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use entity::{provider_setting, receiver_setting};
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use entity::{provider_setting, receiver_setting, tenant};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use super::Limits;
 
@@ -41,6 +41,8 @@ struct Snapshot {
     providers: HashMap<String, Control>,
     /// By tenant, then host.
     receivers: HashMap<String, HashMap<String, Control>>,
+    /// The tenants whose weight is not 1.
+    weights: HashMap<String, u32>,
     read_at: Option<Instant>,
 }
 
@@ -71,6 +73,16 @@ impl Controls {
     pub async fn receiver(&self, tenant: &str, host: &str) -> Option<Control> {
         let snapshot = self.current().await;
         snapshot.receivers.get(tenant)?.get(host).copied()
+    }
+
+    /// `tenant`'s weight: its share of the collect queue against other tenants.
+    pub async fn weight(&self, tenant: &str) -> u32 {
+        self.current()
+            .await
+            .weights
+            .get(tenant)
+            .copied()
+            .unwrap_or(1)
     }
 
     /// Forgets what was read, so the next job reads the settings again: after this
@@ -138,6 +150,19 @@ async fn read(db: &DatabaseConnection) -> Result<Snapshot, DbErr> {
             .entry(row.tenant_id)
             .or_default()
             .insert(row.host, control);
+    }
+    let weighted = tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::Id)
+        .column(tenant::Column::Weight)
+        .filter(tenant::Column::Weight.ne(1))
+        .into_tuple::<(String, i32)>()
+        .all(db)
+        .await?;
+    for (id, weight) in weighted {
+        snapshot
+            .weights
+            .insert(id, u32::try_from(weight).unwrap_or(1).max(1));
     }
     Ok(snapshot)
 }

@@ -11,7 +11,7 @@ use sea_orm::{
 
 use crate::db::{placeholder, values_rows};
 use crate::queue::{Queue, QueueError};
-use crate::webhooks::{Deliver, Recollect};
+use crate::webhooks::{Collect, Deliver, Recollect};
 
 /// The most webhooks woken by one statement.
 const CHUNK: u64 = 500;
@@ -25,11 +25,16 @@ pub enum WakeError {
     /// The queue failed; the webhooks not pushed wake at their recheck.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The tenants' turns could not be counted.
+    #[error(transparent)]
+    Limit(#[from] super::limiter::LimitError),
 }
 
+/// A webhook to wake.
 #[derive(Debug, FromQueryResult)]
-struct Woken {
-    id: String,
+pub(crate) struct Woken {
+    pub(crate) id: String,
+    pub(crate) tenant_id: String,
     created_at: DateTime<Utc>,
     status: WebhookStatus,
 }
@@ -48,6 +53,7 @@ pub async fn wake(
         let mut find = webhook::Entity::find()
             .select_only()
             .column(webhook::Column::Id)
+            .column(webhook::Column::TenantId)
             .column(webhook::Column::CreatedAt)
             .column(webhook::Column::Status)
             .filter(webhook::Column::WaitingFor.eq(why))
@@ -80,6 +86,7 @@ pub async fn wake_one(
     let row = webhook::Entity::find_by_id(id)
         .select_only()
         .column(webhook::Column::Id)
+        .column(webhook::Column::TenantId)
         .column(webhook::Column::CreatedAt)
         .column(webhook::Column::Status)
         .into_model::<Woken>()
@@ -91,8 +98,10 @@ pub async fn wake_one(
     }
 }
 
-/// Makes each of `rows` that still waits `why` due now and pushes its job; how many.
-async fn queue_again(
+/// Makes each of `rows` that still waits `why` due now and pushes its job; how many. One
+/// that waited its turn goes to the collect queue, ready now; one that waited on a
+/// provider to the recollect queue's schedule; a delivery to the deliver queue's.
+pub(crate) async fn queue_again(
     db: &DatabaseConnection,
     queue: &Queue,
     why: Waiting,
@@ -101,7 +110,10 @@ async fn queue_again(
     let now = Utc::now();
     let tasks: Vec<_> = rows
         .iter()
-        .map(|row| Queue::task_id_waiting(now, row.created_at))
+        .map(|row| match why {
+            Waiting::Turn => Queue::task_id(),
+            _ => Queue::task_id_waiting(now, row.created_at),
+        })
         .collect();
     let moved = requeue(db, why, rows, &tasks, now).await?;
     let mut woken = 0;
@@ -110,15 +122,22 @@ async fn queue_again(
             continue;
         }
         let webhook_id = row.id.clone();
-        match row.status {
-            WebhookStatus::Collecting => {
+        match (why, row.status) {
+            (Waiting::Turn, _) => {
+                let tenant_id = Some(row.tenant_id.clone());
+                let job = Collect {
+                    webhook_id,
+                    tenant_id,
+                };
+                queue.push_as(job, task, None).await?
+            }
+            (_, WebhookStatus::Collecting) => {
                 let job = Recollect { webhook_id };
                 queue.push_as(job, task, Some(now)).await?
             }
             _ => {
-                queue
-                    .push_as(Deliver { webhook_id }, task, Some(now))
-                    .await?
+                let job = Deliver { webhook_id };
+                queue.push_as(job, task, Some(now)).await?
             }
         }
         woken += 1;

@@ -106,9 +106,12 @@ async fn webhooks(ctx: &JobContext) -> Result<u64, JobError> {
         }
         let webhook_id = stray.id.clone();
         if collecting {
-            ctx.queue
-                .push_as(Collect { webhook_id }, next, None)
-                .await?;
+            let tenant_id = Some(stray.tenant_id.clone());
+            let job = Collect {
+                webhook_id,
+                tenant_id,
+            };
+            ctx.queue.push_as(job, next, None).await?;
         } else {
             ctx.queue
                 .push_as(Deliver { webhook_id }, next, None)

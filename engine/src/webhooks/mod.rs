@@ -15,7 +15,7 @@ pub mod verdict;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use entity::webhook::{DeliveryTrigger, WebhookStatus};
+use entity::webhook::{DeliveryTrigger, Waiting, WebhookStatus};
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::{CallbackBody, Outcome};
 use sea_orm::ActiveEnum;
@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{WebhookConfig, WorkerConfig};
 use crate::delivery::address::CallbackUrl;
+use crate::flow::Turns;
 use crate::queue::{Job, Queue, QueueError};
 
 /// A new webhook id, greater than every one this process made before: ordering keys
@@ -50,6 +51,10 @@ pub fn id_floor(at: DateTime<Utc>) -> String {
 pub struct Collect {
     /// The webhook.
     pub webhook_id: String,
+    /// Its tenant, whose share of the queue it leaves as it starts (none in jobs queued
+    /// before tenants took turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
 }
 
 impl Job for Collect {
@@ -118,22 +123,35 @@ pub enum SubmitError {
     /// The queue failed; the webhook's rows were removed again.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The tenants' turns could not be counted; nothing was kept.
+    #[error(transparent)]
+    Turns(#[from] crate::flow::limiter::LimitError),
 }
 
-/// Records `new` and queues its collection. Answers only once both are done; if the push
+/// Records `new` and queues its collection, or, beyond its tenant's share of the queue,
+/// keeps it waiting its turn (`flow::turns`). Answers only once both are done; if the push
 /// fails, the rows are removed again (a crash in between is the sweeper's to repair).
 pub async fn submit(
     inserts: &inserts::Inserts,
     queue: &Queue,
+    turns: &Turns,
     config: &WebhookConfig,
     new: NewWebhook,
 ) -> Result<webhook::Model, SubmitError> {
     let now = Utc::now();
     let id = next_id().to_string();
+    // One already waiting for its providers waits with the others, outside the turns.
+    let its_turn = new.wait_until.is_some() || turns.enter(&new.tenant_id, &[&id]).await? == 1;
     let task = match new.wait_until {
         Some(at) => Queue::task_id_waiting(at, now),
         None => Queue::task_id(),
     };
+    // Held for its turn: no job yet; the dispatcher lets it in, or the sweeper finds it
+    // after `TURN_RECHECK` should every dispatcher be gone.
+    let held = (!its_turn).then(|| lease::Wait {
+        why: Waiting::Turn,
+        on: new.tenant_id.clone(),
+    });
     let created = webhook::Model {
         id: id.clone(),
         tenant_id: new.tenant_id,
@@ -150,15 +168,21 @@ pub async fn submit(
         attempt_limit: 0,
         delivery_snoozes: 0,
         delivery_trigger: DeliveryTrigger::Scheduled,
-        next_run_at: Some(new.wait_until.unwrap_or(now)),
+        next_run_at: Some(match &held {
+            Some(_) => now + crate::flow::TURN_RECHECK,
+            None => new.wait_until.unwrap_or(now),
+        }),
         claimed_by: None,
-        queued_task: Some(task.to_string()),
-        waiting_for: None,
-        waiting_on: None,
+        queued_task: held.is_none().then(|| task.to_string()),
+        waiting_for: held.as_ref().map(|w| w.why),
+        waiting_on: held.map(|w| w.on),
         ordering_key: new.ordering_key,
     };
     let rows = inserts::NewRows::pending(created.clone(), &new.providers);
     inserts.insert(rows).await?;
+    if !its_turn {
+        return Ok(created);
+    }
     let db = inserts.db();
 
     let webhook_id = id.clone();
@@ -167,7 +191,14 @@ pub async fn submit(
             let job = Recollect { webhook_id };
             queue.push_as(job, task, Some(at)).await
         }
-        None => queue.push_as(Collect { webhook_id }, task, None).await,
+        None => {
+            let tenant_id = Some(created.tenant_id.clone());
+            let job = Collect {
+                webhook_id,
+                tenant_id,
+            };
+            queue.push_as(job, task, None).await
+        }
     };
     if let Err(error) = pushed {
         tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");

@@ -28,6 +28,7 @@ async fn jobs_that_run_twice_send_nothing_twice(mode: Mode) {
         queue
             .push(Collect {
                 webhook_id: id.clone(),
+                tenant_id: None,
             })
             .await
             .unwrap();

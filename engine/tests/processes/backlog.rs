@@ -41,6 +41,7 @@ async fn a_backlog_of_due_tasks_beyond_one_unpack_does_not_wedge_the_collect_que
         async move {
             let job = Collect {
                 webhook_id: format!("missing-{i}"),
+                tenant_id: None,
             };
             queue.push_as(job, Queue::task_id(), None).await.unwrap();
         }

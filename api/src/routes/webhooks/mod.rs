@@ -84,7 +84,14 @@ async fn submit(
             tracing::debug!(%error, "provider health unread; collecting at once");
             None
         });
-    let webhook = webhooks::submit(&app.inserts, &app.queue, &app.webhooks, new).await?;
+    let webhook = webhooks::submit(
+        &app.inserts,
+        &app.queue,
+        &app.flow.turns,
+        &app.webhooks,
+        new,
+    )
+    .await?;
     tracing::info!(webhook = %webhook.id, tenant = %webhook.tenant_id, "webhook accepted");
     let status_url = format!("/v1/webhooks/{}", webhook.id);
     let accepted = WebhookAccepted {

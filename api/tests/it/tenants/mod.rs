@@ -3,6 +3,7 @@
 //! servers; everything else is real.
 
 mod failed_auth;
+mod fairness;
 mod idempotency;
 mod isolation;
 mod keys;
