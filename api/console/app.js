@@ -7,6 +7,7 @@ import * as webhooks from "./webhooks.js";
 import * as streams from "./streams.js";
 import * as counters from "./counters.js";
 import * as providers from "./providers.js";
+import * as receivers from "./receivers.js";
 
 const PAGES = [
   { path: "overview", title: "Overview", page: overview },
@@ -14,6 +15,7 @@ const PAGES = [
   { path: "streams", title: "Streams", page: streams },
   { path: "counters", title: "Counters", page: counters },
   { path: "providers", title: "Providers", page: providers },
+  { path: "receivers", title: "Receivers", page: receivers },
 ];
 
 const root = document.getElementById("app");

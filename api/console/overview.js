@@ -1,10 +1,12 @@
 // Overview: webhooks and streams by status, the last hour, providers, receivers and the
-// counter flush, and for the operator the queues and workers; refreshed every few seconds.
+// counter flush, what is paused or waiting, and for the operator the queues and workers;
+// refreshed every few seconds.
 
 import { api, hasRoute } from "./api.js";
 import { minuteChart } from "./chart.js";
 import { h, fill, badge, when, clock, seconds, millis, count, plural, table, panel, alert, pageHead, every } from "./ui.js";
-import { receiverTable } from "./providers.js";
+import { receiverTable, controlTable } from "./receivers.js";
+import { addWaiting, waitingTotal, waitingReasons } from "./flow.js";
 
 /** How often the figures are read again. */
 const REFRESH_MS = 5000;
@@ -69,8 +71,10 @@ function view(stats, receivers) {
 
   const providers = panel("Providers", table([
     ["Provider", (p) => h("strong", {}, p.name)],
-    ["Health", (p) => badge(p.health)],
+    // A provider in maintenance is marked whatever its health.
+    ["Health", (p) => [badge(p.health), p.paused ? [" ", badge("paused")] : null]],
     ["Failures", (p) => count(p.consecutiveFailures), "num"],
+    ["Waiting", (p) => (waitingTotal(p.waiting) ? count(waitingTotal(p.waiting)) : "—"), "num"],
     ["Next probe", (p) => when(p.nextProbeAt)],
   ], stats.providers));
 
@@ -83,11 +87,33 @@ function view(stats, receivers) {
 
   // The queues and workers are the operator's: a tenant's figures have none.
   const platform = stats.queues && stats.workers ? platformPanels(stats) : [];
-  const sections = [tiles, chart, h("div", { class: "grid" }, ...platform, streams, providers, flush)];
+  const sections = [flowLine(stats.providers, receivers), tiles, chart, h("div", { class: "grid" }, ...platform, streams, providers, flush)];
   if (receivers && Array.isArray(receivers.items)) {
-    sections.push(h("div", { class: "grid" }, panel("Receivers", receiverTable(receivers.items))));
+    const controls = receivers.controls || [];
+    sections.push(h("div", { class: "grid" }, panel("Receivers", receiverTable(receivers.items),
+      controls.length ? [h("h3", {}, "Hosts paused, limited or waited on"), controlTable(controls)] : null)));
   }
   return sections;
+}
+
+/**
+ * One line when a provider or a receiver host is paused or webhooks wait on one (none of
+ * them spending attempts): "Paused: provider gas · 3 waiting: paused 2, limit 1".
+ */
+function flowLine(providerList, receivers) {
+  const controls = (receivers && receivers.controls) || [];
+  const pausedProviders = providerList.filter((p) => p.paused).map((p) => p.name);
+  const pausedHosts = controls.filter((c) => c.paused).length;
+  const waiting = addWaiting([...providerList.map((p) => p.waiting), ...controls.map((c) => c.waiting)]);
+  const total = waitingTotal(waiting);
+  if (!pausedProviders.length && !pausedHosts && !total) return null;
+  const parts = [];
+  if (pausedProviders.length) {
+    parts.push(h("a", { href: "#/providers" }, `Paused: provider${pausedProviders.length === 1 ? "" : "s"} ${pausedProviders.join(", ")}`));
+  }
+  if (pausedHosts) parts.push(h("a", { href: "#/receivers" }, `${plural(pausedHosts, "receiver host")} paused`));
+  if (total) parts.push(`${count(total)} waiting: ${waitingReasons(waiting)}`);
+  return h("div", { class: "alert warn", id: "flow" }, parts.flatMap((part, i) => (i ? [" · ", part] : [part])));
 }
 
 /** The queues and the worker processes, as the operator's figures give them. */

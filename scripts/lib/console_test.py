@@ -89,6 +89,11 @@ def status_of(key, webhook_id):
     return call("GET", f"/v1/webhooks/{webhook_id}", key)["status"]
 
 
+# Workers read pauses and limits again once a second: a change made through the api is in
+# force everywhere after this.
+SETTINGS_REFRESH_S = 2
+
+
 class Run:
     def __init__(self):
         self.passed = 0
@@ -158,6 +163,28 @@ def main():
 
         def nav(name):
             page.get_by_role("navigation").get_by_role("link", name=name).click()
+
+        def row(name):
+            """The table row whose cell reads `name` exactly."""
+            return page.get_by_role("row").filter(has=page.get_by_role("cell", name=name, exact=True))
+
+        def fits():
+            """The page is no wider than the screen (wide tables scroll inside their panel)."""
+            wide = page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            assert wide <= 0, f"{page.url} is {wide}px wider than the screen"
+
+        def expected_error(status):
+            """Drops the console error Chromium logs for a request answered `status` on purpose
+            (it may come seconds after the page showed the answer)."""
+            deadline = time.monotonic() + 20
+            while not any(status in t for t in run.console_errors) and time.monotonic() < deadline:
+                page.wait_for_timeout(50)
+            run.console_errors[:] = [e for e in run.console_errors if status not in e]
+
+        def set_limits(dialog, at_once, per_second):
+            dialog.get_by_label("Max at once").fill(at_once)
+            dialog.get_by_label("Max per second").fill(per_second)
+            dialog.get_by_role("button", name="Save limits").click()
 
         def sign_in(key):
             page.get_by_label("API key").fill(key)
@@ -262,16 +289,66 @@ def main():
         def providers():
             nav("Providers")
             expect(page.get_by_role("cell", name="gas", exact=True)).to_be_visible()
+            expect(row("gas")).to_contain_text("unlimited")
+            # Pausing and limiting a provider is the operator's.
+            expect(page.get_by_role("button", name="Pause gas")).to_have_count(0)
             shot("12-providers")
+
+        def receivers():
+            nav("Receivers")
+            expect(page.get_by_role("heading", name="Receivers")).to_be_visible()
+            page.get_by_label("Host", exact=True).fill("127.0.0.1")
+            page.get_by_role("button", name="Pause host", exact=True).click()
+            host = row("127.0.0.1")
+            expect(host).to_contain_text("paused since")
+            expect(page.get_by_role("button", name="Resume 127.0.0.1")).to_be_visible()
+            time.sleep(SETTINGS_REFRESH_S)
+            # Collected, then held by the pause without spending an attempt.
+            held = call("POST", "/v1/webhooks", key_a, {"provider": ["gas"], "callbackUrl": receiver.url})["id"]
+            expect(host).to_contain_text("1 waiting: paused 1")
+            webhook = call("GET", f"/v1/webhooks/{held}", key_a)
+            assert webhook["status"] == "delivering" and webhook["delivery"]["attempts"] == [], webhook
+            nav("Overview")
+            expect(page.locator("#flow")).to_contain_text("1 receiver host paused")
+            expect(page.locator("#flow")).to_contain_text("1 waiting: paused 1")
+            shot("13-overview-receiver-paused")
+            nav("Receivers")
+            shot("14-receivers-paused")
+            # A limit out of range is refused with the API's reason; the dialog stays open.
+            page.get_by_role("button", name="Set limits of 127.0.0.1").click()
+            dialog = page.get_by_role("dialog")
+            set_limits(dialog, "0", "")
+            expect(dialog.get_by_role("alert")).to_contain_text("must be from 1")
+            expected_error("422")
+            set_limits(dialog, "2", "5")
+            expect(dialog).to_have_count(0)
+            expect(host).to_contain_text("2 at once · 5/s")
+            page.get_by_role("button", name="Resume 127.0.0.1").click()
+            expect(page.get_by_role("button", name="Pause 127.0.0.1")).to_be_visible()
+            wait_for(f"{held} delivered", lambda: status_of(key_a, held) == "delivered")
+            assert len(call("GET", f"/v1/webhooks/{held}", key_a)["delivery"]["attempts"]) == 1
+            expect(host).not_to_contain_text("paused since")
+            expect(host).to_contain_text("none")
+            shot("15-receivers-resumed")
 
         def phone():
             page.set_viewport_size({"width": 390, "height": 844})
             nav("Overview")
-            expect(page.locator("a.tile.delivered .value")).to_have_text("3")
-            shot("13-overview-phone")
+            # The three redelivered, and the one the receiver's pause held.
+            expect(page.locator("a.tile.delivered .value")).to_have_text("4")
+            fits()
+            shot("16-overview-phone")
             nav("Webhooks")
             expect(page.get_by_role("link", name=ids[0])).to_be_visible()
-            shot("14-webhooks-phone")
+            fits()
+            shot("17-webhooks-phone")
+            nav("Providers")
+            expect(page.get_by_role("cell", name="gas", exact=True)).to_be_visible()
+            fits()
+            nav("Receivers")
+            expect(row("127.0.0.1")).to_be_visible()
+            fits()
+            shot("18-receivers-phone")
             page.set_viewport_size({"width": 1280, "height": 860})
 
         def other_tenant():
@@ -286,18 +363,22 @@ def main():
             page.goto(BASE + f"/console/#/webhooks/{ids[0]}")
             expect(page.get_by_role("alert")).to_contain_text(re.compile("no webhook", re.IGNORECASE))
             run.console_errors[:] = [e for e in run.console_errors if "404" not in e]
-            shot("15-other-tenant")
+            shot("19-other-tenant")
+            # The first tenant's pause and limits are its own.
+            nav("Receivers")
+            expect(page.get_by_text("No host is paused or limited")).to_be_visible()
+            expect(page.get_by_role("cell", name="127.0.0.1", exact=True)).to_have_count(0)
 
         def admin():
             page.goto(BASE + "/console/#/overview")
             page.get_by_role("button", name="Sign out").click()
             sign_in(ADMIN_KEY)
-            expect(page.locator("a.tile.delivered .value")).to_have_text("3")
+            expect(page.locator("a.tile.delivered .value")).to_have_text("4")
             page.get_by_label("Tenant").select_option(tenant_b["id"])
             expect(page.locator("a.tile.delivered .value")).to_have_text("0")
             page.get_by_label("Tenant").select_option("")
-            expect(page.locator("a.tile.delivered .value")).to_have_text("3")
-            shot("16-admin-overview")
+            expect(page.locator("a.tile.delivered .value")).to_have_text("4")
+            shot("20-admin-overview")
             # Every tenant's webhooks in one list say whose each is; one tenant's need not.
             nav("Webhooks")
             expect(page.get_by_role("columnheader", name="Tenant")).to_be_visible()
@@ -307,8 +388,53 @@ def main():
             expect(page.get_by_role("columnheader", name="Tenant")).to_be_visible()
             nav("Overview")
             page.emulate_media(color_scheme="dark")
-            shot("17-admin-overview-dark")
+            shot("21-admin-overview-dark")
             page.emulate_media(color_scheme="light")
+
+        def admin_receivers():
+            nav("Receivers")
+            host = row("127.0.0.1")
+            expect(host).to_contain_text(tenant_a["id"])
+            expect(host).to_contain_text("2 at once · 5/s")
+            expect(page.get_by_role("columnheader", name="Tenant", exact=True)).to_be_visible()
+            # Read only: a receiver's settings are its tenant's.
+            expect(page.get_by_role("button", name="Pause 127.0.0.1")).to_have_count(0)
+            expect(page.get_by_role("button", name="Pause host")).to_have_count(0)
+            shot("22-admin-receivers")
+
+        def admin_providers():
+            nav("Providers")
+            gas = row("gas")
+            page.get_by_role("button", name="Pause gas").click()
+            expect(gas).to_contain_text("paused since")
+            time.sleep(SETTINGS_REFRESH_S)
+            # Accepted and held: the collection waits for the provider, spending nothing.
+            held = call("POST", "/v1/webhooks", key_a, {"provider": ["gas"], "callbackUrl": receiver.url})["id"]
+            expect(gas).to_contain_text("1 waiting: paused 1")
+            assert status_of(key_a, held) == "collecting"
+            shot("23-admin-provider-paused")
+            nav("Overview")
+            expect(page.locator("#flow")).to_contain_text("Paused: provider gas")
+            expect(page.locator("#flow")).to_contain_text("waiting: paused 1")
+            expect(row("gas")).to_contain_text("paused")
+            shot("24-admin-overview-provider-paused")
+            nav("Providers")
+            page.get_by_role("button", name="Set limits of gas").click()
+            dialog = page.get_by_role("dialog")
+            set_limits(dialog, "3", "2.5")
+            expect(dialog).to_have_count(0)
+            expect(gas).to_contain_text(re.compile(r"3 at once · 2[.,]5/s"))
+            page.get_by_role("button", name="Resume gas").click()
+            expect(page.get_by_role("button", name="Pause gas")).to_be_visible()
+            expect(gas).not_to_contain_text("paused since")
+            wait_for(f"{held} delivered", lambda: status_of(key_a, held) == "delivered")
+            # Limits cleared: the dialog opens with them, emptied is unlimited.
+            page.get_by_role("button", name="Set limits of gas").click()
+            expect(dialog.get_by_label("Max at once")).to_have_value("3")
+            set_limits(dialog, "", "")
+            expect(dialog).to_have_count(0)
+            expect(gas).to_contain_text("unlimited")
+            shot("25-admin-provider-resumed")
 
         try:
             for name, fn in [
@@ -321,9 +447,12 @@ def main():
                 ("a stream stops and starts", stop_and_start),
                 ("counters are found by key prefix with their value", counters),
                 ("providers show their health", providers),
+                ("a tenant pauses a receiver host, sees the webhook it holds, limits it and resumes it", receivers),
                 ("the pages fit a phone", phone),
                 ("another tenant sees none of the first's webhooks", other_tenant),
                 ("the admin key sees every tenant and can pick one", admin),
+                ("the admin key sees every tenant's receiver hosts, read only", admin_receivers),
+                ("the admin key pauses, limits and resumes a provider; the held collection goes on", admin_providers),
             ]:
                 run.step(name, fn)
             run.step("no request left the api's origin", lambda: _assert_empty(run.outside, "requests elsewhere"))

@@ -59,6 +59,8 @@ const ASSETS: &[Asset] = &[
     asset!("streams.js", JS),
     asset!("counters.js", JS),
     asset!("providers.js", JS),
+    asset!("receivers.js", JS),
+    asset!("flow.js", JS),
 ];
 
 /// Each asset's `ETag`, from its content.

@@ -7,13 +7,14 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use engine::flow::manage;
 use entity::webhook::Waiting;
+use openapi::tenants::TenantQuery;
 use openapi::webhooks::{FlowLimits, ProviderList, ProviderStatus};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::controls::{self, Side};
 use crate::error::ApiError;
-use crate::input::{ApiJson, params};
+use crate::input::{ApiJson, Scope, params};
 use crate::state::AppState;
 use crate::tenants::Caller;
 
@@ -155,13 +156,14 @@ async fn change_and_show(
 
 /// Each configured provider with its health (up, failing, or down until its next probe),
 /// the operator's limits and pause, and the caller's collections waiting on it (the
-/// operator's key: every tenant's). The operator's key also gets each one's URL, with any
+/// operator's key: every tenant's, or one tenant's with `?tenant=`). The operator's key also gets each one's URL, with any
 /// user, password and query values replaced by `***`.
 #[utoipa::path(
     get,
     path = "/v1/providers",
     operation_id = "listProviders",
     tag = "webhooks",
+    params(TenantQuery),
     responses(
         (status = 200, description = "Every configured provider", body = ProviderList),
         (status = 401, description = "No valid API key was given"),
@@ -170,9 +172,10 @@ async fn change_and_show(
     ),
     security(("api_key" = []))
 )]
-async fn list(State(app): State<AppState>, caller: Caller) -> Result<Json<ProviderList>, ApiError> {
+async fn list(State(app): State<AppState>, scope: Scope) -> Result<Json<ProviderList>, ApiError> {
+    let operator = scope.caller.admin().is_ok();
     Ok(Json(ProviderList {
-        items: statuses(&app, caller.admin().is_ok(), caller.scope(None)).await?,
+        items: statuses(&app, operator, scope.tenant()).await?,
     }))
 }
 

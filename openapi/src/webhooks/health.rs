@@ -41,7 +41,8 @@ pub struct ProviderStatus {
     /// The operator's limits on it (none set: unlimited).
     #[serde(default)]
     pub limits: super::FlowLimits,
-    /// Collections waiting on it, every tenant's.
+    /// Collections waiting on it: the caller's own (the operator's key: every tenant's, or
+    /// one tenant's with `?tenant=`).
     #[serde(default)]
     pub waiting: super::WaitingCounts,
 }
