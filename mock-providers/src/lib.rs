@@ -110,6 +110,12 @@ struct Counts {
     limited: u64,
     /// The second (since the mock's start) the window counts, and the requests in it.
     window: (u64, u32),
+    /// The most requests any one second's window counted.
+    peak: u32,
+    /// When the first and the last request came, in ms since the mock's start: with
+    /// `requests`, the rate a provider was called at.
+    first_ms: Option<u64>,
+    last_ms: u64,
 }
 
 struct Mock {
@@ -153,6 +159,7 @@ pub fn router(config: MockConfig) -> Result<Router, engine::config::ConfigError>
         .route("/admin/providers/{name}/down", post(take_down))
         .route("/admin/providers/{name}/up", post(bring_up))
         .route("/admin/stats", get(stats))
+        .route("/admin/stats/reset", post(reset_stats))
         .with_state(mock))
 }
 
@@ -169,14 +176,19 @@ async fn provider(State(mock): State<Arc<Mock>>, Path(name): Path<String>) -> Re
     }
     let failed = mock.down(&name) || fastrand::f64() < mock.config.mock_failure_rate;
     let limited = {
-        let second = mock.started.elapsed().as_secs();
+        let elapsed = mock.started.elapsed();
+        let second = elapsed.as_secs();
         let mut counts = mock.counts.lock().unwrap_or_else(|e| e.into_inner());
         let count = counts.entry(name.clone()).or_default();
         count.requests += 1;
+        let ms = elapsed.as_millis() as u64;
+        count.first_ms.get_or_insert(ms);
+        count.last_ms = ms;
         if count.window.0 != second {
             count.window = (second, 0);
         }
         count.window.1 += 1;
+        count.peak = count.peak.max(count.window.1);
         let limit = mock.config.mock_rate_limit;
         let limited = limit > 0 && count.window.1 > limit;
         count.limited += u64::from(limited);
@@ -242,12 +254,23 @@ async fn stats(State(mock): State<Arc<Mock>>) -> Json<Value> {
     let stats: serde_json::Map<String, Value> = counts
         .iter()
         .map(|(name, c)| {
-            let entry =
-                json!({"requests": c.requests, "failures": c.failures, "limited": c.limited});
+            let entry = json!({
+                "requests": c.requests, "failures": c.failures, "limited": c.limited,
+                "peakPerSecond": c.peak, "firstMs": c.first_ms, "lastMs": c.last_ms,
+            });
             (name.clone(), entry)
         })
         .collect();
     Json(Value::Object(stats))
+}
+
+/// Forgets every count, so the next `stats` describe only what came after.
+async fn reset_stats(State(mock): State<Arc<Mock>>) -> StatusCode {
+    mock.counts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    StatusCode::NO_CONTENT
 }
 
 /// Serves the mock on `listener` until `stop` fires.

@@ -36,6 +36,22 @@ pub struct Stats {
     pub providers: Vec<ProviderStatus>,
     /// The counter flush, shared by every tenant: how fresh counter reads are.
     pub counters: CounterFlushStats,
+    /// Webhooks waiting without spending an attempt, by reason (every reason is listed,
+    /// zeros included): a provider or receiver down, paused, at its limit or asking to wait,
+    /// an earlier webhook of the same ordering key, or the tenant's turn in the queue.
+    #[serde(default)]
+    pub waiting: Vec<WaitingReason>,
+}
+
+/// How many webhooks wait for one reason.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WaitingReason {
+    /// `provider_down`, `provider_limit`, `provider_paused`, `provider_busy`,
+    /// `receiver_down`, `receiver_limit`, `receiver_paused`, `receiver_busy`, `ordering` or
+    /// `turn`.
+    pub reason: String,
+    /// Webhooks waiting for it.
+    pub count: u64,
 }
 
 /// How many webhooks (or streams) are in one status.

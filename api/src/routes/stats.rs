@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use engine::queue::QUEUES;
 use entity::counter_flush;
-use openapi::stats::{CounterFlushStats, QueueStats, Stats, WorkerStats};
+use entity::webhook::Waiting;
+use openapi::stats::{CounterFlushStats, QueueStats, Stats, WaitingReason, WorkerStats};
 use openapi::tenants::TenantQuery;
 use sea_orm::{EntityTrait, QueryOrder};
 use utoipa_axum::router::OpenApiRouter;
@@ -20,6 +21,26 @@ use crate::stats;
 /// see that it stopped, not forever.
 const SILENT_WORKERS_LISTED_FOR: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
+/// Webhooks of `tenant` (every tenant's with `None`) waiting, by reason, every reason
+/// listed.
+async fn waiting_by_reason(
+    app: &AppState,
+    tenant: Option<&str>,
+) -> Result<Vec<WaitingReason>, ApiError> {
+    use sea_orm::{ActiveEnum, Iterable};
+    let rows = engine::flow::manage::waiting(&app.db, tenant).await?;
+    Ok(Waiting::iter()
+        .map(|reason| WaitingReason {
+            count: rows
+                .iter()
+                .filter(|r| r.waiting_for == reason)
+                .map(|r| u64::try_from(r.count).unwrap_or(0))
+                .sum(),
+            reason: reason.to_value(),
+        })
+        .collect())
+}
+
 /// The stats route.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(show))
@@ -27,7 +48,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Webhooks and streams by status, the last hour minute by minute (submissions,
 /// deliveries, success rate, p50/p99 from submission to acknowledged callback), provider
-/// health and the counter flush; for the operator, the queues and their workers too.
+/// health, webhooks waiting by reason, and the counter flush; for the operator, the queues
+/// and their workers too.
 /// Webhook and stream figures are the tenant's own (the operator's key: every tenant's, or
 /// `?tenant=`'s); the queues, the workers and the flush's size are shared by every tenant,
 /// so only the operator's key sees them.
@@ -52,6 +74,7 @@ async fn show(State(app): State<AppState>, scope: Scope) -> Result<Json<Stats>, 
     let webhooks = stats::webhooks_by_status(&app.db, tenant).await?;
     let streams = stats::streams_by_status(&app.db, tenant).await?;
     let last_hour = stats::last_hour(&app.db, tenant, now).await?;
+    let waiting = waiting_by_reason(&app, tenant).await?;
     let (queues, workers) = if operator {
         let (queues, workers) = platform(&app, now).await?;
         (Some(queues), Some(workers))
@@ -67,6 +90,7 @@ async fn show(State(app): State<AppState>, scope: Scope) -> Result<Json<Stats>, 
         ApiError::BufferUnavailable
     })?;
     Ok(Json(Stats {
+        waiting,
         generated_at: now,
         tenant_id: tenant.map(str::to_owned),
         webhooks,

@@ -424,6 +424,15 @@ async fn callbacks_with_one_ordering_key_go_one_at_a_time_in_submission_order(mo
     assert_eq!(waiting["orderingKey"], "a", "{waiting}");
     assert_eq!(waiting["waitingOn"], "a", "{waiting}");
     assert_eq!(waiting["delivery"]["attempts"], json!([]), "{waiting}");
+    let (_, stats) = app.get_json("/v1/stats").await;
+    let reasons = stats["waiting"].as_array().expect("waiting by reason");
+    assert_eq!(reasons.len(), 10, "every reason listed: {stats}");
+    let ordering = reasons.iter().find(|r| r["reason"] == "ordering");
+    assert_eq!(
+        ordering.map(|r| r["count"].clone()),
+        Some(json!(1)),
+        "{stats}"
+    );
     // Its retry succeeds; then the second goes, with one attempt.
     ordered.failing.lock().unwrap().clear();
     webhook_in(&app, &first, "delivered", Duration::from_secs(20)).await;
