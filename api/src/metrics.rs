@@ -65,6 +65,11 @@ fn describe() {
         "Webhooks by status, every tenant's, read when /metrics is scraped"
     );
     describe_gauge!(
+        "datahog_database_replica_lag_seconds",
+        Unit::Seconds,
+        "How far the database replica (DATABASE_REPLICA_URL) is behind the primary: 0 when it replayed all it received"
+    );
+    describe_gauge!(
         "datahog_webhooks_waiting",
         "Webhooks waiting without spending an attempt, by reason: a provider or receiver down, paused, at its limit, or asking to wait"
     );
@@ -265,6 +270,12 @@ pub async fn record_platform_gauges(state: &AppState) {
         Err(error) => tracing::warn!(%error, "cannot read the queue depths"),
     }
     record_flow_gauges(state).await;
+    if let Some(replica) = &state.replica {
+        match engine::db::replica_lag(replica).await {
+            Ok(lag) => metrics::gauge!("datahog_database_replica_lag_seconds").set(lag),
+            Err(error) => tracing::warn!(%error, "cannot read the replica's lag"),
+        }
+    }
     for provider in state.providers.iter() {
         match state.health.view(&provider.name).await {
             Ok(view) => {

@@ -181,7 +181,8 @@ async fn open(
     } else {
         None
     };
-    let state = app_state(config, platform, keys);
+    let replica = engine::db::connect_replica(&config.store).await?;
+    let state = app_state(config, platform, keys, replica);
     Ok(Some((
         state.clone(),
         routes::router(state, &config.http),
@@ -190,7 +191,12 @@ async fn open(
 }
 
 /// What the handlers share: the platform's stores and health, the vehicle cache, the keys.
-fn app_state(config: &ApiConfig, platform: Platform, keys: Arc<KeyRing>) -> AppState {
+fn app_state(
+    config: &ApiConfig,
+    platform: Platform,
+    keys: Arc<KeyRing>,
+    replica: Option<sea_orm::DatabaseConnection>,
+) -> AppState {
     let redis = platform.redis();
     let shared = redis.clone().map(|conn| {
         SharedTier::new(
@@ -211,7 +217,9 @@ fn app_state(config: &ApiConfig, platform: Platform, keys: Arc<KeyRing>) -> AppS
         db: platform.db.clone(),
         counters: platform.counters,
         redis,
-        vehicles: VehicleStates::new(platform.db, cache),
+        // Lookups read the replica when there is one: they answer while the primary is away.
+        vehicles: VehicleStates::new(replica.clone().unwrap_or(platform.db), cache),
+        replica,
         metrics: metrics::handle(),
         queue: platform.queue,
         providers: platform.providers,

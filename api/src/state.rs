@@ -47,6 +47,8 @@ pub struct Shared {
     pub counters: CounterBuffer,
     /// Vehicle state lookups and their cache.
     pub vehicles: VehicleStates,
+    /// The database's streaming replica (`DATABASE_REPLICA_URL`), which lookups read.
+    pub replica: Option<DatabaseConnection>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
     /// The job queue submissions are pushed to.

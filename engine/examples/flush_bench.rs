@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
     let keys: usize = std::env::args().nth(1).map_or(Ok(100_000), |n| n.parse())?;
     let store = StoreConfig {
         database_url: std::env::var("DATABASE_URL")?.into(),
+        database_replica_url: None,
         database_max_connections: 4,
         redis_url: Some(std::env::var("REDIS_URL")?.into()),
         redis_prefix: format!("bench-{}", ulid::Ulid::generate()),

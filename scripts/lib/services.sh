@@ -6,6 +6,8 @@ log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 
 tmp=$(mktemp -d -t datahog-test.XXXXXX)
 pg_data=""
+# The replica test's own primary and streaming replica (start_replica_pair).
+pg_pair=()
 redis_pid=""
 # Other processes to stop on exit (scripts/bench appends its servers).
 extra_pids=()
@@ -14,9 +16,12 @@ cleanup() {
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
-  if [[ -n "$pg_data" && -f "$pg_data/postmaster.pid" ]]; then
-    as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
-  fi
+  local data
+  for data in "$pg_data" "${pg_pair[@]}"; do
+    if [[ -n "$data" && -f "$data/postmaster.pid" ]]; then
+      as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate stop >/dev/null 2>&1 || true
+    fi
+  done
   if [[ -n "$redis_pid" ]]; then
     kill "$redis_pid" 2>/dev/null || true
     wait "$redis_pid" 2>/dev/null || true
@@ -95,6 +100,39 @@ start_postgres() {
     start >/dev/null || { cat "$tmp/postgres.log" >&2; exit 1; }
   export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   log "postgres on 127.0.0.1:$port"
+}
+
+# A primary and its streaming replica of their own, for the test that stops the primary
+# under a replica: exports REPLICA_PRIMARY_URL and REPLICA_URL, and REPLICA_PRIMARY_STOP and
+# REPLICA_PRIMARY_START, the commands that stop and start that primary.
+start_replica_pair() {
+  [[ -n "${pg_bin:-}" ]] || pg_bin=$(find_pg_bin)
+  if [[ -z "$pg_bin" ]]; then
+    install_packages postgresql
+    pg_bin=$(find_pg_bin)
+  fi
+  local primary="$tmp/pair-primary" replica="$tmp/pair-replica" p1 p2 as=""
+  p1=$(free_port)
+  mkdir -p "$primary"
+  [[ $(id -u) -eq 0 ]] && chown -R postgres: "$tmp" && chmod 755 "$tmp" && as="runuser -u postgres --"
+  as_pg "$pg_bin/initdb" -D "$primary" -U postgres --auth=trust -E UTF8 >"$tmp/pair-initdb.log" 2>&1 \
+    || { cat "$tmp/pair-initdb.log" >&2; exit 1; }
+  local options="-p $p1 -k $primary -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off"
+  as_pg "$pg_bin/pg_ctl" -D "$primary" -l "$tmp/pair-primary.log" -w -t 60 -o "$options" start >/dev/null \
+    || { cat "$tmp/pair-primary.log" >&2; exit 1; }
+  pg_pair+=("$primary")
+  p2=$(free_port)
+  as_pg "$pg_bin/pg_basebackup" -h 127.0.0.1 -p "$p1" -U postgres -D "$replica" -R -X stream \
+    >"$tmp/pair-basebackup.log" 2>&1 || { cat "$tmp/pair-basebackup.log" >&2; exit 1; }
+  as_pg "$pg_bin/pg_ctl" -D "$replica" -l "$tmp/pair-replica.log" -w -t 60 \
+    -o "-p $p2 -k $replica -c listen_addresses=127.0.0.1" start >/dev/null \
+    || { cat "$tmp/pair-replica.log" >&2; exit 1; }
+  pg_pair+=("$replica")
+  export REPLICA_PRIMARY_URL="postgres://postgres@127.0.0.1:$p1/postgres"
+  export REPLICA_URL="postgres://postgres@127.0.0.1:$p2/postgres"
+  export REPLICA_PRIMARY_STOP="$as $pg_bin/pg_ctl -D $primary -m fast -w stop"
+  export REPLICA_PRIMARY_START="$as $pg_bin/pg_ctl -D $primary -l $tmp/pair-primary.log -w -t 60 -o '$options' start"
+  log "postgres primary on 127.0.0.1:$p1 with a streaming replica on 127.0.0.1:$p2"
 }
 
 start_redis() {

@@ -17,6 +17,7 @@ mod limits;
 mod openapi_doc;
 mod ops;
 mod redis_restart;
+mod replica;
 mod secrets;
 mod shutdown;
 mod starting;

@@ -22,6 +22,12 @@ pub struct StoreConfig {
     )]
     pub database_url: SecretString,
 
+    /// A streaming replica of the database (`postgres://…`), optional: vehicle lookups
+    /// read from it, so they go on answering while the primary is away; everything else
+    /// (writes, and whatever a job reads after writing) stays on `DATABASE_URL`.
+    #[arg(long, env = "DATABASE_REPLICA_URL", value_parser = secret, hide_env_values = true)]
+    pub database_replica_url: Option<SecretString>,
+
     /// Maximum connections in the database pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..))]

@@ -54,6 +54,39 @@ pub async fn connect(store: &StoreConfig, used_by: Use) -> Result<DatabaseConnec
     Ok(db)
 }
 
+/// The pool for `DATABASE_REPLICA_URL`, if set: opened lazily (a replica that is away at
+/// start is reached once it answers) and never migrated (a replica is read-only and follows
+/// the primary's schema).
+pub async fn connect_replica(store: &StoreConfig) -> Result<Option<DatabaseConnection>, DbErr> {
+    let Some(url) = &store.database_replica_url else {
+        return Ok(None);
+    };
+    let mut options = ConnectOptions::new(url.expose_secret());
+    options
+        .max_connections(store.database_max_connections)
+        .test_before_acquire(true)
+        .connect_lazy(true)
+        .connect_timeout(Duration::from_secs(2))
+        .acquire_timeout(Duration::from_secs(2))
+        .sqlx_logging(false);
+    Ok(Some(Database::connect(options).await?))
+}
+
+/// How far the replica's data is behind the primary's, in seconds: 0 when it has replayed
+/// everything it received, else the age of the last transaction it replayed.
+pub async fn replica_lag(replica: &DatabaseConnection) -> Result<f64, DbErr> {
+    let row = replica
+        .query_one_raw(sea_orm::Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 \
+             ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) \
+             END::float8 AS lag",
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the replica's lag".into()))?;
+    row.try_get::<f64>("", "lag")
+}
+
 /// Connects like `connect`, but waits out a database that cannot be reached yet (capped
 /// exponential backoff, logged once), so a process can start before its database. `None`
 /// if `cancel` fired first.
