@@ -1,5 +1,6 @@
 // Flow control as the pages show it: a provider's or a receiver host's pause, its limits,
-// the webhooks waiting on it by reason, and the dialog that sets the limits.
+// the webhooks waiting on it by reason, why one webhook waits, and the dialog that sets
+// the limits.
 
 import { h, fill, badge, when, count, alert } from "./ui.js";
 
@@ -28,6 +29,45 @@ export function waiting(counts) {
   const total = waitingTotal(counts);
   if (!total) return h("span", { class: "muted" }, "none");
   return h("span", { title: "Waiting without spending an attempt, by reason" }, `${count(total)} waiting: ${waitingReasons(counts)}`);
+}
+
+/**
+ * Why one webhook waits (`waitingFor`), in plain words: a short label for the counts, and
+ * the sentence its page shows with what it waits on (`waitingOn`). Listed as the API
+ * lists them.
+ */
+const WAITING_FOR = {
+  provider_down: ["provider down", (on) => ["provider ", code(on), " is down until its next probe"]],
+  provider_limit: ["provider at its limit", (on) => ["provider ", code(on), " is at its limit"]],
+  provider_paused: ["provider paused", (on) => ["provider ", code(on), " is paused"]],
+  provider_busy: ["provider busy", (on) => ["provider ", code(on), " asked to be called later"]],
+  receiver_down: ["receiver down", (on) => ["receiver ", code(on), " is down until its next probe"]],
+  receiver_limit: ["receiver at its limit", (on) => ["receiver ", code(on), " is at its limit"]],
+  receiver_paused: ["receiver paused", (on) => ["receiver ", code(on), " is paused"]],
+  receiver_busy: ["receiver busy", (on) => ["receiver ", code(on), " asked to be called later"]],
+  ordering: ["ordering key", (on) => ["an earlier webhook with ordering key ", code(on), " is not delivered or parked yet"]],
+  turn: ["tenant's turn", (on) => ["its tenant ", code(on), " has its share of the queue already, so it waits its turn"]],
+};
+
+function code(text) {
+  return text ? h("code", {}, text) : "—";
+}
+
+/** "receiver paused": a reason's short label (one a newer server added: its own name). */
+export function reasonLabel(reason) {
+  return WAITING_FOR[reason] ? WAITING_FOR[reason][0] : String(reason).replace(/_/g, " ");
+}
+
+/** Whether webhooks waiting for `reason` wait on something paused or down, which the
+ * pages show in the warning colour (an older server's reasons have no side: "paused"). */
+export function alarming(reason) {
+  return /(^|_)(paused|down)$/.test(reason);
+}
+
+/** "Waiting without spending an attempt: receiver 127.0.0.1 is paused." */
+export function waitingFor(reason, on) {
+  const words = WAITING_FOR[reason] ? WAITING_FOR[reason][1](on) : [reasonLabel(reason), " ", code(on)];
+  return ["Waiting without spending an attempt: ", ...words, "."];
 }
 
 /** "4 at once · 2.5/s", or "unlimited". */

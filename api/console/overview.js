@@ -6,7 +6,7 @@ import { api, hasRoute } from "./api.js";
 import { minuteChart } from "./chart.js";
 import { h, fill, badge, when, clock, seconds, millis, count, plural, table, panel, alert, pageHead, every } from "./ui.js";
 import { receiverTable, controlTable } from "./receivers.js";
-import { addWaiting, waitingTotal, waitingReasons } from "./flow.js";
+import { addWaiting, waitingTotal, reasonLabel, alarming } from "./flow.js";
 
 /** How often the figures are read again. */
 const REFRESH_MS = 5000;
@@ -87,7 +87,7 @@ function view(stats, receivers) {
 
   // The queues and workers are the operator's: a tenant's figures have none.
   const platform = stats.queues && stats.workers ? platformPanels(stats) : [];
-  const sections = [flowLine(stats.providers, receivers), tiles, chart, h("div", { class: "grid" }, ...platform, streams, providers, flush)];
+  const sections = [flowLine(stats, receivers), tiles, chart, h("div", { class: "grid" }, ...platform, streams, providers, flush)];
   if (receivers && Array.isArray(receivers.items)) {
     const controls = receivers.controls || [];
     sections.push(h("div", { class: "grid" }, panel("Receivers", receiverTable(receivers.items),
@@ -97,23 +97,41 @@ function view(stats, receivers) {
 }
 
 /**
- * One line when a provider or a receiver host is paused or webhooks wait on one (none of
- * them spending attempts): "Paused: provider gas · 3 waiting: paused 2, limit 1".
+ * What is paused and what waits, when anything does: "Paused: provider gas · 1 receiver
+ * host", then "3 waiting without spending an attempt: receiver paused 2 · ordering key 1".
+ * In the warning colour while something is paused or down, or webhooks wait on that;
+ * waits for a limit, an ordering key or the tenant's turn alone are flow as usual.
  */
-function flowLine(providerList, receivers) {
+function flowLine(stats, receivers) {
   const controls = (receivers && receivers.controls) || [];
-  const pausedProviders = providerList.filter((p) => p.paused).map((p) => p.name);
+  const pausedProviders = stats.providers.filter((p) => p.paused).map((p) => p.name);
   const pausedHosts = controls.filter((c) => c.paused).length;
-  const waiting = addWaiting([...providerList.map((p) => p.waiting), ...controls.map((c) => c.waiting)]);
-  const total = waitingTotal(waiting);
-  if (!pausedProviders.length && !pausedHosts && !total) return null;
-  const parts = [];
+  const paused = [];
   if (pausedProviders.length) {
-    parts.push(h("a", { href: "#/providers" }, `Paused: provider${pausedProviders.length === 1 ? "" : "s"} ${pausedProviders.join(", ")}`));
+    paused.push(h("a", { href: "#/providers" }, `provider${pausedProviders.length === 1 ? "" : "s"} ${pausedProviders.join(", ")}`));
   }
-  if (pausedHosts) parts.push(h("a", { href: "#/receivers" }, `${plural(pausedHosts, "receiver host")} paused`));
-  if (total) parts.push(`${count(total)} waiting: ${waitingReasons(waiting)}`);
-  return h("div", { class: "alert warn", id: "flow" }, parts.flatMap((part, i) => (i ? [" · ", part] : [part])));
+  if (pausedHosts) paused.push(h("a", { href: "#/receivers" }, plural(pausedHosts, "receiver host")));
+  const waiting = waitingByReason(stats, controls).filter((w) => w.count > 0);
+  if (!paused.length && !waiting.length) return null;
+  const total = waiting.reduce((sum, w) => sum + w.count, 0);
+  const warn = paused.length || waiting.some((w) => alarming(w.reason));
+  return h("div", { class: `alert ${warn ? "warn" : "info"} flow`, id: "flow" },
+    paused.length ? h("div", {}, h("strong", {}, "Paused: "), joined(paused)) : null,
+    waiting.length ? h("div", { id: "waiting" },
+      h("strong", {}, `${count(total)} waiting`), " without spending an attempt: ",
+      joined(waiting.map((w) => `${reasonLabel(w.reason)} ${count(w.count)}`))) : null);
+}
+
+/** The stats' `waiting`; an older server lacks it: its providers' and hosts' own counts. */
+function waitingByReason(stats, controls) {
+  if (Array.isArray(stats.waiting)) return stats.waiting.map((w) => ({ reason: w.reason, count: Number(w.count) || 0 }));
+  const sum = addWaiting([...stats.providers.map((p) => p.waiting), ...controls.map((c) => c.waiting)]);
+  return Object.entries(sum).map(([reason, n]) => ({ reason, count: n }));
+}
+
+/** "a · b · c". */
+function joined(parts) {
+  return parts.flatMap((part, i) => (i ? [" · ", part] : [part]));
 }
 
 /** The queues and the worker processes, as the operator's figures give them. */

@@ -1,8 +1,9 @@
 // Webhooks: the filtered list with keyset paging and bulk redelivery, and a webhook's page
-// with its providers, callback body, attempt timeline and Redeliver.
+// with what it waits on, its providers, callback body, attempt timeline and Redeliver.
 
 import { api, session } from "./api.js";
 import { h, fill, badge, when, count, millis, table, panel, alert, pageHead, toast, confirmDialog, json, every } from "./ui.js";
+import { waitingFor, alarming } from "./flow.js";
 
 const STATUSES = ["collecting", "delivering", "delivered", "parked"];
 const PAGE_SIZES = ["25", "50", "100"];
@@ -165,16 +166,19 @@ function renderOne(main, id) {
 
 function detail(w) {
   const d = w.delivery;
+  // While it waits, its next run only checks again (a resume or a free place wakes it sooner).
+  const next = w.waitingFor ? "Next check" : "Next attempt";
   const facts = panel("Webhook", h("dl", { class: "facts" },
     h("dt", {}, "Tenant"), h("dd", {}, w.tenantId),
     h("dt", {}, "Callback"), h("dd", {}, h("code", {}, w.callbackUrl)),
+    ...(w.orderingKey === undefined ? [] : [h("dt", {}, "Ordering key"), h("dd", { id: "ordering-key" }, h("code", {}, w.orderingKey))]),
     h("dt", {}, "Outcome"), h("dd", {}, w.outcome ? badge(w.outcome === "completed" ? "complete" : "failed") : "—"),
     h("dt", {}, "Submitted"), h("dd", {}, when(w.createdAt)),
     h("dt", {}, "Deadline"), h("dd", {}, when(w.deadlineAt)),
     h("dt", {}, "Collected"), h("dd", {}, when(w.collectedAt)),
     h("dt", {}, "Delivered"), h("dd", {}, when(w.deliveredAt)),
     h("dt", {}, "Attempts"), h("dd", {}, `${d.attempts.length} of ${d.attemptLimit}`),
-    h("dt", {}, "Next attempt"), h("dd", {}, when(d.nextAttemptAt))));
+    h("dt", {}, next), h("dd", {}, when(d.nextAttemptAt))));
 
   const providers = panel("Providers", table([
     ["Provider", (p) => h("strong", {}, p.name)],
@@ -196,9 +200,16 @@ function detail(w) {
       a.responseBody ? h("pre", {}, a.responseBody) : null);
   });
   if (d.nextAttemptAt) {
-    items.push(h("li", { class: "next" }, h("div", { class: "when" }, "Next attempt"), h("div", { class: "what" }, when(d.nextAttemptAt))));
+    items.push(h("li", { class: "next" }, h("div", { class: "when" }, next), h("div", { class: "what" }, when(d.nextAttemptAt))));
   }
   const timeline = panel("Delivery attempts", items.length ? h("ol", { class: "timeline", id: "attempts" }, items) : h("p", { class: "muted" }, "No attempt yet."));
 
-  return [h("div", { class: "grid" }, facts, timeline), providers, callback];
+  return [waitingLine(w), h("div", { class: "grid" }, facts, timeline), providers, callback];
+}
+
+/** While it waits on flow control: why and on what; in the warning colour when that is
+ * paused or down. */
+function waitingLine(w) {
+  if (!w.waitingFor) return null;
+  return h("div", { class: `alert ${alarming(w.waitingFor) ? "warn" : "info"} flow`, id: "waiting" }, waitingFor(w.waitingFor, w.waitingOn));
 }

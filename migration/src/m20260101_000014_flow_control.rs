@@ -50,11 +50,13 @@ enum ProviderSettings {
 const INDEXES: [(&str, &str); 2] = [
     (
         "idx_webhooks_waiting",
-        "webhooks (waiting_for, waiting_on, tenant_id) WHERE waiting_for IS NOT NULL",
+        "webhooks (waiting_for, waiting_on, tenant_id, id) WHERE waiting_for IS NOT NULL",
     ),
+    // Unfinished ones only: a key's delivered history is never walked to find its next.
     (
         "idx_webhooks_ordering",
-        "webhooks (tenant_id, ordering_key, id) WHERE ordering_key IS NOT NULL",
+        "webhooks (tenant_id, ordering_key, id) WHERE ordering_key IS NOT NULL \
+         AND status IN ('collecting', 'delivering')",
     ),
 ];
 

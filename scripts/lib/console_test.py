@@ -89,6 +89,14 @@ def status_of(key, webhook_id):
     return call("GET", f"/v1/webhooks/{webhook_id}", key)["status"]
 
 
+def waiting_for(key, webhook_id):
+    return call("GET", f"/v1/webhooks/{webhook_id}", key).get("waitingFor")
+
+
+# Two webhooks submitted with it while their receiver host is paused are delivered in order.
+ORDERING_KEY = "customer-42"
+
+
 # Workers read pauses and limits again once a second: a change made through the api is in
 # force everywhere after this.
 SETTINGS_REFRESH_S = 2
@@ -308,12 +316,34 @@ def main():
             expect(host).to_contain_text("1 waiting: paused 1")
             webhook = call("GET", f"/v1/webhooks/{held}", key_a)
             assert webhook["status"] == "delivering" and webhook["delivery"]["attempts"] == [], webhook
+            # Two with one ordering key: the first held by the pause, the second by the first.
+            ordered = [call("POST", "/v1/webhooks", key_a, {
+                "provider": ["gas"], "callbackUrl": receiver.url, "orderingKey": ORDERING_KEY})["id"] for _ in range(2)]
+            for webhook_id, why in zip(ordered, ["receiver_paused", "ordering"]):
+                wait_for(f"{webhook_id} waiting for {why}", lambda w=webhook_id, y=why: waiting_for(key_a, w) == y)
+            expect(host).to_contain_text("2 waiting: paused 2")
+            page.goto(BASE + f"/console/#/webhooks/{held}")
+            expect(page.locator("#webhook-status")).to_have_text("delivering")
+            expect(page.locator("#waiting")).to_contain_text("Waiting without spending an attempt: receiver 127.0.0.1 is paused")
+            expect(page.locator("#waiting")).to_have_class(re.compile(r"\bwarn\b"))
+            expect(page.locator("#attempts > li")).to_have_count(1)
+            expect(page.locator("#attempts > li.next")).to_contain_text("Next check")
+            expect(page.locator("#ordering-key")).to_have_count(0)
+            shot("13-webhook-waiting-receiver-paused")
+            page.goto(BASE + f"/console/#/webhooks/{ordered[1]}")
+            expect(page.locator("#ordering-key")).to_have_text(ORDERING_KEY)
+            expect(page.locator("#waiting")).to_contain_text(
+                f"an earlier webhook with ordering key {ORDERING_KEY} is not delivered or parked yet")
+            shot("14-webhook-waiting-ordering")
             nav("Overview")
-            expect(page.locator("#flow")).to_contain_text("1 receiver host paused")
-            expect(page.locator("#flow")).to_contain_text("1 waiting: paused 1")
-            shot("13-overview-receiver-paused")
+            flow = page.locator("#flow")
+            expect(flow).to_contain_text("Paused: 1 receiver host")
+            expect(flow).to_have_class(re.compile(r"\bwarn\b"))
+            expect(page.locator("#waiting")).to_contain_text("3 waiting without spending an attempt")
+            expect(page.locator("#waiting")).to_contain_text("receiver paused 2 · ordering key 1")
+            shot("15-overview-receiver-paused")
             nav("Receivers")
-            shot("14-receivers-paused")
+            shot("16-receivers-paused")
             # A limit out of range is refused with the API's reason; the dialog stays open.
             page.get_by_role("button", name="Set limits of 127.0.0.1").click()
             dialog = page.get_by_role("dialog")
@@ -325,30 +355,40 @@ def main():
             expect(host).to_contain_text("2 at once · 5/s")
             page.get_by_role("button", name="Resume 127.0.0.1").click()
             expect(page.get_by_role("button", name="Pause 127.0.0.1")).to_be_visible()
-            wait_for(f"{held} delivered", lambda: status_of(key_a, held) == "delivered")
-            assert len(call("GET", f"/v1/webhooks/{held}", key_a)["delivery"]["attempts"]) == 1
+            for webhook_id in [held, *ordered]:
+                wait_for(f"{webhook_id} delivered", lambda w=webhook_id: status_of(key_a, w) == "delivered")
+                assert len(call("GET", f"/v1/webhooks/{webhook_id}", key_a)["delivery"]["attempts"]) == 1
+            # One at a time, in submission order.
+            delivered = [w for w, status in receiver.received if status == 200 and w in ordered]
+            assert delivered == ordered, delivered
             expect(host).not_to_contain_text("paused since")
             expect(host).to_contain_text("none")
-            shot("15-receivers-resumed")
+            shot("17-receivers-resumed")
+            page.goto(BASE + f"/console/#/webhooks/{ordered[1]}")
+            expect(page.locator("#webhook-status")).to_have_text("delivered")
+            expect(page.locator("#ordering-key")).to_have_text(ORDERING_KEY)
+            expect(page.locator("#waiting")).to_have_count(0)
 
         def phone():
             page.set_viewport_size({"width": 390, "height": 844})
             nav("Overview")
-            # The three redelivered, and the one the receiver's pause held.
-            expect(page.locator("a.tile.delivered .value")).to_have_text("4")
+            # The three redelivered, and the three the receiver's pause held.
+            expect(page.locator("a.tile.delivered .value")).to_have_text("6")
+            # Nothing paused, nothing waiting: no line about it.
+            expect(page.locator("#flow")).to_have_count(0)
             fits()
-            shot("16-overview-phone")
+            shot("18-overview-phone")
             nav("Webhooks")
             expect(page.get_by_role("link", name=ids[0])).to_be_visible()
             fits()
-            shot("17-webhooks-phone")
+            shot("19-webhooks-phone")
             nav("Providers")
             expect(page.get_by_role("cell", name="gas", exact=True)).to_be_visible()
             fits()
             nav("Receivers")
             expect(row("127.0.0.1")).to_be_visible()
             fits()
-            shot("18-receivers-phone")
+            shot("20-receivers-phone")
             page.set_viewport_size({"width": 1280, "height": 860})
 
         def other_tenant():
@@ -363,7 +403,7 @@ def main():
             page.goto(BASE + f"/console/#/webhooks/{ids[0]}")
             expect(page.get_by_role("alert")).to_contain_text(re.compile("no webhook", re.IGNORECASE))
             run.console_errors[:] = [e for e in run.console_errors if "404" not in e]
-            shot("19-other-tenant")
+            shot("21-other-tenant")
             # The first tenant's pause and limits are its own.
             nav("Receivers")
             expect(page.get_by_text("No host is paused or limited")).to_be_visible()
@@ -373,12 +413,12 @@ def main():
             page.goto(BASE + "/console/#/overview")
             page.get_by_role("button", name="Sign out").click()
             sign_in(ADMIN_KEY)
-            expect(page.locator("a.tile.delivered .value")).to_have_text("4")
+            expect(page.locator("a.tile.delivered .value")).to_have_text("6")
             page.get_by_label("Tenant").select_option(tenant_b["id"])
             expect(page.locator("a.tile.delivered .value")).to_have_text("0")
             page.get_by_label("Tenant").select_option("")
-            expect(page.locator("a.tile.delivered .value")).to_have_text("4")
-            shot("20-admin-overview")
+            expect(page.locator("a.tile.delivered .value")).to_have_text("6")
+            shot("22-admin-overview")
             # Every tenant's webhooks in one list say whose each is; one tenant's need not.
             nav("Webhooks")
             expect(page.get_by_role("columnheader", name="Tenant")).to_be_visible()
@@ -388,7 +428,7 @@ def main():
             expect(page.get_by_role("columnheader", name="Tenant")).to_be_visible()
             nav("Overview")
             page.emulate_media(color_scheme="dark")
-            shot("21-admin-overview-dark")
+            shot("23-admin-overview-dark")
             page.emulate_media(color_scheme="light")
 
         def admin_receivers():
@@ -400,7 +440,7 @@ def main():
             # Read only: a receiver's settings are its tenant's.
             expect(page.get_by_role("button", name="Pause 127.0.0.1")).to_have_count(0)
             expect(page.get_by_role("button", name="Pause host")).to_have_count(0)
-            shot("22-admin-receivers")
+            shot("24-admin-receivers")
 
         def admin_providers():
             nav("Providers")
@@ -412,12 +452,15 @@ def main():
             held = call("POST", "/v1/webhooks", key_a, {"provider": ["gas"], "callbackUrl": receiver.url})["id"]
             expect(gas).to_contain_text("1 waiting: paused 1")
             assert status_of(key_a, held) == "collecting"
-            shot("23-admin-provider-paused")
+            shot("25-admin-provider-paused")
             nav("Overview")
             expect(page.locator("#flow")).to_contain_text("Paused: provider gas")
-            expect(page.locator("#flow")).to_contain_text("waiting: paused 1")
+            expect(page.locator("#waiting")).to_contain_text("1 waiting without spending an attempt: provider paused 1")
             expect(row("gas")).to_contain_text("paused")
-            shot("24-admin-overview-provider-paused")
+            shot("26-admin-overview-provider-paused")
+            page.goto(BASE + f"/console/#/webhooks/{held}")
+            expect(page.locator("#webhook-status")).to_have_text("collecting")
+            expect(page.locator("#waiting")).to_contain_text("Waiting without spending an attempt: provider gas is paused")
             nav("Providers")
             page.get_by_role("button", name="Set limits of gas").click()
             dialog = page.get_by_role("dialog")
@@ -434,7 +477,7 @@ def main():
             set_limits(dialog, "", "")
             expect(dialog).to_have_count(0)
             expect(gas).to_contain_text("unlimited")
-            shot("25-admin-provider-resumed")
+            shot("27-admin-provider-resumed")
 
         try:
             for name, fn in [
@@ -447,7 +490,8 @@ def main():
                 ("a stream stops and starts", stop_and_start),
                 ("counters are found by key prefix with their value", counters),
                 ("providers show their health", providers),
-                ("a tenant pauses a receiver host, sees the webhook it holds, limits it and resumes it", receivers),
+                ("a tenant pauses a receiver host, sees the webhooks it holds and why, limits it and resumes it;"
+                 " an ordering key's two go in order", receivers),
                 ("the pages fit a phone", phone),
                 ("another tenant sees none of the first's webhooks", other_tenant),
                 ("the admin key sees every tenant and can pick one", admin),

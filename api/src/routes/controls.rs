@@ -41,14 +41,20 @@ pub fn counts(rows: &[WaitingCount], side: Side, on: &str, tenant: Option<&str>)
     counts
 }
 
-/// Whether `row` waits on the `side` of the pipeline.
+/// Whether `row` waits on a provider or receiver of `side` (an ordering key or a tenant's
+/// turn is neither).
 pub fn on_side(row: &WaitingCount, side: Side) -> bool {
     use Waiting::*;
-    let provider = matches!(
-        row.waiting_for,
-        ProviderPaused | ProviderLimit | ProviderDown | ProviderBusy
-    );
-    provider == (side == Side::Provider)
+    match side {
+        Side::Provider => matches!(
+            row.waiting_for,
+            ProviderPaused | ProviderLimit | ProviderDown | ProviderBusy
+        ),
+        Side::Receiver => matches!(
+            row.waiting_for,
+            ReceiverPaused | ReceiverLimit | ReceiverDown | ReceiverBusy
+        ),
+    }
 }
 
 /// Limits as stored, as shown.
@@ -64,6 +70,14 @@ pub fn taken(limits: &FlowLimits) -> Limits {
     Limits {
         max_concurrent: limits.max_concurrent.and_then(|n| u32::try_from(n).ok()),
         max_per_second: limits.max_per_second,
+    }
+}
+
+/// Forgets the limiter's instants and refusals of `key` after its limits changed, so what
+/// waits is not held to waits told under the old limits. Bookkeeping: a failure is logged.
+pub async fn reset_limiter(app: &AppState, key: &str) {
+    if let Err(error) = app.flow.limiter.reset(key).await {
+        tracing::warn!(%key, %error, "could not reset the limiter; waits told under the old limits stand");
     }
 }
 

@@ -60,6 +60,7 @@ async fn set_limits(
     let name = provider_of(&app, name)?;
     let change = manage::Change::Limits(controls::taken(&limits));
     let status = change_and_show(&app, &name, change).await?;
+    controls::reset_limiter(&app, &engine::flow::provider_key(&name)).await;
     controls::wake_in_background(&app, Waiting::ProviderLimit, name.clone(), None);
     tracing::info!(provider = %name, ?limits, "provider limits set");
     Ok(Json(status))

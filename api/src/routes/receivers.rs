@@ -166,6 +166,7 @@ async fn set_limits(
     let host = host_of(host)?;
     let change = manage::Change::Limits(controls::taken(&limits));
     let control = change_and_show(&app, &tenant, &host, change).await?;
+    controls::reset_limiter(&app, &flow::receiver_key(&tenant, &host)).await;
     // Those waiting for a place under the old limits try the new ones now.
     controls::wake_in_background(
         &app,

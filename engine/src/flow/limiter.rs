@@ -20,8 +20,18 @@ use tokio::time::Instant;
 pub const HORIZON: Duration = Duration::from_secs(1);
 
 /// When a request was refused for concurrency: how long before it asks again (with up to
-/// as much again of jitter).
+/// as much again of jitter), plus `BUSY_STEP` for each request refused just before it
+/// (divided by the places), so a backlog comes back spread out rather than all at once.
 pub const BUSY_RETRY: Duration = Duration::from_secs(1);
+
+/// See `BUSY_RETRY`.
+const BUSY_STEP: Duration = Duration::from_millis(50);
+
+/// The longest a request refused for concurrency is told to wait.
+const BUSY_MAX: Duration = Duration::from_secs(60);
+
+/// Refusals for concurrency more than this apart are not counted together.
+const BUSY_WINDOW: Duration = Duration::from_secs(2);
 
 /// The limits on one key; `None` is unlimited.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -112,6 +122,8 @@ struct LocalState {
     next: Instant,
     /// The instant the last refused request was told to come back at.
     denied: Instant,
+    /// Requests refused for concurrency in a row, and when the last was.
+    busy: (u64, Instant),
 }
 
 impl Limiter {
@@ -159,20 +171,45 @@ impl Limiter {
                     store: self.store.clone(),
                 }),
             },
-            Answer::Busy => {
+            Answer::Busy(refused) => {
+                let places = u64::from(limits.max_concurrent.unwrap_or(1).max(1));
+                let steps = u32::try_from(refused / places).unwrap_or(u32::MAX);
+                let spread = BUSY_STEP.saturating_mul(steps);
                 let jitter =
                     Duration::from_millis(fastrand::u64(0..=BUSY_RETRY.as_millis() as u64));
-                Grant::Wait(BUSY_RETRY + jitter)
+                Grant::Wait(Ord::min(BUSY_RETRY + spread, BUSY_MAX) + jitter)
             }
             Answer::Later(after) => Grant::Wait(after),
         })
     }
 }
 
+/// What the limiter answered, before it becomes a `Grant`.
 enum Answer {
     Go(Duration),
-    Busy,
+    /// Refused for concurrency, the n-th in a row.
+    Busy(u64),
     Later(Duration),
+}
+
+impl Limiter {
+    /// Forgets `key`'s instants and refusals (not its holders): after its limits changed,
+    /// the waits told under the old ones no longer apply.
+    pub async fn reset(&self, key: &str) -> Result<(), LimitError> {
+        match &self.store {
+            Store::Redis(redis) => redis.reset(key).await,
+            Store::Local(keys) => {
+                let mut keys = keys.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(state) = keys.get_mut(key) {
+                    let now = Instant::now();
+                    state.next = now;
+                    state.denied = now;
+                    state.busy = (0, now);
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 fn local_acquire(keys: &mut HashMap<String, LocalState>, key: &str, limits: Limits) -> Answer {
@@ -181,12 +218,20 @@ fn local_acquire(keys: &mut HashMap<String, LocalState>, key: &str, limits: Limi
         holders: 0,
         next: now,
         denied: now,
+        busy: (0, now),
     });
     if limits
         .max_concurrent
         .is_some_and(|max| state.holders >= max)
     {
-        return Answer::Busy;
+        let (count, last) = state.busy;
+        let count = if now - last > BUSY_WINDOW {
+            1
+        } else {
+            count + 1
+        };
+        state.busy = (count, now);
+        return Answer::Busy(count);
     }
     let mut after = Duration::ZERO;
     if let Some(interval) = limits.interval() {
@@ -205,16 +250,22 @@ fn local_acquire(keys: &mut HashMap<String, LocalState>, key: &str, limits: Limi
 }
 
 /// KEYS: the holders (a sorted set scored by lease end), the next free instant, the last
-/// refused request's instant. ARGV: holder, lease (µs), most holders (0: unlimited),
-/// interval (µs, 0: unlimited), horizon (µs). Times are Redis's clock in µs.
-/// Returns {0, wait} go after wait, {1, 0} busy, {2, wait} come back after wait.
+/// refused request's instant, the count of requests refused for concurrency in a row.
+/// ARGV: holder, lease (µs), most holders (0: unlimited), interval (µs, 0: unlimited),
+/// horizon (µs), the busy window (ms). Times are Redis's clock in µs.
+/// Returns {0, wait} go after wait, {1, n} busy (the n-th in a row), {2, wait} come back
+/// after wait.
 const ACQUIRE: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local most = tonumber(ARGV[3])
 if most > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  if redis.call('ZCARD', KEYS[1]) >= most then return {1, 0} end
+  if redis.call('ZCARD', KEYS[1]) >= most then
+    local n = redis.call('INCR', KEYS[4])
+    redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[6]))
+    return {1, n}
+  end
 end
 local interval = tonumber(ARGV[4])
 local after = 0
@@ -272,19 +323,31 @@ impl RedisLimits {
             .key(self.key(key, "holders"))
             .key(self.key(key, "next"))
             .key(self.key(key, "denied"))
+            .key(self.key(key, "busy"))
             .arg(holder)
             .arg(micros(lease))
             .arg(limits.max_concurrent.unwrap_or(0))
             .arg(limits.interval().map_or(0, micros))
             .arg(micros(HORIZON))
+            .arg(BUSY_WINDOW.as_millis() as u64)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        let wait = Duration::from_micros(u64::try_from(wait).unwrap_or(0));
+        let count = u64::try_from(wait).unwrap_or(0);
         Ok(match kind {
-            0 => Answer::Go(wait),
-            1 => Answer::Busy,
-            _ => Answer::Later(wait),
+            0 => Answer::Go(Duration::from_micros(count)),
+            1 => Answer::Busy(count),
+            _ => Answer::Later(Duration::from_micros(count)),
         })
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), LimitError> {
+        redis::cmd("DEL")
+            .arg(self.key(key, "next"))
+            .arg(self.key(key, "denied"))
+            .arg(self.key(key, "busy"))
+            .query_async::<()>(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     async fn release(&self, key: &str, holder: &str) -> Result<(), LimitError> {

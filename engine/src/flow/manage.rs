@@ -95,6 +95,24 @@ pub async fn receiver(
     }))
 }
 
+/// Whether provider `name` is paused, read from the database now rather than from a
+/// process's settings, which may be up to a second old.
+pub async fn provider_paused(db: &DatabaseConnection, name: &str) -> Result<bool, DbErr> {
+    let set = provider_setting::Entity::find_by_id(name.to_owned())
+        .one(db)
+        .await?;
+    Ok(set.is_some_and(|s| s.paused_at.is_some()))
+}
+
+/// Whether `tenant` has receiver `host` paused, read from the database now.
+pub async fn receiver_paused(
+    db: &DatabaseConnection,
+    tenant: &str,
+    host: &str,
+) -> Result<bool, DbErr> {
+    Ok(receiver(db, tenant, host).await?.paused_at.is_some())
+}
+
 /// What the operator set on every provider.
 pub async fn providers(db: &DatabaseConnection) -> Result<Vec<provider_setting::Model>, DbErr> {
     provider_setting::Entity::find().all(db).await

@@ -59,6 +59,16 @@ impl Flow {
     }
 }
 
+/// The limiter's key of a provider.
+pub fn provider_key(name: &str) -> String {
+    format!("provider:{name}")
+}
+
+/// The limiter's key of `tenant`'s deliveries to receiver `host`.
+pub fn receiver_key(tenant: &str, host: &str) -> String {
+    format!("receiver:{tenant}:{host}")
+}
+
 /// The receiver a callback URL's settings are kept under: its host (name or address, in
 /// lower case), without scheme or port.
 pub fn receiver_host(url: &str) -> String {

@@ -6,7 +6,8 @@
 //! started waiting checks again, so a finish that lands between its check and its wait is
 //! not missed.
 
-use entity::webhook::{self, Waiting, WebhookStatus};
+use entity::webhook::{self, Waiting};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect,
@@ -32,9 +33,8 @@ async fn first_unfinished(
         .column(webhook::Column::WaitingFor)
         .filter(webhook::Column::TenantId.eq(tenant))
         .filter(webhook::Column::OrderingKey.eq(key))
-        .filter(
-            webhook::Column::Status.is_in([WebhookStatus::Collecting, WebhookStatus::Delivering]),
-        )
+        // Written out, not bound, so the planner matches the partial index's own condition.
+        .filter(Expr::cust("status IN ('collecting', 'delivering')"))
         .order_by_asc(webhook::Column::Id)
         .limit(1)
         .into_model::<First>()

@@ -49,6 +49,9 @@ pub async fn wake(
     tenant: Option<&str>,
 ) -> Result<u64, WakeError> {
     let mut woken = 0;
+    // Each row once per call: one woken here may wait for the same reason again at once
+    // (a limit), and must not be taken up again by the next chunk.
+    let mut after = String::new();
     loop {
         let mut find = webhook::Entity::find()
             .select_only()
@@ -59,6 +62,7 @@ pub async fn wake(
             .filter(webhook::Column::WaitingFor.eq(why))
             .filter(webhook::Column::WaitingOn.eq(on))
             .filter(webhook::Column::ClaimedBy.is_null())
+            .filter(webhook::Column::Id.gt(after.as_str()))
             .order_by_asc(webhook::Column::Id)
             .limit(CHUNK);
         if let Some(tenant) = tenant {
@@ -66,9 +70,10 @@ pub async fn wake(
         }
         let rows = find.into_model::<Woken>().all(db).await?;
         let last = (rows.len() as u64) < CHUNK;
-        if rows.is_empty() {
+        let Some(last_row) = rows.last() else {
             return Ok(woken);
-        }
+        };
+        after = last_row.id.clone();
         woken += queue_again(db, queue, why, &rows).await?;
         if last {
             return Ok(woken);

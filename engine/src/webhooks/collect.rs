@@ -116,6 +116,10 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
                 (at, wait)
             };
             let next = Queue::task_id_waiting(at, webhook.created_at);
+            let paused = wait
+                .as_ref()
+                .filter(|w| w.why == Waiting::ProviderPaused)
+                .map(|w| w.on.clone());
             let snooze = lease::Move::Snooze {
                 at,
                 next: next.to_string(),
@@ -127,6 +131,14 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
                     webhook_id: id.to_owned(),
                 };
                 ctx.queue.push_as(job, next, Some(at)).await?;
+                // Resumed between this job's look at the settings (up to a second old) and
+                // its wait: the resume's wake missed it.
+                if let Some(provider) = paused
+                    && !flow::manage::provider_paused(&ctx.db, &provider).await?
+                {
+                    let why = Waiting::ProviderPaused;
+                    flow::wake::wake_one(&ctx.db, &ctx.queue, why, id).await?;
+                }
             } else {
                 tracing::warn!(webhook = %id, "lease lost before the collection was handed back; leaving it to its holder");
             }
@@ -158,7 +170,7 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
     }
     let mut limited = None;
     if let Some(limits) = control.map(|c| c.limits).filter(|l| !l.is_none()) {
-        let key = format!("provider:{}", provider.name);
+        let key = flow::provider_key(&provider.name);
         match ctx
             .flow
             .limiter

@@ -149,9 +149,15 @@ pub(crate) async fn admit(ctx: &JobContext, webhook: &webhook::Model) -> Result<
         let at = Utc::now() + flow::PAUSE_RECHECK + flow::jitter(flow::PAUSE_RECHECK, 10);
         return waits(Waiting::ReceiverPaused, at);
     }
+    let host = receivers::host_of(&webhook.callback_url);
+    // This process's slot first: a delivery given its instant under the tenant's rate and
+    // then kept waiting for a slot would go out late, bunched with the ones after it; and
+    // one admitted by the circuits and then kept waiting would go out on a verdict the
+    // failures before it have since changed.
+    let slot = ctx.receivers.slot(&host).await;
     let mut limited = None;
     if let Some(limits) = control.map(|c| c.limits).filter(|l| !l.is_none()) {
-        let key = format!("receiver:{tenant}:{name}");
+        let key = flow::receiver_key(tenant, &name);
         match ctx.flow.limiter.acquire(&key, limits, lease(ctx)).await? {
             flow::Grant::Go { after, slot } => {
                 tokio::time::sleep(after).await;
@@ -163,10 +169,6 @@ pub(crate) async fn admit(ctx: &JobContext, webhook: &webhook::Model) -> Result<
             }
         }
     }
-    let host = receivers::host_of(&webhook.callback_url);
-    // The slot first: a delivery admitted and then kept waiting for a slot would go out
-    // on a verdict the failures before it have since changed.
-    let slot = ctx.receivers.slot(&host).await;
     let timeout = ctx.config.webhooks.delivery_timeout;
     let admission = ctx.receivers.admit(tenant, &host, timeout).await?;
     if let Some(until) = admission.wait() {
@@ -382,17 +384,27 @@ async fn hold(
     Ok(())
 }
 
-/// After `webhook` started waiting for `why`: one waiting for its turn looks again, in
-/// case the webhook before it finished between its check and its wait.
+/// After `webhook` started waiting for `why`, it looks again at what held it, in case that
+/// ended between its check and its wait (whose wake would then have missed it): the
+/// webhook before it in its ordering key finished, or its receiver was resumed (this
+/// process's settings may be a second old).
 pub(crate) async fn held(
     ctx: &JobContext,
     webhook: &webhook::Model,
     why: Waiting,
 ) -> Result<(), JobError> {
-    if why == Waiting::Ordering {
-        finished(ctx, webhook).await?;
+    match why {
+        Waiting::Ordering => finished(ctx, webhook).await,
+        Waiting::ReceiverPaused => {
+            let host = flow::receiver_host(&webhook.callback_url);
+            let tenant = webhook.tenant_id.as_str();
+            if !flow::manage::receiver_paused(&ctx.db, tenant, &host).await? {
+                flow::wake::wake_one(&ctx.db, &ctx.queue, why, &webhook.id).await?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// After `webhook` finished (delivered or parked) or started waiting for its turn: the

@@ -141,7 +141,7 @@ pub async fn submit(
     let now = Utc::now();
     let id = next_id().to_string();
     // One already waiting for its providers waits with the others, outside the turns.
-    let its_turn = new.wait_until.is_some() || turns.enter(&new.tenant_id, &[&id]).await? == 1;
+    let its_turn = new.wait_until.is_some() || turns.submit(&new.tenant_id, &id).await?;
     let task = match new.wait_until {
         Some(at) => Queue::task_id_waiting(at, now),
         None => Queue::task_id(),
@@ -179,7 +179,17 @@ pub async fn submit(
         ordering_key: new.ordering_key,
     };
     let rows = inserts::NewRows::pending(created.clone(), &new.providers);
-    inserts.insert(rows).await?;
+    // A place taken in the tenant's share by a submission that is not kept is given back.
+    let entered = its_turn && new.wait_until.is_none();
+    let give_back = async || {
+        if entered && let Err(error) = turns.leave(&created.tenant_id, &id).await {
+            tracing::warn!(webhook = %id, %error, "could not give back the place of a submission not kept");
+        }
+    };
+    if let Err(error) = inserts.insert(rows).await {
+        give_back().await;
+        return Err(error.into());
+    }
     if !its_turn {
         return Ok(created);
     }
@@ -201,6 +211,7 @@ pub async fn submit(
         }
     };
     if let Err(error) = pushed {
+        give_back().await;
         tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
         if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(db).await {
             tracing::error!(webhook = %id, %cleanup, "could not remove the unqueued webhook; the sweeper will queue it");

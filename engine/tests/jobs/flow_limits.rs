@@ -83,30 +83,37 @@ async fn two_processes_share_a_rate_and_the_far_ones_come_back_spread_out() {
         max_concurrent: None,
         max_per_second: Some(10.0),
     };
-    let mut afters = Vec::new();
-    let mut waits = Vec::new();
+    // When each request may go (or come back), on this process's clock: the gaps between
+    // them do not depend on how long each call took.
+    let mut goes = Vec::new();
+    let mut backs = Vec::new();
     for i in 0..30 {
         let limiter = if i % 2 == 0 { &one } else { &two };
-        match limiter
+        let grant = limiter
             .acquire("receiver:t:h", limits, LEASE)
             .await
-            .unwrap()
-        {
-            Grant::Go { after, .. } => afters.push(after),
-            Grant::Wait(wait) => waits.push(wait),
+            .unwrap();
+        let now = tokio::time::Instant::now();
+        match grant {
+            Grant::Go { after, .. } => goes.push(now + after),
+            Grant::Wait(wait) => {
+                assert!(
+                    wait > Duration::from_secs(1),
+                    "told to come back within the horizon: {wait:?}"
+                );
+                backs.push(now + wait);
+            }
         }
     }
-    // About one second's worth goes, each a tenth of a second after the one before.
-    assert!((10..=12).contains(&afters.len()), "{afters:?}");
-    for pair in afters.windows(2) {
-        assert!(pair[1] > pair[0] + Duration::from_millis(80), "{afters:?}");
+    // About one second's worth goes, each a tenth of a second after the one before (less
+    // what the calls' own latency blurs).
+    assert!((10..=15).contains(&goes.len()), "{} went", goes.len());
+    for pair in goes.windows(2) {
+        assert!(pair[1] - pair[0] > Duration::from_millis(60), "{goes:?}");
     }
-    // The rest are told to come back one interval apart, past the horizon.
-    assert!(
-        waits.iter().all(|w| *w > Duration::from_secs(1)),
-        "{waits:?}"
-    );
-    for pair in waits.windows(2) {
-        assert!(pair[1] > pair[0] + Duration::from_millis(80), "{waits:?}");
+    // The rest are told to come back one interval apart.
+    assert!(!backs.is_empty());
+    for pair in backs.windows(2) {
+        assert!(pair[1] - pair[0] > Duration::from_millis(60), "{backs:?}");
     }
 }

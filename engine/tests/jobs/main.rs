@@ -18,3 +18,4 @@ mod schema;
 mod stream_runs;
 mod submissions;
 mod sweeper;
+mod turns;

@@ -62,10 +62,11 @@ pub struct Webhook {
     pub ordering_key: Option<String>,
     /// While it waits without spending an attempt: why (`provider_down`,
     /// `provider_limit`, `provider_paused`, `provider_busy`, `receiver_down`,
-    /// `receiver_limit`, `receiver_paused`, `receiver_busy`, `ordering`).
+    /// `receiver_limit`, `receiver_paused`, `receiver_busy`, `ordering`, `turn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
-    /// What it waits on: a provider's name, a receiver's host, or its ordering key.
+    /// What it waits on: a provider's name, a receiver's host, its ordering key, or (for
+    /// `turn`) its tenant's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_on: Option<String>,
 }

@@ -151,7 +151,21 @@ async fn a_paused_receiver_holds_deliveries_across_a_restart_until_resumed(mode:
 }
 both_modes!(a_paused_receiver_holds_deliveries_across_a_restart_until_resumed);
 
-async fn a_receivers_rate_and_concurrency_limits_space_its_deliveries(mode: Mode) {
+/// Submits `count` collections for `hooks`, waits for each to be delivered with one
+/// attempt (waiting for a place spent none), and returns the receiver's arrivals spacing.
+async fn delivered_once_each(app: &TestApp, hooks: &MockServer, count: usize) {
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        ids.push(submit(app, json!(["gas"]), &hooks.uri()).await);
+    }
+    for id in &ids {
+        let done = webhook_in(app, id, "delivered", Duration::from_secs(60)).await;
+        let attempts = done["delivery"]["attempts"].as_array().unwrap().len();
+        assert_eq!(attempts, 1, "{done}");
+    }
+}
+
+async fn a_receivers_concurrency_limit_holds_deliveries_to_one_at_a_time(mode: Mode) {
     let sources = providers().await;
     let arrivals = Arrivals {
         delay: Duration::from_millis(200),
@@ -160,46 +174,48 @@ async fn a_receivers_rate_and_concurrency_limits_space_its_deliveries(mode: Mode
     let hooks = receiver(&arrivals).await;
     let app = spawn(mode, &sources, |_| {}).await;
     let _workers = app.workers();
-
-    let limits = json!({"maxConcurrent": 1, "maxPerSecond": 4});
+    let limits = json!({"maxConcurrent": 1});
     let (status, set) = put_json(&app, "/v1/receivers/127.0.0.1", limits).await;
     assert_eq!(status, 200, "{set}");
-    assert_eq!(
-        set["limits"],
-        json!({"maxConcurrent": 1, "maxPerSecond": 4.0})
-    );
+    assert_eq!(set["limits"], json!({"maxConcurrent": 1}), "{set}");
 
-    let mut ids = Vec::new();
-    for _ in 0..10 {
-        ids.push(submit(&app, json!(["gas"]), &hooks.uri()).await);
-    }
-    for id in &ids {
-        let done = webhook_in(&app, id, "delivered", Duration::from_secs(60)).await;
-        // Waiting for a place spent no attempt.
-        assert_eq!(
-            done["delivery"]["attempts"].as_array().unwrap().len(),
-            1,
-            "{done}"
-        );
-    }
-    // One at a time, each answering after 200 ms; four a second: ten take 9 intervals.
-    let (gap, span) = arrivals.spacing();
+    delivered_once_each(&app, &hooks, 6).await;
+    // Each answers after 200 ms, and the next may only start once it has: unlimited, the
+    // six would arrive together.
+    let (gap, _) = arrivals.spacing();
     assert!(
         gap >= Duration::from_millis(190),
         "two deliveries overlapped: {gap:?}"
     );
-    assert!(
-        span >= Duration::from_millis(2200),
-        "ten at 4/s came within {span:?}"
-    );
 
-    // Lifted: the next ones go together.
+    // Lifted.
     let (status, _) = put_json(&app, "/v1/receivers/127.0.0.1", json!({})).await;
     assert_eq!(status, 200);
     let (_, shown) = app.get_json("/v1/receivers/127.0.0.1").await;
     assert_eq!(shown["limits"], json!({}), "{shown}");
 }
-both_modes!(a_receivers_rate_and_concurrency_limits_space_its_deliveries);
+both_modes!(a_receivers_concurrency_limit_holds_deliveries_to_one_at_a_time);
+
+async fn a_receivers_rate_limit_spaces_its_deliveries(mode: Mode) {
+    let sources = providers().await;
+    let arrivals = Arrivals::default();
+    let hooks = receiver(&arrivals).await;
+    let app = spawn(mode, &sources, |_| {}).await;
+    let _workers = app.workers();
+    let limits = json!({"maxPerSecond": 4});
+    let (status, set) = put_json(&app, "/v1/receivers/127.0.0.1", limits).await;
+    assert_eq!(status, 200, "{set}");
+
+    delivered_once_each(&app, &hooks, 9).await;
+    // Nine at four a second are at least eight intervals of 250 ms apart, first to last;
+    // unlimited, they arrive within a few milliseconds.
+    let (_, span) = arrivals.spacing();
+    assert!(
+        span >= Duration::from_millis(1800),
+        "nine at 4/s came within {span:?}"
+    );
+}
+both_modes!(a_receivers_rate_limit_spaces_its_deliveries);
 
 const ADMIN: &str = "admin-key-for-flow-tests-0123456789";
 const TENANT: &str = "tenant-key-for-flow-tests-0123456789";
@@ -285,12 +301,15 @@ async fn a_provider_in_maintenance_holds_collections_and_a_rate_limit_spaces_its
     for id in &ids {
         webhook_in(&app, id, "delivered", Duration::from_secs(60)).await;
     }
-    // Twelve requests in all at five a second: at least eleven intervals apart.
-    let (_, span) = arrivals.spacing();
+    // One request per collection; the eleven submitted together came at five a second:
+    // at least ten intervals of 200 ms apart, first to last.
     assert_eq!(arrivals.count(), 12, "one request per collection");
+    let mut at = arrivals.at.lock().unwrap().clone();
+    at.sort();
+    let span = at[11] - at[1];
     assert!(
-        span >= Duration::from_millis(2000),
-        "twelve at 5/s came within {span:?}"
+        span >= Duration::from_millis(1800),
+        "eleven at 5/s came within {span:?}"
     );
 }
 both_modes!(a_provider_in_maintenance_holds_collections_and_a_rate_limit_spaces_its_requests);
@@ -352,10 +371,12 @@ async fn flow_settings_refuse_what_cannot_be_applied() {
     assert_eq!(answer["host"], "localhost", "{answer}");
 }
 
-/// A receiver failing every delivery of the webhooks in `failing` (by `webhook-id`) with a
-/// 500, answering the others 200; notes each delivery's webhook id and status, in order.
+/// A receiver failing every delivery with a 500 while `fail_all` is set, and every delivery
+/// of the webhooks in `failing` (by `webhook-id`); answering the others 200. Notes each
+/// delivery's webhook id and status, in order.
 #[derive(Clone, Default)]
 struct Ordered {
+    fail_all: Arc<std::sync::atomic::AtomicBool>,
     failing: Arc<Mutex<Vec<String>>>,
     seen: Arc<Mutex<Vec<(String, u16)>>>,
 }
@@ -368,19 +389,37 @@ impl Respond for Ordered {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let status = if self.failing.lock().unwrap().contains(&id) {
-            500
-        } else {
-            200
-        };
+        let fail = self.fail_all.load(std::sync::atomic::Ordering::SeqCst)
+            || self.failing.lock().unwrap().contains(&id);
+        let status = if fail { 500 } else { 200 };
         self.seen.lock().unwrap().push((id, status));
         ResponseTemplate::new(status)
     }
 }
 
 impl Ordered {
-    fn seen(&self) -> Vec<(String, u16)> {
-        self.seen.lock().unwrap().clone()
+    fn fail_all(&self, fail: bool) {
+        self.fail_all
+            .store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// What `id` got, in order.
+    fn answers(&self, id: &str) -> Vec<u16> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|(i, _)| i == id)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+
+    /// Where `id`'s deliveries are in the order of all of them.
+    fn positions(&self, id: &str) -> Vec<usize> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .enumerate()
+            .filter(|(_, (i, _))| i == id)
+            .map(|(n, _)| n)
+            .collect()
     }
 }
 
@@ -393,7 +432,10 @@ async fn callbacks_with_one_ordering_key_go_one_at_a_time_in_submission_order(mo
         .mount(&hooks)
         .await;
     let app = spawn(mode, &sources, |c| {
-        c.worker.webhooks.delivery_schedule = vec![Duration::ZERO, Duration::from_secs(2)];
+        let second = Duration::from_secs(1);
+        c.worker.webhooks.delivery_schedule = vec![Duration::ZERO, second, second, second, second];
+        // The failures here are on purpose: the host's circuit stays closed.
+        c.worker.webhooks.receiver_failure_threshold = 100;
     })
     .await;
     let _workers = app.workers();
@@ -406,14 +448,12 @@ async fn callbacks_with_one_ordering_key_go_one_at_a_time_in_submission_order(mo
         answer["id"].as_str().expect("an id").to_owned()
     };
 
-    // The first of key `a` fails its first attempt: the second waits for its retry.
+    // Every first attempt fails: the second of key `a` waits for the first's retries.
+    ordered.fail_all(true);
     let first = submit_keyed("a").await;
-    ordered.failing.lock().unwrap().push(first.clone());
     let second = submit_keyed("a").await;
     let other_key = submit_keyed("b").await;
     let unkeyed = submit(&app, json!(["gas"]), &hooks.uri()).await;
-    webhook_in(&app, &other_key, "delivered", Duration::from_secs(20)).await;
-    webhook_in(&app, &unkeyed, "delivered", Duration::from_secs(20)).await;
     let waiting = until(
         &app,
         &format!("/v1/webhooks/{second}"),
@@ -433,33 +473,41 @@ async fn callbacks_with_one_ordering_key_go_one_at_a_time_in_submission_order(mo
         Some(json!(1)),
         "{stats}"
     );
-    // Its retry succeeds; then the second goes, with one attempt.
-    ordered.failing.lock().unwrap().clear();
-    webhook_in(&app, &first, "delivered", Duration::from_secs(20)).await;
-    let done = webhook_in(&app, &second, "delivered", Duration::from_secs(20)).await;
+    // Not a receiver host: an ordering key is listed nowhere among them.
+    let (_, receivers) = app.get_json("/v1/receivers").await;
+    let controls = receivers["controls"].as_array().expect("controls");
+    assert!(controls.iter().all(|c| c["host"] != "a"), "{receivers}");
+
+    ordered.fail_all(false);
+    for id in [&first, &second, &other_key, &unkeyed] {
+        webhook_in(&app, id, "delivered", Duration::from_secs(20)).await;
+    }
+    // The first's failures, then its success, then the second, once.
+    let answers = ordered.answers(&first);
+    assert_eq!(answers.last(), Some(&200), "{answers:?}");
+    assert!(answers.len() >= 2 && answers[..answers.len() - 1].iter().all(|s| *s == 500));
     assert_eq!(
-        done["delivery"]["attempts"].as_array().unwrap().len(),
-        1,
-        "{done}"
+        ordered.answers(&second),
+        [200],
+        "one attempt, after the first"
     );
+    let last_of_first = *ordered.positions(&first).last().unwrap();
+    assert!(
+        ordered.positions(&second)[0] > last_of_first,
+        "in submission order"
+    );
+    let done = webhook_in(&app, &second, "delivered", Duration::from_secs(1)).await;
     assert!(done.get("waitingFor").is_none(), "{done}");
-    let order: Vec<_> = ordered
-        .seen()
-        .into_iter()
-        .filter(|(id, _)| *id == first || *id == second)
-        .collect();
-    assert_eq!(
-        order,
-        [(first.clone(), 500), (first, 200), (second, 200)],
-        "in submission order, one at a time"
-    );
 
     // A parked one lets the next go.
+    ordered.fail_all(true);
     let doomed = submit_keyed("c").await;
     ordered.failing.lock().unwrap().push(doomed.clone());
     let next = submit_keyed("c").await;
-    webhook_in(&app, &doomed, "parked", Duration::from_secs(20)).await;
+    ordered.fail_all(false);
+    webhook_in(&app, &doomed, "parked", Duration::from_secs(30)).await;
     webhook_in(&app, &next, "delivered", Duration::from_secs(20)).await;
+    assert_eq!(ordered.answers(&next), [200]);
 
     // An empty or over-long key is refused.
     for key in [String::new(), "k".repeat(201)] {

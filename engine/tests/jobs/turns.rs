@@ -1,0 +1,67 @@
+//! Tenants' turns in the collect queue as the workers keep them: a submission beyond its
+//! tenant's share is held and let in by the dispatcher, and a share filled with ids whose
+//! webhooks no longer wait to start (removed, or started without being counted out) does
+//! not hold the tenant's collections until those ids go stale.
+
+use std::time::Duration;
+
+use engine::both_modes;
+use engine::delivery::address::CallbackUrl;
+use engine::tenants::DEFAULT_TENANT;
+use engine::testing::{BILL, provider, receiver};
+use engine::webhooks::inserts::Inserts;
+use engine::webhooks::{NewWebhook, submit};
+use entity::webhook::{Waiting, WebhookStatus};
+
+use crate::helpers::{Mode, TestEngine, webhook_settings};
+
+async fn a_share_full_of_ids_no_longer_queued_frees_for_the_held_collection(mode: Mode) {
+    let sources = provider(&["/gas", "/internet"], BILL, Duration::ZERO).await;
+    let hooks = receiver(200).await;
+    let engine = TestEngine::start_with(mode, |w| {
+        webhook_settings(w, &sources);
+        w.tenant_queue_share = 5;
+    })
+    .await;
+    let ctx = &engine.ctx;
+    // The share is full of ids that no webhook answers to: as after the queue and the rows
+    // were removed by hand, or a worker started them and could not count them out.
+    let ghosts: Vec<String> = (0..5).map(|i| format!("gone-{i}")).collect();
+    let ghost_ids: Vec<&str> = ghosts.iter().map(String::as_str).collect();
+    assert_eq!(
+        ctx.flow
+            .turns
+            .let_in(DEFAULT_TENANT, &ghost_ids)
+            .await
+            .unwrap(),
+        5
+    );
+
+    let new = NewWebhook {
+        tenant_id: DEFAULT_TENANT.into(),
+        providers: vec!["gas".into()],
+        callback_url: CallbackUrl::parse(&hooks.uri(), true).unwrap(),
+        wait_until: None,
+        ordering_key: None,
+    };
+    let inserts = Inserts::new(&ctx.db);
+    let held = submit(
+        &inserts,
+        &ctx.queue,
+        &ctx.flow.turns,
+        &ctx.config.webhooks,
+        new,
+    )
+    .await
+    .expect("accepted");
+    assert_eq!(held.waiting_for, Some(Waiting::Turn), "held for its turn");
+    assert_eq!(held.queued_task, None, "no job until it is let in");
+
+    let _workers = engine.run_workers();
+    engine
+        .webhook_in(&held.id, WebhookStatus::Delivered, Duration::from_secs(20))
+        .await;
+    let left = ctx.flow.turns.members(DEFAULT_TENANT).await.unwrap();
+    assert!(left.iter().all(|id| !id.starts_with("gone-")), "{left:?}");
+}
+both_modes!(a_share_full_of_ids_no_longer_queued_frees_for_the_held_collection);
