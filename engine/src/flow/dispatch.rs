@@ -1,19 +1,21 @@
-//! The dispatcher: in every worker process, every `TICK`, lets each tenant's collections
-//! held for their turn into the collect queue, oldest first, as far as the tenant's share
-//! has room. Several processes may dispatch at once: the shares are counted in one place
-//! and each held row moves once.
+//! The dispatcher: in every worker process, every `TICK`, lets each tenant's held
+//! collections into the collect queue, oldest first, as far as the tenant's share has
+//! room. Several processes may dispatch at once: the held lists are popped and the shares
+//! counted in one script, so each held collection is let in once.
 
 use std::collections::HashMap;
+use std::str::FromStr;
 use std::time::Duration;
 
+use apalis::prelude::TaskId;
 use entity::webhook::{self, Waiting, WebhookStatus};
-use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use tokio_util::sync::CancellationToken;
 
 use super::Turns;
-use super::wake::{WakeError, Woken, queue_again};
-use crate::queue::Queue;
+use super::limiter::LimitError;
+use crate::queue::{Queue, QueueError};
+use crate::webhooks::Collect;
 
 /// How often held collections are let in.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -27,57 +29,47 @@ const AUDIT: Duration = Duration::from_secs(2);
 /// When each tenant's full share was last checked.
 pub type Audits = HashMap<String, tokio::time::Instant>;
 
-/// Lets in what each tenant's share has room for; how many.
+/// Why a dispatch stopped part way; what was let in before stays let in.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The shares or held lists could not be read or changed.
+    #[error(transparent)]
+    Turns(#[from] LimitError),
+    /// The database failed (checking a full share).
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// A job could not be pushed: its collection waits for the sweeper.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Lets in what each holding tenant's share has room for; how many.
 pub async fn dispatch(
     db: &DatabaseConnection,
     queue: &Queue,
     turns: &Turns,
     audits: &mut Audits,
-) -> Result<u64, WakeError> {
-    let tenants: Vec<(String, i64)> = webhook::Entity::find()
-        .select_only()
-        .column(webhook::Column::WaitingOn)
-        .column_as(
-            Expr::expr(Func::count(Expr::col(webhook::Column::Id))),
-            "held",
-        )
-        .filter(webhook::Column::WaitingFor.eq(Waiting::Turn))
-        .group_by(webhook::Column::WaitingOn)
-        .into_tuple()
-        .all(db)
-        .await?;
+) -> Result<u64, DispatchError> {
     let mut let_in = 0;
-    for (tenant, held) in tenants {
-        let mut room = turns.room(&tenant).await?.min(MOST);
+    for tenant in turns.holding().await? {
+        let room = turns.room(&tenant).await?;
         let audit_due = audits.get(&tenant).is_none_or(|at| at.elapsed() >= AUDIT);
         if room == 0 && audit_due {
             audits.insert(tenant.clone(), tokio::time::Instant::now());
             audit(db, turns, &tenant).await?;
-            room = turns.room(&tenant).await?.min(MOST);
         }
-        if room == 0 {
-            turns.mark_held(&tenant, true).await?;
-            continue;
+        for held in turns.let_in(&tenant, MOST).await? {
+            let job = Collect {
+                webhook_id: held.id.clone(),
+                tenant_id: Some(tenant.clone()),
+            };
+            let task = TaskId::from_str(&held.task).map_err(|e| QueueError::Push {
+                queue: "collect",
+                message: format!("task id `{}`: {e}", held.task),
+            })?;
+            queue.push_as(job, task, None).await?;
+            let_in += 1;
         }
-        let rows: Vec<Woken> = webhook::Entity::find()
-            .select_only()
-            .column(webhook::Column::Id)
-            .column(webhook::Column::TenantId)
-            .column(webhook::Column::CreatedAt)
-            .column(webhook::Column::Status)
-            .filter(webhook::Column::WaitingFor.eq(Waiting::Turn))
-            .filter(webhook::Column::WaitingOn.eq(&tenant))
-            .filter(webhook::Column::TenantId.eq(&tenant))
-            .filter(webhook::Column::ClaimedBy.is_null())
-            .order_by_asc(webhook::Column::Id)
-            .limit(room)
-            .into_model()
-            .all(db)
-            .await?;
-        let ids: Vec<&str> = rows.iter().map(|w| w.id.as_str()).collect();
-        let taken = turns.let_in(&tenant, &ids).await?;
-        turns.mark_held(&tenant, (taken as i64) < held).await?;
-        let_in += queue_again(db, queue, Waiting::Turn, &rows[..taken]).await?;
     }
     Ok(let_in)
 }
@@ -85,11 +77,8 @@ pub async fn dispatch(
 /// Drops from `tenant`'s share the ids whose webhooks no longer wait to start: removed,
 /// finished, or started without being counted out (the count failed). A share full of
 /// such ids would otherwise hold the tenant's held collections until they went stale.
-async fn audit(db: &DatabaseConnection, turns: &Turns, tenant: &str) -> Result<(), WakeError> {
+async fn audit(db: &DatabaseConnection, turns: &Turns, tenant: &str) -> Result<(), DispatchError> {
     let members = turns.members(tenant).await?;
-    if members.is_empty() {
-        return Ok(());
-    }
     let mut gone = Vec::new();
     for chunk in members.chunks(500) {
         let waiting: Vec<String> = webhook::Entity::find()
@@ -98,7 +87,12 @@ async fn audit(db: &DatabaseConnection, turns: &Turns, tenant: &str) -> Result<(
             .filter(webhook::Column::Id.is_in(chunk.iter().cloned()))
             .filter(webhook::Column::Status.eq(WebhookStatus::Collecting))
             .filter(webhook::Column::ClaimedBy.is_null())
-            .filter(webhook::Column::WaitingFor.is_null())
+            // Let in but not started yet: still marked as having waited for its turn.
+            .filter(
+                Condition::any()
+                    .add(webhook::Column::WaitingFor.is_null())
+                    .add(webhook::Column::WaitingFor.eq(Waiting::Turn)),
+            )
             .into_tuple()
             .all(db)
             .await?;

@@ -1,20 +1,21 @@
 //! Fairness between tenants: each tenant may have at most its share of the collect queue
 //! queued at once (`TENANT_QUEUE_SHARE` times its weight). A submission within its
-//! tenant's share is queued at once; one beyond it is kept in the database waiting its
-//! turn, and the dispatcher (`dispatch`, in every worker) lets the held ones in, oldest
-//! first, as the tenant's queued collections start. So a tenant's burst of 50,000 puts
-//! only its share in the queue, and another tenant's collection is queued behind at most
-//! the other tenants' shares, not behind the whole burst; tenants with backlogs are
-//! served in proportion to their weights.
+//! tenant's share is queued at once; one beyond it (or behind others already held) is
+//! written held and put on its tenant's held list, and the dispatcher (`dispatch`, in
+//! every worker) lets the held ones in, oldest first, as the tenant's queued collections
+//! start. So a tenant's burst of 50,000 puts only its share in the queue, and another
+//! tenant's collection is queued behind at most the other tenants' shares, not behind the
+//! whole burst; tenants with backlogs are served in proportion to their weights.
 //!
-//! Who is queued is kept per tenant in Redis (a sorted set of webhook ids by when they
-//! were let in, so every process counts the same and an id added twice counts once), or in
-//! the process when embedded. An id whose webhook is no longer waiting to start (it was
-//! removed, or its job's start was not counted out) is dropped when the dispatcher finds
-//! the tenant's share full (`dispatch`); one whose job was lost leaves the set after
-//! `STALE`.
+//! Holding costs no database write: the held row is written as it is inserted (its job's
+//! task id already recorded, so that job may claim it), and letting it in is a push.
+//! Who is queued and who is held are kept per tenant in Redis (a sorted set of webhook ids
+//! by when they were let in, so every process counts the same and an id added twice counts
+//! once; a list of held ids and their task ids), or in the process when embedded. An id
+//! whose webhook no longer waits to start is dropped when the dispatcher finds the share
+//! full (`dispatch`); one whose job was lost leaves the set after `STALE`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,49 +29,57 @@ use super::limiter::LimitError;
 /// missing; the sweeper queues it again) and no longer counts.
 const STALE: Duration = Duration::from_secs(600);
 
-/// How long the mark that a tenant has collections held lasts unless a dispatcher renews
-/// it: while it is there, a new submission is held behind them instead of taking a place
-/// that frees before a dispatcher's next tick.
-const HELD_MARK: Duration = Duration::from_secs(1);
-
-/// KEYS: the tenant's set, its held mark. ARGV: the share, the stale age (ms), whether this
-/// is a submission (1: it waits behind held ones), the mark's life (ms), then ids.
-/// Adds ids while the set has room; returns how many of the ids it holds now.
-const ENTER: &str = r#"
+/// Removes the ids let in longer than the stale age ago from KEYS[1]; `now` is Redis's ms.
+const PURGE: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
-local share = tonumber(ARGV[1])
-local n = redis.call('ZCARD', KEYS[1])
-local taken = 0
-for i = 5, #ARGV do
-  if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
-    taken = taken + 1
-  elseif n < share then
-    redis.call('ZADD', KEYS[1], now, ARGV[i])
-    n = n + 1
-    taken = taken + 1
-  else
-    break
-  end
-end
+"#;
+
+/// KEYS: the tenant's set, its held list. ARGV: the share, the stale age (ms), the id.
+/// Lets the id in if nothing of the tenant is held and its share has room: 1, else 0.
+const SUBMIT: &str = r#"
+if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
-if ARGV[3] == '1' and taken < #ARGV - 4 then
-  redis.call('SET', KEYS[2], 1, 'PX', tonumber(ARGV[4]))
+return 1
+"#;
+
+/// KEYS: the tenant's set, its held list, the set of tenants holding. ARGV: the share, the
+/// stale age (ms), the most to let in, the tenant. Pops as many held entries as the share
+/// has room for (and `most`), counts them in, and returns them.
+const LET_IN: &str = r#"
+local room = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local n = math.min(room, tonumber(ARGV[3]))
+local out = {}
+if n > 0 then
+  out = redis.call('LPOP', KEYS[2], n) or {}
+  for _, entry in ipairs(out) do
+    local id = string.match(entry, '^[^ ]+')
+    redis.call('ZADD', KEYS[1], now, id)
+  end
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
-return taken
+if redis.call('LLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[4]) end
+return out
 "#;
 
 /// KEYS: the tenant's set. ARGV: the share, the stale age (ms). The room left.
 const ROOM: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 return math.max(0, tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1]))
 "#;
 
-/// Each tenant's queued collections, shared by every process.
+/// A held collection: its webhook and the task its job is pushed as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The webhook.
+    pub id: String,
+    /// The queue task recorded on it.
+    pub task: String,
+}
+
+/// Each tenant's queued and held collections, shared by every process.
 #[derive(Clone)]
 pub struct Turns {
     share: u32,
@@ -83,17 +92,28 @@ enum Store {
     Redis {
         conn: ConnectionManager,
         prefix: String,
-        enter: Arc<redis::Script>,
+        submit: Arc<redis::Script>,
+        let_in: Arc<redis::Script>,
         room: Arc<redis::Script>,
     },
     Local(Arc<Mutex<LocalTurns>>),
 }
 
-/// The embedded process's turns: each tenant's queued ids, and until when it has some held.
+/// The embedded process's turns: each tenant's queued ids and its held ones, in order.
 #[derive(Default)]
 struct LocalTurns {
     queued: HashMap<String, HashMap<String, Instant>>,
-    held_until: HashMap<String, Instant>,
+    held: HashMap<String, VecDeque<Held>>,
+}
+
+impl LocalTurns {
+    /// `tenant`'s queued ids, the stale ones dropped.
+    fn queued(&mut self, tenant: &str) -> &mut HashMap<String, Instant> {
+        let queued = self.queued.entry(tenant.to_owned()).or_default();
+        let now = Instant::now();
+        queued.retain(|_, at| now.duration_since(*at) < STALE);
+        queued
+    }
 }
 
 impl Turns {
@@ -105,12 +125,14 @@ impl Turns {
         redis: Option<ConnectionManager>,
         prefix: &str,
     ) -> Self {
+        let script = |body: &str| Arc::new(redis::Script::new(&format!("{PURGE}{body}")));
         let store = match redis {
             Some(conn) => Store::Redis {
                 conn,
                 prefix: prefix.to_owned(),
-                enter: Arc::new(redis::Script::new(ENTER)),
-                room: Arc::new(redis::Script::new(ROOM)),
+                submit: script(SUBMIT),
+                let_in: script(LET_IN),
+                room: script(ROOM),
             },
             None => Store::Local(Arc::default()),
         };
@@ -133,103 +155,158 @@ impl Turns {
     }
 
     /// Whether new submission `id` of `tenant` is queued now: not while the tenant has
-    /// collections held for their turn (it is held behind them), nor beyond its share.
+    /// collections held (it is held behind them), nor beyond its share. One that is not
+    /// is `hold`-ed once its row is written.
     pub async fn submit(&self, tenant: &str, id: &str) -> Result<bool, LimitError> {
-        Ok(self.enter(tenant, &[id], true).await? == 1)
-    }
-
-    /// Lets in as many of `ids` (held ones, oldest first) as `tenant`'s share has room
-    /// for; how many.
-    pub async fn let_in(&self, tenant: &str, ids: &[&str]) -> Result<usize, LimitError> {
-        self.enter(tenant, ids, false).await
-    }
-
-    async fn enter(
-        &self,
-        tenant: &str,
-        ids: &[&str],
-        submission: bool,
-    ) -> Result<usize, LimitError> {
         if !self.is_on() {
-            return Ok(ids.len());
+            return Ok(true);
         }
         let share = self.share_of(tenant).await;
         match &self.store {
             Store::Redis {
                 conn,
                 prefix,
-                enter,
+                submit,
                 ..
             } => {
-                let mut call = enter.key(key(prefix, tenant));
-                call.key(held_key(prefix, tenant))
+                let taken: u8 = submit
+                    .key(key(prefix, tenant))
+                    .key(held_key(prefix, tenant))
                     .arg(share)
                     .arg(millis(STALE))
-                    .arg(u8::from(submission))
-                    .arg(millis(HELD_MARK));
-                for id in ids {
-                    call.arg(*id);
-                }
-                let taken: usize = call.invoke_async(&mut conn.clone()).await?;
-                Ok(taken)
+                    .arg(id)
+                    .invoke_async(&mut conn.clone())
+                    .await?;
+                Ok(taken == 1)
             }
             Store::Local(turns) => {
                 let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
-                let now = Instant::now();
-                if submission
-                    && turns
-                        .held_until
-                        .get(tenant)
-                        .is_some_and(|until| now < *until)
-                {
-                    return Ok(0);
+                if turns.held.get(tenant).is_some_and(|h| !h.is_empty()) {
+                    return Ok(false);
                 }
-                let queued = turns.queued.entry(tenant.to_owned()).or_default();
-                queued.retain(|_, at| now.duration_since(*at) < STALE);
-                let mut taken = 0;
-                for id in ids {
-                    if !queued.contains_key(*id) {
-                        if queued.len() >= share as usize {
-                            break;
-                        }
-                        queued.insert((*id).to_owned(), now);
-                    }
-                    taken += 1;
+                let queued = turns.queued(tenant);
+                if queued.len() >= share as usize {
+                    return Ok(false);
                 }
-                if submission && taken < ids.len() {
-                    turns.held_until.insert(tenant.to_owned(), now + HELD_MARK);
-                }
-                Ok(taken)
+                queued.insert(id.to_owned(), Instant::now());
+                Ok(true)
             }
         }
     }
 
-    /// Marks whether `tenant` still has collections held after a dispatch, so new
-    /// submissions wait behind them (renewed every tick while there are).
-    pub async fn mark_held(&self, tenant: &str, held: bool) -> Result<(), LimitError> {
+    /// Puts `held` (its row written) at the end of `tenant`'s held collections.
+    pub async fn hold(&self, tenant: &str, held: Held) -> Result<(), LimitError> {
         match &self.store {
             Store::Redis { conn, prefix, .. } => {
-                let cmd = if held {
-                    let mut set = redis::cmd("SET");
-                    set.arg(held_key(prefix, tenant))
-                        .arg(1)
-                        .arg("PX")
-                        .arg(millis(HELD_MARK));
-                    set
-                } else {
-                    let mut del = redis::cmd("DEL");
-                    del.arg(held_key(prefix, tenant));
-                    del
-                };
-                cmd.query_async::<()>(&mut conn.clone()).await?;
+                redis::pipe()
+                    .atomic()
+                    .cmd("RPUSH")
+                    .arg(held_key(prefix, tenant))
+                    .arg(format!("{} {}", held.id, held.task))
+                    .ignore()
+                    .cmd("SADD")
+                    .arg(holding_key(prefix))
+                    .arg(tenant)
+                    .ignore()
+                    .query_async::<()>(&mut conn.clone())
+                    .await?;
             }
             Store::Local(turns) => {
                 let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
-                if held {
-                    let until = Instant::now() + HELD_MARK;
-                    turns.held_until.insert(tenant.to_owned(), until);
-                } else {
-                    turns.held_until.remove(tenant);
+                turns
+                    .held
+                    .entry(tenant.to_owned())
+                    .or_default()
+                    .push_back(held);
+            }
+        }
+        Ok(())
+    }
+
+    /// The tenants with collections held.
+    pub async fn holding(&self) -> Result<Vec<String>, LimitError> {
+        match &self.store {
+            Store::Redis { conn, prefix, .. } => Ok(redis::cmd("SMEMBERS")
+                .arg(holding_key(prefix))
+                .query_async(&mut conn.clone())
+                .await?),
+            Store::Local(turns) => {
+                let turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(turns
+                    .held
+                    .iter()
+                    .filter(|(_, held)| !held.is_empty())
+                    .map(|(tenant, _)| tenant.clone())
+                    .collect())
+            }
+        }
+    }
+
+    /// Takes up to `most` of `tenant`'s held collections, oldest first, as far as its share
+    /// has room, counting them in: their jobs are the caller's to push.
+    pub async fn let_in(&self, tenant: &str, most: u64) -> Result<Vec<Held>, LimitError> {
+        let share = self.share_of(tenant).await;
+        match &self.store {
+            Store::Redis {
+                conn,
+                prefix,
+                let_in,
+                ..
+            } => {
+                let entries: Vec<String> = let_in
+                    .key(key(prefix, tenant))
+                    .key(held_key(prefix, tenant))
+                    .key(holding_key(prefix))
+                    .arg(share)
+                    .arg(millis(STALE))
+                    .arg(most)
+                    .arg(tenant)
+                    .invoke_async(&mut conn.clone())
+                    .await?;
+                Ok(entries
+                    .into_iter()
+                    .filter_map(|entry| {
+                        let (id, task) = entry.split_once(' ')?;
+                        Some(Held {
+                            id: id.to_owned(),
+                            task: task.to_owned(),
+                        })
+                    })
+                    .collect())
+            }
+            Store::Local(turns) => {
+                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let room = (share as usize).saturating_sub(turns.queued(tenant).len());
+                let n = room.min(usize::try_from(most).unwrap_or(usize::MAX));
+                let held = turns.held.entry(tenant.to_owned()).or_default();
+                let out: Vec<Held> = held.drain(..n.min(held.len())).collect();
+                let now = Instant::now();
+                let queued = turns.queued(tenant);
+                for entry in &out {
+                    queued.insert(entry.id.clone(), now);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Counts ids in `tenant`'s share (whose jobs were pushed otherwise): for tests.
+    pub async fn count_in(&self, tenant: &str, ids: &[&str]) -> Result<(), LimitError> {
+        match &self.store {
+            Store::Redis { conn, prefix, .. } => {
+                let mut zadd = redis::cmd("ZADD");
+                zadd.arg(key(prefix, tenant));
+                let now = chrono::Utc::now().timestamp_millis();
+                for id in ids {
+                    zadd.arg(now).arg(*id);
+                }
+                zadd.query_async::<()>(&mut conn.clone()).await?;
+            }
+            Store::Local(turns) => {
+                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let queued = turns.queued(tenant);
+                for id in ids {
+                    queued.insert((*id).to_owned(), Instant::now());
                 }
             }
         }
@@ -241,22 +318,7 @@ impl Turns {
         if !self.is_on() {
             return Ok(());
         }
-        match &self.store {
-            Store::Redis { conn, prefix, .. } => {
-                redis::cmd("ZREM")
-                    .arg(key(prefix, tenant))
-                    .arg(id)
-                    .query_async::<()>(&mut conn.clone())
-                    .await?;
-            }
-            Store::Local(turns) => {
-                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(queued) = turns.queued.get_mut(tenant) {
-                    queued.remove(id);
-                }
-            }
-        }
-        Ok(())
+        self.forget(tenant, &[id.to_owned()]).await
     }
 
     /// The webhooks counted as `tenant`'s queued collections.
@@ -269,12 +331,8 @@ impl Turns {
                 .query_async(&mut conn.clone())
                 .await?),
             Store::Local(turns) => {
-                let turns = turns.lock().unwrap_or_else(|e| e.into_inner());
-                Ok(turns
-                    .queued
-                    .get(tenant)
-                    .map(|queued| queued.keys().cloned().collect())
-                    .unwrap_or_default())
+                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(turns.queued(tenant).keys().cloned().collect())
             }
         }
     }
@@ -318,10 +376,7 @@ impl Turns {
                 .await?),
             Store::Local(turns) => {
                 let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
-                let queued = turns.queued.entry(tenant.to_owned()).or_default();
-                let now = Instant::now();
-                queued.retain(|_, at| now.duration_since(*at) < STALE);
-                Ok(u64::from(share).saturating_sub(queued.len() as u64))
+                Ok(u64::from(share).saturating_sub(turns.queued(tenant).len() as u64))
             }
         }
     }
@@ -333,6 +388,10 @@ fn key(prefix: &str, tenant: &str) -> String {
 
 fn held_key(prefix: &str, tenant: &str) -> String {
     format!("{prefix}:turns:{tenant}:held")
+}
+
+fn holding_key(prefix: &str) -> String {
+    format!("{prefix}:turns-holding")
 }
 
 fn millis(d: Duration) -> u64 {

@@ -11,7 +11,7 @@ use sea_orm::{
 
 use crate::db::{placeholder, values_rows};
 use crate::queue::{Queue, QueueError};
-use crate::webhooks::{Collect, Deliver, Recollect};
+use crate::webhooks::{Deliver, Recollect};
 
 /// The most webhooks woken by one statement.
 const CHUNK: u64 = 500;
@@ -32,9 +32,8 @@ pub enum WakeError {
 
 /// A webhook to wake.
 #[derive(Debug, FromQueryResult)]
-pub(crate) struct Woken {
-    pub(crate) id: String,
-    pub(crate) tenant_id: String,
+struct Woken {
+    id: String,
     created_at: DateTime<Utc>,
     status: WebhookStatus,
 }
@@ -56,7 +55,6 @@ pub async fn wake(
         let mut find = webhook::Entity::find()
             .select_only()
             .column(webhook::Column::Id)
-            .column(webhook::Column::TenantId)
             .column(webhook::Column::CreatedAt)
             .column(webhook::Column::Status)
             .filter(webhook::Column::WaitingFor.eq(why))
@@ -91,7 +89,6 @@ pub async fn wake_one(
     let row = webhook::Entity::find_by_id(id)
         .select_only()
         .column(webhook::Column::Id)
-        .column(webhook::Column::TenantId)
         .column(webhook::Column::CreatedAt)
         .column(webhook::Column::Status)
         .into_model::<Woken>()
@@ -103,10 +100,9 @@ pub async fn wake_one(
     }
 }
 
-/// Makes each of `rows` that still waits `why` due now and pushes its job; how many. One
-/// that waited its turn goes to the collect queue, ready now; one that waited on a
-/// provider to the recollect queue's schedule; a delivery to the deliver queue's.
-pub(crate) async fn queue_again(
+/// Makes each of `rows` that still waits `why` due now and pushes its job; how many: a
+/// collection to the recollect queue's schedule, a delivery to the deliver queue's.
+async fn queue_again(
     db: &DatabaseConnection,
     queue: &Queue,
     why: Waiting,
@@ -115,10 +111,7 @@ pub(crate) async fn queue_again(
     let now = Utc::now();
     let tasks: Vec<_> = rows
         .iter()
-        .map(|row| match why {
-            Waiting::Turn => Queue::task_id(),
-            _ => Queue::task_id_waiting(now, row.created_at),
-        })
+        .map(|row| Queue::task_id_waiting(now, row.created_at))
         .collect();
     let moved = requeue(db, why, rows, &tasks, now).await?;
     let mut woken = 0;
@@ -127,16 +120,8 @@ pub(crate) async fn queue_again(
             continue;
         }
         let webhook_id = row.id.clone();
-        match (why, row.status) {
-            (Waiting::Turn, _) => {
-                let tenant_id = Some(row.tenant_id.clone());
-                let job = Collect {
-                    webhook_id,
-                    tenant_id,
-                };
-                queue.push_as(job, task, None).await?
-            }
-            (_, WebhookStatus::Collecting) => {
+        match row.status {
+            WebhookStatus::Collecting => {
                 let job = Recollect { webhook_id };
                 queue.push_as(job, task, Some(now)).await?
             }

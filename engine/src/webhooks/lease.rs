@@ -47,7 +47,9 @@ pub struct Claimed {
 
 /// Claims every row of `claims` in one statement (and reads the provider rows asked for in
 /// one more): a claim wins only while its webhook is in the expected status and its next
-/// job is due, or this very task held it before a crash.
+/// job is due, or this very task held it before a crash, or it is the task recorded as the
+/// webhook's next job (a collection held for its tenant's turn is due whenever its job is
+/// let in).
 pub async fn claim_all<C: ConnectionTrait>(
     db: &C,
     claims: Vec<Claim>,
@@ -71,7 +73,8 @@ pub async fn claim_all<C: ConnectionTrait>(
          FROM (VALUES {rows}) AS v \
          WHERE webhooks.id = v.column1 AND webhooks.status = v.column4 \
            AND (webhooks.next_run_at IS NULL OR webhooks.next_run_at <= {early} \
-                OR webhooks.claimed_by = v.column2) \
+                OR webhooks.claimed_by = v.column2 \
+                OR (webhooks.claimed_by IS NULL AND webhooks.queued_task = v.column2)) \
          RETURNING {returning}",
         now = placeholder(backend, 1),
         early = placeholder(backend, 2),

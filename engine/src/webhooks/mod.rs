@@ -146,8 +146,9 @@ pub async fn submit(
         Some(at) => Queue::task_id_waiting(at, now),
         None => Queue::task_id(),
     };
-    // Held for its turn: no job yet; the dispatcher lets it in, or the sweeper finds it
-    // after `TURN_RECHECK` should every dispatcher be gone.
+    // Held for its turn: its job's task is recorded (that job may claim it), but the job is
+    // pushed by the dispatcher that lets it in; the sweeper finds it after `TURN_RECHECK`
+    // should every dispatcher be gone.
     let held = (!its_turn).then(|| lease::Wait {
         why: Waiting::Turn,
         on: new.tenant_id.clone(),
@@ -173,7 +174,7 @@ pub async fn submit(
             None => new.wait_until.unwrap_or(now),
         }),
         claimed_by: None,
-        queued_task: held.is_none().then(|| task.to_string()),
+        queued_task: Some(task.to_string()),
         waiting_for: held.as_ref().map(|w| w.why),
         waiting_on: held.map(|w| w.on),
         ordering_key: new.ordering_key,
@@ -191,6 +192,17 @@ pub async fn submit(
         return Err(error.into());
     }
     if !its_turn {
+        let held = crate::flow::turns::Held {
+            id: id.clone(),
+            task: task.to_string(),
+        };
+        if let Err(error) = turns.hold(&created.tenant_id, held).await {
+            tracing::error!(webhook = %id, %error, "could not hold the collection for its turn; removing the webhook");
+            if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(inserts.db()).await {
+                tracing::error!(webhook = %id, %cleanup, "could not remove the webhook; the sweeper will queue it");
+            }
+            return Err(error.into());
+        }
         return Ok(created);
     }
     let db = inserts.db();
