@@ -36,13 +36,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 "#;
 
-/// KEYS: the tenant's set, its held list. ARGV: the share, the stale age (ms), the id.
-/// Lets the id in if nothing of the tenant is held and its share has room: 1, else 0.
+/// KEYS: the tenant's set, its held list. ARGV: the share, now (ms, the caller's clock:
+/// only the stale age is measured against it), the id. Lets the id in if nothing of the
+/// tenant is held and its share has room: 1, else 0. The path of every submission, so it
+/// neither purges nor reads Redis's clock: the dispatcher purges a share it finds full.
 const SUBMIT: &str = r#"
 if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
 if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], now, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 return 1
 "#;
 
@@ -130,7 +131,7 @@ impl Turns {
             Some(conn) => Store::Redis {
                 conn,
                 prefix: prefix.to_owned(),
-                submit: script(SUBMIT),
+                submit: Arc::new(redis::Script::new(SUBMIT)),
                 let_in: script(LET_IN),
                 room: script(ROOM),
             },
@@ -155,8 +156,9 @@ impl Turns {
     }
 
     /// Whether new submission `id` of `tenant` is queued now: not while the tenant has
-    /// collections held (it is held behind them), nor beyond its share. One that is not
-    /// is `hold`-ed once its row is written.
+    /// collections held (it is held behind them), nor beyond its share (stale ids counted
+    /// until a dispatcher, finding the share full, purges them). One that is not is
+    /// `hold`-ed once its row is written.
     pub async fn submit(&self, tenant: &str, id: &str) -> Result<bool, LimitError> {
         if !self.is_on() {
             return Ok(true);
@@ -173,7 +175,7 @@ impl Turns {
                     .key(key(prefix, tenant))
                     .key(held_key(prefix, tenant))
                     .arg(share)
-                    .arg(millis(STALE))
+                    .arg(chrono::Utc::now().timestamp_millis())
                     .arg(id)
                     .invoke_async(&mut conn.clone())
                     .await?;
