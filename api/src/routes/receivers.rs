@@ -12,7 +12,7 @@ use engine::flow::{self, manage};
 use entity::receiver_setting;
 use entity::webhook::Waiting;
 use openapi::tenants::TenantQuery;
-use openapi::webhooks::{FlowLimits, ReceiverControl, ReceiverList, ReceiverStatus};
+use openapi::webhooks::{FlowLimits, ReceiverControl, ReceiverList, ReceiverPath, ReceiverStatus};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -110,7 +110,7 @@ async fn list(State(app): State<AppState>, scope: Scope) -> Result<Json<Receiver
     path = "/v1/receivers/{host}",
     operation_id = "getReceiver",
     tag = "webhooks",
-    params(("host" = String, Path, description = "The callback host: a name or address (`hooks.example.com`, `127.0.0.1`), any port or scheme given is ignored")),
+    params(ReceiverPath),
     responses(
         (status = 200, description = "The host's settings and what waits on it", body = ReceiverControl),
         (status = 400, description = "`host` names no host"),
@@ -143,7 +143,7 @@ async fn show(
     path = "/v1/receivers/{host}",
     operation_id = "setReceiverLimits",
     tag = "webhooks",
-    params(("host" = String, Path, description = "The callback host: a name or address; any port or scheme given is ignored")),
+    params(ReceiverPath),
     request_body = FlowLimits,
     responses(
         (status = 200, description = "The host's settings now", body = ReceiverControl),
@@ -187,7 +187,7 @@ async fn set_limits(
     path = "/v1/receivers/{host}/pause",
     operation_id = "pauseReceiver",
     tag = "webhooks",
-    params(("host" = String, Path, description = "The callback host: a name or address; any port or scheme given is ignored")),
+    params(ReceiverPath),
     responses(
         (status = 200, description = "Paused (or already paused, since `pausedAt`)", body = ReceiverControl),
         (status = 400, description = "`host` names no host"),
@@ -216,7 +216,7 @@ async fn pause(
     path = "/v1/receivers/{host}/resume",
     operation_id = "resumeReceiver",
     tag = "webhooks",
-    params(("host" = String, Path, description = "The callback host: a name or address; any port or scheme given is ignored")),
+    params(ReceiverPath),
     responses(
         (status = 200, description = "Resumed; `waiting.paused` counts the deliveries still being queued again", body = ReceiverControl),
         (status = 400, description = "`host` names no host"),
@@ -247,9 +247,10 @@ async fn resume(
 /// The path's host, as settings are kept under, or a 400.
 fn host_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let text = params::path(path, "host")?;
-    flow::parse_host(&text).ok_or_else(|| ApiError::InvalidParameter {
+    let shaped = openapi::webhooks::host_shape(&text).then_some(text);
+    shaped.as_deref().and_then(flow::parse_host).ok_or_else(|| ApiError::InvalidParameter {
         field: "host",
-        reason: "must be a host name or address, such as `hooks.example.com` or `127.0.0.1`".into(),
+        reason: "must be a host name or address, such as `hooks.example.com`, `127.0.0.1` or `[::1]` (a port may follow)".into(),
     })
 }
 

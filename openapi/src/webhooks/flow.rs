@@ -3,8 +3,24 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
+
+/// The `{host}` of the receiver routes. The api checks it against the pattern documented
+/// here (`host_shape`), so the document and the check are one.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ReceiverPath {
+    /// The callback host: a name, an IPv4 address or a bracketed IPv6 address
+    /// (`hooks.example.com`, `127.0.0.1`, `[::1]`), with a port if one likes; the port is
+    /// ignored: settings apply to the host on every port and scheme.
+    #[param(
+        min_length = 1,
+        max_length = 253,
+        pattern = r"^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}|(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|\[(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,7}:|(?:[0-9A-Fa-f]{1,4}:){1,6}:[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,5}(?::[0-9A-Fa-f]{1,4}){1,2}|(?:[0-9A-Fa-f]{1,4}:){1,4}(?::[0-9A-Fa-f]{1,4}){1,3}|(?:[0-9A-Fa-f]{1,4}:){1,3}(?::[0-9A-Fa-f]{1,4}){1,4}|(?:[0-9A-Fa-f]{1,4}:){1,2}(?::[0-9A-Fa-f]{1,4}){1,5}|[0-9A-Fa-f]{1,4}:(?::[0-9A-Fa-f]{1,4}){1,6}|:(?:(?::[0-9A-Fa-f]{1,4}){1,7}|:)|(?:(?:[0-9A-Fa-f]{1,4}:){6}|::(?:[0-9A-Fa-f]{1,4}:){0,5}|(?:[0-9A-Fa-f]{1,4}:){1,5}:)(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})\])(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?$"
+    )]
+    pub host: String,
+}
 
 /// `PUT /v1/receivers/{host}`, `PUT /v1/providers/{name}`: the limits from now on, across
 /// every worker process; one left out (or `null`) is unlimited.
@@ -64,4 +80,19 @@ pub struct ReceiverControl {
     pub limits: FlowLimits,
     /// The tenant's webhooks waiting on it.
     pub waiting: WaitingCounts,
+}
+
+/// Whether `host` has the shape the receiver routes document for `{host}`.
+pub fn host_shape(host: &str) -> bool {
+    static PATTERN: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::Schema;
+        let params = ReceiverPath::into_params(|| Some(utoipa::openapi::path::ParameterIn::Path));
+        let pattern = params.into_iter().find_map(|p| match p.schema? {
+            RefOr::T(Schema::Object(object)) => object.pattern,
+            _ => None,
+        })?;
+        regex::Regex::new(&pattern).ok()
+    });
+    PATTERN.as_ref().is_some_and(|p| p.is_match(host))
 }

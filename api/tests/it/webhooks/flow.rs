@@ -363,9 +363,11 @@ async fn flow_settings_refuse_what_cannot_be_applied() {
     }
     let (status, answer) = app.post_json("/v1/providers/gas/pause", "").await;
     assert_eq!(status, 403, "{answer}");
-    // A host named as a URL, with a port, is the same host.
+    // A host named with a port is the same host; one that is not a host name is refused.
+    let (status, answer) = app.post_json("/v1/receivers/a_b/pause", "").await;
+    assert_eq!(status, 400, "{answer}");
     let (status, answer) = app
-        .post_json("/v1/receivers/http%3A%2F%2FLocalHost%3A9000%2F/pause", "")
+        .post_json("/v1/receivers/LocalHost:9000/pause", "")
         .await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["host"], "localhost", "{answer}");
