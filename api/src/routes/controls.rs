@@ -1,8 +1,9 @@
 //! What the receiver and provider routes share about flow control: the waiting counts by
-//! reason, the limits as shown and as taken, and the wake after a resume.
+//! reason, the limits as shown and as taken, and what follows a change (the limiter reset,
+//! the wake of what waited).
 
-use engine::flow::manage::WaitingCount;
-use engine::flow::{Limits, wake};
+use engine::flow::manage::{self, WaitingCount};
+use engine::flow::{self, Limits, wake};
 use entity::webhook::Waiting;
 use openapi::webhooks::{FlowLimits, WaitingCounts};
 
@@ -73,18 +74,48 @@ pub fn taken(limits: &FlowLimits) -> Limits {
     }
 }
 
-/// Forgets the limiter's instants and refusals of `key` after its limits changed, so what
-/// waits is not held to waits told under the old limits. Bookkeeping: a failure is logged.
-pub async fn reset_limiter(app: &AppState, key: &str) {
-    if let Err(error) = app.flow.limiter.reset(key).await {
-        tracing::warn!(%key, %error, "could not reset the limiter; waits told under the old limits stand");
-    }
+/// What follows `change` made on provider or receiver host `on` (of `tenant`, for a
+/// receiver): this process's jobs read the settings again at once; new limits forget the
+/// waits told under the old ones and wake what waited for a place; a resume wakes what the
+/// pause held.
+pub async fn changed(
+    app: &AppState,
+    side: Side,
+    change: manage::Change,
+    on: &str,
+    tenant: Option<&str>,
+) {
+    app.flow.controls.changed();
+    let (limit, paused, key) = match side {
+        Side::Provider => (
+            Waiting::ProviderLimit,
+            Waiting::ProviderPaused,
+            flow::provider_key(on),
+        ),
+        Side::Receiver => (
+            Waiting::ReceiverLimit,
+            Waiting::ReceiverPaused,
+            flow::receiver_key(tenant.unwrap_or_default(), on),
+        ),
+    };
+    let why = match change {
+        manage::Change::Limits(_) => {
+            // Bookkeeping: a failure is logged.
+            if let Err(error) = app.flow.limiter.reset(&key).await {
+                tracing::warn!(%key, %error, "could not reset the limiter; waits told under the old limits stand");
+            }
+            limit
+        }
+        manage::Change::Resume => paused,
+        manage::Change::Pause => return,
+    };
+    wake_in_background(app, why, on.to_owned(), tenant.map(str::to_owned));
 }
 
 /// Wakes, in the background, every webhook waiting `why` on `on` (of `tenant` only, if
 /// given): a resume answers at once, and a webhook the wake misses (this process dies)
 /// wakes at its recheck.
-pub fn wake_in_background(app: &AppState, why: Waiting, on: String, tenant: Option<String>) {
+fn wake_in_background(app: &AppState, why: Waiting, on: String, tenant: Option<String>) {
     let (db, queue) = (app.db.clone(), app.queue.clone());
     tokio::spawn(async move {
         match wake::wake(&db, &queue, why, &on, tenant.as_deref()).await {

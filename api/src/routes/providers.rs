@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use engine::flow::manage;
-use entity::webhook::Waiting;
 use openapi::tenants::TenantQuery;
 use openapi::webhooks::{FlowLimits, ProviderList, ProviderStatus};
 use utoipa_axum::router::OpenApiRouter;
@@ -60,8 +59,6 @@ async fn set_limits(
     let name = provider_of(&app, name)?;
     let change = manage::Change::Limits(controls::taken(&limits));
     let status = change_and_show(&app, &name, change).await?;
-    controls::reset_limiter(&app, &engine::flow::provider_key(&name)).await;
-    controls::wake_in_background(&app, Waiting::ProviderLimit, name.clone(), None);
     tracing::info!(provider = %name, ?limits, "provider limits set");
     Ok(Json(status))
 }
@@ -121,7 +118,6 @@ async fn resume(
     caller.admin()?;
     let name = provider_of(&app, name)?;
     let status = change_and_show(&app, &name, manage::Change::Resume).await?;
-    controls::wake_in_background(&app, Waiting::ProviderPaused, name.clone(), None);
     tracing::info!(provider = %name, waiting = status.waiting.paused, "provider resumed");
     Ok(Json(status))
 }
@@ -140,14 +136,15 @@ fn provider_of(
     }
 }
 
-/// Makes `change` on provider `name`, tells this process's jobs, and shows the provider.
+/// Makes `change` on provider `name`, tells this process's jobs and what waits on it, and
+/// shows the provider.
 async fn change_and_show(
     app: &AppState,
     name: &str,
     change: manage::Change,
 ) -> Result<ProviderStatus, ApiError> {
     manage::change_provider(&app.db, name, change).await?;
-    app.flow.controls.changed();
+    controls::changed(app, Side::Provider, change, name, None).await;
     statuses(app, true, None)
         .await?
         .into_iter()

@@ -10,7 +10,6 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use engine::flow::{self, manage};
 use entity::receiver_setting;
-use entity::webhook::Waiting;
 use openapi::tenants::TenantQuery;
 use openapi::webhooks::{FlowLimits, ReceiverControl, ReceiverList, ReceiverPath, ReceiverStatus};
 use utoipa_axum::router::OpenApiRouter;
@@ -93,7 +92,7 @@ async fn list(State(app): State<AppState>, scope: Scope) -> Result<Json<Receiver
                 .iter()
                 .find(|s| s.host == host && s.tenant_id == tenant)
                 .cloned()
-                .unwrap_or_else(|| unset(&tenant, &host));
+                .unwrap_or_else(|| manage::unset_receiver(&tenant, &host));
             let mut control = view(set, &waiting);
             if !operator {
                 control.tenant = None;
@@ -166,14 +165,6 @@ async fn set_limits(
     let host = host_of(host)?;
     let change = manage::Change::Limits(controls::taken(&limits));
     let control = change_and_show(&app, &tenant, &host, change).await?;
-    controls::reset_limiter(&app, &flow::receiver_key(&tenant, &host)).await;
-    // Those waiting for a place under the old limits try the new ones now.
-    controls::wake_in_background(
-        &app,
-        Waiting::ReceiverLimit,
-        host.clone(),
-        Some(tenant.clone()),
-    );
     tracing::info!(%tenant, %host, ?limits, "receiver limits set");
     Ok(Json(control))
 }
@@ -234,12 +225,6 @@ async fn resume(
     let tenant = caller.tenant()?.id.clone();
     let host = host_of(host)?;
     let control = change_and_show(&app, &tenant, &host, manage::Change::Resume).await?;
-    controls::wake_in_background(
-        &app,
-        Waiting::ReceiverPaused,
-        host.clone(),
-        Some(tenant.clone()),
-    );
     tracing::info!(%tenant, %host, waiting = control.waiting.paused, "receiver resumed");
     Ok(Json(control))
 }
@@ -254,7 +239,8 @@ fn host_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError
     })
 }
 
-/// Makes `change` for `tenant` on `host`, tells this process's jobs, and shows the result.
+/// Makes `change` for `tenant` on `host`, tells this process's jobs and what waits on it,
+/// and shows the result.
 async fn change_and_show(
     app: &AppState,
     tenant: &str,
@@ -262,23 +248,11 @@ async fn change_and_show(
     change: manage::Change,
 ) -> Result<ReceiverControl, ApiError> {
     let set = manage::change_receiver(&app.db, tenant, host, change).await?;
-    app.flow.controls.changed();
+    controls::changed(app, Side::Receiver, change, host, Some(tenant)).await;
     let waiting = manage::waiting(&app.db, Some(tenant)).await?;
     let mut control = view(set, &waiting);
     control.tenant = None;
     Ok(control)
-}
-
-/// Nothing set by `tenant` on `host`.
-fn unset(tenant: &str, host: &str) -> receiver_setting::Model {
-    receiver_setting::Model {
-        tenant_id: tenant.to_owned(),
-        host: host.to_owned(),
-        max_concurrent: None,
-        max_per_second: None,
-        paused_at: None,
-        updated_at: chrono::Utc::now(),
-    }
 }
 
 /// `set` as shown, with what waits on it.

@@ -85,14 +85,19 @@ pub async fn receiver(
     let found = receiver_setting::Entity::find_by_id((tenant.to_owned(), host.to_owned()))
         .one(db)
         .await?;
-    Ok(found.unwrap_or_else(|| receiver_setting::Model {
+    Ok(found.unwrap_or_else(|| unset_receiver(tenant, host)))
+}
+
+/// Nothing set by `tenant` on `host`.
+pub fn unset_receiver(tenant: &str, host: &str) -> receiver_setting::Model {
+    receiver_setting::Model {
         tenant_id: tenant.to_owned(),
         host: host.to_owned(),
         max_concurrent: None,
         max_per_second: None,
         paused_at: None,
         updated_at: Utc::now(),
-    }))
+    }
 }
 
 /// Whether provider `name` is paused, read from the database now rather than from a

@@ -99,10 +99,15 @@ pub fn parse_host(text: &str) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// Up to `share` of `spread`, so webhooks woken together do not all come back at once.
-pub(crate) fn jitter(spread: Duration, share: u32) -> chrono::Duration {
-    let most = (spread.as_millis() / u128::from(share.max(1))) as i64;
-    chrono::Duration::milliseconds(fastrand::i64(0..=most))
+/// Up to a tenth of `spread`, so webhooks waiting together do not all come back at once.
+pub(crate) fn jitter(spread: Duration) -> chrono::Duration {
+    let tenth = (spread.as_millis() / 10) as i64;
+    chrono::Duration::milliseconds(fastrand::i64(0..=tenth))
+}
+
+/// When a webhook held by a pause or an ordering key looks again, should its wake miss it.
+pub(crate) fn recheck_at() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + PAUSE_RECHECK + jitter(PAUSE_RECHECK)
 }
 
 #[cfg(test)]

@@ -165,7 +165,7 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
     let control = ctx.flow.controls.provider(&provider.name).await;
     if control.is_some_and(|c| c.paused) {
         tracing::debug!(webhook = %row.webhook_id, provider = %provider.name, "provider paused; waiting");
-        let at = Utc::now() + flow::PAUSE_RECHECK + flow::jitter(flow::PAUSE_RECHECK, 10);
+        let at = flow::recheck_at();
         return waits(Waiting::ProviderPaused, at);
     }
     let mut limited = None;

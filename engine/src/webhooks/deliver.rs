@@ -129,7 +129,7 @@ pub(crate) async fn admit(ctx: &JobContext, webhook: &webhook::Model) -> Result<
         && flow::ordering::must_wait(&ctx.db, tenant, key, &webhook.id).await?
     {
         // Woken when the earlier ones finish; the recheck only bounds a missed wake.
-        let at = Utc::now() + flow::PAUSE_RECHECK + flow::jitter(flow::PAUSE_RECHECK, 10);
+        let at = flow::recheck_at();
         let wait = lease::Wait {
             why: Waiting::Ordering,
             on: key.clone(),
@@ -146,7 +146,7 @@ pub(crate) async fn admit(ctx: &JobContext, webhook: &webhook::Model) -> Result<
     };
     let control = ctx.flow.controls.receiver(tenant, &name).await;
     if control.is_some_and(|c| c.paused) {
-        let at = Utc::now() + flow::PAUSE_RECHECK + flow::jitter(flow::PAUSE_RECHECK, 10);
+        let at = flow::recheck_at();
         return waits(Waiting::ReceiverPaused, at);
     }
     let host = receivers::host_of(&webhook.callback_url);
@@ -421,5 +421,5 @@ async fn finished(ctx: &JobContext, webhook: &webhook::Model) -> Result<(), JobE
 fn receiver_back(ctx: &JobContext, until: DateTime<Utc>) -> DateTime<Utc> {
     let settings = &ctx.config.webhooks;
     let soonest = Utc::now() + settings.receiver_cooldown_min;
-    Ord::min(until, soonest) + flow::jitter(settings.receiver_cooldown_min, 10)
+    Ord::min(until, soonest) + flow::jitter(settings.receiver_cooldown_min)
 }
