@@ -39,11 +39,8 @@ enum Fetch {
 /// The handler of `Collect`: the webhook leaves its tenant's share of the queue as it
 /// starts, so the next one waiting its turn may be let in.
 pub async fn run(job: Collect, ctx: Data<JobContext>, task: TaskId) -> Result<(), AbortError> {
-    if let Some(tenant) = &job.tenant_id
-        && let Err(error) = ctx.flow.turns.leave(tenant, &job.webhook_id).await
-    {
-        // Counted as queued until it goes stale: its tenant's share is smaller meanwhile.
-        tracing::warn!(webhook = %job.webhook_id, %error, "could not count the collection out of its tenant's share");
+    if let Some(tenant) = &job.tenant_id {
+        ctx.flow.turns.leave(tenant, &job.webhook_id);
     }
     run_for(job.webhook_id, ctx, task).await
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{WebhookConfig, WorkerConfig};
 use crate::delivery::address::CallbackUrl;
 use crate::flow::Turns;
+use crate::flow::turns::{CountIn, Place};
 use crate::queue::{Job, Queue, QueueError};
 
 /// A new webhook id, greater than every one this process made before: ordering keys
@@ -141,7 +142,14 @@ pub async fn submit(
     let now = Utc::now();
     let id = next_id().to_string();
     // One already waiting for its providers waits with the others, outside the turns.
-    let its_turn = new.wait_until.is_some() || turns.submit(&new.tenant_id, &id).await?;
+    let place = match new.wait_until {
+        Some(_) => Place::Queued(CountIn::written()),
+        None => turns.submit(&new.tenant_id, &id).await?,
+    };
+    let (its_turn, count_in) = match place {
+        Place::Queued(count_in) => (true, Some(count_in)),
+        Place::Held => (false, None),
+    };
     let task = match new.wait_until {
         Some(at) => Queue::task_id_waiting(at, now),
         None => Queue::task_id(),
@@ -182,13 +190,20 @@ pub async fn submit(
     let rows = inserts::NewRows::pending(created.clone(), &new.providers);
     // A place taken in the tenant's share by a submission that is not kept is given back.
     let entered = its_turn && new.wait_until.is_none();
-    let give_back = async || {
-        if entered && let Err(error) = turns.leave(&created.tenant_id, &id).await {
-            tracing::warn!(webhook = %id, %error, "could not give back the place of a submission not kept");
+    let give_back = || {
+        if entered {
+            turns.leave(&created.tenant_id, &id);
         }
     };
-    if let Err(error) = inserts.insert(rows).await {
-        give_back().await;
+    // The count-in is written before the job is pushed (its count-out comes after it).
+    let count_in = async {
+        if let Some(count_in) = count_in {
+            count_in.wait().await;
+        }
+    };
+    let (inserted, ()) = tokio::join!(inserts.insert(rows), count_in);
+    if let Err(error) = inserted {
+        give_back();
         return Err(error.into());
     }
     if !its_turn {
@@ -223,7 +238,7 @@ pub async fn submit(
         }
     };
     if let Err(error) = pushed {
-        give_back().await;
+        give_back();
         tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
         if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(db).await {
             tracing::error!(webhook = %id, %cleanup, "could not remove the unqueued webhook; the sweeper will queue it");

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use engine::both_modes;
 use engine::delivery::address::CallbackUrl;
+use engine::flow::turns::Place;
 use engine::tenants::DEFAULT_TENANT;
 use engine::testing::{BILL, provider, receiver};
 use engine::webhooks::inserts::Inserts;
@@ -66,3 +67,50 @@ async fn a_share_full_of_ids_no_longer_queued_frees_for_the_held_collection(mode
     assert!(left.iter().all(|id| !id.starts_with("gone-")), "{left:?}");
 }
 both_modes!(a_share_full_of_ids_no_longer_queued_frees_for_the_held_collection);
+
+/// Submissions counted in on a reading of the share (far below it) and those checked
+/// exactly add up to the share, never more, even before the count-ins are written; a
+/// collection's count-out, written in a later batch, takes its id out again.
+async fn submissions_fill_the_share_exactly_and_count_out_as_they_start(mode: Mode) {
+    let engine = TestEngine::start_with(mode, |w| w.tenant_queue_share = 20).await;
+    let turns = &engine.ctx.flow.turns;
+    let tenant = DEFAULT_TENANT;
+    let mut queued = Vec::new();
+    let mut count_ins = Vec::new();
+    let mut held = 0;
+    for i in 0..60 {
+        let id = format!("w-{i}");
+        match turns.submit(tenant, &id).await.unwrap() {
+            Place::Queued(count_in) => {
+                queued.push(id);
+                count_ins.push(count_in);
+            }
+            Place::Held => held += 1,
+        }
+    }
+    assert_eq!((queued.len(), held), (20, 40), "queued, held");
+    for count_in in count_ins {
+        count_in.wait().await;
+    }
+    let mut members = turns.members(tenant).await.unwrap();
+    members.sort();
+    let mut expected = queued.clone();
+    expected.sort();
+    assert_eq!(members, expected, "every queued submission is counted in");
+    assert_eq!(turns.room(tenant).await.unwrap(), 0);
+
+    for id in &queued[..15] {
+        turns.leave(tenant, id);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while turns.room(tenant).await.unwrap() < 15 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "count-outs not written: {:?}",
+            turns.members(tenant).await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(turns.members(tenant).await.unwrap().len(), 5);
+}
+both_modes!(submissions_fill_the_share_exactly_and_count_out_as_they_start);

@@ -14,6 +14,16 @@
 //! once; a list of held ids and their task ids), or in the process when embedded. An id
 //! whose webhook no longer waits to start is dropped when the dispatcher finds the share
 //! full (`dispatch`); one whose job was lost leaves the set after `STALE`.
+//!
+//! Taking turns costs a submission no round trip of its own while its tenant is far below
+//! its share. A submission checks the share exactly (`SUBMIT`) when its process's last
+//! reading of it is older than `READING_AGE`; while that reading plus what the process
+//! counted in since stays below half the share and nothing of the tenant is held, the
+//! process queues submissions on it and writes their count-ins together (`batch`), as it
+//! does its collections' count-outs. Processes see each other's count-ins only in their
+//! next reading, so several busy api processes together may queue a little beyond a share.
+
+mod batch;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -29,6 +39,10 @@ use super::limiter::LimitError;
 /// missing; the sweeper queues it again) and no longer counts.
 const STALE: Duration = Duration::from_secs(600);
 
+/// How long a process queues its tenants' submissions on what it last read of their
+/// shares, before it checks one exactly again.
+const READING_AGE: Duration = Duration::from_millis(100);
+
 /// Removes the ids let in longer than the stale age ago from KEYS[1]; `now` is Redis's ms.
 const PURGE: &str = r#"
 local t = redis.call('TIME')
@@ -37,14 +51,17 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 "#;
 
 /// KEYS: the tenant's set, its held list. ARGV: the share, now (ms, the caller's clock:
-/// only the stale age is measured against it), the id. Lets the id in if nothing of the
-/// tenant is held and its share has room: 1, else 0. The path of every submission, so it
-/// neither purges nor reads Redis's clock: the dispatcher purges a share it finds full.
+/// only the stale age is measured against it), the id, how many of the tenant's count-ins
+/// the caller has yet to write. Lets the id in if nothing of the tenant is held and its
+/// share has room; returns whether it did (1 or 0), the share's count after, and the held
+/// list's length. It neither purges nor reads Redis's clock: the dispatcher purges a share
+/// it finds full.
 const SUBMIT: &str = r#"
-if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+local held = redis.call('LLEN', KEYS[2])
+local queued = redis.call('ZCARD', KEYS[1])
+if held > 0 or queued + tonumber(ARGV[4]) >= tonumber(ARGV[1]) then return {0, queued, held} end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-return 1
+return {1, queued + 1, held}
 "#;
 
 /// KEYS: the tenant's set, its held list, the set of tenants holding. ARGV: the share, the
@@ -88,11 +105,48 @@ pub struct Turns {
     store: Store,
 }
 
+/// A submission's place in its tenant's share.
+#[derive(Debug)]
+pub enum Place {
+    /// Queued: its job may be pushed once its count-in is written.
+    Queued(CountIn),
+    /// Held for its turn: `hold` it once its row is written.
+    Held,
+}
+
+/// A submission's count-in, written already or on its way.
+#[derive(Debug)]
+pub struct CountIn(Option<tokio::sync::oneshot::Receiver<()>>);
+
+impl CountIn {
+    /// Nothing to wait for.
+    pub fn written() -> Self {
+        CountIn(None)
+    }
+
+    /// Resolves once the count-in is written (or its write failed, which is logged).
+    pub async fn wait(self) {
+        if let Some(written) = self.0 {
+            let _ = written.await;
+        }
+    }
+}
+
+/// What a process last read of one tenant's share, and how many it counted in since.
+struct Reading {
+    queued: u64,
+    holding: bool,
+    at: Instant,
+    since: u64,
+}
+
 #[derive(Clone)]
 enum Store {
     Redis {
         conn: ConnectionManager,
         prefix: String,
+        batch: batch::Batcher,
+        readings: Arc<Mutex<HashMap<String, Reading>>>,
         submit: Arc<redis::Script>,
         let_in: Arc<redis::Script>,
         room: Arc<redis::Script>,
@@ -129,6 +183,8 @@ impl Turns {
         let script = |body: &str| Arc::new(redis::Script::new(&format!("{PURGE}{body}")));
         let store = match redis {
             Some(conn) => Store::Redis {
+                batch: batch::Batcher::new(conn.clone(), prefix),
+                readings: Arc::default(),
                 conn,
                 prefix: prefix.to_owned(),
                 submit: Arc::new(redis::Script::new(SUBMIT)),
@@ -155,43 +211,58 @@ impl Turns {
             .max(1)
     }
 
-    /// Whether new submission `id` of `tenant` is queued now: not while the tenant has
-    /// collections held (it is held behind them), nor beyond its share (stale ids counted
-    /// until a dispatcher, finding the share full, purges them). One that is not is
-    /// `hold`-ed once its row is written.
-    pub async fn submit(&self, tenant: &str, id: &str) -> Result<bool, LimitError> {
+    /// Where new submission `id` of `tenant` goes: held while the tenant has collections
+    /// held (behind them) or beyond its share (stale ids counted until a dispatcher,
+    /// finding the share full, purges them), else queued.
+    pub async fn submit(&self, tenant: &str, id: &str) -> Result<Place, LimitError> {
         if !self.is_on() {
-            return Ok(true);
+            return Ok(Place::Queued(CountIn::written()));
         }
         let share = self.share_of(tenant).await;
         match &self.store {
             Store::Redis {
                 conn,
                 prefix,
+                batch,
+                readings,
                 submit,
                 ..
             } => {
-                let taken: u8 = submit
+                if far_below(readings, tenant, share) {
+                    return Ok(Place::Queued(CountIn(Some(batch.count_in(tenant, id)))));
+                }
+                let (taken, queued, held): (u8, u64, u64) = submit
                     .key(key(prefix, tenant))
                     .key(held_key(prefix, tenant))
                     .arg(share)
                     .arg(chrono::Utc::now().timestamp_millis())
                     .arg(id)
+                    .arg(batch.unwritten(tenant))
                     .invoke_async(&mut conn.clone())
                     .await?;
-                Ok(taken == 1)
+                let reading = Reading {
+                    queued: queued + batch.unwritten(tenant),
+                    holding: held > 0,
+                    at: Instant::now(),
+                    since: 0,
+                };
+                lock(readings).insert(tenant.to_owned(), reading);
+                Ok(match taken {
+                    1 => Place::Queued(CountIn::written()),
+                    _ => Place::Held,
+                })
             }
             Store::Local(turns) => {
-                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let mut turns = lock(turns);
                 if turns.held.get(tenant).is_some_and(|h| !h.is_empty()) {
-                    return Ok(false);
+                    return Ok(Place::Held);
                 }
                 let queued = turns.queued(tenant);
                 if queued.len() >= share as usize {
-                    return Ok(false);
+                    return Ok(Place::Held);
                 }
                 queued.insert(id.to_owned(), Instant::now());
-                Ok(true)
+                Ok(Place::Queued(CountIn::written()))
             }
         }
     }
@@ -214,7 +285,7 @@ impl Turns {
                     .await?;
             }
             Store::Local(turns) => {
-                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let mut turns = lock(turns);
                 turns
                     .held
                     .entry(tenant.to_owned())
@@ -233,7 +304,7 @@ impl Turns {
                 .query_async(&mut conn.clone())
                 .await?),
             Store::Local(turns) => {
-                let turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let turns = lock(turns);
                 Ok(turns
                     .held
                     .iter()
@@ -277,7 +348,7 @@ impl Turns {
                     .collect())
             }
             Store::Local(turns) => {
-                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let mut turns = lock(turns);
                 let room = (share as usize).saturating_sub(turns.queued(tenant).len());
                 let n = room.min(usize::try_from(most).unwrap_or(usize::MAX));
                 let held = turns.held.entry(tenant.to_owned()).or_default();
@@ -305,7 +376,7 @@ impl Turns {
                 zadd.query_async::<()>(&mut conn.clone()).await?;
             }
             Store::Local(turns) => {
-                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let mut turns = lock(turns);
                 let queued = turns.queued(tenant);
                 for id in ids {
                     queued.insert((*id).to_owned(), Instant::now());
@@ -315,12 +386,20 @@ impl Turns {
         Ok(())
     }
 
-    /// Webhook `id` of `tenant` left the queue (its collection started).
-    pub async fn leave(&self, tenant: &str, id: &str) -> Result<(), LimitError> {
+    /// Webhook `id` of `tenant` left the queue (its collection started, or its submission
+    /// was not kept): counted out with the next batch, not awaited.
+    pub fn leave(&self, tenant: &str, id: &str) {
         if !self.is_on() {
-            return Ok(());
+            return;
         }
-        self.forget(tenant, &[id.to_owned()]).await
+        match &self.store {
+            Store::Redis { batch, .. } => batch.count_out(tenant, id),
+            Store::Local(turns) => {
+                if let Some(queued) = lock(turns).queued.get_mut(tenant) {
+                    queued.remove(id);
+                }
+            }
+        }
     }
 
     /// The webhooks counted as `tenant`'s queued collections.
@@ -333,7 +412,7 @@ impl Turns {
                 .query_async(&mut conn.clone())
                 .await?),
             Store::Local(turns) => {
-                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let mut turns = lock(turns);
                 Ok(turns.queued(tenant).keys().cloned().collect())
             }
         }
@@ -353,7 +432,7 @@ impl Turns {
                     .await?;
             }
             Store::Local(turns) => {
-                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let mut turns = lock(turns);
                 if let Some(queued) = turns.queued.get_mut(tenant) {
                     for id in ids {
                         queued.remove(id);
@@ -377,11 +456,31 @@ impl Turns {
                 .invoke_async(&mut conn.clone())
                 .await?),
             Store::Local(turns) => {
-                let mut turns = turns.lock().unwrap_or_else(|e| e.into_inner());
+                let mut turns = lock(turns);
                 Ok(u64::from(share).saturating_sub(turns.queued(tenant).len() as u64))
             }
         }
     }
+}
+
+/// Whether `tenant`'s share, as this process last read it (and counted in since), is so
+/// far from full that a submission may be queued without asking Redis; if so, it is
+/// counted in this reading.
+fn far_below(readings: &Mutex<HashMap<String, Reading>>, tenant: &str, share: u32) -> bool {
+    let mut readings = lock(readings);
+    let Some(reading) = readings.get_mut(tenant) else {
+        return false;
+    };
+    let fresh = reading.at.elapsed() < READING_AGE;
+    if !fresh || reading.holding || reading.queued + reading.since >= u64::from(share / 2) {
+        return false;
+    }
+    reading.since += 1;
+    true
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn key(prefix: &str, tenant: &str) -> String {
