@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Turns;
 use super::limiter::LimitError;
+use super::turns::Held;
 use crate::queue::{Queue, QueueError};
 use crate::webhooks::Collect;
 
@@ -58,20 +59,31 @@ pub async fn dispatch(
             audits.insert(tenant.clone(), tokio::time::Instant::now());
             audit(db, turns, &tenant).await?;
         }
-        for held in turns.let_in(&tenant, MOST).await? {
-            let job = Collect {
-                webhook_id: held.id.clone(),
-                tenant_id: Some(tenant.clone()),
-            };
-            let task = TaskId::from_str(&held.task).map_err(|e| QueueError::Push {
-                queue: "collect",
-                message: format!("task id `{}`: {e}", held.task),
-            })?;
-            queue.push_as(job, task, None).await?;
+        // Pushed together: one connection carries them all at once.
+        let pushes = turns
+            .let_in(&tenant, MOST)
+            .await?
+            .into_iter()
+            .map(|held| push(queue, &tenant, held));
+        for pushed in futures::future::join_all(pushes).await {
+            pushed?;
             let_in += 1;
         }
     }
     Ok(let_in)
+}
+
+/// Queues the collection of `held`, let in for `tenant`.
+async fn push(queue: &Queue, tenant: &str, held: Held) -> Result<(), QueueError> {
+    let task = TaskId::from_str(&held.task).map_err(|e| QueueError::Push {
+        queue: "collect",
+        message: format!("task id `{}`: {e}", held.task),
+    })?;
+    let job = Collect {
+        webhook_id: held.id,
+        tenant_id: Some(tenant.to_owned()),
+    };
+    queue.push_as(job, task, None).await
 }
 
 /// Drops from `tenant`'s share the ids whose webhooks no longer wait to start: removed,

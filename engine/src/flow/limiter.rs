@@ -69,10 +69,16 @@ pub enum Grant {
     Wait(Duration),
 }
 
-/// Why a limit could not be applied.
+/// Why a limit (or a tenant's turn) could not be applied.
 #[derive(Debug, thiserror::Error)]
-#[error("limiter store: {0}")]
-pub struct LimitError(#[from] redis::RedisError);
+pub enum LimitError {
+    /// Redis failed.
+    #[error("limiter store: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A batch of the tenants' turns could not be written (the writer logged why).
+    #[error("limiter store: the tenants' turns could not be written")]
+    Unwritten,
+}
 
 /// A concurrency place held; given back when dropped.
 #[derive(Debug)]

@@ -1,9 +1,10 @@
-//! Count-ins and count-outs of the tenants' shares, written to Redis in batches: whatever
-//! arrives while one batch is being written goes in the next, one ZADD and one ZREM per
-//! tenant per round trip however many submissions and collections are behind them. A
-//! submission awaits its count-in (beside its row's insert) before its job is pushed, so
-//! the collection's count-out, written by the worker that starts it, always comes after.
-//! A collection does not await its count-out.
+//! Count-ins, holds and count-outs of the tenants' shares, written to Redis in batches:
+//! whatever arrives while one batch is being written goes in the next, one ZADD, one RPUSH
+//! and one ZREM per tenant per round trip however many submissions and collections are
+//! behind them. A submission awaits its count-in (beside its row's insert) before its job
+//! is pushed, so the collection's count-out, written by the worker that starts it, always
+//! comes after; a held submission awaits its hold, written after its row. A collection
+//! does not await its count-out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, Once};
 use redis::aio::ConnectionManager;
 use tokio::sync::{Notify, oneshot};
 
-use super::{STALE, key, lock, millis};
+use super::{STALE, held_key, holding_key, key, lock, millis};
 
 /// Writes the count-ins and count-outs of one process.
 #[derive(Clone)]
@@ -29,17 +30,18 @@ struct Inner {
     writer: Once,
 }
 
-/// What the next batch writes, by tenant, and who waits for it.
+/// What the next batch writes, by tenant, and who waits for it (told whether it was).
 #[derive(Default)]
 struct Pending {
     ins: HashMap<String, Vec<String>>,
+    holds: HashMap<String, Vec<String>>,
     outs: HashMap<String, Vec<String>>,
-    written: Vec<oneshot::Sender<()>>,
+    written: Vec<oneshot::Sender<bool>>,
 }
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.ins.is_empty() && self.outs.is_empty()
+        self.ins.is_empty() && self.holds.is_empty() && self.outs.is_empty()
     }
 }
 
@@ -60,13 +62,28 @@ impl Batcher {
 
     /// Counts `id` into `tenant`'s share in the next batch; the receiver hears once it is
     /// written (or its batch failed, which the writer logs: the id is then not counted).
-    pub(super) fn count_in(&self, tenant: &str, id: &str) -> oneshot::Receiver<()> {
+    pub(super) fn count_in(&self, tenant: &str, id: &str) -> oneshot::Receiver<bool> {
         let (tx, rx) = oneshot::channel();
         *lock(&self.inner.unwritten)
             .entry(tenant.to_owned())
             .or_default() += 1;
         self.enqueue(|pending| {
             push(&mut pending.ins, tenant, id);
+            pending.written.push(tx);
+        });
+        rx
+    }
+
+    /// Puts `entry` at the end of `tenant`'s held list in the next batch; the receiver hears
+    /// whether it was written.
+    pub(super) fn hold(&self, tenant: &str, entry: String) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(|pending| {
+            pending
+                .holds
+                .entry(tenant.to_owned())
+                .or_default()
+                .push(entry);
             pending.written.push(tx);
         });
         rx
@@ -111,7 +128,7 @@ async fn write_batches(inner: Arc<Inner>) {
             if batch.is_empty() {
                 break;
             }
-            write(&inner, &batch).await;
+            let written = write(&inner, &batch).await;
             let mut unwritten = lock(&inner.unwritten);
             for (tenant, ids) in &batch.ins {
                 if let Some(n) = unwritten.get_mut(tenant) {
@@ -122,16 +139,16 @@ async fn write_batches(inner: Arc<Inner>) {
                 }
             }
             drop(unwritten);
-            for written in batch.written {
-                let _ = written.send(());
+            for waiting in batch.written {
+                let _ = waiting.send(written);
             }
         }
     }
 }
 
-/// One round trip: every count-in of the batch, then every count-out (an id counted in and
-/// out in one batch is then out).
-async fn write(inner: &Inner, batch: &Pending) {
+/// One round trip: every count-in of the batch, every hold, then every count-out (an id
+/// counted in and out in one batch is then out); whether it was written.
+async fn write(inner: &Inner, batch: &Pending) -> bool {
     let now = chrono::Utc::now().timestamp_millis();
     let mut pipe = redis::pipe();
     for (tenant, ids) in &batch.ins {
@@ -143,17 +160,35 @@ async fn write(inner: &Inner, batch: &Pending) {
         pipe.ignore();
         pipe.cmd("PEXPIRE").arg(&share).arg(millis(STALE)).ignore();
     }
+    for (tenant, entries) in &batch.holds {
+        pipe.cmd("RPUSH")
+            .arg(held_key(&inner.prefix, tenant))
+            .arg(entries)
+            .ignore();
+    }
+    if !batch.holds.is_empty() {
+        let tenants: Vec<&String> = batch.holds.keys().collect();
+        pipe.cmd("SADD")
+            .arg(holding_key(&inner.prefix))
+            .arg(tenants)
+            .ignore();
+    }
     for (tenant, ids) in &batch.outs {
         pipe.cmd("ZREM")
             .arg(key(&inner.prefix, tenant))
             .arg(ids)
             .ignore();
     }
-    if let Err(error) = pipe.query_async::<()>(&mut inner.conn.clone()).await {
-        let ins: usize = batch.ins.values().map(Vec::len).sum();
-        let outs: usize = batch.outs.values().map(Vec::len).sum();
-        // Uncounted ids make a share larger for a while; ids not counted out make it
-        // smaller until a dispatcher finding it full drops them, or they go stale.
-        tracing::warn!(%error, ins, outs, "could not write the tenants' shares");
+    match pipe.query_async::<()>(&mut inner.conn.clone()).await {
+        Ok(()) => true,
+        Err(error) => {
+            let count = |m: &HashMap<String, Vec<String>>| m.values().map(Vec::len).sum::<usize>();
+            let (ins, holds, outs) = (count(&batch.ins), count(&batch.holds), count(&batch.outs));
+            // Uncounted ids make a share larger for a while; ids not counted out make it
+            // smaller until a dispatcher finding it full drops them, or they go stale. The
+            // held submissions are refused.
+            tracing::warn!(%error, ins, holds, outs, "could not write the tenants' shares");
+            false
+        }
     }
 }

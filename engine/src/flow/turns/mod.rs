@@ -15,13 +15,14 @@
 //! whose webhook no longer waits to start is dropped when the dispatcher finds the share
 //! full (`dispatch`); one whose job was lost leaves the set after `STALE`.
 //!
-//! Taking turns costs a submission no round trip of its own while its tenant is far below
-//! its share. A submission checks the share exactly (`SUBMIT`) when its process's last
-//! reading of it is older than `READING_AGE`; while that reading plus what the process
-//! counted in since stays below half the share and nothing of the tenant is held, the
-//! process queues submissions on it and writes their count-ins together (`batch`), as it
-//! does its collections' count-outs. Processes see each other's count-ins only in their
-//! next reading, so several busy api processes together may queue a little beyond a share.
+//! Taking turns costs a submission no round trip of its own unless its tenant is near its
+//! share. A submission checks the share exactly (`SUBMIT`) when its process's last reading
+//! of it is older than `READING_AGE`; while that reading plus what the process counted in
+//! since stays below half the share and nothing of the tenant is held, the process queues
+//! submissions on it, and while it says the tenant holds collections or its share is full,
+//! it holds them. Count-ins, holds and count-outs are written in batches (`batch`).
+//! Processes see each other's count-ins only in their next reading, so several busy api
+//! processes together may queue a little beyond a share.
 
 mod batch;
 
@@ -73,11 +74,15 @@ local n = math.min(room, tonumber(ARGV[3]))
 local out = {}
 if n > 0 then
   out = redis.call('LPOP', KEYS[2], n) or {}
-  for _, entry in ipairs(out) do
-    local id = string.match(entry, '^[^ ]+')
-    redis.call('ZADD', KEYS[1], now, id)
+  if #out > 0 then
+    local members = {}
+    for _, entry in ipairs(out) do
+      members[#members + 1] = now
+      members[#members + 1] = string.match(entry, '^[^ ]+')
+    end
+    redis.call('ZADD', KEYS[1], unpack(members))
+    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
   end
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 end
 if redis.call('LLEN', KEYS[2]) == 0 then redis.call('SREM', KEYS[3], ARGV[4]) end
 return out
@@ -116,7 +121,7 @@ pub enum Place {
 
 /// A submission's count-in, written already or on its way.
 #[derive(Debug)]
-pub struct CountIn(Option<tokio::sync::oneshot::Receiver<()>>);
+pub struct CountIn(Option<tokio::sync::oneshot::Receiver<bool>>);
 
 impl CountIn {
     /// Nothing to wait for.
@@ -228,8 +233,12 @@ impl Turns {
                 submit,
                 ..
             } => {
-                if far_below(readings, tenant, share) {
-                    return Ok(Place::Queued(CountIn(Some(batch.count_in(tenant, id)))));
+                match on_reading(readings, tenant, share) {
+                    Some(true) => {
+                        return Ok(Place::Queued(CountIn(Some(batch.count_in(tenant, id)))));
+                    }
+                    Some(false) => return Ok(Place::Held),
+                    None => {}
                 }
                 let (taken, queued, held): (u8, u64, u64) = submit
                     .key(key(prefix, tenant))
@@ -270,19 +279,11 @@ impl Turns {
     /// Puts `held` (its row written) at the end of `tenant`'s held collections.
     pub async fn hold(&self, tenant: &str, held: Held) -> Result<(), LimitError> {
         match &self.store {
-            Store::Redis { conn, prefix, .. } => {
-                redis::pipe()
-                    .atomic()
-                    .cmd("RPUSH")
-                    .arg(held_key(prefix, tenant))
-                    .arg(format!("{} {}", held.id, held.task))
-                    .ignore()
-                    .cmd("SADD")
-                    .arg(holding_key(prefix))
-                    .arg(tenant)
-                    .ignore()
-                    .query_async::<()>(&mut conn.clone())
-                    .await?;
+            Store::Redis { batch, .. } => {
+                let entry = format!("{} {}", held.id, held.task);
+                if !batch.hold(tenant, entry).await.unwrap_or(false) {
+                    return Err(LimitError::Unwritten);
+                }
             }
             Store::Local(turns) => {
                 let mut turns = lock(turns);
@@ -463,20 +464,30 @@ impl Turns {
     }
 }
 
-/// Whether `tenant`'s share, as this process last read it (and counted in since), is so
-/// far from full that a submission may be queued without asking Redis; if so, it is
-/// counted in this reading.
-fn far_below(readings: &Mutex<HashMap<String, Reading>>, tenant: &str, share: u32) -> bool {
+/// What this process's reading of `tenant`'s share (with what it counted in since) says of
+/// a new submission, if it is fresh: queue it (far below the share, and then it is counted
+/// in this reading), hold it (behind held ones, or at the share), or, in between, nothing:
+/// check exactly. Holding on a stale reading is harmless: a dispatcher lets the
+/// submission in at its next tick if the share has room.
+fn on_reading(
+    readings: &Mutex<HashMap<String, Reading>>,
+    tenant: &str,
+    share: u32,
+) -> Option<bool> {
     let mut readings = lock(readings);
-    let Some(reading) = readings.get_mut(tenant) else {
-        return false;
-    };
-    let fresh = reading.at.elapsed() < READING_AGE;
-    if !fresh || reading.holding || reading.queued + reading.since >= u64::from(share / 2) {
-        return false;
+    let reading = readings.get_mut(tenant)?;
+    if reading.at.elapsed() >= READING_AGE {
+        return None;
+    }
+    let queued = reading.queued + reading.since;
+    if reading.holding || queued >= u64::from(share) {
+        return Some(false);
+    }
+    if queued >= u64::from(share / 2) {
+        return None;
     }
     reading.since += 1;
-    true
+    Some(true)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
