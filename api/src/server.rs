@@ -121,22 +121,37 @@ pub async fn run_announcing(
     };
 
     let Some(mut workers) = workers else {
-        return server.await;
+        let served = server.await;
+        export_last_spans(&opened_state).await;
+        return served;
     };
-    tokio::select! {
-        served = &mut server => {
-            shutdown.cancel();
-            served?;
-            workers.await??;
+    let stopped = async {
+        tokio::select! {
+            served = &mut server => {
+                shutdown.cancel();
+                served?;
+                workers.await??;
+            }
+            stopped = &mut workers => {
+                tracing::error!("embedded workers stopped; shutting the API down");
+                shutdown.cancel();
+                server.await?;
+                stopped??;
+            }
         }
-        stopped = &mut workers => {
-            tracing::error!("embedded workers stopped; shutting the API down");
-            shutdown.cancel();
-            server.await?;
-            stopped??;
-        }
+        Ok(())
     }
-    Ok(())
+    .await;
+    export_last_spans(&opened_state).await;
+    stopped
+}
+
+/// Exports the spans still waiting, once the app has stopped.
+async fn export_last_spans(state: &OnceLock<AppState>) {
+    if let Some(state) = state.get() {
+        let traces = state.traces.clone();
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
 }
 
 /// The embedded workers' task.
@@ -226,6 +241,7 @@ fn app_state(
         health: platform.health,
         receivers: platform.receivers,
         flow: platform.flow,
+        traces: platform.traces,
         allow_private_callbacks: config.worker.webhooks.allow_private(&config.store),
         webhooks: config.worker.webhooks.clone(),
         streams: config.worker.streams.clone(),

@@ -61,6 +61,8 @@ pub struct Shared {
     pub receivers: Receivers,
     /// Providers' and receivers' limits and pauses, shared with embedded workers.
     pub flow: engine::flow::Flow,
+    /// The process's OpenTelemetry tracer, shared with embedded workers.
+    pub traces: engine::traces::Traces,
     /// Webhook settings.
     pub webhooks: WebhookConfig,
     /// Stream settings.

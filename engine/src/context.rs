@@ -15,6 +15,7 @@ use crate::flow::Flow;
 use crate::platform::Platform;
 use crate::providers::{ProviderClient, ProviderHealth, Providers};
 use crate::queue::{Queue, QueueError};
+use crate::traces::Traces;
 use crate::webhooks::group_commit::GroupCommit;
 
 /// What every handler gets: the stores, the outside world's clients, the configuration.
@@ -46,6 +47,8 @@ pub struct JobContext {
     pub secrets: SigningSecrets,
     /// Providers' and receivers' limits and pauses.
     pub flow: Flow,
+    /// The process's OpenTelemetry tracer.
+    pub traces: Traces,
 }
 
 /// Why the workers' context could not be built.
@@ -63,6 +66,9 @@ pub enum ContextError {
     /// An HTTP client could not be built.
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
+    /// The trace exporter could not be set up.
+    #[error(transparent)]
+    Traces(#[from] crate::traces::TraceSetupError),
     /// The embedded signing secret could not be read or created.
     #[error("signing secret file {path}: {reason}")]
     SecretFile {
@@ -110,6 +116,7 @@ impl JobContext {
             group_commit: GroupCommit::new(&platform.db),
             secrets: SigningSecrets::default(),
             flow: platform.flow.clone(),
+            traces: platform.traces.clone(),
         })
     }
 }

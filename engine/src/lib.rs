@@ -32,4 +32,5 @@ pub mod telemetry;
 pub mod tenants;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod traces;
 pub mod webhooks;

@@ -13,6 +13,7 @@ use crate::delivery::signature::Secret;
 use crate::flow::Flow;
 use crate::providers::{ProviderHealth, Providers};
 use crate::queue::Queue;
+use crate::traces::Traces;
 
 /// What a process opens once: the database, the queue (and with it the one Redis
 /// connection), the counter buffer, provider and receiver health, the parsed providers and
@@ -33,6 +34,8 @@ pub struct Platform {
     pub providers: Providers,
     /// Providers' and receivers' limits and pauses, shared by the api and the workers.
     pub flow: Flow,
+    /// The process's OpenTelemetry tracer (off without an exporter).
+    pub traces: Traces,
     /// The `default` tenant's secret: configured, or (embedded) kept beside the database;
     /// none in production without `WEBHOOK_SECRET`.
     pub default_secret: Option<Secret>,
@@ -59,9 +62,11 @@ impl Platform {
         let providers = Providers::parse(&worker.providers)?;
         let configured = worker.webhooks.webhook_secret.as_ref();
         let default_secret = signing_secret(store, configured.map(ExposeSecret::expose_secret))?;
+        let traces = Traces::start(&worker.traces)?;
         let queue = Queue::connect(store, worker).await?;
         let redis = queue.redis();
         let platform = Platform {
+            traces,
             counters: CounterBuffer::new(redis.clone(), &store.redis_prefix, &db),
             health: ProviderHealth::new(redis.clone(), &store.redis_prefix, &worker.providers),
             receivers: Receivers::new(redis.clone(), &store.redis_prefix, &worker.webhooks),

@@ -253,6 +253,7 @@ pub async fn submit(
         callback_url: CallbackUrl::parse(callback, true).expect("a callback URL"),
         wait_until: None,
         ordering_key: None,
+        traceparent: None,
     };
     let inserts = webhooks::inserts::Inserts::new(db);
     // Without turns: the jobs tests each have one tenant.

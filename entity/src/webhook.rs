@@ -56,6 +56,8 @@ pub struct Model {
     /// The submission's ordering key: the tenant's callbacks with the same key are
     /// delivered one at a time, in submission order.
     pub ordering_key: Option<String>,
+    /// The W3C `traceparent` of the trace it belongs to: every span of its jobs continues it.
+    pub traceparent: Option<String>,
 }
 
 /// Why a webhook waits without spending an attempt.

@@ -16,6 +16,7 @@ mod m20260101_000011_console_indexes;
 mod m20260101_000012_lean_webhook_indexes;
 mod m20260101_000013_delivery_snoozes;
 mod m20260101_000014_flow_control;
+mod m20260101_000015_trace_context;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000012_lean_webhook_indexes::Migration),
             Box::new(m20260101_000013_delivery_snoozes::Migration),
             Box::new(m20260101_000014_flow_control::Migration),
+            Box::new(m20260101_000015_trace_context::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ pub mod control;
 pub mod idempotency;
 pub mod observe;
 pub mod shed;
+pub mod trace;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};

@@ -12,22 +12,36 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use engine::traces::Traces;
 use openapi::error::{ErrorCode, Problem};
 use tower::{Layer, Service};
 
 use crate::error::{RETRY_AFTER_UNAVAILABLE_SECONDS, problem_response};
-use crate::http::REQUEST_ID;
+use crate::http::{REQUEST_ID, trace};
 use crate::metrics::{HTTP_METRICS, UNMATCHED_ROUTE};
 
-/// Adds [`Observe`] around a service.
-#[derive(Clone, Copy, Default)]
-pub struct ObserveLayer;
+/// Adds [`Observe`] around a service; with traces on, each request is also a server span
+/// (`trace`).
+#[derive(Clone, Default)]
+pub struct ObserveLayer {
+    traces: Traces,
+}
+
+impl ObserveLayer {
+    /// Observes requests, recording their spans with `traces`.
+    pub fn new(traces: Traces) -> Self {
+        ObserveLayer { traces }
+    }
+}
 
 impl<S> Layer<S> for ObserveLayer {
     type Service = Observe<S>;
 
     fn layer(&self, inner: S) -> Observe<S> {
-        Observe { inner }
+        Observe {
+            inner,
+            traces: self.traces.clone(),
+        }
     }
 }
 
@@ -35,6 +49,7 @@ impl<S> Layer<S> for ObserveLayer {
 #[derive(Clone)]
 pub struct Observe<S> {
     inner: S,
+    traces: Traces,
 }
 
 impl<S> Service<Request> for Observe<S>
@@ -50,8 +65,9 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
+        let span = trace::server_span(&self.traces, &mut request);
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
         let request_id = request.headers().get(&REQUEST_ID).cloned();
@@ -60,6 +76,9 @@ where
             let response = problem_body(answer.await?, request_id);
             let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
             HTTP_METRICS.record(&method, route, response.status(), started.elapsed());
+            if let Some(span) = span {
+                trace::answered(span, response.status().as_u16());
+            }
             Ok(response)
         })
     }

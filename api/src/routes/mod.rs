@@ -180,7 +180,7 @@ pub fn router(state: AppState, config: &HttpConfig) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(ObserveLayer)
+        .layer(ObserveLayer::new(state.traces.clone()))
         .layer(ShedLayer::new(config.max_concurrent_requests as usize))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -67,7 +67,11 @@ async fn main() -> anyhow::Result<()> {
             cancel.clone(),
         ));
     }
-    runtime::run(ctx, deps, cancel).await?;
+    let traces = ctx.traces.clone();
+    let ran = runtime::run(ctx, deps, cancel).await;
+    // Whatever the outcome, the spans that explain it are exported.
+    tokio::task::spawn_blocking(move || traces.shutdown()).await?;
+    ran?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 mod values;
 
-pub use values::{positive_duration, secret, slot_interval};
+pub use values::{millis, positive_duration, ratio, secret, slot_interval};
 
 /// Where the platform's state lives.
 #[derive(Debug, Clone, Args)]
@@ -170,6 +170,92 @@ pub struct WorkerConfig {
     /// The maintenance jobs: sweeper, vacuum and pruning.
     #[command(flatten)]
     pub maintenance: MaintenanceConfig,
+
+    /// OpenTelemetry traces.
+    #[command(flatten)]
+    pub traces: TraceConfig,
+}
+
+/// OpenTelemetry traces, exported over OTLP/HTTP (protobuf) when an endpoint is set; the
+/// variables are OpenTelemetry's own.
+#[derive(Debug, Clone, Args)]
+pub struct TraceConfig {
+    /// The OTLP/HTTP collector (`http://collector:4318`): spans go to its `/v1/traces`.
+    /// Unset (and no traces endpoint): no spans are recorded, and a client's `traceparent`
+    /// is passed on to providers and receivers as it came.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_exporter_otlp_endpoint: Option<url::Url>,
+
+    /// The traces URL itself, used as given instead of the endpoint's `/v1/traces`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    pub otel_exporter_otlp_traces_endpoint: Option<url::Url>,
+
+    /// Headers sent with every export, `name=value` pairs separated by commas, values
+    /// percent-encoded (a collector's API key).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_HEADERS", value_parser = secret, hide_env_values = true)]
+    pub otel_exporter_otlp_headers: Option<SecretString>,
+
+    /// The export protocol: only `http/protobuf` is spoken.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", default_value = "http/protobuf",
+          value_parser = ["http/protobuf"])]
+    pub otel_exporter_otlp_protocol: String,
+
+    /// How long one export may take, in milliseconds.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", default_value = "10000", value_parser = millis)]
+    pub otel_exporter_otlp_timeout: Duration,
+
+    /// The service the spans are reported as (`service.name`).
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "datahog")]
+    pub otel_service_name: String,
+
+    /// Which traces are recorded. A client's sampling decision is followed by the
+    /// `parentbased_*` samplers.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER", value_enum, default_value_t = SamplerKind::ParentBasedAlwaysOn)]
+    pub otel_traces_sampler: SamplerKind,
+
+    /// The share of traces the `*traceidratio` samplers record, from 0 to 1.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", default_value_t = 1.0, value_parser = ratio)]
+    pub otel_traces_sampler_arg: f64,
+
+    /// How long finished spans wait to be exported together, in milliseconds.
+    #[arg(long, env = "OTEL_BSP_SCHEDULE_DELAY", default_value = "5000", value_parser = millis)]
+    pub otel_bsp_schedule_delay: Duration,
+}
+
+impl TraceConfig {
+    /// Where spans are sent, if anywhere.
+    pub fn traces_url(&self) -> Option<url::Url> {
+        if let Some(url) = &self.otel_exporter_otlp_traces_endpoint {
+            return Some(url.clone());
+        }
+        let mut url = self.otel_exporter_otlp_endpoint.clone()?;
+        let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        Some(url)
+    }
+}
+
+/// OpenTelemetry's samplers, named as `OTEL_TRACES_SAMPLER` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SamplerKind {
+    /// Every trace.
+    #[value(name = "always_on")]
+    AlwaysOn,
+    /// None.
+    #[value(name = "always_off")]
+    AlwaysOff,
+    /// A share of traces, by trace id.
+    #[value(name = "traceidratio")]
+    TraceIdRatio,
+    /// The client's decision; every trace it did not decide.
+    #[value(name = "parentbased_always_on")]
+    ParentBasedAlwaysOn,
+    /// The client's decision; no trace it did not decide.
+    #[value(name = "parentbased_always_off")]
+    ParentBasedAlwaysOff,
+    /// The client's decision; a share of the traces it did not decide.
+    #[value(name = "parentbased_traceidratio")]
+    ParentBasedTraceIdRatio,
 }
 
 /// The maintenance jobs, each once per interval across all workers: the sweeper re-queues

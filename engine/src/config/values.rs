@@ -29,6 +29,23 @@ pub fn slot_interval(raw: &str) -> Result<Duration, String> {
     Ok(value)
 }
 
+/// A duration given in whole milliseconds, above zero (OpenTelemetry's variables).
+pub fn millis(raw: &str) -> Result<Duration, String> {
+    match raw.trim().parse::<u64>() {
+        Ok(0) => Err("must be above zero".into()),
+        Ok(ms) => Ok(Duration::from_millis(ms)),
+        Err(_) => Err(format!("`{raw}` is not a whole number of milliseconds")),
+    }
+}
+
+/// A share from 0 to 1.
+pub fn ratio(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("`{raw}` is not a number from 0 to 1")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

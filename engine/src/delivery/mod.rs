@@ -86,7 +86,15 @@ impl Sender {
     /// POSTs `body` to `url`, signed as message `id` with each of `secrets` (the current
     /// one first; older ones during a rotation's overlap), so receivers holding either
     /// verify it. Never fails: records what happened.
-    pub async fn send(&self, url: &str, id: &str, body: &str, secrets: &[Secret]) -> AttemptResult {
+    /// `traceparent` names the attempt's span, for the receiver's tracing.
+    pub async fn send(
+        &self,
+        url: &str,
+        id: &str,
+        body: &str,
+        secrets: &[Secret],
+        traceparent: Option<&str>,
+    ) -> AttemptResult {
         let started_at = Utc::now();
         let clock = Instant::now();
         let mut result = AttemptResult {
@@ -119,6 +127,10 @@ impl Sender {
                 signature::sign_all(secrets, id, timestamp, body.as_bytes()),
             )
             .body(body.to_owned());
+        let request = match traceparent {
+            Some(traceparent) => request.header(crate::traces::TRACEPARENT, traceparent),
+            None => request,
+        };
         match request.send().await {
             Ok(mut response) => {
                 result.status = Some(response.status().as_u16());

@@ -1,7 +1,10 @@
 //! Fetching a provider: one GET, an answer that must be a JSON object or array.
 
+use opentelemetry::KeyValue;
+
 use super::Provider;
 use crate::error::error_chain;
+use crate::traces::Traced;
 
 /// Why a provider fetch failed; every kind but `Busy` counts against the provider's health.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,20 @@ pub enum FetchError {
     Body(String),
 }
 
+impl FetchError {
+    /// What kind of failure it is, as a span's `error.type`: the status for an answer, else
+    /// a short name.
+    pub fn kind(&self) -> String {
+        match self {
+            FetchError::Busy { status, .. } | FetchError::Status(status) => status.to_string(),
+            FetchError::Timeout(_) => "timeout".into(),
+            FetchError::Connect(_) => "connect".into(),
+            FetchError::TooLarge(_) => "response_too_large".into(),
+            FetchError::Body(_) => "invalid_body".into(),
+        }
+    }
+}
+
 /// Whether a fetch's outcome says the provider is up: it sent data, or asked to be called
 /// later (`Busy`). What a provider's health records.
 pub fn answered(result: &Result<String, FetchError>) -> bool {
@@ -57,13 +74,20 @@ impl ProviderClient {
     }
 
     /// Fetches `provider`; returns its answer as compact JSON text. Counted in metrics.
-    pub async fn fetch(&self, provider: &Provider) -> Result<String, FetchError> {
-        let result = self.get(provider).await;
+    pub async fn fetch(
+        &self,
+        provider: &Provider,
+        span: &mut Traced,
+    ) -> Result<String, FetchError> {
+        let result = self.get(provider, span).await;
         crate::metrics::provider_request(&provider.name, result.is_ok());
+        if let Err(error) = &result {
+            span.fail(error.kind());
+        }
         result
     }
 
-    async fn get(&self, provider: &Provider) -> Result<String, FetchError> {
+    async fn get(&self, provider: &Provider, span: &mut Traced) -> Result<String, FetchError> {
         let mut request = self
             .http
             .get(provider.url.clone())
@@ -71,8 +95,15 @@ impl ProviderClient {
         for header in &provider.headers {
             request = request.header(&header.name, header.value());
         }
+        if let Some(traceparent) = span.traceparent() {
+            request = request.header(crate::traces::TRACEPARENT, traceparent);
+        }
         let response = request.send().await.map_err(|e| classify(e, provider))?;
         let status = response.status();
+        span.set(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        ));
         if !status.is_success() {
             let status = status.as_u16();
             let retry_after = response
@@ -150,6 +181,7 @@ fn classify(error: reqwest::Error, provider: &Provider) -> FetchError {
 mod tests {
     use super::*;
     use axum::body::{Body, Bytes};
+    use opentelemetry::trace::SpanKind;
     use std::time::Duration;
 
     /// A figure of this process's `/proc/self/status`, in kB.
@@ -190,12 +222,16 @@ mod tests {
         }
     }
 
+    fn untraced() -> Traced {
+        crate::traces::Traces::off().span("GET", SpanKind::Client, None, Vec::new)
+    }
+
     #[tokio::test]
     async fn a_50_mib_answer_is_refused_after_1_mib_with_memory_flat() {
         let provider = endless_provider(800).await;
         let client = ProviderClient::new(1024 * 1024).unwrap();
         let peak_before = status_kb("VmHWM");
-        let error = client.fetch(&provider).await.unwrap_err();
+        let error = client.fetch(&provider, &mut untraced()).await.unwrap_err();
         let peak_after = status_kb("VmHWM");
         assert!(matches!(error, FetchError::TooLarge(_)), "{error}");
         assert_eq!(error.to_string(), "response larger than 1 MiB");
@@ -211,7 +247,7 @@ mod tests {
     async fn an_answer_within_the_limit_is_read_whole() {
         let provider = endless_provider(2).await;
         let client = ProviderClient::new(1024 * 1024).unwrap();
-        let error = client.fetch(&provider).await.unwrap_err();
+        let error = client.fetch(&provider, &mut untraced()).await.unwrap_err();
         // 128 KiB of an unterminated array: read whole, then refused as JSON, not as size.
         assert!(matches!(error, FetchError::Body(_)), "{error}");
     }

@@ -5,6 +5,8 @@ use apalis::prelude::{AbortError, Data};
 use chrono::{DateTime, Utc};
 use entity::stream::{self, StreamStatus};
 use entity::stream_batch::{self, BatchStatus};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use sea_orm::ActiveEnum;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TryInsertResult};
@@ -15,6 +17,7 @@ use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::{Admission, FetchError, client};
 use crate::streams::{StreamTick, slot_after, slot_time};
+use crate::traces;
 
 /// The handler of `StreamTick`. A failure ends the task; the sweeper re-arms the stream.
 pub async fn run(job: StreamTick, ctx: Data<JobContext>) -> Result<(), AbortError> {
@@ -139,7 +142,14 @@ async fn fetch_slot(ctx: &JobContext, stream: &stream::Model, slot: i64) -> Resu
         .await?;
         return prune(ctx, &stream.id).await;
     }
-    let result = ctx.client.fetch(provider).await;
+    // A trace of its own per tick.
+    let mut span = ctx.traces.span("GET", SpanKind::Client, None, || {
+        let mut attributes = traces::client_attributes("GET", &provider.url);
+        attributes.push(KeyValue::new("datahog.stream.id", stream.id.clone()));
+        attributes
+    });
+    let result = ctx.client.fetch(provider, &mut span).await;
+    drop(span);
     match &result {
         Ok(data) => {
             finish(

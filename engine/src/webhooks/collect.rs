@@ -9,6 +9,8 @@ use entity::webhook::{Waiting, WebhookOutcome, WebhookStatus};
 use entity::webhook_provider::ProviderStatus;
 use entity::{webhook, webhook_provider};
 use openapi::webhooks::Outcome;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveEnum as _, ColumnTrait, DbBackend, EntityTrait, QueryFilter, TransactionTrait, UpdateMany,
@@ -22,6 +24,7 @@ use crate::metrics;
 use crate::providers::Admission;
 use crate::providers::client::{self, FetchError};
 use crate::queue::Queue;
+use crate::traces;
 use crate::webhooks::deliver::Gate;
 use crate::webhooks::{self, Collect, Deliver, Recollect, group_commit, handler, lease};
 
@@ -79,6 +82,13 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         // goes on, under the same task), or by another job (then there is nothing to do).
         return super::deliver::deliver(ctx, id, task).await;
     };
+    let span = ctx.traces.span(
+        "collect",
+        SpanKind::Internal,
+        webhook.traceparent.as_deref(),
+        || vec![KeyValue::new("datahog.webhook.id", id.to_owned())],
+    );
+    let traceparent = span.traceparent();
     let pending = rows
         .iter()
         .filter(|row| row.status == ProviderStatus::Pending)
@@ -91,7 +101,7 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
         let fetches = rows
             .iter_mut()
             .filter(|row| row.status == ProviderStatus::Pending)
-            .map(|row| fetch(ctx, row));
+            .map(|row| fetch(ctx, row, traceparent.as_deref()));
         for fetched in futures::future::join_all(fetches).await {
             if let Fetch::Later(at, wait) = fetched?
                 && next.as_ref().is_none_or(|(n, _)| at < *n)
@@ -146,8 +156,12 @@ async fn collect(ctx: &JobContext, id: &str, task: &str) -> Result<(), JobError>
 }
 
 /// Fetches one provider for one webhook, unless its health says to wait; `row` follows
-/// what is stored.
-async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fetch, JobError> {
+/// what is stored. The request is a span of the collection's (`traceparent`).
+async fn fetch(
+    ctx: &JobContext,
+    row: &mut webhook_provider::Model,
+    traceparent: Option<&str>,
+) -> Result<Fetch, JobError> {
     let Some(provider) = ctx.providers.get(&row.provider) else {
         let error = format!("provider `{}` is no longer configured", row.provider);
         store_failure(ctx, row, &error).await?;
@@ -191,7 +205,13 @@ async fn fetch(ctx: &JobContext, row: &mut webhook_provider::Model) -> Result<Fe
         return waits(Waiting::ProviderDown, until);
     }
     let probe = admission == Admission::Probe;
-    let result = ctx.client.fetch(provider).await;
+    let mut span = ctx.traces.span("GET", SpanKind::Client, traceparent, || {
+        let mut attributes = traces::client_attributes("GET", &provider.url);
+        attributes.push(KeyValue::new("datahog.provider", provider.name.clone()));
+        attributes
+    });
+    let result = ctx.client.fetch(provider, &mut span).await;
+    drop(span);
     drop(limited);
     // The result is stored before anything else can fail.
     match &result {

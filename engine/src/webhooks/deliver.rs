@@ -7,6 +7,8 @@ use std::time::Duration;
 use apalis::prelude::{AbortError, Data, TaskId};
 use chrono::{DateTime, Utc};
 use entity::webhook::{self, Waiting, WebhookStatus};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 use sea_orm::ActiveEnum as _;
 use sea_orm::{ConnectionTrait, DbBackend, QueryFilter, QueryTrait, TransactionTrait};
 
@@ -18,6 +20,7 @@ use crate::error::JobError;
 use crate::flow;
 use crate::metrics;
 use crate::queue::Queue;
+use crate::traces::{self, Traced};
 use crate::webhooks::verdict::Verdict;
 use crate::webhooks::{Deliver, attempt, group_commit, handler, lease};
 
@@ -208,10 +211,24 @@ pub(crate) async fn post(
         admission,
         secrets,
     } = admitted;
+    let mut span = ctx.traces.span(
+        "POST",
+        SpanKind::Client,
+        webhook.traceparent.as_deref(),
+        || attempt_attributes(webhook, number),
+    );
     let result = ctx
         .sender
-        .send(&webhook.callback_url, id, payload, &secrets)
+        .send(
+            &webhook.callback_url,
+            id,
+            payload,
+            &secrets,
+            span.traceparent().as_deref(),
+        )
         .await;
+    traced_attempt(&mut span, &result);
+    drop(span);
     // The host's health is bookkeeping: failing to record it must not redo the attempt.
     // Settled before the slot is given back, so the next delivery to the host is admitted
     // on this outcome; the slot bounds requests to the host, not our own bookkeeping.
@@ -265,6 +282,36 @@ pub(crate) async fn post(
         ctx.queue.push_as(job, next, Some(at)).await?;
     }
     Ok(())
+}
+
+/// A delivery attempt's span attributes (OpenTelemetry's HTTP client conventions).
+fn attempt_attributes(webhook: &webhook::Model, number: i32) -> Vec<KeyValue> {
+    let mut attributes = url::Url::parse(&webhook.callback_url)
+        .map(|url| traces::client_attributes("POST", &url))
+        .unwrap_or_default();
+    attributes.push(KeyValue::new("datahog.webhook.id", webhook.id.clone()));
+    if number > 1 {
+        attributes.push(KeyValue::new(
+            "http.request.resend_count",
+            i64::from(number - 1),
+        ));
+    }
+    attributes
+}
+
+/// What an attempt's span records of its outcome: the status, or why there was none.
+fn traced_attempt(span: &mut Traced, result: &AttemptResult) {
+    if let Some(status) = result.status {
+        span.set(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+        if status >= 400 {
+            span.fail(status.to_string());
+        }
+    } else if let Some(kind) = result.error_kind {
+        span.fail(kind.to_value());
+    }
 }
 
 /// Records the attempt and, if `task` still holds webhook `id`, makes `step`, in one

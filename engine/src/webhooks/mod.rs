@@ -113,6 +113,9 @@ pub struct NewWebhook {
     pub wait_until: Option<DateTime<Utc>>,
     /// Callbacks with the same key (and tenant) go one at a time, in submission order.
     pub ordering_key: Option<String>,
+    /// The trace it continues (a W3C `traceparent`): the submission's span's, or the
+    /// client's when traces are not exported.
+    pub traceparent: Option<String>,
 }
 
 /// Why a submission was not accepted; nothing of it is left behind.
@@ -186,6 +189,7 @@ pub async fn submit(
         waiting_for: held.as_ref().map(|w| w.why),
         waiting_on: held.map(|w| w.on),
         ordering_key: new.ordering_key,
+        traceparent: new.traceparent,
     };
     let rows = inserts::NewRows::pending(created.clone(), &new.providers);
     // A place taken in the tenant's share by a submission that is not kept is given back.

@@ -52,6 +52,7 @@ async fn lost_during_the_post(status: u16) {
         waiting_for: Set(None),
         waiting_on: Set(None),
         ordering_key: Set(None),
+        traceparent: Set(None),
         delivery_trigger: Set(DeliveryTrigger::Scheduled),
         next_run_at: Set(Some(now)),
         claimed_by: Set(None),

@@ -30,6 +30,7 @@ fn rows(id: &str) -> NewRows {
         waiting_for: None,
         waiting_on: None,
         ordering_key: None,
+        traceparent: None,
         delivery_trigger: DeliveryTrigger::Scheduled,
         // Nobody's job: the sweeper is not running.
         next_run_at: None,

@@ -42,6 +42,7 @@ async fn a_share_full_of_ids_no_longer_queued_frees_for_the_held_collection(mode
         callback_url: CallbackUrl::parse(&hooks.uri(), true).unwrap(),
         wait_until: None,
         ordering_key: None,
+        traceparent: None,
     };
     let inserts = Inserts::new(&ctx.db);
     let held = submit(

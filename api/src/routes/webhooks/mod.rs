@@ -27,6 +27,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::http::idempotency;
+use crate::http::trace::Traceparent;
 use crate::input::ApiJson;
 use crate::input::params;
 use crate::input::{Page, ResourceId, Scope};
@@ -51,7 +52,9 @@ pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
     tag = "webhooks",
     request_body = SubmitWebhook,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
-            description = "1 to 255 visible ASCII characters, no spaces. Repeating a submission with the same key and body within `IDEMPOTENCY_TTL` (24 h) returns the first answer again, with `Idempotent-Replayed: true`")),
+            description = "1 to 255 visible ASCII characters, no spaces. Repeating a submission with the same key and body within `IDEMPOTENCY_TTL` (24 h) returns the first answer again, with `Idempotent-Replayed: true`"),
+           ("traceparent" = Option<String>, Header,
+            description = "W3C Trace Context (`00-{trace id}-{span id}-{flags}`). The webhook's spans (with traces exported) and the `traceparent` sent to its providers and its receiver continue this trace; an invalid one is ignored and a new trace begins")),
     responses(
         (status = 202, description = "Recorded and queued; follow `statusUrl`", body = WebhookAccepted,
          headers(("Location" = String, description = "The webhook's status URL"))),
@@ -70,10 +73,12 @@ pub fn router(state: Option<&AppState>) -> OpenApiRouter<AppState> {
 async fn submit(
     State(app): State<AppState>,
     caller: Caller,
+    Traceparent(traceparent): Traceparent,
     ApiJson(request): ApiJson<SubmitWebhook>,
 ) -> Result<Response, ApiError> {
     let tenant = caller.tenant()?;
     let mut new = validate(&app, &request, &tenant.id)?;
+    new.traceparent = traceparent;
     quotas::check_pending_webhooks(&app.db, tenant).await?;
     // Health is advice here: unread, the collection runs now and finds out itself.
     new.wait_until = app
@@ -158,6 +163,7 @@ fn validate(app: &AppState, request: &SubmitWebhook, tenant: &str) -> Result<New
             callback_url,
             wait_until: None,
             ordering_key: request.ordering_key.clone(),
+            traceparent: None,
         }),
         _ => Err(ApiError::Validation(errors)),
     }

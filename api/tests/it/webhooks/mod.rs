@@ -6,6 +6,7 @@ mod delivery;
 mod flow;
 mod outage;
 mod submissions;
+mod traces;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,98 @@
+//! W3C Trace Context on the way in: with traces exported, every request is a server span
+//! (named and described as OpenTelemetry's HTTP conventions say) continuing the client's
+//! `traceparent`, started by `observe`; a handler that records work (a submission) keeps
+//! that span's `traceparent` (`Traceparent`) so the work's later spans join the same trace.
+//! Without an exporter it keeps the client's own, valid `traceparent`.
+
+use axum::extract::{FromRequestParts, MatchedPath, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use engine::traces::{TRACEPARENT, Traced, Traces};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
+
+/// The request's server span's `traceparent`, put in its extensions by `observe`.
+#[derive(Debug, Clone)]
+struct ServerSpan(String);
+
+/// The `traceparent` a request's work continues: its server span's, or without traces, the
+/// client's (if valid).
+#[derive(Debug, Clone)]
+pub struct Traceparent(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Traceparent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ServerSpan(traceparent)) = parts.extensions.get::<ServerSpan>() {
+            return Ok(Traceparent(Some(traceparent.clone())));
+        }
+        Ok(Traceparent(client_traceparent(&parts.headers)))
+    }
+}
+
+/// The client's `traceparent`, if there is exactly one and it is valid.
+fn client_traceparent(headers: &HeaderMap) -> Option<String> {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => engine::traces::accept(value.to_str().ok()?),
+        _ => None,
+    }
+}
+
+/// Starts `request`'s server span (when traces are on), leaving its `traceparent` in the
+/// request's extensions.
+pub fn server_span(traces: &Traces, request: &mut Request) -> Option<Traced> {
+    if !traces.is_on() {
+        return None;
+    }
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|r| r.as_str().to_owned());
+    let name = match &route {
+        Some(route) => format!("{method} {route}"),
+        None => method.clone(),
+    };
+    let parent = client_traceparent(request.headers());
+    let headers = request.headers();
+    let uri = request.uri();
+    let span = traces.span(name, SpanKind::Server, parent.as_deref(), || {
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("url.path", uri.path().to_owned()),
+            KeyValue::new("url.scheme", "http"),
+        ];
+        if let Some(route) = route {
+            attributes.push(KeyValue::new("http.route", route));
+        }
+        if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+            let address = host.rsplit_once(':').map_or(host, |(name, _)| name);
+            attributes.push(KeyValue::new("server.address", address.to_owned()));
+        }
+        if let Some(agent) = headers
+            .get(header::USER_AGENT)
+            .and_then(|h| h.to_str().ok())
+        {
+            attributes.push(KeyValue::new("user_agent.original", agent.to_owned()));
+        }
+        attributes
+    });
+    if let Some(traceparent) = span.traceparent() {
+        request.extensions_mut().insert(ServerSpan(traceparent));
+    }
+    Some(span)
+}
+
+/// Ends a server span with the answer's status: failed for a 5xx, as the conventions say
+/// of servers (a 4xx is the client's).
+pub fn answered(mut span: Traced, status: u16) {
+    span.set(KeyValue::new(
+        "http.response.status_code",
+        i64::from(status),
+    ));
+    if status >= 500 {
+        span.fail(status.to_string());
+    }
+}

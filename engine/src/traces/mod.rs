@@ -1,0 +1,229 @@
+//! OpenTelemetry traces: one trace per webhook, from its submission through each provider
+//! fetch to each delivery attempt, in whichever process each runs. The webhook keeps its
+//! trace's `traceparent` (W3C Trace Context); every job working on it later starts its
+//! spans from that, and every request sent to a provider or a receiver carries its own
+//! span's `traceparent`, so their tracing joins the same trace. Spans are exported over
+//! OTLP/HTTP (`export`) when an endpoint is configured; without one nothing is recorded
+//! and a client's `traceparent` is passed on as it came.
+
+pub mod context;
+pub mod export;
+
+use std::sync::Arc;
+
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider,
+};
+
+use crate::config::{SamplerKind, TraceConfig};
+
+pub use context::{accept, format, parse};
+
+/// The W3C Trace Context header.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Why traces could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("OpenTelemetry exporter: {0}")]
+pub struct TraceSetupError(String);
+
+/// The process's tracer, or nothing when no exporter is configured.
+#[derive(Clone, Default)]
+pub struct Traces {
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    tracer: SdkTracer,
+    provider: SdkTracerProvider,
+}
+
+impl Traces {
+    /// Records nothing.
+    pub fn off() -> Self {
+        Traces::default()
+    }
+
+    /// Exports to the configured OTLP endpoint; off when none is set.
+    pub fn start(config: &TraceConfig) -> Result<Self, TraceSetupError> {
+        let Some(url) = config.traces_url() else {
+            return Ok(Traces::off());
+        };
+        let exporter = export::OtlpHttp::new(url, config)?;
+        let batch = BatchConfigBuilder::default()
+            .with_scheduled_delay(config.otel_bsp_schedule_delay)
+            .build();
+        let processor = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batch)
+            .build();
+        let resource = Resource::builder()
+            .with_service_name(config.otel_service_name.clone())
+            .build();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(processor)
+            .with_sampler(sampler(config))
+            .with_resource(resource)
+            .build();
+        let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "datahog");
+        tracing::info!(url = %config.traces_url().map(|u| u.to_string()).unwrap_or_default(), "exporting traces over OTLP/HTTP");
+        Ok(Traces {
+            inner: Some(Arc::new(Inner { tracer, provider })),
+        })
+    }
+
+    /// Whether spans are recorded.
+    pub fn is_on(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Starts span `name` of `kind` continuing the trace of `parent` (a `traceparent`; a
+    /// new trace without one), with `attributes` (only built when spans are recorded).
+    pub fn span(
+        &self,
+        name: impl Into<String>,
+        kind: SpanKind,
+        parent: Option<&str>,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Traced {
+        let Some(inner) = &self.inner else {
+            return Traced {
+                span: None,
+                passed_on: parent.map(str::to_owned),
+            };
+        };
+        let cx = match parent.and_then(parse) {
+            Some(remote) => Context::new().with_remote_span_context(remote),
+            None => Context::new(),
+        };
+        let span = inner
+            .tracer
+            .span_builder(name.into())
+            .with_kind(kind)
+            .with_attributes(attributes())
+            .start_with_context(&inner.tracer, &cx);
+        Traced {
+            span: Some(span),
+            passed_on: None,
+        }
+    }
+
+    /// Exports what is left and stops: blocks up to the export timeout, so call it off the
+    /// async threads as a process ends.
+    pub fn shutdown(&self) {
+        if let Some(inner) = &self.inner
+            && let Err(error) = inner.provider.shutdown()
+        {
+            tracing::warn!(%error, "could not export the last spans");
+        }
+    }
+}
+
+fn sampler(config: &TraceConfig) -> Sampler {
+    let ratio = config.otel_traces_sampler_arg;
+    match config.otel_traces_sampler {
+        SamplerKind::AlwaysOn => Sampler::AlwaysOn,
+        SamplerKind::AlwaysOff => Sampler::AlwaysOff,
+        SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
+        SamplerKind::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerKind::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerKind::ParentBasedTraceIdRatio => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+        }
+    }
+}
+
+/// One span (ended when dropped), or, with traces off, the `traceparent` it would have
+/// continued.
+pub struct Traced {
+    span: Option<opentelemetry_sdk::trace::Span>,
+    passed_on: Option<String>,
+}
+
+impl Traced {
+    /// The `traceparent` naming this span: what the request it stands for sends, or what
+    /// a webhook keeps. With traces off, the one it was started from.
+    pub fn traceparent(&self) -> Option<String> {
+        match &self.span {
+            Some(span) => Some(format(span.span_context())),
+            None => self.passed_on.clone(),
+        }
+    }
+
+    /// Sets `attribute`.
+    pub fn set(&mut self, attribute: KeyValue) {
+        if let Some(span) = &mut self.span {
+            span.set_attribute(attribute);
+        }
+    }
+
+    /// Marks the span failed, with `error.type` (OpenTelemetry's semantic conventions).
+    pub fn fail(&mut self, error_type: impl Into<String>) {
+        if let Some(span) = &mut self.span {
+            let error_type = error_type.into();
+            span.set_attribute(KeyValue::new("error.type", error_type.clone()));
+            span.set_status(Status::error(error_type));
+        }
+    }
+}
+
+/// The attributes OpenTelemetry's HTTP semantic conventions give a client span for a
+/// request to `url`.
+pub fn client_attributes(method: &'static str, url: &url::Url) -> Vec<KeyValue> {
+    let mut attributes = vec![
+        KeyValue::new("http.request.method", method),
+        KeyValue::new("url.full", redacted(url)),
+    ];
+    if let Some(host) = url.host_str() {
+        attributes.push(KeyValue::new("server.address", host.to_owned()));
+    }
+    if let Some(port) = url.port_or_known_default() {
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    attributes
+}
+
+/// `url` without what may be a credential: its user and password, and its query's values
+/// (`REDACTED`), as the conventions advise for `url.full`.
+fn redacted(url: &url::Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if url.query().is_some() {
+        let names: Vec<String> = url
+            .query_pairs()
+            .map(|(name, _)| name.into_owned())
+            .collect();
+        url.query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|name| (name, "REDACTED")));
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_urls_credentials_are_not_recorded() {
+        let url =
+            url::Url::parse("https://user:pw@example.test:8443/hook?token=s3cret&x=1").unwrap();
+        let attributes = client_attributes("POST", &url);
+        let full = attributes
+            .iter()
+            .find(|a| a.key.as_str() == "url.full")
+            .unwrap();
+        assert_eq!(
+            full.value.as_str(),
+            "https://example.test:8443/hook?token=REDACTED&x=REDACTED"
+        );
+        let port = attributes
+            .iter()
+            .find(|a| a.key.as_str() == "server.port")
+            .unwrap();
+        assert_eq!(port.value, opentelemetry::Value::I64(8443));
+    }
+}
