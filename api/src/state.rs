@@ -27,6 +27,14 @@ impl AppState {
     }
 }
 
+impl Shared {
+    /// Where read-only lists read: the replica when there is one (as fresh as its lag,
+    /// `datahog_database_replica_lag_seconds`), else the primary.
+    pub fn reads(&self) -> &DatabaseConnection {
+        self.replica.as_ref().unwrap_or(&self.db)
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Shared;
 
@@ -47,7 +55,8 @@ pub struct Shared {
     pub counters: CounterBuffer,
     /// Vehicle state lookups and their cache.
     pub vehicles: VehicleStates,
-    /// The database's streaming replica (`DATABASE_REPLICA_URL`), which lookups read.
+    /// The database's streaming replica (`DATABASE_REPLICA_URL`), which lookups and the
+    /// read-only lists read.
     pub replica: Option<DatabaseConnection>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,

@@ -46,7 +46,7 @@ pub fn server_span(traces: &Traces, request: &mut Request) -> Option<Traced> {
     if !traces.is_on() {
         return None;
     }
-    let method = request.method().as_str().to_owned();
+    let method = known_method(request.method()).to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -68,8 +68,7 @@ pub fn server_span(traces: &Traces, request: &mut Request) -> Option<Traced> {
             attributes.push(KeyValue::new("http.route", route));
         }
         if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-            let address = host.rsplit_once(':').map_or(host, |(name, _)| name);
-            attributes.push(KeyValue::new("server.address", address.to_owned()));
+            attributes.push(KeyValue::new("server.address", host_name(host).to_owned()));
         }
         if let Some(agent) = headers
             .get(header::USER_AGENT)
@@ -94,5 +93,51 @@ pub fn answered(mut span: Traced, status: u16) {
     ));
     if status >= 500 {
         span.fail(status.to_string());
+    }
+}
+
+/// A `Host` header's name or address, without its port (and an IPv6 address without its
+/// brackets).
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(address, _)| address);
+    }
+    host.split_once(':').map_or(host, |(name, _)| name)
+}
+
+/// The method as the conventions name it: one of HTTP's own, else `_OTHER`.
+fn known_method(method: &axum::http::Method) -> &str {
+    use axum::http::Method;
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if known.contains(method) {
+        method.as_str()
+    } else {
+        "_OTHER"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_is_named_without_its_port() {
+        assert_eq!(host_name("api.example:8080"), "api.example");
+        assert_eq!(host_name("api.example"), "api.example");
+        assert_eq!(host_name("[::1]:8080"), "::1");
+        assert_eq!(host_name("[::1]"), "::1");
+        let custom = axum::http::Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(known_method(&custom), "_OTHER");
+        assert_eq!(known_method(&axum::http::Method::PATCH), "PATCH");
     }
 }

@@ -195,7 +195,7 @@ async fn list_counters(
                 .like(LikeExpr::new(format!("{pattern}%")).escape('\\')),
         );
     }
-    let (rows, total) = page.fetch(&app.db, select).await?;
+    let (rows, total) = page.fetch(app.reads(), select).await?;
     let items = rows
         .into_iter()
         .map(|c| Counter {

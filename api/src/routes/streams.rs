@@ -154,7 +154,7 @@ async fn list(
         })?;
         select = select.filter(stream::Column::Status.eq(status));
     }
-    let (rows, total) = page.fetch(&app.db, select).await?;
+    let (rows, total) = page.fetch(app.reads(), select).await?;
     let items = rows.into_iter().map(view).collect();
     Ok(Json(StreamPage {
         items,
@@ -317,11 +317,15 @@ async fn batches(
     let query = params::query(query, "page")?;
     let page = Page::parse(&query)?;
     let scope = caller.scope(query.tenant.as_deref());
-    streams::find(&app.db, &id, scope).await?;
+    // Its runs are listed from the replica; the stream is looked for there first, and on the
+    // primary should the replica not have it yet.
+    if streams::find(app.reads(), &id, scope).await.is_err() {
+        streams::find(&app.db, &id, scope).await?;
+    }
     let select = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
         .order_by_desc(stream_batch::Column::Slot);
-    let (rows, total) = page.fetch(&app.db, select).await?;
+    let (rows, total) = page.fetch(app.reads(), select).await?;
     let items = rows
         .into_iter()
         .map(|b| StreamBatch {

@@ -1,5 +1,6 @@
-//! Vehicle lookups read a streaming replica (`DATABASE_REPLICA_URL`): they go on answering
-//! while the primary is stopped, and the replica's lag is a metric. Against a primary and a
+//! Vehicle lookups and the read-only lists read a streaming replica
+//! (`DATABASE_REPLICA_URL`): they go on answering while the primary is stopped, and the
+//! replica's lag is a metric. Against a primary and a
 //! replica of the test's own (scripts/test starts them with `pg_basebackup -R`), since the
 //! test stops that primary.
 
@@ -25,7 +26,7 @@ fn run(command: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lookups_read_the_replica_and_answer_while_the_primary_is_stopped() {
+async fn lookups_and_lists_read_the_replica_and_answer_while_the_primary_is_stopped() {
     let (primary, replica) = (env("REPLICA_PRIMARY_URL"), env("REPLICA_URL"));
     let app = TestApp::spawn_with(Mode::Production, |c| {
         c.store.database_url = primary.into();
@@ -56,7 +57,34 @@ async fn lookups_read_the_replica_and_answer_while_the_primary_is_stopped() {
     let seconds: f64 = lag.rsplit(' ').next().unwrap().parse().expect("a number");
     assert!((0.0..60.0).contains(&seconds), "{lag}");
 
+    // The read-only lists read the replica too: a webhook submitted on the primary is
+    // listed once the replica replayed it, and still while the primary is stopped. No worker
+    // runs, so nothing is fetched for it and nothing sent.
+    let hook = r#"{"provider": "gas", "callbackUrl": "http://127.0.0.1:9/hook"}"#;
+    let (status, accepted) = app.post_json("/v1/webhooks", hook).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().expect("an id").to_owned();
+    let listed = |body: &serde_json::Value| {
+        body["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|w| w["id"] == id.as_str()))
+    };
+    let give_up = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = app.get_json("/v1/webhooks").await;
+        if status == 200 && listed(&body) {
+            break;
+        }
+        assert!(Instant::now() < give_up, "never listed: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     run(&env("REPLICA_PRIMARY_STOP"));
+    let lists = [
+        app.get_json("/v1/webhooks").await,
+        app.get_json("/v1/streams").await,
+        app.get_json("/v1/counters").await,
+    ];
     // Instants not asked before, so no cache answers for the database.
     let cases = [
         ("/v1/vehicles/1/state?at=2022-09-10T12:00:00Z", "quoted"),
@@ -84,4 +112,11 @@ async fn lookups_read_the_replica_and_answer_while_the_primary_is_stopped() {
         );
     }
     assert_eq!(write, 503, "{refusal}");
+    for (status, body) in &lists {
+        assert_eq!(
+            *status, 200,
+            "a list failed with the primary stopped: {body}"
+        );
+    }
+    assert!(listed(&lists[0].1), "{}", lists[0].1);
 }

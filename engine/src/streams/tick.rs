@@ -144,7 +144,7 @@ async fn fetch_slot(ctx: &JobContext, stream: &stream::Model, slot: i64) -> Resu
     }
     // A trace of its own per tick.
     let mut span = ctx.traces.span("GET", SpanKind::Client, None, || {
-        let mut attributes = traces::client_attributes("GET", &provider.url);
+        let mut attributes = traces::client_attributes("GET", &provider.url, traces::UrlPath::Kept);
         attributes.push(KeyValue::new("datahog.stream.id", stream.id.clone()));
         attributes
     });

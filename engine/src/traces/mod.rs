@@ -39,6 +39,8 @@ pub struct Traces {
 struct Inner {
     tracer: SdkTracer,
     provider: SdkTracerProvider,
+    /// How long the last export may take at shutdown.
+    last_export: std::time::Duration,
 }
 
 impl Traces {
@@ -70,7 +72,11 @@ impl Traces {
         let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "datahog");
         tracing::info!(url = %config.traces_url().map(|u| u.to_string()).unwrap_or_default(), "exporting traces over OTLP/HTTP");
         Ok(Traces {
-            inner: Some(Arc::new(Inner { tracer, provider })),
+            inner: Some(Arc::new(Inner {
+                tracer,
+                provider,
+                last_export: config.otel_exporter_otlp_timeout + std::time::Duration::from_secs(1),
+            })),
         })
     }
 
@@ -114,7 +120,7 @@ impl Traces {
     /// async threads as a process ends.
     pub fn shutdown(&self) {
         if let Some(inner) = &self.inner
-            && let Err(error) = inner.provider.shutdown()
+            && let Err(error) = inner.provider.shutdown_with_timeout(inner.last_export)
         {
             tracing::warn!(%error, "could not export the last spans");
         }
@@ -169,12 +175,22 @@ impl Traced {
     }
 }
 
+/// Whether a URL's path is recorded as it is, or each of its segments as `REDACTED`: a
+/// callback URL's path often is its credential (a receiver's token), a provider's is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPath {
+    /// Recorded.
+    Kept,
+    /// Each segment `REDACTED`.
+    Redacted,
+}
+
 /// The attributes OpenTelemetry's HTTP semantic conventions give a client span for a
 /// request to `url`.
-pub fn client_attributes(method: &'static str, url: &url::Url) -> Vec<KeyValue> {
+pub fn client_attributes(method: &'static str, url: &url::Url, path: UrlPath) -> Vec<KeyValue> {
     let mut attributes = vec![
         KeyValue::new("http.request.method", method),
-        KeyValue::new("url.full", redacted(url)),
+        KeyValue::new("url.full", redacted(url, path)),
     ];
     if let Some(host) = url.host_str() {
         attributes.push(KeyValue::new("server.address", host.to_owned()));
@@ -185,20 +201,27 @@ pub fn client_attributes(method: &'static str, url: &url::Url) -> Vec<KeyValue> 
     attributes
 }
 
-/// `url` without what may be a credential: its user and password, and its query's values
-/// (`REDACTED`), as the conventions advise for `url.full`.
-fn redacted(url: &url::Url) -> String {
+/// `url` without what may be a credential, as the conventions advise for `url.full`: its
+/// user and password, its query's values (and a name without a value, which may be a
+/// token itself) as `REDACTED`, and per `path`, its path's segments.
+fn redacted(url: &url::Url, path: UrlPath) -> String {
     let mut url = url.clone();
     let _ = url.set_username("");
     let _ = url.set_password(None);
+    url.set_fragment(None);
+    if path == UrlPath::Redacted && url.path() != "/" {
+        let segments = url.path_segments().map_or(0, Iterator::count);
+        url.set_path(&vec!["REDACTED"; segments].join("/"));
+    }
     if url.query().is_some() {
-        let names: Vec<String> = url
+        let pairs: Vec<(String, &str)> = url
             .query_pairs()
-            .map(|(name, _)| name.into_owned())
+            .map(|(name, value)| match value.is_empty() {
+                true => ("REDACTED".to_owned(), ""),
+                false => (name.into_owned(), "REDACTED"),
+            })
             .collect();
-        url.query_pairs_mut()
-            .clear()
-            .extend_pairs(names.iter().map(|name| (name, "REDACTED")));
+        url.query_pairs_mut().clear().extend_pairs(pairs);
     }
     url.to_string()
 }
@@ -207,19 +230,34 @@ fn redacted(url: &url::Url) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_urls_credentials_are_not_recorded() {
-        let url =
-            url::Url::parse("https://user:pw@example.test:8443/hook?token=s3cret&x=1").unwrap();
-        let attributes = client_attributes("POST", &url);
+    fn full(url: &str, path: UrlPath) -> String {
+        let url = url::Url::parse(url).unwrap();
+        let attributes = client_attributes("POST", &url, path);
         let full = attributes
             .iter()
             .find(|a| a.key.as_str() == "url.full")
             .unwrap();
+        full.value.as_str().into_owned()
+    }
+
+    #[test]
+    fn a_urls_credentials_are_not_recorded() {
+        let url = "https://user:pw@example.test:8443/hook/T0/s3cret?token=s3cret&x=1#frag";
         assert_eq!(
-            full.value.as_str(),
-            "https://example.test:8443/hook?token=REDACTED&x=REDACTED"
+            full(url, UrlPath::Kept),
+            "https://example.test:8443/hook/T0/s3cret?token=REDACTED&x=REDACTED"
         );
+        assert_eq!(
+            full(url, UrlPath::Redacted),
+            "https://example.test:8443/REDACTED/REDACTED/REDACTED?token=REDACTED&x=REDACTED"
+        );
+        assert_eq!(
+            full("http://h/?s3cret", UrlPath::Kept),
+            "http://h/?REDACTED="
+        );
+        assert_eq!(full("http://h/", UrlPath::Redacted), "http://h/");
+        let url = url::Url::parse("https://example.test:8443/").unwrap();
+        let attributes = client_attributes("POST", &url, UrlPath::Kept);
         let port = attributes
             .iter()
             .find(|a| a.key.as_str() == "server.port")

@@ -206,7 +206,7 @@ async fn fetch(
     }
     let probe = admission == Admission::Probe;
     let mut span = ctx.traces.span("GET", SpanKind::Client, traceparent, || {
-        let mut attributes = traces::client_attributes("GET", &provider.url);
+        let mut attributes = traces::client_attributes("GET", &provider.url, traces::UrlPath::Kept);
         attributes.push(KeyValue::new("datahog.provider", provider.name.clone()));
         attributes
     });

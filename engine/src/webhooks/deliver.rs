@@ -287,7 +287,7 @@ pub(crate) async fn post(
 /// A delivery attempt's span attributes (OpenTelemetry's HTTP client conventions).
 fn attempt_attributes(webhook: &webhook::Model, number: i32) -> Vec<KeyValue> {
     let mut attributes = url::Url::parse(&webhook.callback_url)
-        .map(|url| traces::client_attributes("POST", &url))
+        .map(|url| traces::client_attributes("POST", &url, traces::UrlPath::Redacted))
         .unwrap_or_default();
     attributes.push(KeyValue::new("datahog.webhook.id", webhook.id.clone()));
     if number > 1 {

@@ -320,13 +320,13 @@ async fn list(
         .order_by(webhook::Column::Id, order);
     let (rows, total, next_after) = if keyset {
         // One row more than the page says whether there is a next one.
-        let mut rows = select.limit(page.size + 1).all(&app.db).await?;
+        let mut rows = select.limit(page.size + 1).all(app.reads()).await?;
         let more = rows.len() as u64 > page.size;
         rows.truncate(page.size as usize);
         let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
         (rows, None, next)
     } else {
-        let (rows, total) = page.fetch(&app.db, select).await?;
+        let (rows, total) = page.fetch(app.reads(), select).await?;
         let more = page.number * page.size < total;
         let next = more.then(|| rows.last().map(|w| w.id.clone())).flatten();
         (rows, Some(total), next)

@@ -201,10 +201,9 @@ async fn one_trace_follows_a_webhook_from_submission_to_its_callback(mode: Mode)
         attribute(post, "http.response.status_code").as_deref(),
         Some("200")
     );
-    assert_eq!(
-        attribute(post, "url.full").as_deref(),
-        Some(callback.as_str())
-    );
+    // A callback URL's path may be its credential: left out.
+    let recorded = format!("{}/REDACTED", hooks.uri());
+    assert_eq!(attribute(post, "url.full"), Some(recorded));
 
     // Providers and the receiver were sent the trace, each as its own request's span.
     let mut get_ids: Vec<String> = gets.iter().map(|s| hex(&s.span_id)).collect();

@@ -105,9 +105,15 @@ impl Batcher {
 
     fn enqueue(&self, add: impl FnOnce(&mut Pending)) {
         add(&mut lock(&self.inner.pending));
-        self.inner.writer.call_once(|| {
-            tokio::spawn(write_batches(self.inner.clone()));
-        });
+        self.inner
+            .writer
+            .call_once(|| match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(write_batches(self.inner.clone()));
+                }
+                // Only async code counts turns; without a runtime the waiters time out.
+                Err(error) => tracing::error!(%error, "no runtime to write the tenants' turns on"),
+            });
         self.inner.wake.notify_one();
     }
 }

@@ -18,11 +18,14 @@
 //! Taking turns costs a submission no round trip of its own unless its tenant is near its
 //! share. A submission checks the share exactly (`SUBMIT`) when its process's last reading
 //! of it is older than `READING_AGE`; while that reading plus what the process counted in
-//! since stays below half the share and nothing of the tenant is held, the process queues
-//! submissions on it, and while it says the tenant holds collections or its share is full,
-//! it holds them. Count-ins, holds and count-outs are written in batches (`batch`).
-//! Processes see each other's count-ins only in their next reading, so several busy api
-//! processes together may queue a little beyond a share.
+//! since stays below a quarter of the share (`FAST_PART`) and nothing of the tenant is
+//! held, the process queues submissions on it, and while it says the tenant holds
+//! collections or its share is full, it holds them. Count-ins, holds and count-outs are
+//! written in batches (`batch`). Processes see each other's count-ins only in their next
+//! reading, so up to four api processes never queue beyond a share; more may, by a quarter
+//! of a share for each beyond four. A held submission whose hold is not yet written may be
+//! overtaken by a later one of its process, and count-outs not yet written when a process
+//! stops are left to the audit (or `STALE`).
 
 mod batch;
 
@@ -43,6 +46,14 @@ const STALE: Duration = Duration::from_secs(600);
 /// How long a process queues its tenants' submissions on what it last read of their
 /// shares, before it checks one exactly again.
 const READING_AGE: Duration = Duration::from_millis(100);
+
+/// A process queues submissions on its reading only below this part of the share: each
+/// api process may queue up to `share / FAST_PART` that others do not see until their next
+/// reading, so up to four api processes together never exceed a share.
+const FAST_PART: u32 = 4;
+
+/// Longest a submission waits for its count-in or its hold to be written.
+const WRITE_WAIT: Duration = Duration::from_secs(5);
 
 /// Removes the ids let in longer than the stale age ago from KEYS[1]; `now` is Redis's ms.
 const PURGE: &str = r#"
@@ -129,10 +140,12 @@ impl CountIn {
         CountIn(None)
     }
 
-    /// Resolves once the count-in is written (or its write failed, which is logged).
+    /// Resolves once the count-in is written, or its write failed (which is logged: the
+    /// submission is then queued uncounted, its tenant's share larger for a while), or after
+    /// `WRITE_WAIT`.
     pub async fn wait(self) {
         if let Some(written) = self.0 {
-            let _ = written.await;
+            let _ = tokio::time::timeout(WRITE_WAIT, written).await;
         }
     }
 }
@@ -240,17 +253,20 @@ impl Turns {
                     Some(false) => return Ok(Place::Held),
                     None => {}
                 }
+                // Read once: an id whose count-in is written meanwhile is then counted
+                // twice in the reading, never not at all.
+                let unwritten = batch.unwritten(tenant);
                 let (taken, queued, held): (u8, u64, u64) = submit
                     .key(key(prefix, tenant))
                     .key(held_key(prefix, tenant))
                     .arg(share)
                     .arg(chrono::Utc::now().timestamp_millis())
                     .arg(id)
-                    .arg(batch.unwritten(tenant))
+                    .arg(unwritten)
                     .invoke_async(&mut conn.clone())
                     .await?;
                 let reading = Reading {
-                    queued: queued + batch.unwritten(tenant),
+                    queued: queued + unwritten,
                     holding: held > 0,
                     at: Instant::now(),
                     since: 0,
@@ -281,7 +297,8 @@ impl Turns {
         match &self.store {
             Store::Redis { batch, .. } => {
                 let entry = format!("{} {}", held.id, held.task);
-                if !batch.hold(tenant, entry).await.unwrap_or(false) {
+                let written = tokio::time::timeout(WRITE_WAIT, batch.hold(tenant, entry)).await;
+                if !matches!(written, Ok(Ok(true))) {
                     return Err(LimitError::Unwritten);
                 }
             }
@@ -465,9 +482,9 @@ impl Turns {
 }
 
 /// What this process's reading of `tenant`'s share (with what it counted in since) says of
-/// a new submission, if it is fresh: queue it (far below the share, and then it is counted
-/// in this reading), hold it (behind held ones, or at the share), or, in between, nothing:
-/// check exactly. Holding on a stale reading is harmless: a dispatcher lets the
+/// a new submission, if it is fresh: queue it (below `FAST_PART` of the share, and then it
+/// is counted in this reading), hold it (behind held ones, or at the share), or, in
+/// between, nothing: check exactly. Holding on a stale reading is harmless: a dispatcher lets the
 /// submission in at its next tick if the share has room.
 fn on_reading(
     readings: &Mutex<HashMap<String, Reading>>,
@@ -483,7 +500,7 @@ fn on_reading(
     if reading.holding || queued >= u64::from(share) {
         return Some(false);
     }
-    if queued >= u64::from(share / 2) {
+    if queued >= u64::from(share / FAST_PART) {
         return None;
     }
     reading.since += 1;
