@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 mod values;
 
-pub use values::{millis, positive_duration, ratio, secret, slot_interval};
+pub use values::{MaybeUrl, maybe_url, millis, positive_duration, ratio, secret, slot_interval};
 
 /// Where the platform's state lives.
 #[derive(Debug, Clone, Args)]
@@ -183,12 +183,13 @@ pub struct TraceConfig {
     /// The OTLP/HTTP collector (`http://collector:4318`): spans go to its `/v1/traces`.
     /// Unset (and no traces endpoint): no spans are recorded, and a client's `traceparent`
     /// is passed on to providers and receivers as it came.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
-    pub otel_exporter_otlp_endpoint: Option<url::Url>,
+    /// An empty value is no endpoint, as OpenTelemetry reads its variables.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", value_parser = maybe_url)]
+    pub otel_exporter_otlp_endpoint: Option<MaybeUrl>,
 
     /// The traces URL itself, used as given instead of the endpoint's `/v1/traces`.
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
-    pub otel_exporter_otlp_traces_endpoint: Option<url::Url>,
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", value_parser = maybe_url)]
+    pub otel_exporter_otlp_traces_endpoint: Option<MaybeUrl>,
 
     /// Headers sent with every export, `name=value` pairs separated by commas, values
     /// percent-encoded (a collector's API key).
@@ -225,10 +226,11 @@ pub struct TraceConfig {
 impl TraceConfig {
     /// Where spans are sent, if anywhere.
     pub fn traces_url(&self) -> Option<url::Url> {
-        if let Some(url) = &self.otel_exporter_otlp_traces_endpoint {
-            return Some(url.clone());
+        let given = |url: &Option<MaybeUrl>| url.as_ref().and_then(|u| u.0.clone());
+        if let Some(url) = given(&self.otel_exporter_otlp_traces_endpoint) {
+            return Some(url);
         }
-        let mut url = self.otel_exporter_otlp_endpoint.clone()?;
+        let mut url = given(&self.otel_exporter_otlp_endpoint)?;
         let path = format!("{}/v1/traces", url.path().trim_end_matches('/'));
         url.set_path(&path);
         Some(url)

@@ -38,6 +38,27 @@ pub fn millis(raw: &str) -> Result<Duration, String> {
     }
 }
 
+/// A URL that may be given empty, meaning none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaybeUrl(pub Option<url::Url>);
+
+impl From<url::Url> for MaybeUrl {
+    fn from(url: url::Url) -> Self {
+        MaybeUrl(Some(url))
+    }
+}
+
+/// An absolute URL, or nothing when empty (OpenTelemetry's variables are read so).
+pub fn maybe_url(raw: &str) -> Result<MaybeUrl, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(MaybeUrl(None));
+    }
+    url::Url::parse(raw)
+        .map(|url| MaybeUrl(Some(url)))
+        .map_err(|e| format!("`{raw}` is not an absolute URL: {e}"))
+}
+
 /// A share from 0 to 1.
 pub fn ratio(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
@@ -49,6 +70,14 @@ pub fn ratio(raw: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_url_is_none_and_a_relative_one_refused() {
+        assert_eq!(maybe_url(""), Ok(MaybeUrl(None)));
+        let url = maybe_url("http://collector:4318").unwrap();
+        assert_eq!(url.0.unwrap().as_str(), "http://collector:4318/");
+        assert!(maybe_url("/v1/traces").is_err());
+    }
 
     #[test]
     fn durations_are_bounded_where_they_are_read() {

@@ -105,10 +105,10 @@ async fn submit_traced(app: &TestApp, callback: &str, traceparent: &str) -> Stri
 
 async fn one_trace_follows_a_webhook_from_submission_to_its_callback(mode: Mode) {
     let (sources, hooks, otlp) = (providers().await, receiver(200).await, collector().await);
-    let endpoint = otlp.uri().parse().unwrap();
+    let endpoint = url::Url::parse(&otlp.uri()).unwrap();
     let app = spawn(mode, &sources, |c| {
         let traces = &mut c.worker.traces;
-        traces.otel_exporter_otlp_endpoint = Some(endpoint);
+        traces.otel_exporter_otlp_endpoint = Some(endpoint.into());
         traces.otel_service_name = "datahog-test".into();
         traces.otel_bsp_schedule_delay = Duration::from_millis(100);
     })
