@@ -10,7 +10,7 @@ use sea_orm::{
     EntityTrait, Statement, TransactionTrait, TryInsertResult,
 };
 
-use super::{Batch, BufferError, CounterBuffer, split_field};
+use super::{Batch, BufferError, CounterBuffer, FIELD_SEPARATOR, split_field};
 
 /// Adds every delta of a JSON array `[[tenant, key, delta], ...]` to `counters` in one
 /// statement, and stamps each changed row with this flush's time; a counter whose total
@@ -157,14 +157,7 @@ async fn upsert(
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    // Two buffer fields may name one counter (one written before tenants existed).
-    let mut merged: HashMap<(&str, &str), i64> = HashMap::with_capacity(changes.len());
-    for (field, delta) in changes {
-        let entry = merged.entry(split_field(field)).or_insert(0);
-        *entry = entry.saturating_add(*delta);
-    }
-    let rows: Vec<(&str, &str, i64)> = merged.iter().map(|(&(t, k), &d)| (t, k, d)).collect();
-    let json = serde_json::to_string(&rows).map_err(|e| DbErr::Custom(e.to_string()))?;
+    let (json, rows) = rows_json(changes)?;
     // Postgres keeps microseconds: a finer stamp would never compare equal.
     let stamp = Utc::now().trunc_subsecs(6);
     let backend = txn.get_database_backend();
@@ -181,7 +174,7 @@ async fn upsert(
         ))
         .await?
         .rows_affected();
-    if changed as usize == rows.len() {
+    if changed as usize == rows {
         return Ok(Vec::new());
     }
     let found = txn
@@ -204,6 +197,40 @@ async fn upsert(
         })
         .map(|&(field, delta)| (field.clone(), *delta))
         .collect())
+}
+
+/// The JSON array `[[tenant, key, delta], ...]` of `changes`, one element per counter in
+/// the primary key's order (the index is then written page after page rather than at
+/// random, which a large batch of new counters feels), and its length. Two buffer fields
+/// name one counter only when one was written before tenants existed (no separator): only
+/// then are they summed first; otherwise each field is written straight out, without a
+/// second copy of the batch in memory.
+fn rows_json(changes: &[&(String, i64)]) -> Result<(String, usize), DbErr> {
+    let legacy = changes
+        .iter()
+        .any(|(field, _)| !field.contains(FIELD_SEPARATOR));
+    let rows: Vec<(&str, &str, i64)> = if legacy {
+        let mut merged: HashMap<(&str, &str), i64> = HashMap::with_capacity(changes.len());
+        for (field, delta) in changes {
+            let entry = merged.entry(split_field(field)).or_insert(0);
+            *entry = entry.saturating_add(*delta);
+        }
+        let mut rows: Vec<_> = merged.into_iter().map(|((t, k), d)| (t, k, d)).collect();
+        rows.sort_unstable();
+        rows
+    } else {
+        let mut sorted = changes.to_vec();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        sorted
+            .into_iter()
+            .map(|(field, delta)| {
+                let (tenant, key) = split_field(field);
+                (tenant, key, *delta)
+            })
+            .collect()
+    };
+    let json = serde_json::to_string(&rows).map_err(|e| DbErr::Custom(e.to_string()))?;
+    Ok((json, rows.len()))
 }
 
 /// Keeps the refused increments in `counter_rejections`: logged, counted, not retried.
@@ -241,4 +268,38 @@ async fn set_aside(
         .exec_without_returning(txn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counters::buffer_field;
+
+    #[test]
+    fn rows_are_one_per_counter_in_key_order() {
+        let fields = [
+            (buffer_field("t2", "a"), 1),
+            (buffer_field("t1", "b"), 2),
+            (buffer_field("t1", "a"), 3),
+        ];
+        let changes: Vec<&(String, i64)> = fields.iter().collect();
+        let (json, rows) = rows_json(&changes).unwrap();
+        assert_eq!(json, r#"[["t1","a",3],["t1","b",2],["t2","a",1]]"#);
+        assert_eq!(rows, 3);
+
+        // A field buffered before tenants existed names the default tenant's counter: the
+        // two are summed into one row.
+        let fields = [
+            ("a".to_owned(), 4),
+            (buffer_field(crate::tenants::DEFAULT_TENANT, "a"), 5),
+            (buffer_field("t1", "a"), 1),
+        ];
+        let changes: Vec<&(String, i64)> = fields.iter().collect();
+        let (json, rows) = rows_json(&changes).unwrap();
+        assert_eq!(rows, 2);
+        assert_eq!(
+            json,
+            format!(r#"[["{}","a",9],["t1","a",1]]"#, crate::tenants::DEFAULT_TENANT)
+        );
+    }
 }

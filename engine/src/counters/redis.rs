@@ -14,7 +14,8 @@ use super::{BATCH_KEYS, Batch, BufferError, Buffered};
 /// pending hash is first renamed into a new snapshot, and `synced_at` records when
 /// (ARGV[2]): every increment buffered before then is in a snapshot, so the oldest pending
 /// one is younger than that; the snapshot and its batches keep the previous `synced_at` as
-/// their own bound. Fields are moved with `HSCAN` and removed from the snapshot as they go,
+/// their own bound. What is left of the snapshot becomes the batch by a rename when it fits
+/// in one; otherwise fields are moved with `HSCAN` and removed from the snapshot as they go,
 /// so none is moved twice; at most 500 at a time, within Lua's stack.
 const TAKE_BATCH: &str = r#"
 local id = redis.call('HGET', KEYS[6], 'id')
@@ -38,6 +39,14 @@ for round = 1, 2 do
     started = 1
   end
   local since = redis.call('HGET', KEYS[4], 'since') or ''
+  -- What is left of the snapshot fits in one batch: it becomes the batch as it is.
+  local left = redis.call('HLEN', KEYS[3])
+  if left > 0 and left <= limit then
+    redis.call('RENAME', KEYS[3], KEYS[5])
+    redis.call('DEL', KEYS[4])
+    redis.call('HSET', KEYS[6], 'id', ARGV[1], 'since', since)
+    return {ARGV[1], since, 0, started}
+  end
   local cursor = redis.call('HGET', KEYS[4], 'cursor') or '0'
   local moved = 0
   repeat
@@ -69,6 +78,9 @@ end
 return false
 "#;
 
+/// How many of a batch's fields one read asks for.
+const READ_CHUNK: usize = 5_000;
+
 /// Removes the batch, only if it is still the one named.
 const FINISH_BATCH: &str = r#"
 if redis.call('HGET', KEYS[2], 'id') == ARGV[1] then
@@ -92,6 +104,7 @@ struct Keys {
 pub struct RedisBuffer {
     conn: ConnectionManager,
     keys: Arc<Keys>,
+    batch_keys: usize,
 }
 
 impl RedisBuffer {
@@ -108,10 +121,16 @@ impl RedisBuffer {
         Self {
             conn,
             keys: Arc::new(keys),
+            batch_keys: BATCH_KEYS,
         }
     }
 
     /// One command, one round trip: `HINCRBY`, which refuses a total outside 64 bits.
+    pub(super) fn with_batch_keys(mut self, keys: usize) -> Self {
+        self.batch_keys = keys.max(1);
+        self
+    }
+
     pub(super) async fn increment(&self, key: &str, delta: i64) -> Result<(), BufferError> {
         let mut conn = self.conn.clone();
         let mut command = redis::cmd("HINCRBY");
@@ -164,17 +183,14 @@ impl RedisBuffer {
             .key(&self.keys.batch_meta)
             .arg(&id)
             .arg(Utc::now().timestamp_millis())
-            .arg(BATCH_KEYS)
+            .arg(self.batch_keys)
             .arg(if may_start { "1" } else { "0" })
             .invoke_async(&mut conn)
             .await?;
         let Some((id, since, leftover, started)) = taken else {
             return Ok(None);
         };
-        let deltas: Vec<(String, i64)> = redis::cmd("HGETALL")
-            .arg(&self.keys.batch)
-            .query_async(&mut conn)
-            .await?;
+        let deltas = self.read_batch(&mut conn).await?;
         Ok(Some(Batch {
             id,
             deltas,
@@ -182,6 +198,33 @@ impl RedisBuffer {
             leftover: leftover == 1,
             started: started == 1,
         }))
+    }
+
+    /// The batch's fields, read `READ_CHUNK` at a time: one answer for a whole batch would
+    /// hold every field twice over in memory while it is parsed. Nothing changes the batch
+    /// while it is read (increments go to the pending hash), so no field comes twice; should
+    /// a concurrent flush finish it and start another meanwhile, what is read is applied
+    /// under the finished batch's id, which is recorded as applied: nothing is applied.
+    async fn read_batch(
+        &self,
+        conn: &mut ConnectionManager,
+    ) -> Result<Vec<(String, i64)>, BufferError> {
+        let mut deltas = Vec::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, page): (u64, Vec<(String, i64)>) = redis::cmd("HSCAN")
+                .arg(&self.keys.batch)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(READ_CHUNK)
+                .query_async(conn)
+                .await?;
+            deltas.extend(page);
+            if next == 0 {
+                return Ok(deltas);
+            }
+            cursor = next;
+        }
     }
 
     pub(super) async fn finish_batch(&self, id: &str) -> Result<(), BufferError> {

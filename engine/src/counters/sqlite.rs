@@ -49,12 +49,21 @@ WHERE batch_id = ?1 AND key IN (
 #[derive(Clone)]
 pub struct SqliteBuffer {
     db: DatabaseConnection,
+    batch_keys: usize,
 }
 
 impl SqliteBuffer {
     /// A buffer in `db`.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            batch_keys: BATCH_KEYS,
+        }
+    }
+
+    pub(super) fn with_batch_keys(mut self, keys: usize) -> Self {
+        self.batch_keys = keys.max(1);
+        self
     }
 
     pub(super) async fn increment(
@@ -117,7 +126,7 @@ impl SqliteBuffer {
                 ..Default::default()
             })
             .await?;
-        let taken = take_batch_in(&txn, id, may_start).await?;
+        let taken = take_batch_in(&txn, id, may_start, self.batch_keys).await?;
         txn.commit().await?;
         Ok(taken)
     }
@@ -143,6 +152,7 @@ async fn take_batch_in(
     txn: &DatabaseTransaction,
     id: String,
     may_start: bool,
+    batch_keys: usize,
 ) -> Result<Option<Batch>, BufferError> {
     let in_flight = |prefix: bool| {
         let rows = counter_buffer::Entity::find().filter(counter_buffer::Column::BatchId.ne(""));
@@ -181,7 +191,7 @@ async fn take_batch_in(
         [
             snapshot.into(),
             id.clone().into(),
-            (BATCH_KEYS as i64).into(),
+            (batch_keys as i64).into(),
         ],
     );
     txn.execute_raw(statement).await?;

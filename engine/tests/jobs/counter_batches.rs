@@ -1,8 +1,11 @@
-//! The counter flush reads the buffer in batches of at most `BATCH_KEYS` keys, and stays
-//! exact when it stops between two of them.
+//! The counter flush reads the buffer in batches of at most so many keys (`BATCH_KEYS`;
+//! fewer here, so that a test buffers a few of them), and stays exact when it stops between
+//! two of them.
 
 use engine::both_modes;
-use engine::counters::BATCH_KEYS;
+
+/// The batches' size in these tests.
+const BATCH_KEYS: usize = 2_000;
 use engine::counters::flush::{self, Applied};
 
 use crate::helpers::{Mode, TestEngine};
@@ -20,7 +23,8 @@ async fn a_large_buffer_is_flushed_in_bounded_batches_exactly_once(mode: Mode) {
     let engine = TestEngine::start(mode).await;
     let keys = BATCH_KEYS * 2 + 500;
     buffer_keys(&engine, "big", keys, 2).await;
-    let (db, buffer) = (engine.db(), &engine.ctx.counters);
+    let db = engine.db();
+    let buffer = &engine.ctx.counters.clone().with_batch_keys(BATCH_KEYS);
 
     // The first batch is applied, then the flusher dies before removing it; more
     // increments arrive meanwhile, some to keys still waiting in the snapshot.
