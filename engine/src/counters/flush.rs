@@ -299,7 +299,10 @@ mod tests {
         assert_eq!(rows, 2);
         assert_eq!(
             json,
-            format!(r#"[["{}","a",9],["t1","a",1]]"#, crate::tenants::DEFAULT_TENANT)
+            format!(
+                r#"[["{}","a",9],["t1","a",1]]"#,
+                crate::tenants::DEFAULT_TENANT
+            )
         );
     }
 }

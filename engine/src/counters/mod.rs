@@ -21,10 +21,13 @@ use sea_orm::{DatabaseConnection, DbErr};
 pub use self::redis::RedisBuffer;
 pub use self::sqlite::SqliteBuffer;
 
-/// Most keys in one batch: what a flush holds in memory at once. Large enough that a flush
-/// of 100,000 keys is one batch (one statement, one commit, and in Redis the snapshot
-/// renamed rather than moved field by field); a million keys stay within ~50 MB.
+/// Most keys in one batch: what a flush holds in memory at once (about 40 MB). A snapshot
+/// of up to this many keys is one batch: one statement, one commit, and in Redis the
+/// snapshot renamed rather than moved field by field.
 pub const BATCH_KEYS: usize = 100_000;
+/// Most keys moved field by field into one batch, from a snapshot larger than `BATCH_KEYS`:
+/// one script holds Redis for about 30 ms per 10,000 of them.
+pub const MOVE_KEYS: usize = 10_000;
 /// Separates a counter's tenant from its key in the buffer: keys hold no control
 /// characters, tenant ids none at all.
 const FIELD_SEPARATOR: char = '\u{1f}';

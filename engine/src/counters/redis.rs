@@ -7,16 +7,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 
-use super::{BATCH_KEYS, Batch, BufferError, Buffered};
+use super::{BATCH_KEYS, Batch, BufferError, Buffered, MOVE_KEYS};
 
-/// Returns the batch in flight (marked leftover), or else moves up to ARGV[3] fields of the
-/// snapshot into a new batch ARGV[1]. When there is no snapshot and ARGV[4] is `1`, the
+/// Returns the batch in flight (marked leftover), or else makes a new batch ARGV[1] of the
+/// snapshot: all of what is left of it when that is at most ARGV[5] fields, else ARGV[3] of
+/// them (moved one by one, which holds Redis for as long). When there is no snapshot and ARGV[4] is `1`, the
 /// pending hash is first renamed into a new snapshot, and `synced_at` records when
 /// (ARGV[2]): every increment buffered before then is in a snapshot, so the oldest pending
 /// one is younger than that; the snapshot and its batches keep the previous `synced_at` as
-/// their own bound. What is left of the snapshot becomes the batch by a rename when it fits
-/// in one; otherwise fields are moved with `HSCAN` and removed from the snapshot as they go,
-/// so none is moved twice; at most 500 at a time, within Lua's stack.
+/// their own bound. What is left of the snapshot becomes the batch by a rename when it fits;
+/// otherwise fields are moved with `HSCAN` and removed from the snapshot as they go, so none
+/// is moved twice; at most 500 at a time, within Lua's stack.
 const TAKE_BATCH: &str = r#"
 local id = redis.call('HGET', KEYS[6], 'id')
 if id then
@@ -41,7 +42,7 @@ for round = 1, 2 do
   local since = redis.call('HGET', KEYS[4], 'since') or ''
   -- What is left of the snapshot fits in one batch: it becomes the batch as it is.
   local left = redis.call('HLEN', KEYS[3])
-  if left > 0 and left <= limit then
+  if left > 0 and left <= tonumber(ARGV[5]) and redis.call('EXISTS', KEYS[5]) == 0 then
     redis.call('RENAME', KEYS[3], KEYS[5])
     redis.call('DEL', KEYS[4])
     redis.call('HSET', KEYS[6], 'id', ARGV[1], 'since', since)
@@ -84,7 +85,7 @@ const READ_CHUNK: usize = 5_000;
 /// Removes the batch, only if it is still the one named.
 const FINISH_BATCH: &str = r#"
 if redis.call('HGET', KEYS[2], 'id') == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('UNLINK', KEYS[1], KEYS[2])
 end
 return 0
 "#;
@@ -104,7 +105,10 @@ struct Keys {
 pub struct RedisBuffer {
     conn: ConnectionManager,
     keys: Arc<Keys>,
+    /// The most keys in one batch (what a rename of the snapshot may take).
     batch_keys: usize,
+    /// The most keys one script moves into a batch field by field.
+    move_keys: usize,
 }
 
 impl RedisBuffer {
@@ -122,15 +126,17 @@ impl RedisBuffer {
             conn,
             keys: Arc::new(keys),
             batch_keys: BATCH_KEYS,
+            move_keys: MOVE_KEYS,
         }
     }
 
-    /// One command, one round trip: `HINCRBY`, which refuses a total outside 64 bits.
     pub(super) fn with_batch_keys(mut self, keys: usize) -> Self {
         self.batch_keys = keys.max(1);
+        self.move_keys = self.move_keys.min(self.batch_keys);
         self
     }
 
+    /// One command, one round trip: `HINCRBY`, which refuses a total outside 64 bits.
     pub(super) async fn increment(&self, key: &str, delta: i64) -> Result<(), BufferError> {
         let mut conn = self.conn.clone();
         let mut command = redis::cmd("HINCRBY");
@@ -183,8 +189,9 @@ impl RedisBuffer {
             .key(&self.keys.batch_meta)
             .arg(&id)
             .arg(Utc::now().timestamp_millis())
-            .arg(self.batch_keys)
+            .arg(self.move_keys)
             .arg(if may_start { "1" } else { "0" })
+            .arg(self.batch_keys)
             .invoke_async(&mut conn)
             .await?;
         let Some((id, since, leftover, started)) = taken else {
@@ -201,10 +208,11 @@ impl RedisBuffer {
     }
 
     /// The batch's fields, read `READ_CHUNK` at a time: one answer for a whole batch would
-    /// hold every field twice over in memory while it is parsed. Nothing changes the batch
-    /// while it is read (increments go to the pending hash), so no field comes twice; should
-    /// a concurrent flush finish it and start another meanwhile, what is read is applied
-    /// under the finished batch's id, which is recorded as applied: nothing is applied.
+    /// hold every field twice over in memory while it is parsed. `HSCAN` returns a field at
+    /// least once (twice, should the hash be resized meanwhile), so repeats are dropped:
+    /// nothing changes a batch while its id is unrecorded, so a repeat is the same value.
+    /// Should a concurrent flush finish the batch and start another meanwhile, what is read is
+    /// applied under the finished batch's id, which is recorded as applied: nothing is.
     async fn read_batch(
         &self,
         conn: &mut ConnectionManager,
@@ -221,6 +229,8 @@ impl RedisBuffer {
                 .await?;
             deltas.extend(page);
             if next == 0 {
+                deltas.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                deltas.dedup_by(|a, b| a.0 == b.0);
                 return Ok(deltas);
             }
             cursor = next;

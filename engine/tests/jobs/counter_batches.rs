@@ -3,12 +3,12 @@
 //! two of them.
 
 use engine::both_modes;
-
-/// The batches' size in these tests.
-const BATCH_KEYS: usize = 2_000;
 use engine::counters::flush::{self, Applied};
 
 use crate::helpers::{Mode, TestEngine};
+
+/// The batches' size in these tests.
+const BATCH_KEYS: usize = 2_000;
 
 /// Buffers `delta` for `keys` distinct keys named `{prefix}-{i}`.
 async fn buffer_keys(engine: &TestEngine, prefix: &str, keys: usize, delta: i64) {
