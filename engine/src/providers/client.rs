@@ -1,10 +1,11 @@
 //! Fetching a provider: one GET, an answer that must be a JSON object or array.
 
 use opentelemetry::KeyValue;
+use opentelemetry::trace::SpanKind;
 
 use super::Provider;
 use crate::error::error_chain;
-use crate::traces::Traced;
+use crate::traces::{Traced, Traces, UrlPath, client_attributes};
 
 /// Why a provider fetch failed; every kind but `Busy` counts against the provider's health.
 #[derive(Debug, thiserror::Error)]
@@ -73,13 +74,22 @@ impl ProviderClient {
         Ok(Self { http, max_body })
     }
 
-    /// Fetches `provider`; returns its answer as compact JSON text. Counted in metrics.
+    /// Fetches `provider`; returns its answer as compact JSON text. Counted in metrics, and
+    /// a client span (`GET`, continuing `parent`; `about` says for what) of `traces`.
     pub async fn fetch(
         &self,
         provider: &Provider,
-        span: &mut Traced,
+        traces: &Traces,
+        parent: Option<&str>,
+        about: KeyValue,
     ) -> Result<String, FetchError> {
-        let result = self.get(provider, span).await;
+        let mut span = traces.span("GET", SpanKind::Client, parent, || {
+            let mut attributes = client_attributes("GET", &provider.url, UrlPath::Kept);
+            attributes.push(KeyValue::new("datahog.provider", provider.name.clone()));
+            attributes.push(about);
+            attributes
+        });
+        let result = self.get(provider, &mut span).await;
         crate::metrics::provider_request(&provider.name, result.is_ok());
         if let Err(error) = &result {
             span.fail(error.kind());
@@ -181,7 +191,6 @@ fn classify(error: reqwest::Error, provider: &Provider) -> FetchError {
 mod tests {
     use super::*;
     use axum::body::{Body, Bytes};
-    use opentelemetry::trace::SpanKind;
     use std::time::Duration;
 
     /// A figure of this process's `/proc/self/status`, in kB.
@@ -222,8 +231,8 @@ mod tests {
         }
     }
 
-    fn untraced() -> Traced {
-        crate::traces::Traces::off().span("GET", SpanKind::Client, None, Vec::new)
+    fn about() -> KeyValue {
+        KeyValue::new("datahog.test", "client")
     }
 
     #[tokio::test]
@@ -231,7 +240,10 @@ mod tests {
         let provider = endless_provider(800).await;
         let client = ProviderClient::new(1024 * 1024).unwrap();
         let peak_before = status_kb("VmHWM");
-        let error = client.fetch(&provider, &mut untraced()).await.unwrap_err();
+        let error = client
+            .fetch(&provider, &Traces::off(), None, about())
+            .await
+            .unwrap_err();
         let peak_after = status_kb("VmHWM");
         assert!(matches!(error, FetchError::TooLarge(_)), "{error}");
         assert_eq!(error.to_string(), "response larger than 1 MiB");
@@ -247,7 +259,10 @@ mod tests {
     async fn an_answer_within_the_limit_is_read_whole() {
         let provider = endless_provider(2).await;
         let client = ProviderClient::new(1024 * 1024).unwrap();
-        let error = client.fetch(&provider, &mut untraced()).await.unwrap_err();
+        let error = client
+            .fetch(&provider, &Traces::off(), None, about())
+            .await
+            .unwrap_err();
         // 128 KiB of an unterminated array: read whole, then refused as JSON, not as size.
         assert!(matches!(error, FetchError::Body(_)), "{error}");
     }

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use entity::stream::{self, StreamStatus};
 use entity::stream_batch::{self, BatchStatus};
 use opentelemetry::KeyValue;
-use opentelemetry::trace::SpanKind;
 use sea_orm::ActiveEnum;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TryInsertResult};
@@ -17,7 +16,6 @@ use crate::lifecycle::transition;
 use crate::metrics;
 use crate::providers::{Admission, FetchError, client};
 use crate::streams::{StreamTick, slot_after, slot_time};
-use crate::traces;
 
 /// The handler of `StreamTick`. A failure ends the task; the sweeper re-arms the stream.
 pub async fn run(job: StreamTick, ctx: Data<JobContext>) -> Result<(), AbortError> {
@@ -143,13 +141,8 @@ async fn fetch_slot(ctx: &JobContext, stream: &stream::Model, slot: i64) -> Resu
         return prune(ctx, &stream.id).await;
     }
     // A trace of its own per tick.
-    let mut span = ctx.traces.span("GET", SpanKind::Client, None, || {
-        let mut attributes = traces::client_attributes("GET", &provider.url, traces::UrlPath::Kept);
-        attributes.push(KeyValue::new("datahog.stream.id", stream.id.clone()));
-        attributes
-    });
-    let result = ctx.client.fetch(provider, &mut span).await;
-    drop(span);
+    let about = KeyValue::new("datahog.stream.id", stream.id.clone());
+    let result = ctx.client.fetch(provider, &ctx.traces, None, about).await;
     match &result {
         Ok(data) => {
             finish(

@@ -24,7 +24,6 @@ use crate::metrics;
 use crate::providers::Admission;
 use crate::providers::client::{self, FetchError};
 use crate::queue::Queue;
-use crate::traces;
 use crate::webhooks::deliver::Gate;
 use crate::webhooks::{self, Collect, Deliver, Recollect, group_commit, handler, lease};
 
@@ -205,13 +204,11 @@ async fn fetch(
         return waits(Waiting::ProviderDown, until);
     }
     let probe = admission == Admission::Probe;
-    let mut span = ctx.traces.span("GET", SpanKind::Client, traceparent, || {
-        let mut attributes = traces::client_attributes("GET", &provider.url, traces::UrlPath::Kept);
-        attributes.push(KeyValue::new("datahog.provider", provider.name.clone()));
-        attributes
-    });
-    let result = ctx.client.fetch(provider, &mut span).await;
-    drop(span);
+    let about = KeyValue::new("datahog.webhook.id", row.webhook_id.clone());
+    let result = ctx
+        .client
+        .fetch(provider, &ctx.traces, traceparent, about)
+        .await;
     drop(limited);
     // The result is stored before anything else can fail.
     match &result {
