@@ -149,8 +149,7 @@ pub async fn run_announcing(
 /// Exports the spans still waiting, once the app has stopped.
 async fn export_last_spans(state: &OnceLock<AppState>) {
     if let Some(state) = state.get() {
-        let traces = state.traces.clone();
-        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+        state.traces.shutdown().await;
     }
 }
 

@@ -9,11 +9,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use engine::traces::{TRACEPARENT, Traced, Traces};
 use opentelemetry::KeyValue;
-use opentelemetry::trace::SpanKind;
+use opentelemetry::trace::{SpanContext, SpanKind};
 
-/// The request's server span's `traceparent`, put in its extensions by `observe`.
+/// The request's server span's context, put in its extensions by `observe`; formatted as a
+/// `traceparent` only by a request that keeps it.
 #[derive(Debug, Clone)]
-struct ServerSpan(String);
+struct ServerSpan(SpanContext);
 
 /// The `traceparent` a request's work continues: its server span's, or without traces, the
 /// client's (if valid).
@@ -24,18 +25,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Traceparent {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        if let Some(ServerSpan(traceparent)) = parts.extensions.get::<ServerSpan>() {
-            return Ok(Traceparent(Some(traceparent.clone())));
+        if let Some(ServerSpan(context)) = parts.extensions.get::<ServerSpan>() {
+            return Ok(Traceparent(Some(engine::traces::format(context))));
         }
-        Ok(Traceparent(client_traceparent(&parts.headers)))
+        let client = client_traceparent(&parts.headers).and_then(engine::traces::accept);
+        Ok(Traceparent(client))
     }
 }
 
-/// The client's `traceparent`, if there is exactly one and it is valid.
-fn client_traceparent(headers: &HeaderMap) -> Option<String> {
+/// The client's `traceparent`, if there is exactly one (valid or not: its readers check).
+fn client_traceparent(headers: &HeaderMap) -> Option<&str> {
     let mut values = headers.get_all(TRACEPARENT).iter();
     match (values.next(), values.next()) {
-        (Some(value), None) => engine::traces::accept(value.to_str().ok()?),
+        (Some(value), None) => value.to_str().ok(),
         _ => None,
     }
 }
@@ -55,10 +57,10 @@ pub fn server_span(traces: &Traces, request: &mut Request) -> Option<Traced> {
         Some(route) => format!("{method} {route}"),
         None => method.clone(),
     };
-    let parent = client_traceparent(request.headers());
     let headers = request.headers();
+    let parent = client_traceparent(headers);
     let uri = request.uri();
-    let span = traces.span(name, SpanKind::Server, parent.as_deref(), || {
+    let span = traces.span(name, SpanKind::Server, parent, || {
         let mut attributes = vec![
             KeyValue::new("http.request.method", method),
             KeyValue::new("url.path", uri.path().to_owned()),
@@ -78,8 +80,8 @@ pub fn server_span(traces: &Traces, request: &mut Request) -> Option<Traced> {
         }
         attributes
     });
-    if let Some(traceparent) = span.traceparent() {
-        request.extensions_mut().insert(ServerSpan(traceparent));
+    if let Some(context) = span.context() {
+        request.extensions_mut().insert(ServerSpan(context));
     }
     Some(span)
 }

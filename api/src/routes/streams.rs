@@ -6,7 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use engine::streams::{self, slot_time};
+use engine::streams::{self, StreamError, slot_time};
 use entity::{stream, stream_batch};
 use openapi::error::FieldError;
 use openapi::page::PageQuery;
@@ -318,10 +318,11 @@ async fn batches(
     let page = Page::parse(&query)?;
     let scope = caller.scope(query.tenant.as_deref());
     // Its runs are listed from the replica; the stream is looked for there first, and on the
-    // primary should the replica not have it yet.
-    if streams::find(app.reads(), &id, scope).await.is_err() {
-        streams::find(&app.db, &id, scope).await?;
-    }
+    // primary only should the replica not have it yet (any other failure is the answer).
+    match streams::find(app.reads(), &id, scope).await {
+        Err(StreamError::NotFound(_)) => streams::find(&app.db, &id, scope).await?,
+        found => found?,
+    };
     let select = stream_batch::Entity::find()
         .filter(stream_batch::Column::StreamId.eq(&id))
         .order_by_desc(stream_batch::Column::Slot);

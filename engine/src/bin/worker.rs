@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let traces = ctx.traces.clone();
     let ran = runtime::run(ctx, deps, cancel).await;
     // Whatever the outcome, the spans that explain it are exported.
-    tokio::task::spawn_blocking(move || traces.shutdown()).await?;
+    traces.shutdown().await;
     ran?;
     Ok(())
 }

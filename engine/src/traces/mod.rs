@@ -11,7 +11,9 @@ pub mod export;
 
 use std::sync::Arc;
 
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _,
+};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{
@@ -116,13 +118,20 @@ impl Traces {
         }
     }
 
-    /// Exports what is left and stops: blocks up to the export timeout, so call it off the
-    /// async threads as a process ends.
-    pub fn shutdown(&self) {
-        if let Some(inner) = &self.inner
-            && let Err(error) = inner.provider.shutdown_with_timeout(inner.last_export)
-        {
-            tracing::warn!(%error, "could not export the last spans");
+    /// Exports what is left and stops, as a process ends: the SDK's shutdown blocks up to
+    /// the export timeout, so it runs off the async threads.
+    pub async fn shutdown(&self) {
+        let Some(inner) = self.inner.clone() else {
+            return;
+        };
+        let stopped = tokio::task::spawn_blocking(move || {
+            inner.provider.shutdown_with_timeout(inner.last_export)
+        })
+        .await;
+        match stopped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "could not export the last spans"),
+            Err(error) => tracing::warn!(%error, "could not export the last spans"),
         }
     }
 }
@@ -156,6 +165,11 @@ impl Traced {
             Some(span) => Some(format(span.span_context())),
             None => self.passed_on.clone(),
         }
+    }
+
+    /// The span's context, when it is recorded: what `traceparent` formats.
+    pub fn context(&self) -> Option<SpanContext> {
+        self.span.as_ref().map(|span| span.span_context().clone())
     }
 
     /// Sets `attribute`.

@@ -144,15 +144,16 @@ pub async fn submit(
 ) -> Result<webhook::Model, SubmitError> {
     let now = Utc::now();
     let id = next_id().to_string();
-    // One already waiting for its providers waits with the others, outside the turns.
-    let place = match new.wait_until {
-        Some(_) => Place::Queued(CountIn::written()),
-        None => turns.submit(&new.tenant_id, &id).await?,
+    // One already waiting for its providers waits with the others, outside the turns. Its
+    // turn: the count-in to wait for before the push; none when held.
+    let count_in = match new.wait_until {
+        Some(_) => Some(CountIn::written()),
+        None => match turns.submit(&new.tenant_id, &id).await? {
+            Place::Queued(count_in) => Some(count_in),
+            Place::Held => None,
+        },
     };
-    let (its_turn, count_in) = match place {
-        Place::Queued(count_in) => (true, Some(count_in)),
-        Place::Held => (false, None),
-    };
+    let its_turn = count_in.is_some();
     let task = match new.wait_until {
         Some(at) => Queue::task_id_waiting(at, now),
         None => Queue::task_id(),
@@ -217,9 +218,7 @@ pub async fn submit(
         };
         if let Err(error) = turns.hold(&created.tenant_id, held).await {
             tracing::error!(webhook = %id, %error, "could not hold the collection for its turn; removing the webhook");
-            if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(inserts.db()).await {
-                tracing::error!(webhook = %id, %cleanup, "could not remove the webhook; the sweeper will queue it");
-            }
+            remove_unqueued(inserts.db(), &id).await;
             return Err(error.into());
         }
         return Ok(created);
@@ -244,12 +243,18 @@ pub async fn submit(
     if let Err(error) = pushed {
         give_back();
         tracing::error!(webhook = %id, %error, "could not queue the collection; removing the webhook");
-        if let Err(cleanup) = webhook::Entity::delete_by_id(&id).exec(db).await {
-            tracing::error!(webhook = %id, %cleanup, "could not remove the unqueued webhook; the sweeper will queue it");
-        }
+        remove_unqueued(db, &id).await;
         return Err(error.into());
     }
     Ok(created)
+}
+
+/// Removes a webhook whose submission failed after its rows were written; should that fail
+/// too, the sweeper queues it.
+async fn remove_unqueued(db: &DatabaseConnection, id: &str) {
+    if let Err(cleanup) = webhook::Entity::delete_by_id(id).exec(db).await {
+        tracing::error!(webhook = %id, %cleanup, "could not remove the unqueued webhook; the sweeper will queue it");
+    }
 }
 
 /// Why a redelivery was refused.
