@@ -7,8 +7,8 @@ use engine::counters::CounterBuffer;
 use engine::delivery::receivers::Receivers;
 use engine::providers::{ProviderHealth, Providers};
 use engine::queue::Queue;
+use engine::queue::RedisConnection;
 use metrics_exporter_prometheus::PrometheusHandle;
-use redis::aio::ConnectionManager;
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
 
@@ -50,7 +50,7 @@ pub struct Shared {
     /// New webhooks' rows, written for many submissions at once.
     pub inserts: engine::webhooks::inserts::Inserts,
     /// Redis, in production mode.
-    pub redis: Option<ConnectionManager>,
+    pub redis: Option<RedisConnection>,
     /// The counter increment buffer.
     pub counters: CounterBuffer,
     /// Vehicle state lookups and their cache.

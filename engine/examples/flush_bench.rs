@@ -18,7 +18,9 @@ async fn main() -> anyhow::Result<()> {
         database_replica_url: None,
         database_max_connections: 4,
         redis_url: Some(std::env::var("REDIS_URL")?.into()),
+        redis_cluster: false,
         redis_prefix: format!("bench-{}", ulid::Ulid::generate()),
+        queue_shards: 1,
         redis_timeout: std::time::Duration::from_secs(10),
         migrate: true,
     };

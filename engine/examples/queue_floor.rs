@@ -68,7 +68,7 @@ async fn run(job: NoOp, done: Data<Arc<Done>>) -> Result<(), BoxDynError> {
 }
 
 /// `INFO commandstats`'s total of calls.
-async fn redis_commands(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<u64> {
+async fn redis_commands(conn: &mut engine::queue::RedisConnection) -> anyhow::Result<u64> {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(conn)
@@ -111,7 +111,8 @@ async fn main() -> anyhow::Result<()> {
     let worker = WorkerBuilder::new(format!("queue-floor-{}", std::process::id()))
         .backend(
             redis_queue
-                .storage::<NoOp>()
+                .storages::<NoOp>()
+                .swap_remove(0)
                 .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
         )
         .concurrency(NoOp::concurrency(config))

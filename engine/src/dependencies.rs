@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use crate::queue::RedisConnection;
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ enum Dependency {
     /// The database of record.
     Database(DatabaseConnection),
     /// Redis: the queue, the counter buffer, the shared cache and health.
-    Redis(ConnectionManager),
+    Redis(RedisConnection),
 }
 
 impl Dependency {
@@ -67,7 +67,7 @@ impl Dependencies {
     /// Starts probing `db` and, in production, `redis`, until `cancel`.
     pub fn watch(
         db: DatabaseConnection,
-        redis: Option<ConnectionManager>,
+        redis: Option<RedisConnection>,
         cancel: CancellationToken,
     ) -> Self {
         let all = std::iter::once(Dependency::Database(db)).chain(redis.map(Dependency::Redis));

@@ -87,7 +87,7 @@ impl Platform {
     }
 
     /// The process's one Redis connection (none when embedded).
-    pub fn redis(&self) -> Option<redis::aio::ConnectionManager> {
+    pub fn redis(&self) -> Option<crate::queue::RedisConnection> {
         self.queue.redis()
     }
 

@@ -47,52 +47,61 @@ pub fn process_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &unique[20..])
 }
 
-/// Supervises one apalis worker per job kind of the list (`queue::kinds`) on queue backend
-/// `$queue`, the same way for both backends (the builder's types differ per backend, so a
-/// function cannot take both). Each job kind has a monitor of its own, so one queue's
-/// worker restarting leaves the others running.
+/// Supervises one apalis worker per job kind of the list (`queue::kinds`) and queue shard
+/// on queue backend `$queue`, the same way for both backends (the builder's types differ
+/// per backend, so a function cannot take both). Each has a monitor of its own, so one
+/// queue's worker restarting leaves the others running.
 macro_rules! supervise_all {
     ($queue:expr, $name:expr, $ctx:expr, $deps:expr, $cancel:expr,
      periodic: [$($periodic:ty),+ $(,)?], handled: [$($job:ty => $handler:path),+ $(,)?]) => {{
-        vec![
+        let all: Vec<Vec<JoinHandle<Result<(), RuntimeError>>>> = vec![
             $(supervise_one!($queue, $name, $ctx, $deps, $cancel, Tick<$periodic>, periodic::run::<$periodic>),)+
             $(supervise_one!($queue, $name, $ctx, $deps, $cancel, $job, $handler),)+
-        ]
+        ];
+        all.into_iter().flatten().collect::<Vec<_>>()
     }};
 }
 
-/// The supervisor of job kind `$job`'s worker, handled by `$handler`.
+/// The supervisors of job kind `$job`'s workers, one per queue shard, handled by
+/// `$handler`.
 macro_rules! supervise_one {
     ($queue:expr, $name:expr, $ctx:expr, $deps:expr, $cancel:expr, $job:ty, $handler:expr) => {{
-        let queue = $queue.clone();
-        let ctx = $ctx.clone();
-        let name = format!("{}-{}", $name, <$job as Job>::QUEUE);
-        let build = move |generation: u32| {
-            let storage = queue.storage::<$job>();
-            let ctx = ctx.clone();
-            let name = format!("{name}-{generation}");
-            monitor(&ctx.config).register(move |restarts| {
-                let config = &ctx.config;
-                WorkerBuilder::new(format!("{name}-{restarts}"))
-                    .backend(
-                        storage
-                            .clone()
-                            .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
-                    )
-                    .concurrency(<$job as Job>::concurrency(config))
-                    .timeout(config.worker_job_timeout)
-                    .catch_panic()
-                    .enable_tracing()
-                    .data(ctx.clone())
-                    .build($handler)
+        let concurrency = $queue.concurrency::<$job>();
+        let storages = $queue.storages::<$job>();
+        let sharded = storages.len() > 1;
+        storages
+            .into_iter()
+            .enumerate()
+            .map(|(shard, storage)| {
+                let ctx = $ctx.clone();
+                let queue = <$job as Job>::QUEUE;
+                let name = if sharded {
+                    format!("{}-{queue}-s{shard}", $name)
+                } else {
+                    format!("{}-{queue}", $name)
+                };
+                let build =
+                    move |generation: u32| {
+                        let storage = storage.clone();
+                        let ctx = ctx.clone();
+                        let name = format!("{name}-{generation}");
+                        monitor(&ctx.config).register(move |restarts| {
+                            let config = &ctx.config;
+                            WorkerBuilder::new(format!("{name}-{restarts}"))
+                                .backend(storage.clone().poll_with_strategy(EveryTick::new(
+                                    config.worker_poll_interval,
+                                )))
+                                .concurrency(concurrency)
+                                .timeout(config.worker_job_timeout)
+                                .catch_panic()
+                                .enable_tracing()
+                                .data(ctx.clone())
+                                .build($handler)
+                        })
+                    };
+                tokio::spawn(supervise(queue, build, $deps.clone(), $cancel.clone()))
             })
-        };
-        tokio::spawn(supervise(
-            <$job as Job>::QUEUE,
-            build,
-            $deps.clone(),
-            $cancel.clone(),
-        ))
+            .collect::<Vec<_>>()
     }};
 }
 

@@ -62,6 +62,16 @@ pub fn redis_url() -> String {
         .expect("REDIS_URL must point at a Redis server: run the tests with scripts/test")
 }
 
+/// The Redis Cluster the test script started (`redis+cluster://…`), and its primaries'
+/// `host:port`.
+pub fn redis_cluster() -> (String, Vec<String>) {
+    let url = std::env::var("CLUSTER_REDIS_URL")
+        .expect("CLUSTER_REDIS_URL must name a Redis Cluster: run the tests with scripts/test");
+    let nodes = std::env::var("CLUSTER_NODES")
+        .expect("CLUSTER_NODES must list the cluster's primaries: run the tests with scripts/test");
+    (url, nodes.split_whitespace().map(str::to_owned).collect())
+}
+
 /// A unique lowercase name for this test's database and key prefix.
 pub fn unique_name() -> String {
     format!("t_{}", ulid::Ulid::generate().to_string().to_lowercase())
@@ -247,6 +257,20 @@ pub async fn submit(
     providers: &[&str],
     callback: &str,
 ) -> String {
+    match try_submit(db, queue, config, providers, callback).await {
+        Ok(id) => id,
+        Err(error) => panic!("a new webhook: {error}"),
+    }
+}
+
+/// Submits a webhook as `submit` does; its id, or why it was not accepted.
+pub async fn try_submit(
+    db: &DatabaseConnection,
+    queue: &Queue,
+    config: &WebhookConfig,
+    providers: &[&str],
+    callback: &str,
+) -> Result<String, String> {
     let new = NewWebhook {
         tenant_id: crate::tenants::DEFAULT_TENANT.into(),
         providers: providers.iter().map(|&p| p.to_owned()).collect(),
@@ -259,8 +283,8 @@ pub async fn submit(
     // Without turns: the jobs tests each have one tenant.
     let turns = crate::flow::Turns::new(0, crate::flow::Controls::new(db), None, "");
     match webhooks::submit(&inserts, queue, &turns, config, new).await {
-        Ok(created) => created.id,
-        other => panic!("a new webhook: {other:?}"),
+        Ok(created) => Ok(created.id),
+        other => Err(format!("{other:?}")),
     }
 }
 

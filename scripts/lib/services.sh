@@ -157,6 +157,48 @@ start_redis() {
   exit 1
 }
 
+# A Redis Cluster of three primaries on loopback (no replicas), for the tests that run
+# against a cluster; a primary a resharding empties stays a primary; exports CLUSTER_REDIS_URL (redis+cluster://…) and CLUSTER_NODES
+# (host:port of each primary, space separated).
+start_redis_cluster() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    install_packages redis-server
+  fi
+  local ports=() port dir
+  for i in 1 2 3; do
+    port=$(free_port)
+    ports+=("$port")
+    dir="$tmp/cluster-$i"
+    mkdir -p "$dir"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 5000 \
+      --cluster-allow-replica-migration no \
+      --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
+    extra_pids+=("$!")
+  done
+  for port in "${ports[@]}"; do
+    for _ in $(seq 1 100); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      sleep 0.1
+    done
+  done
+  local nodes=()
+  for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
+  redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$tmp/cluster-create.log" 2>&1 \
+    || { cat "$tmp/cluster-create.log" >&2; log "the redis cluster was not created"; exit 1; }
+  for _ in $(seq 1 100); do
+    if redis-cli -p "${ports[0]}" CLUSTER INFO | grep -q '^cluster_state:ok'; then
+      export CLUSTER_REDIS_URL="redis+cluster://$(IFS=,; echo "${nodes[*]}")/"
+      export CLUSTER_NODES="${nodes[*]}"
+      log "redis cluster of three primaries on ${nodes[*]}"
+      return
+    fi
+    sleep 0.1
+  done
+  log "the redis cluster did not become ready"
+  exit 1
+}
+
 # Starts Postgres and Redis unless DATABASE_URL / REDIS_URL are already set; exports them.
 services_start() {
   if [[ -z "${DATABASE_URL:-}" ]]; then start_postgres; else log "using DATABASE_URL from the environment"; fi

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use engine::queue::RedisConnection;
 use metrics::Counter;
 use moka::Expiry;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// How long the shared tier is skipped after it failed, so an outage costs one timeout
@@ -45,7 +45,7 @@ pub struct Cached<V> {
 
 /// The shared tier: Redis, with a short timeout and a back-off after failures.
 pub struct SharedTier {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     timeout: Duration,
     skip_until_ms: AtomicI64,
@@ -53,7 +53,7 @@ pub struct SharedTier {
 
 impl SharedTier {
     /// A shared tier on `conn`, whose keys start with `prefix`.
-    pub fn new(conn: ConnectionManager, prefix: String, timeout: Duration) -> Self {
+    pub fn new(conn: RedisConnection, prefix: String, timeout: Duration) -> Self {
         Self {
             conn,
             prefix,

@@ -255,7 +255,7 @@ async fn increments_are_refused_with_503_when_redis_is_down() {
         .unwrap();
     let pending: BTreeMap<String, i64> = redis::cmd("HGETALL")
         .arg(format!(
-            "{}:counters:pending",
+            "{{{}:counters}}:pending",
             app.config.store.redis_prefix
         ))
         .query_async(&mut redis)

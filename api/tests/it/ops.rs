@@ -200,7 +200,7 @@ async fn workers_long_gone_are_no_longer_listed() {
     .await;
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let registry = format!("{}:collect:workers", app.config.store.redis_prefix);
+    let registry = format!("{{{}:collect}}:workers", app.config.store.redis_prefix);
     let now = chrono::Utc::now().timestamp();
     let _: () = redis::cmd("ZADD")
         .arg(&registry)

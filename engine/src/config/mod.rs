@@ -33,14 +33,29 @@ pub struct StoreConfig {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub database_max_connections: u32,
 
-    /// Redis (`redis://HOST:PORT/DB`). Unset means embedded mode: the queue lives in the
-    /// SQLite database and the `api` process runs the workers itself.
+    /// Redis (`redis://HOST:PORT/DB`), or a Redis Cluster by its seed nodes
+    /// (`redis+cluster://HOST:PORT,HOST:PORT`). Unset means embedded mode: the queue lives
+    /// in the SQLite database and the `api` process runs the workers itself.
     #[arg(long, env = "REDIS_URL", value_parser = secret, hide_env_values = true)]
     pub redis_url: Option<SecretString>,
+
+    /// `REDIS_URL` names a node of a Redis Cluster (a managed cluster's configuration
+    /// endpoint, say): the rest of the cluster is discovered from it. Implied by a
+    /// `redis+cluster://` URL.
+    #[arg(long, env = "REDIS_CLUSTER", default_value_t = false, action = ArgAction::Set)]
+    pub redis_cluster: bool,
 
     /// Prefix of every Redis key and queue name, so several deployments can share a Redis.
     #[arg(long, env = "REDIS_PREFIX", default_value = "datahog")]
     pub redis_prefix: String,
+
+    /// How many shards each queue is split into: a job goes to one by a hash of what it is
+    /// for (a webhook's id), and every worker fetches from all. On a Redis Cluster each
+    /// shard is a hash slot of its own, so more shards spread a queue over more nodes.
+    /// Every api and worker of a deployment must use the same number.
+    #[arg(long, env = "QUEUE_SHARDS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub queue_shards: u16,
 
     /// How long a Redis command may take before it fails (redis-rs defaults to 500 ms,
     /// which kills apalis workers under load).

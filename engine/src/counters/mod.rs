@@ -100,7 +100,7 @@ pub enum CounterBuffer {
 impl CounterBuffer {
     /// The buffer for this mode: Redis when there is a connection, else the database.
     pub fn new(
-        redis: Option<::redis::aio::ConnectionManager>,
+        redis: Option<crate::queue::RedisConnection>,
         prefix: &str,
         db: &DatabaseConnection,
     ) -> Self {

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::queue::RedisConnection;
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 
 use super::{BATCH_KEYS, Batch, BufferError, Buffered, MOVE_KEYS};
 
@@ -103,7 +103,7 @@ struct Keys {
 /// The Redis side of the counter buffer.
 #[derive(Clone)]
 pub struct RedisBuffer {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     keys: Arc<Keys>,
     /// The most keys in one batch (what a rename of the snapshot may take).
     batch_keys: usize,
@@ -113,14 +113,16 @@ pub struct RedisBuffer {
 
 impl RedisBuffer {
     /// A buffer on `conn` under `prefix`.
-    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(conn: RedisConnection, prefix: &str) -> Self {
+        // One hash tag: the batch scripts rename and move between these keys, so on a
+        // cluster they share a slot.
         let keys = Keys {
-            pending: format!("{prefix}:counters:pending"),
-            synced_at: format!("{prefix}:counters:synced_at"),
-            snapshot: format!("{prefix}:counters:snapshot"),
-            snapshot_meta: format!("{prefix}:counters:snapshot_meta"),
-            batch: format!("{prefix}:counters:batch"),
-            batch_meta: format!("{prefix}:counters:batch_meta"),
+            pending: format!("{{{prefix}:counters}}:pending"),
+            synced_at: format!("{{{prefix}:counters}}:synced_at"),
+            snapshot: format!("{{{prefix}:counters}}:snapshot"),
+            snapshot_meta: format!("{{{prefix}:counters}}:snapshot_meta"),
+            batch: format!("{{{prefix}:counters}}:batch"),
+            batch_meta: format!("{{{prefix}:counters}}:batch_meta"),
         };
         Self {
             conn,
@@ -215,7 +217,7 @@ impl RedisBuffer {
     /// applied under the finished batch's id, which is recorded as applied: nothing is.
     async fn read_batch(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConnection,
     ) -> Result<Vec<(String, i64)>, BufferError> {
         let mut deltas = Vec::new();
         let mut cursor = 0u64;

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::queue::RedisConnection;
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::AttemptResult;
@@ -102,7 +102,7 @@ pub struct Troubled {
 
 impl Receivers {
     /// Redis-backed when `redis` is given, else in-process.
-    pub fn new(redis: Option<ConnectionManager>, prefix: &str, config: &WebhookConfig) -> Self {
+    pub fn new(redis: Option<RedisConnection>, prefix: &str, config: &WebhookConfig) -> Self {
         let policy = Policy {
             threshold: config.receiver_failure_threshold,
             cooldown_min: config.receiver_cooldown_min,

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::queue::RedisConnection;
 use tokio::time::Instant;
 
 /// How far ahead a request may take its instant and wait for it in its job.
@@ -134,7 +134,7 @@ struct LocalState {
 
 impl Limiter {
     /// Counts in Redis when `redis` is given, else in this process.
-    pub fn new(redis: Option<ConnectionManager>, prefix: &str) -> Self {
+    pub fn new(redis: Option<RedisConnection>, prefix: &str) -> Self {
         let store = match redis {
             Some(conn) => Store::Redis(RedisLimits {
                 conn,
@@ -298,7 +298,7 @@ return {0, after}
 
 #[derive(Clone)]
 struct RedisLimits {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     acquire: Arc<redis::Script>,
 }
@@ -312,8 +312,10 @@ impl std::fmt::Debug for RedisLimits {
 }
 
 impl RedisLimits {
+    /// Part `part` of limit `key`: one hash tag per limit, so its script's keys share a
+    /// cluster slot.
     fn key(&self, key: &str, part: &str) -> String {
-        format!("{}:limit:{key}:{part}", self.prefix)
+        format!("{{{}:limit:{key}}}:{part}", self.prefix)
     }
 
     async fn acquire(

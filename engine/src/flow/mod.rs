@@ -46,7 +46,7 @@ impl Flow {
     /// tenant's share of the collect queue is `share` collections per unit of weight.
     pub fn new(
         db: &DatabaseConnection,
-        redis: Option<redis::aio::ConnectionManager>,
+        redis: Option<crate::queue::RedisConnection>,
         prefix: &str,
         share: u32,
     ) -> Self {

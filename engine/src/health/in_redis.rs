@@ -2,7 +2,7 @@
 //! scripts that read Redis's clock, so every worker process sees and applies the same
 //! rules as `State`; and one set per kind naming the subjects with failures on record.
 
-use redis::aio::ConnectionManager;
+use crate::queue::RedisConnection;
 
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ return 0
 /// The Redis side of one kind's health.
 #[derive(Clone)]
 pub struct RedisHealth {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     kind: &'static str,
     policy: Policy,
@@ -68,7 +68,7 @@ pub struct RedisHealth {
 
 impl RedisHealth {
     pub(super) fn new(
-        conn: ConnectionManager,
+        conn: RedisConnection,
         prefix: &str,
         kind: &'static str,
         policy: Policy,
@@ -83,12 +83,17 @@ impl RedisHealth {
         }
     }
 
+    // One hash tag per kind: recording an outcome updates the subject and the set of
+    // troubled ones in one script, so on a cluster they share a slot.
+
+    /// A subject's hash.
     fn key(&self, name: &str) -> String {
-        format!("{}:{}:{name}", self.prefix, self.kind)
+        format!("{{{}:{}s}}:one:{name}", self.prefix, self.kind)
     }
 
+    /// The set of troubled subjects.
     fn troubled_key(&self) -> String {
-        format!("{}:{}s:troubled", self.prefix, self.kind)
+        format!("{{{}:{}s}}:troubled", self.prefix, self.kind)
     }
 
     pub(super) async fn admit(

@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::queue::RedisConnection;
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 
 use self::in_redis::RedisHealth;
 pub use self::known::KNOWN_HEALTHY_FOR;
@@ -197,7 +197,7 @@ impl Health {
     /// is given, else in-process.
     pub fn new(
         kind: &'static str,
-        redis: Option<ConnectionManager>,
+        redis: Option<RedisConnection>,
         prefix: &str,
         policy: Policy,
     ) -> Self {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::queue::RedisConnection;
 use chrono::{DateTime, Utc};
-use redis::aio::ConnectionManager;
 
 use super::Provider;
 use crate::config::ProviderConfig;
@@ -28,7 +28,7 @@ pub struct ProviderHealth {
 
 impl ProviderHealth {
     /// Redis-backed when `redis` is given, else in-process.
-    pub fn new(redis: Option<ConnectionManager>, prefix: &str, config: &ProviderConfig) -> Self {
+    pub fn new(redis: Option<RedisConnection>, prefix: &str, config: &ProviderConfig) -> Self {
         let policy = Policy {
             threshold: config.provider_failure_threshold,
             cooldown_min: config.provider_cooldown_min,

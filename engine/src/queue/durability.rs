@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use openapi::ops::RedisDurability;
-use redis::aio::ConnectionManager;
+use redis::RedisError;
+
+use crate::queue::RedisConnection;
 
 /// How long the check waits for Redis.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -20,27 +22,16 @@ pub fn judge(appendonly: &str, appendfsync: &str) -> RedisDurability {
     }
 }
 
-/// Reads Redis's persistence settings; `Unknown` when refused or unanswered. Sets the gauge
+/// Reads Redis's persistence settings (of every primary, on a cluster: the weakest one
+/// decides); `Unknown` when refused or unanswered. Sets the gauge
 /// `datahog_redis_durability{state}` (1 for the state found, 0 for the others).
-pub async fn check(conn: &ConnectionManager) -> RedisDurability {
-    let mut conn = conn.clone();
-    let mut pipe = redis::pipe();
-    pipe.cmd("CONFIG")
-        .arg("GET")
-        .arg("appendonly")
-        .cmd("CONFIG")
-        .arg("GET")
-        .arg("appendfsync");
-    // A map over RESP3, name-value pairs over RESP2: both read as a map.
-    type Settings = HashMap<String, String>;
-    let read = pipe.query_async::<(Settings, Settings)>(&mut conn);
-    let found = match tokio::time::timeout(CHECK_TIMEOUT, read).await {
-        Ok(Ok((appendonly, appendfsync))) => {
-            match (appendonly.get("appendonly"), appendfsync.get("appendfsync")) {
-                (Some(appendonly), Some(appendfsync)) => judge(appendonly, appendfsync),
-                _ => RedisDurability::Unknown,
-            }
-        }
+pub async fn check(conn: &RedisConnection) -> RedisDurability {
+    let found = match tokio::time::timeout(CHECK_TIMEOUT, read_settings(conn)).await {
+        Ok(Ok(primaries)) => weakest(
+            primaries
+                .iter()
+                .map(|(appendonly, appendfsync)| judge(appendonly, appendfsync)),
+        ),
         Ok(Err(error)) => {
             tracing::debug!(%error, "cannot read Redis's persistence settings");
             RedisDurability::Unknown
@@ -58,8 +49,47 @@ pub async fn check(conn: &ConnectionManager) -> RedisDurability {
     found
 }
 
+/// `appendonly` and `appendfsync` of each primary.
+async fn read_settings(conn: &RedisConnection) -> Result<Vec<(String, String)>, RedisError> {
+    let setting = |name: &str| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg(name);
+        cmd
+    };
+    let appendonly = conn.on_every_primary(setting("appendonly")).await?;
+    let appendfsync = conn.on_every_primary(setting("appendfsync")).await?;
+    // A map over RESP3, name-value pairs over RESP2: both read as a map.
+    let value = |answer: &redis::Value, name: &str| -> Result<String, RedisError> {
+        let settings: HashMap<String, String> = redis::from_redis_value_ref(answer)?;
+        Ok(settings.get(name).cloned().unwrap_or_default())
+    };
+    appendonly
+        .iter()
+        .zip(&appendfsync)
+        .map(|(only, fsync)| Ok((value(only, "appendonly")?, value(fsync, "appendfsync")?)))
+        .collect()
+}
+
+/// The weakest of several primaries' durability: one at risk puts acknowledged work at
+/// risk; none at all is unknown.
+fn weakest(states: impl Iterator<Item = RedisDurability>) -> RedisDurability {
+    let mut found = None;
+    for state in states {
+        found = Some(match (found, state) {
+            (_, RedisDurability::AtRisk) | (Some(RedisDurability::AtRisk), _) => {
+                RedisDurability::AtRisk
+            }
+            (_, RedisDurability::Unknown) | (Some(RedisDurability::Unknown), _) => {
+                RedisDurability::Unknown
+            }
+            _ => RedisDurability::Durable,
+        });
+    }
+    found.unwrap_or(RedisDurability::Unknown)
+}
+
 /// Checks once, at start, and warns when a Redis restart could lose acknowledged work.
-pub async fn warn_at_start(conn: ConnectionManager) {
+pub async fn warn_at_start(conn: RedisConnection) {
     match check(&conn).await {
         RedisDurability::Durable => {
             tracing::info!("Redis persists acknowledged work (appendonly, appendfsync)");
@@ -86,5 +116,14 @@ mod tests {
         assert_eq!(judge("yes", "no"), RedisDurability::AtRisk);
         assert_eq!(judge("no", "everysec"), RedisDurability::AtRisk);
         assert_eq!(judge("", ""), RedisDurability::Unknown);
+    }
+
+    #[test]
+    fn the_weakest_primary_decides() {
+        use RedisDurability::*;
+        assert_eq!(weakest([Durable, Durable].into_iter()), Durable);
+        assert_eq!(weakest([Durable, Unknown].into_iter()), Unknown);
+        assert_eq!(weakest([Unknown, AtRisk, Durable].into_iter()), AtRisk);
+        assert_eq!(weakest([].into_iter()), Unknown);
     }
 }

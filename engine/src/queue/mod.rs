@@ -2,6 +2,7 @@
 //! SQLite database file (embedded); the poll strategy its workers wake with, and the one
 //! list of job kinds.
 
+pub mod connection;
 pub mod durability;
 pub mod kinds;
 pub mod poll;
@@ -19,6 +20,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::config::{StoreConfig, WorkerConfig};
 
+pub use self::connection::RedisConnection;
 pub use self::kinds::QUEUES;
 pub use self::redis::RedisQueue;
 pub use self::sqlite::SqliteQueue;
@@ -41,6 +43,12 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
     /// How many of these one worker process runs at once.
     fn concurrency(config: &WorkerConfig) -> usize {
         config.worker_concurrency as usize
+    }
+
+    /// What picks the job's queue shard (`QUEUE_SHARDS`): the resource it is for, so
+    /// one webhook's jobs share a shard; `None` picks by the task's id.
+    fn shard_key(&self) -> Option<&str> {
+        None
     }
 }
 
@@ -129,7 +137,7 @@ impl Queue {
     }
 
     /// The queue's Redis connection (production), for other Redis users to share.
-    pub fn redis(&self) -> Option<::redis::aio::ConnectionManager> {
+    pub fn redis(&self) -> Option<RedisConnection> {
         match self {
             Queue::Redis(q) => Some(q.connection()),
             Queue::Sqlite(_) => None,

@@ -105,39 +105,20 @@ impl RedisQueue {
     /// the probe time) passes ~8,000, and then no task of that queue is fetched again.
     /// Every worker process runs this often enough that the fetch finds few due ones.
     pub async fn promote_due(&self, queues: &[&str]) -> Result<u64, QueueError> {
-        let mut conn = self.conn.clone();
-        let mut pending: Vec<apalis_redis::Config> =
-            queues.iter().map(|q| self.queue_config(q)).collect();
+        let mut pending = self.shard_configs(queues);
         let mut moved = 0;
-        // One round trip per round for every queue; only queues that filled a chunk go on.
+        // One round trip per round for every shard, all at once (on a cluster each shard
+        // is a slot of its own, so they cannot share a pipeline); only shards that filled
+        // a chunk go on.
         for _ in 0..PROMOTE_ROUNDS {
             if pending.is_empty() {
                 break;
             }
             let now = chrono::Utc::now().timestamp();
-            let invocations: Vec<_> = pending
-                .iter()
-                .map(|config| {
-                    let mut invocation = PROMOTE_SCRIPT.prepare_invoke();
-                    invocation
-                        .key(config.scheduled_jobs_set())
-                        .key(config.active_jobs_list())
-                        .key(config.signal_list())
-                        .key(backlog_key(config))
-                        .arg(now)
-                        .arg(PROMOTE_CHUNK)
-                        .arg(READY_HIGH_WATER)
-                        .arg(now + LOOKAHEAD_SECONDS);
-                    invocation
-                })
-                .collect();
-            // Pipelined scripts run by hash: load it first, so a restarted Redis has it.
-            let mut pipe = redis::pipe();
-            pipe.load_script(&PROMOTE_SCRIPT).ignore();
-            for invocation in &invocations {
-                pipe.invoke_script(invocation);
-            }
-            let counts: Vec<(u64, u64)> = pipe.query_async(&mut conn).await?;
+            let counts = futures::future::try_join_all(
+                pending.iter().map(|config| self.promote_shard(config, now)),
+            )
+            .await?;
             moved += counts.iter().map(|(_, pushed)| pushed).sum::<u64>();
             let mut counts = counts.into_iter();
             // A full chunk taken from the schedule: more may be due there.
@@ -148,5 +129,24 @@ impl RedisQueue {
             });
         }
         Ok(moved)
+    }
+
+    /// One chunk of one shard; returns {taken from the schedule, pushed to the ready list}.
+    async fn promote_shard(
+        &self,
+        config: &apalis_redis::Config,
+        now: i64,
+    ) -> Result<(u64, u64), QueueError> {
+        let mut invocation = PROMOTE_SCRIPT.prepare_invoke();
+        invocation
+            .key(config.scheduled_jobs_set())
+            .key(config.active_jobs_list())
+            .key(config.signal_list())
+            .key(backlog_key(config))
+            .arg(now)
+            .arg(PROMOTE_CHUNK)
+            .arg(READY_HIGH_WATER)
+            .arg(now + LOOKAHEAD_SECONDS);
+        Ok(invocation.invoke_async(&mut self.conn.clone()).await?)
     }
 }

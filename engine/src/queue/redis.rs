@@ -5,8 +5,8 @@ use std::time::Duration;
 use apalis::prelude::{FetchById, Status, Task, TaskId, TaskSink};
 use apalis_core::backend::Vacuum;
 use apalis_redis::RedisStorage;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{IntoConnectionInfo, ProtocolVersion};
+
+use super::connection::{self, RedisConnection};
 
 use super::promote::backlog_key;
 use super::{Job, QueueDepth, QueueError, WorkerBeat};
@@ -44,29 +44,16 @@ type QueueSnapshot = (
 /// The Redis side of the queue.
 #[derive(Clone)]
 pub struct RedisQueue {
-    pub(super) conn: ConnectionManager,
+    pub(super) conn: RedisConnection,
     prefix: String,
+    shards: u16,
     worker: WorkerConfig,
 }
 
-/// Opens a Redis connection manager whose commands fail after `timeout` instead of
-/// redis-rs's 500 ms default, and which connects lazily so a process can start while
-/// Redis is still down. It speaks RESP3, with which the manager hears its connection close
-/// (a Redis restart) and reconnects at once: over RESP2 it learns only when a command fails
-/// on the dead connection, and that command is a request's.
-pub fn connection(url: &str, timeout: Duration) -> Result<ConnectionManager, redis::RedisError> {
-    let config = ConnectionManagerConfig::new()
-        .set_response_timeout(Some(timeout))
-        .set_connection_timeout(Some(timeout))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_secs(1));
-    let info = url.into_connection_info()?;
-    let settings = info
-        .redis_settings()
-        .clone()
-        .set_protocol(ProtocolVersion::RESP3);
-    let client = redis::Client::open(info.set_redis_settings(settings))?;
-    ConnectionManager::new_lazy_with_config(client, config)
+/// Opens a connection to the Redis server at `url`, or to the cluster a
+/// `redis+cluster://` URL names (`connection::connect`).
+pub fn connection(url: &str, timeout: Duration) -> Result<RedisConnection, redis::RedisError> {
+    connection::connect(url, timeout, false)
 }
 
 impl RedisQueue {
@@ -77,32 +64,61 @@ impl RedisQueue {
         worker: &WorkerConfig,
     ) -> Result<Self, QueueError> {
         Ok(Self {
-            conn: connection(url, store.redis_timeout)?,
+            conn: connection::connect(url, store.redis_timeout, store.redis_cluster)?,
             prefix: store.redis_prefix.clone(),
+            shards: store.queue_shards.max(1),
             worker: worker.clone(),
         })
     }
 
     /// The queue's Redis connection, for other Redis users of the process to share.
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConnection {
         self.conn.clone()
     }
 
-    /// The full name of a queue: prefix, then the job kind's queue.
-    fn queue_name(&self, queue: &str) -> String {
-        format!("{}:{queue}", self.prefix)
+    /// The full name of shard `shard` of `queue`: prefix, queue and (with more than one)
+    /// shard in one hash tag, so that every key apalis derives from it lies in one cluster
+    /// slot and each shard in a slot of its own.
+    fn shard_name(&self, queue: &str, shard: u16) -> String {
+        if self.shards == 1 {
+            format!("{{{}:{queue}}}", self.prefix)
+        } else {
+            format!("{{{}:{queue}:{shard}}}", self.prefix)
+        }
     }
 
-    /// The apalis storage of job kind `J`, configured from the worker settings.
-    pub fn storage<J: Job>(&self) -> RedisStorage<J> {
-        self.storage_named(J::QUEUE, J::concurrency(&self.worker))
+    /// The shard a job goes to: a hash of what it is for (`Job::shard_key`), else of its
+    /// task's id.
+    fn shard_for<J: Job>(&self, task: &Task<J>) -> u16 {
+        if self.shards == 1 {
+            return 0;
+        }
+        let key = match task.args.shard_key() {
+            Some(key) => key.to_owned(),
+            None => task.task_id().map(ToString::to_string).unwrap_or_default(),
+        };
+        (fnv1a(key.as_bytes()) % u64::from(self.shards)) as u16
     }
 
-    fn storage_named<J>(&self, queue: &str, batch: usize) -> RedisStorage<J> {
+    /// The apalis storages of job kind `J`, one per shard, configured from the worker
+    /// settings; a worker process fetches from each with a share of `J`'s concurrency.
+    pub fn storages<J: Job>(&self) -> Vec<RedisStorage<J, RedisConnection>> {
+        let batch = self.concurrency::<J>();
+        (0..self.shards)
+            .map(|shard| self.storage_named(&self.shard_name(J::QUEUE, shard), batch))
+            .collect()
+    }
+
+    /// How many jobs of kind `J` one worker runs at once from each shard.
+    pub fn concurrency<J: Job>(&self) -> usize {
+        J::concurrency(&self.worker).div_ceil(usize::from(self.shards))
+    }
+
+    fn storage_named<J>(&self, name: &str, batch: usize) -> RedisStorage<J, RedisConnection> {
         let w = &self.worker;
         RedisStorage::new(self.conn.clone()).with_config(
             apalis_redis::Config::default()
-                .queue(self.queue_name(queue))
+                .queue(name)
                 // Prefetch no more than can run: prefetched tasks are stuck behind running
                 // ones during a graceful shutdown.
                 .batch_size(batch)
@@ -121,22 +137,28 @@ impl RedisQueue {
     }
 
     pub(super) async fn push_task<J: Job>(&self, task: Task<J>) -> Result<(), String> {
-        self.storage::<J>()
+        let name = self.shard_name(J::QUEUE, self.shard_for(&task));
+        self.storage_named::<J>(&name, 1)
             .push_task(task)
             .await
             .map_err(|e| e.to_string())
     }
 
     pub(super) async fn status<J: Job>(&self, id: &TaskId) -> Result<Option<Status>, QueueError> {
-        let task = self
-            .storage::<J>()
-            .fetch_by_id(id)
-            .await
-            .map_err(|e| QueueError::Push {
-                queue: J::QUEUE,
-                message: e.to_string(),
-            })?;
-        Ok(task.map(|t| t.status()))
+        // The id alone does not say which shard holds it: ask each.
+        for mut storage in self.storages::<J>() {
+            let task = storage
+                .fetch_by_id(id)
+                .await
+                .map_err(|e| QueueError::Push {
+                    queue: J::QUEUE,
+                    message: e.to_string(),
+                })?;
+            if let Some(task) = task {
+                return Ok(Some(task.status()));
+            }
+        }
+        Ok(None)
     }
 
     pub(super) async fn vacuum(
@@ -145,8 +167,8 @@ impl RedisQueue {
         max_age: Duration,
     ) -> Result<u64, QueueError> {
         let mut removed = 0;
-        for queue in queues {
-            let mut storage = self.storage_named::<serde_json::Value>(queue, 1);
+        for config in self.shard_configs(queues) {
+            let mut storage = self.storage_named::<serde_json::Value>(config.queue.as_ref(), 1);
             removed += storage
                 .vacuum_before(max_age)
                 .await
@@ -165,77 +187,110 @@ impl RedisQueue {
         Ok(removed)
     }
 
-    /// The apalis configuration of `queue` (its key names), without a storage to run.
-    pub(super) fn queue_config(&self, queue: &str) -> apalis_redis::Config {
-        self.storage_named::<serde_json::Value>(queue, 1)
-            .get_config()
-            .clone()
+    /// The apalis configuration (the key names) of every shard of every one of `queues`,
+    /// queue by queue, without a storage to run.
+    pub(super) fn shard_configs(&self, queues: &[&str]) -> Vec<apalis_redis::Config> {
+        queues
+            .iter()
+            .flat_map(|queue| (0..self.shards).map(move |shard| self.shard_name(queue, shard)))
+            .map(|name| {
+                self.storage_named::<serde_json::Value>(&name, 1)
+                    .get_config()
+                    .clone()
+            })
+            .collect()
     }
 
-    /// Per queue: the ready list, the due and later parts of the schedule, the held jobs
-    /// of each registered worker, and the oldest job due.
+    /// Per queue, over its shards: the ready list, the due and later parts of the
+    /// schedule, the held jobs of each registered worker, and the oldest job due.
     pub(super) async fn depths(
         &self,
         queues: &[&'static str],
     ) -> Result<Vec<QueueDepth>, QueueError> {
-        let now = chrono::Utc::now();
-        let mut conn = self.conn.clone();
         let mut depths = Vec::with_capacity(queues.len());
         for &name in queues {
-            let config = self.queue_config(name);
-            let (listed, head, due, later, first, backlog, oldest, workers): QueueSnapshot =
-                redis::pipe()
-                    .llen(config.active_jobs_list())
-                    .lindex(config.active_jobs_list(), 0)
-                    .zcount(config.scheduled_jobs_set(), "-inf", now.timestamp())
-                    .zcount(
-                        config.scheduled_jobs_set(),
-                        format!("({}", now.timestamp()),
-                        "+inf",
-                    )
-                    .zrange_withscores(config.scheduled_jobs_set(), 0, 0)
-                    .zcount(backlog_key(&config), "-inf", now.timestamp())
-                    .zrange_withscores(backlog_key(&config), 0, 0)
-                    .zrange(config.workers_set(), 0, -1)
-                    .query_async(&mut conn)
-                    .await?;
-            let mut running = 0;
-            if !workers.is_empty() {
-                let mut pipe = redis::pipe();
-                for worker in &workers {
-                    pipe.scard(format!("{}:{worker}", config.inflight_jobs_set()));
-                }
-                let held: Vec<u64> = pipe.query_async(&mut conn).await?;
-                running = held.iter().sum();
-            }
-            // Ready-list ids are ULIDs whose time is when the job became due (`task_id_due`).
-            let listed_since = head
-                .and_then(|id| ulid::Ulid::from_string(&id).ok())
-                .map(|id| chrono::DateTime::<chrono::Utc>::from(id.datetime()));
-            let due_since = first
-                .first()
-                .map(|(_, at)| *at as i64)
-                .filter(|at| *at <= now.timestamp())
-                .and_then(|at| chrono::DateTime::from_timestamp(at, 0));
-            // The backlog's due tasks wait for room in the ready list (the rest is due within
-            // `LOOKAHEAD_SECONDS`).
-            let backlog_since = oldest
-                .first()
-                .map(|(_, at)| *at as i64)
-                .filter(|at| *at <= now.timestamp())
-                .and_then(|at| chrono::DateTime::from_timestamp(at, 0));
-            depths.push(QueueDepth {
+            let mut depth = QueueDepth {
                 name,
-                ready: listed + due + backlog,
-                scheduled: later,
-                running,
-                oldest_ready: [listed_since, due_since, backlog_since]
+                ready: 0,
+                scheduled: 0,
+                running: 0,
+                oldest_ready: None,
+            };
+            for config in self.shard_configs(&[name]) {
+                let shard = self.shard_depth(name, &config).await?;
+                depth.ready += shard.ready;
+                depth.scheduled += shard.scheduled;
+                depth.running += shard.running;
+                depth.oldest_ready = [depth.oldest_ready, shard.oldest_ready]
                     .into_iter()
                     .flatten()
-                    .min(),
-            });
+                    .min();
+            }
+            depths.push(depth);
         }
         Ok(depths)
+    }
+
+    /// One shard's depth, read in one round trip (all its keys share a slot) and one more
+    /// for its workers' held jobs.
+    async fn shard_depth(
+        &self,
+        name: &'static str,
+        config: &apalis_redis::Config,
+    ) -> Result<QueueDepth, QueueError> {
+        let now = chrono::Utc::now();
+        let mut conn = self.conn.clone();
+        let (listed, head, due, later, first, backlog, oldest, workers): QueueSnapshot =
+            redis::pipe()
+                .llen(config.active_jobs_list())
+                .lindex(config.active_jobs_list(), 0)
+                .zcount(config.scheduled_jobs_set(), "-inf", now.timestamp())
+                .zcount(
+                    config.scheduled_jobs_set(),
+                    format!("({}", now.timestamp()),
+                    "+inf",
+                )
+                .zrange_withscores(config.scheduled_jobs_set(), 0, 0)
+                .zcount(backlog_key(config), "-inf", now.timestamp())
+                .zrange_withscores(backlog_key(config), 0, 0)
+                .zrange(config.workers_set(), 0, -1)
+                .query_async(&mut conn)
+                .await?;
+        let mut running = 0;
+        if !workers.is_empty() {
+            let mut pipe = redis::pipe();
+            for worker in &workers {
+                pipe.scard(format!("{}:{worker}", config.inflight_jobs_set()));
+            }
+            let held: Vec<u64> = pipe.query_async(&mut conn).await?;
+            running = held.iter().sum();
+        }
+        // Ready-list ids are ULIDs whose time is when the job became due (`task_id_due`).
+        let listed_since = head
+            .and_then(|id| ulid::Ulid::from_string(&id).ok())
+            .map(|id| chrono::DateTime::<chrono::Utc>::from(id.datetime()));
+        let due_since = first
+            .first()
+            .map(|(_, at)| *at as i64)
+            .filter(|at| *at <= now.timestamp())
+            .and_then(|at| chrono::DateTime::from_timestamp(at, 0));
+        // The backlog's due tasks wait for room in the ready list (the rest is due within
+        // `LOOKAHEAD_SECONDS`).
+        let backlog_since = oldest
+            .first()
+            .map(|(_, at)| *at as i64)
+            .filter(|at| *at <= now.timestamp())
+            .and_then(|at| chrono::DateTime::from_timestamp(at, 0));
+        Ok(QueueDepth {
+            name,
+            ready: listed + due + backlog,
+            scheduled: later,
+            running,
+            oldest_ready: [listed_since, due_since, backlog_since]
+                .into_iter()
+                .flatten()
+                .min(),
+        })
     }
 
     /// The workers of each queue's registry, with their last heartbeat.
@@ -247,28 +302,36 @@ impl RedisQueue {
         let mut conn = self.conn.clone();
         let mut beats = Vec::new();
         for &name in queues {
-            let config = self.queue_config(name);
-            let orphaned = chrono::Duration::from_std(config.orphaned_duration())
-                .unwrap_or(chrono::Duration::MAX);
-            let seen: Vec<(String, f64)> = redis::cmd("ZRANGE")
-                .arg(config.workers_set())
-                .arg(0)
-                .arg(-1)
-                .arg("WITHSCORES")
-                .query_async(&mut conn)
-                .await?;
-            for (worker, at) in seen {
-                let Some(last_seen) = chrono::DateTime::from_timestamp(at as i64, 0) else {
-                    continue;
-                };
-                beats.push(WorkerBeat {
-                    name: worker,
-                    queue: name.to_owned(),
-                    last_seen,
-                    alive: now - last_seen < orphaned,
-                });
+            for config in self.shard_configs(&[name]) {
+                let orphaned = chrono::Duration::from_std(config.orphaned_duration())
+                    .unwrap_or(chrono::Duration::MAX);
+                let seen: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                    .arg(config.workers_set())
+                    .arg(0)
+                    .arg(-1)
+                    .arg("WITHSCORES")
+                    .query_async(&mut conn)
+                    .await?;
+                for (worker, at) in seen {
+                    let Some(last_seen) = chrono::DateTime::from_timestamp(at as i64, 0) else {
+                        continue;
+                    };
+                    beats.push(WorkerBeat {
+                        name: worker,
+                        queue: name.to_owned(),
+                        last_seen,
+                        alive: now - last_seen < orphaned,
+                    });
+                }
             }
         }
         Ok(beats)
     }
+}
+
+/// FNV-1a: a hash that every process computes alike, to pick a job's shard.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

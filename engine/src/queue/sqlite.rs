@@ -50,6 +50,17 @@ impl SqliteQueue {
         )
     }
 
+    /// The storages of job kind `J` the workers fetch from: the one storage (SQLite has
+    /// no shards).
+    pub fn storages<J: Job>(&self) -> Vec<SqliteStorage<J>> {
+        vec![self.storage::<J>()]
+    }
+
+    /// How many jobs of kind `J` one worker runs at once.
+    pub fn concurrency<J: Job>(&self) -> usize {
+        J::concurrency(&self.worker)
+    }
+
     pub(super) async fn push_task<J: Job>(&self, task: Task<J>) -> Result<(), String> {
         self.storage::<J>()
             .push_task(task)

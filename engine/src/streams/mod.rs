@@ -23,6 +23,10 @@ pub struct StreamTick {
 
 impl Job for StreamTick {
     const QUEUE: &'static str = "stream_tick";
+
+    fn shard_key(&self) -> Option<&str> {
+        Some(&self.stream_id)
+    }
 }
 
 /// The first slot of the grid `anchor + k × interval` strictly after `now`.

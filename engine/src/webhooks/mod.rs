@@ -64,6 +64,10 @@ impl Job for Collect {
     fn concurrency(config: &WorkerConfig) -> usize {
         config.webhook_concurrency as usize
     }
+
+    fn shard_key(&self) -> Option<&str> {
+        Some(&self.webhook_id)
+    }
 }
 
 /// Collect again the missing providers of a webhook that waited for them. Its own queue,
@@ -81,6 +85,10 @@ impl Job for Recollect {
     fn concurrency(config: &WorkerConfig) -> usize {
         config.webhook_concurrency as usize
     }
+
+    fn shard_key(&self) -> Option<&str> {
+        Some(&self.webhook_id)
+    }
 }
 
 /// Deliver a webhook's callback (one attempt).
@@ -95,6 +103,10 @@ impl Job for Deliver {
 
     fn concurrency(config: &WorkerConfig) -> usize {
         config.webhook_concurrency as usize
+    }
+
+    fn shard_key(&self) -> Option<&str> {
+        Some(&self.webhook_id)
     }
 }
 

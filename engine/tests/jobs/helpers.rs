@@ -201,13 +201,11 @@ impl TestEngine {
 
     /// Tasks of job queue `queue` in Redis, whatever their state (production mode).
     pub async fn queued_tasks(&self, queue: &str) -> usize {
-        let mut redis = redis::Client::open(redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
+        // The platform's own connection, so this reads a cluster too.
+        let mut redis =
+            engine::queue::redis::connection(&redis_url(), Duration::from_secs(5)).unwrap();
         redis
-            .hlen(format!("{}:{queue}:data", self.store.redis_prefix))
+            .hlen(format!("{{{}:{queue}}}:data", self.store.redis_prefix))
             .await
             .unwrap()
     }

@@ -13,6 +13,7 @@ use sea_orm::{ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilte
 use tokio::process::{Child, Command};
 
 mod backlog;
+mod cluster;
 mod crash;
 mod outage;
 mod secrets;
@@ -141,17 +142,14 @@ async fn the_vacuum_runs_once_per_interval_across_two_worker_processes() {
     );
 
     // Finished tasks older than a second are gone, data and set members alike.
-    let mut redis = redis::Client::open(redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    // The platform's own connection, so this reads a cluster too.
+    let mut redis = engine::queue::redis::connection(&redis_url(), Duration::from_secs(5)).unwrap();
     let data: usize = redis
-        .hlen(format!("{prefix}:maintenance:data"))
+        .hlen(format!("{{{prefix}:maintenance}}:data"))
         .await
         .unwrap();
     let done: usize = redis
-        .scard(format!("{prefix}:maintenance:done"))
+        .scard(format!("{{{prefix}:maintenance}}:done"))
         .await
         .unwrap();
     assert!(

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
 
-use redis::aio::ConnectionManager;
+use crate::queue::RedisConnection;
 use tokio::sync::{Notify, oneshot};
 
 use super::{STALE, held_key, holding_key, key, lock, millis};
@@ -21,7 +21,7 @@ pub(super) struct Batcher {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     pending: Mutex<Pending>,
     /// By tenant, the count-ins taken and not yet written.
@@ -47,7 +47,7 @@ impl Pending {
 
 impl Batcher {
     /// A batcher writing under `prefix` on `conn`; its writer starts with its first entry.
-    pub(super) fn new(conn: ConnectionManager, prefix: &str) -> Self {
+    pub(super) fn new(conn: RedisConnection, prefix: &str) -> Self {
         Batcher {
             inner: Arc::new(Inner {
                 conn,

@@ -33,7 +33,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::queue::RedisConnection;
 use tokio::time::Instant;
 
 use super::Controls;
@@ -161,7 +161,7 @@ struct Reading {
 #[derive(Clone)]
 enum Store {
     Redis {
-        conn: ConnectionManager,
+        conn: RedisConnection,
         prefix: String,
         batch: batch::Batcher,
         readings: Arc<Mutex<HashMap<String, Reading>>>,
@@ -195,7 +195,7 @@ impl Turns {
     pub fn new(
         share: u32,
         controls: Controls,
-        redis: Option<ConnectionManager>,
+        redis: Option<RedisConnection>,
         prefix: &str,
     ) -> Self {
         let script = |body: &str| Arc::new(redis::Script::new(&format!("{PURGE}{body}")));
@@ -511,16 +511,22 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+// Every turns key carries one hash tag: letting a tenant in touches its set, its held
+// list and the set of tenants holding in one script, so on a cluster they share a slot.
+
+/// A tenant's set of collections let in.
 fn key(prefix: &str, tenant: &str) -> String {
-    format!("{prefix}:turns:{tenant}")
+    format!("{{{prefix}:turns}}:{tenant}")
 }
 
+/// A tenant's list of held collections.
 fn held_key(prefix: &str, tenant: &str) -> String {
-    format!("{prefix}:turns:{tenant}:held")
+    format!("{{{prefix}:turns}}:{tenant}:held")
 }
 
+/// The set of tenants holding collections.
 fn holding_key(prefix: &str) -> String {
-    format!("{prefix}:turns-holding")
+    format!("{{{prefix}:turns}}-holding")
 }
 
 fn millis(d: Duration) -> u64 {
