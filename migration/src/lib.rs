@@ -17,6 +17,8 @@ mod m20260101_000012_lean_webhook_indexes;
 mod m20260101_000013_delivery_snoozes;
 mod m20260101_000014_flow_control;
 mod m20260101_000015_trace_context;
+mod m20260101_000016_partition_webhooks;
+pub mod partitions;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -40,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000013_delivery_snoozes::Migration),
             Box::new(m20260101_000014_flow_control::Migration),
             Box::new(m20260101_000015_trace_context::Migration),
+            Box::new(m20260101_000016_partition_webhooks::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ mod duplicate_jobs;
 mod flow_limits;
 mod leases;
 mod lifecycle;
+mod partitions;
 mod provider_outages;
 mod receiver_outages;
 mod retention;
