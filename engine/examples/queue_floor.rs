@@ -88,7 +88,9 @@ async fn redis_commands(conn: &mut engine::queue::RedisConnection) -> anyhow::Re
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The floor is one queue's: one worker on one shard takes every job.
+    cli.store.queue_shards = 1;
     let url =
         cli.store.redis_url.clone().ok_or_else(|| {
             anyhow::anyhow!("REDIS_URL must be set: the floor is the Redis queue's")
@@ -113,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
             redis_queue
                 .storages::<NoOp>()
                 .swap_remove(0)
+                .0
                 .poll_with_strategy(EveryTick::new(config.worker_poll_interval)),
         )
         .concurrency(NoOp::concurrency(config))

@@ -66,13 +66,12 @@ macro_rules! supervise_all {
 /// `$handler`.
 macro_rules! supervise_one {
     ($queue:expr, $name:expr, $ctx:expr, $deps:expr, $cancel:expr, $job:ty, $handler:expr) => {{
-        let concurrency = $queue.concurrency::<$job>();
         let storages = $queue.storages::<$job>();
         let sharded = storages.len() > 1;
         storages
             .into_iter()
             .enumerate()
-            .map(|(shard, storage)| {
+            .map(|(shard, (storage, concurrency))| {
                 let ctx = $ctx.clone();
                 let queue = <$job as Job>::QUEUE;
                 let name = if sharded {

@@ -164,23 +164,40 @@ start_redis_cluster() {
   if ! command -v redis-server >/dev/null 2>&1; then
     install_packages redis-server
   fi
-  local ports=() port dir
+  local ports=() port bus dir taken=" "
+  # Distinct free ports for each node and its cluster bus (by default port + 10000, which
+  # nothing checked).
+  pick() {
+    local p
+    for _ in $(seq 1 100); do
+      p=$(free_port)
+      [[ "$taken" == *" $p "* ]] || { echo "$p"; return; }
+    done
+    log "no free port found"
+    exit 1
+  }
   for i in 1 2 3; do
-    port=$(free_port)
+    port=$(pick)
+    taken+="$port "
+    bus=$(pick)
+    taken+="$bus "
     ports+=("$port")
     dir="$tmp/cluster-$i"
     mkdir -p "$dir"
-    redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
+    redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly no \
       --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --cluster-node-timeout 5000 \
       --cluster-allow-replica-migration no \
       --daemonize no --loglevel warning >"$dir/redis.log" 2>&1 &
     extra_pids+=("$!")
   done
+  local up
   for port in "${ports[@]}"; do
+    up=""
     for _ in $(seq 1 100); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && { up=1; break; }
       sleep 0.1
     done
+    [[ -n "$up" ]] || { cat "$tmp"/cluster-*/redis.log >&2; log "a redis cluster node did not start"; exit 1; }
   done
   local nodes=()
   for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done

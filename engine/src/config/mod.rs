@@ -50,9 +50,10 @@ pub struct StoreConfig {
     pub redis_prefix: String,
 
     /// How many shards each queue is split into: a job goes to one by a hash of what it is
-    /// for (a webhook's id), and every worker fetches from all. On a Redis Cluster each
-    /// shard is a hash slot of its own, so more shards spread a queue over more nodes.
-    /// Every api and worker of a deployment must use the same number.
+    /// for (a webhook's id), and every worker fetches from all, a kind's concurrency split
+    /// between them (at least one job each). On a Redis Cluster each shard is a hash slot of
+    /// its own, so more shards spread a queue over more nodes. Every api and worker of a
+    /// deployment must use the same number.
     #[arg(long, env = "QUEUE_SHARDS", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub queue_shards: u16,

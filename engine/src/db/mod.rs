@@ -178,6 +178,23 @@ pub fn values_rows(backend: DbBackend, rows: usize, columns: usize, first: usize
     out
 }
 
+/// The placeholders of column `column` of every row of `values_rows(backend, rows,
+/// columns, first)`, comma-separated: the same values again, for an `IN` list. A statement
+/// joining a partitioned table to its `VALUES` by the partition key names the keys this way
+/// too, so Postgres plans it for the partitions they fall in, not for every one.
+pub fn values_column(
+    backend: DbBackend,
+    rows: usize,
+    columns: usize,
+    first: usize,
+    column: usize,
+) -> String {
+    (0..rows)
+        .map(|row| placeholder(backend, first + row * columns + column))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `sql` with each `$n` placeholder outside quotes made `$(n + by)`.
 fn renumber(sql: &str, by: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 8);

@@ -9,7 +9,7 @@ use sea_orm::{
     FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
 };
 
-use crate::db::{placeholder, values_rows};
+use crate::db::{placeholder, values_column, values_rows};
 use crate::queue::{Queue, QueueError};
 use crate::webhooks::{Deliver, Recollect};
 
@@ -155,11 +155,12 @@ async fn requeue(
            waiting_for = NULL, waiting_on = NULL \
          FROM (VALUES {rows}) AS v \
          WHERE webhooks.id = v.column1 AND webhooks.waiting_for = {why} \
-           AND webhooks.claimed_by IS NULL \
+           AND webhooks.claimed_by IS NULL AND webhooks.id IN ({ids}) \
          RETURNING id",
         now = placeholder(backend, 1),
         why = placeholder(backend, 2),
         rows = values_rows(backend, rows.len(), 2, 3),
+        ids = values_column(backend, rows.len(), 2, 3, 0),
     );
     let moved = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))

@@ -216,7 +216,9 @@ async fn prune_webhooks(
         let of_these =
             || Condition::all().add(Expr::col(Alias::new("webhook_id")).is_in(ids.iter().cloned()));
         loop {
-            let deleted = delete_batch(&txn, "delivery_attempts", &["id"], of_these()).await?;
+            // By the full key: on Postgres it finds each attempt in its day's partition.
+            let key = &["webhook_id", "id"];
+            let deleted = delete_batch(&txn, "delivery_attempts", key, of_these()).await?;
             attempts += deleted;
             if deleted < BATCH {
                 break;

@@ -59,9 +59,20 @@ pub struct LazyCluster {
     client: ClusterClient,
     timeout: Duration,
     conn: RwLock<Option<(u64, ClusterConnection)>>,
-    connecting: tokio::sync::Mutex<u64>,
+    connecting: tokio::sync::Mutex<Connecting>,
     failures: AtomicU32,
 }
+
+/// The connection attempts so far: the last generation made, and when the last attempt
+/// failed, so that callers who queued behind a failed attempt fail at once instead of each
+/// trying again in turn.
+struct Connecting {
+    generation: u64,
+    failed_at: Option<std::time::Instant>,
+}
+
+/// How long after a failed attempt to connect callers fail without trying again.
+const CONNECT_PAUSE: Duration = Duration::from_millis(500);
 
 /// Failures in a row, each a timeout or a dropped link, after which a cluster connection
 /// is made afresh.
@@ -73,21 +84,39 @@ impl LazyCluster {
         if let Some(current) = self.current() {
             return Ok(current);
         }
-        let mut generation = self.connecting.lock().await;
+        let mut connecting = self.connecting.lock().await;
         if let Some(current) = self.current() {
             return Ok(current);
         }
+        if connecting
+            .failed_at
+            .is_some_and(|at| at.elapsed() < CONNECT_PAUSE)
+        {
+            return Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the redis cluster could not be reached a moment ago",
+            )));
+        }
         // Connecting can hang on a node that does not answer: bounded here.
-        let conn = tokio::time::timeout(self.timeout, self.client.get_async_connection())
+        let made = tokio::time::timeout(self.timeout, self.client.get_async_connection())
             .await
             .map_err(|_| {
                 RedisError::from(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "connecting to the redis cluster timed out",
                 ))
-            })??;
-        *generation += 1;
-        let current = (*generation, conn);
+            })
+            .and_then(|made| made);
+        let conn = match made {
+            Ok(conn) => conn,
+            Err(error) => {
+                connecting.failed_at = Some(std::time::Instant::now());
+                return Err(error);
+            }
+        };
+        connecting.generation += 1;
+        connecting.failed_at = None;
+        let current = (connecting.generation, conn);
         *self.conn.write().unwrap_or_else(|e| e.into_inner()) = Some(current.clone());
         self.failures.store(0, Ordering::Relaxed);
         Ok(current)
@@ -100,6 +129,13 @@ impl LazyCluster {
     /// Counts the outcome of a command on connection `generation`; drops that connection
     /// after `DISCARD_AFTER` dead-link failures in a row.
     fn outcome<T>(&self, generation: u64, result: &Result<T, RedisError>) {
+        // What a connection already dropped answers says nothing of the current one.
+        if self
+            .current()
+            .is_none_or(|(current, _)| current != generation)
+        {
+            return;
+        }
         let Err(error) = result else {
             self.failures.store(0, Ordering::Relaxed);
             return;
@@ -166,7 +202,10 @@ pub fn connect(url: &str, timeout: Duration, cluster: bool) -> Result<RedisConne
             client,
             timeout,
             conn: RwLock::new(None),
-            connecting: tokio::sync::Mutex::new(0),
+            connecting: tokio::sync::Mutex::new(Connecting {
+                generation: 0,
+                failed_at: None,
+            }),
             failures: AtomicU32::new(0),
         })));
     }
@@ -259,13 +298,17 @@ async fn register_on_cluster(
         invocation.arg(*arg);
     }
     let answer: Value = invocation.invoke_async(conn).await?;
-    redis::cmd("ZADD")
+    // Only apalis's own listing reads this list: the worker is registered without it.
+    let listed = redis::cmd("ZADD")
         .arg(APALIS_QUEUES_LIST)
         .arg("GT")
         .arg(args[5])
         .arg(args[3])
         .query_async::<()>(conn)
-        .await?;
+        .await;
+    if let Err(error) = listed {
+        tracing::debug!(%error, "could not list the queue in apalis's list of queues");
+    }
     Ok(answer)
 }
 

@@ -76,11 +76,13 @@ impl RedisQueue {
         self.conn.clone()
     }
 
-    /// The full name of shard `shard` of `queue`: prefix, queue and (with more than one)
-    /// shard in one hash tag, so that every key apalis derives from it lies in one cluster
+    /// The full name of shard `shard` of `queue`: prefix, queue and (past the first) shard
+    /// in one hash tag, so that every key apalis derives from it lies in one cluster
     /// slot and each shard in a slot of its own.
     fn shard_name(&self, queue: &str, shard: u16) -> String {
-        if self.shards == 1 {
+        // Shard 0 keeps the unsharded name, so going from one shard to more (or back)
+        // leaves what waits there in place.
+        if shard == 0 {
             format!("{{{}:{queue}}}", self.prefix)
         } else {
             format!("{{{}:{queue}:{shard}}}", self.prefix)
@@ -101,17 +103,20 @@ impl RedisQueue {
     }
 
     /// The apalis storages of job kind `J`, one per shard, configured from the worker
-    /// settings; a worker process fetches from each with a share of `J`'s concurrency.
-    pub fn storages<J: Job>(&self) -> Vec<RedisStorage<J, RedisConnection>> {
-        let batch = self.concurrency::<J>();
+    /// settings, each with how many of its jobs one worker process runs at once: `J`'s
+    /// concurrency split between the shards (at least one each, so with more shards than
+    /// that concurrency a process runs one job per shard).
+    pub fn storages<J: Job>(&self) -> Vec<(RedisStorage<J, RedisConnection>, usize)> {
+        let total = J::concurrency(&self.worker);
+        let shards = usize::from(self.shards);
         (0..self.shards)
-            .map(|shard| self.storage_named(&self.shard_name(J::QUEUE, shard), batch))
+            .map(|shard| {
+                let share = total / shards + usize::from(usize::from(shard) < total % shards);
+                let share = share.max(1);
+                let name = self.shard_name(J::QUEUE, shard);
+                (self.storage_named(&name, share), share)
+            })
             .collect()
-    }
-
-    /// How many jobs of kind `J` one worker runs at once from each shard.
-    pub fn concurrency<J: Job>(&self) -> usize {
-        J::concurrency(&self.worker).div_ceil(usize::from(self.shards))
     }
 
     fn storage_named<J>(&self, name: &str, batch: usize) -> RedisStorage<J, RedisConnection> {
@@ -145,20 +150,18 @@ impl RedisQueue {
     }
 
     pub(super) async fn status<J: Job>(&self, id: &TaskId) -> Result<Option<Status>, QueueError> {
-        // The id alone does not say which shard holds it: ask each.
-        for mut storage in self.storages::<J>() {
-            let task = storage
-                .fetch_by_id(id)
-                .await
-                .map_err(|e| QueueError::Push {
-                    queue: J::QUEUE,
-                    message: e.to_string(),
-                })?;
-            if let Some(task) = task {
-                return Ok(Some(task.status()));
-            }
-        }
-        Ok(None)
+        // The id alone does not say which shard holds it: ask every one at once.
+        let asked = self.storages::<J>().into_iter().map(|(mut storage, _)| {
+            let id = id.clone();
+            async move { storage.fetch_by_id(&id).await }
+        });
+        let found = futures::future::try_join_all(asked)
+            .await
+            .map_err(|e| QueueError::Push {
+                queue: J::QUEUE,
+                message: e.to_string(),
+            })?;
+        Ok(found.into_iter().flatten().next().map(|task| task.status()))
     }
 
     pub(super) async fn vacuum(

@@ -50,15 +50,10 @@ impl SqliteQueue {
         )
     }
 
-    /// The storages of job kind `J` the workers fetch from: the one storage (SQLite has
-    /// no shards).
-    pub fn storages<J: Job>(&self) -> Vec<SqliteStorage<J>> {
-        vec![self.storage::<J>()]
-    }
-
-    /// How many jobs of kind `J` one worker runs at once.
-    pub fn concurrency<J: Job>(&self) -> usize {
-        J::concurrency(&self.worker)
+    /// The storages of job kind `J` the workers fetch from, each with how many of its jobs
+    /// a worker runs at once: the one storage (SQLite has no shards).
+    pub fn storages<J: Job>(&self) -> Vec<(SqliteStorage<J>, usize)> {
+        vec![(self.storage::<J>(), J::concurrency(&self.worker))]
     }
 
     pub(super) async fn push_task<J: Job>(&self, task: Task<J>) -> Result<(), String> {

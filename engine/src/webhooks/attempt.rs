@@ -126,9 +126,11 @@ pub async fn begin(
     }))
 }
 
-/// The update recording what attempt `id` came to (also when it was meanwhile marked
-/// `unknown`: the answer arrived after all).
+/// The update recording what attempt `id` of webhook `webhook` came to (also when it was
+/// meanwhile marked `unknown`: the answer arrived after all). The webhook's id finds the
+/// attempt through its key (`webhook_id`, `id`) in its day's partition.
 pub fn complete(
+    webhook: &str,
     id: i64,
     result: &AttemptResult,
     next_at: Option<DateTime<Utc>>,
@@ -168,5 +170,6 @@ pub fn complete(
             delivery_attempt::Column::NextAttemptAt,
             Expr::value(next_at),
         )
+        .filter(delivery_attempt::Column::WebhookId.eq(webhook))
         .filter(delivery_attempt::Column::Id.eq(id)))
 }

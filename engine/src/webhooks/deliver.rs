@@ -345,7 +345,7 @@ async fn record(
         };
         return Ok(ctx.group_commit.delivered(delivered).await?);
     }
-    let completed = attempt::complete(attempt_id, result, next_at)?;
+    let completed = attempt::complete(id, attempt_id, result, next_at)?;
     let update = step.update(now)?.filter(lease::held_by(id, task));
     // The attempt's outcome is kept either way: the receiver saw it.
     if backend == DbBackend::Postgres {

@@ -12,7 +12,7 @@ use entity::webhook_provider::ProviderStatus;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Statement, Value};
 
 use crate::db::group::Group;
-use crate::db::values_rows;
+use crate::db::{values_column, values_rows};
 use crate::webhooks::lease::{Claim, Claimed, claim_all};
 
 /// The most rows in one batch: far below both backends' bound on parameters.
@@ -150,11 +150,12 @@ async fn store_all<C: ConnectionTrait>(db: &C, fetched: Vec<Fetched>) -> Result<
            last_error = NULL, attempts = attempts + 1, updated_at = {now} \
          FROM (VALUES {rows}) AS v \
          WHERE webhook_providers.webhook_id = v.column1 AND webhook_providers.provider = v.column2 \
-           AND webhook_providers.status = {pending}",
+           AND webhook_providers.status = {pending} AND webhook_providers.webhook_id IN ({ids})",
         fetched = p(1),
         now = p(2),
         pending = p(3),
         rows = values_rows(backend, fetched.len(), 3, 4),
+        ids = values_column(backend, fetched.len(), 3, 4, 0),
     );
     db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
@@ -199,15 +200,17 @@ completed AS (
   UPDATE "delivery_attempts" SET "status" = $1, "started_at" = v."started_at",
     "duration_ms" = v."duration_ms", "status_code" = v."status_code", "error_kind" = NULL,
     "error_message" = NULL, "response_body" = v."response_body", "next_attempt_at" = NULL
-  FROM v WHERE "delivery_attempts"."id" = v."attempt_id"
-    AND "delivery_attempts"."status" IN ($2, $3))
+  FROM v WHERE "delivery_attempts"."webhook_id" = v."webhook_id"
+    AND "delivery_attempts"."id" = v."attempt_id"
+    AND "delivery_attempts"."status" IN ($2, $3) AND "delivery_attempts"."webhook_id" IN ({ids}))
 UPDATE "webhooks" SET "status" = $4, "next_run_at" = NULL, "claimed_by" = NULL,
   "queued_task" = NULL, "updated_at" = $6, "delivered_at" = $6, "waiting_for" = NULL,
   "waiting_on" = NULL
 FROM v WHERE "webhooks"."id" = v."webhook_id" AND "webhooks"."claimed_by" = v."task"
-  AND "webhooks"."status" = $5
+  AND "webhooks"."status" = $5 AND "webhooks"."id" IN ({ids})
 RETURNING "webhooks"."id""#,
         rows = values_rows(backend, rows.len(), 7, 7),
+        ids = values_column(backend, rows.len(), 7, 7, 1),
     );
     let moved = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
@@ -259,13 +262,14 @@ moved AS (
     "attempt_limit" = v."attempt_limit", "delivery_attempts" = 1, "waiting_for" = NULL,
     "waiting_on" = NULL
   FROM v WHERE "webhooks"."id" = v."webhook_id" AND "webhooks"."claimed_by" = v."task"
-    AND "webhooks"."status" = $2
+    AND "webhooks"."status" = $2 AND "webhooks"."id" IN ({ids})
   RETURNING "webhooks"."id", v."trigger", v."url")
 INSERT INTO "delivery_attempts"
   ("webhook_id", "number", "trigger", "url", "started_at", "duration_ms", "status")
 SELECT "id", 1, "trigger", "url", $3, 0, $5 FROM moved
 RETURNING "id", "webhook_id""#,
         rows = values_rows(backend, rows.len(), 8, 6),
+        ids = values_column(backend, rows.len(), 8, 6, 0),
     );
     let begun = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))

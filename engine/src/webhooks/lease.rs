@@ -16,7 +16,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, Statement, UpdateMany, Value,
 };
 
-use crate::db::{placeholder, values_rows};
+use crate::db::{placeholder, values_column, values_rows};
 
 /// How early a job may run: apalis schedules to the whole second.
 const EARLY: Duration = Duration::from_secs(1);
@@ -71,7 +71,7 @@ pub async fn claim_all<C: ConnectionTrait>(
     let sql = format!(
         "UPDATE webhooks SET next_run_at = v.column3, claimed_by = v.column2, updated_at = {now} \
          FROM (VALUES {rows}) AS v \
-         WHERE webhooks.id = v.column1 AND webhooks.status = v.column4 \
+         WHERE webhooks.id = v.column1 AND webhooks.status = v.column4 AND webhooks.id IN ({ids}) \
            AND (webhooks.next_run_at IS NULL OR webhooks.next_run_at <= {early} \
                 OR webhooks.claimed_by = v.column2 \
                 OR (webhooks.claimed_by IS NULL AND webhooks.queued_task = v.column2)) \
@@ -79,6 +79,7 @@ pub async fn claim_all<C: ConnectionTrait>(
         now = placeholder(backend, 1),
         early = placeholder(backend, 2),
         rows = values_rows(backend, claims.len(), 4, 3),
+        ids = values_column(backend, claims.len(), 4, 3, 0),
     );
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
