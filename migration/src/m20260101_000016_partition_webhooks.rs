@@ -6,6 +6,13 @@ use crate::partitions::{self, PARTITIONED};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+/// The foreign keys to `webhooks`, made again after the tables are, either way.
+const FOREIGN_KEYS: &str = "
+ALTER TABLE webhook_providers ADD CONSTRAINT fk_webhook_providers_webhook
+  FOREIGN KEY (webhook_id) REFERENCES webhooks (id) ON DELETE CASCADE;
+ALTER TABLE delivery_attempts ADD CONSTRAINT fk_delivery_attempts_webhook
+  FOREIGN KEY (webhook_id) REFERENCES webhooks (id) ON DELETE CASCADE;";
+
 /// Postgres: `webhooks`, `webhook_providers` and `delivery_attempts` become tables
 /// partitioned by day, so retention drops a day's partitions instead of deleting its rows.
 /// The key is the webhook's id, a ULID whose leading characters are its creation time: a
@@ -84,13 +91,10 @@ impl MigrationTrait for Migration {
              ALTER SEQUENCE delivery_attempts_id_sequence OWNED BY delivery_attempts.id;
              DROP TABLE delivery_attempts_unpartitioned, webhook_providers_unpartitioned,
                webhooks_unpartitioned;
-             ALTER SEQUENCE delivery_attempts_id_sequence RENAME TO delivery_attempts_id_seq;
-             ALTER TABLE webhook_providers ADD CONSTRAINT fk_webhook_providers_webhook
-               FOREIGN KEY (webhook_id) REFERENCES webhooks (id) ON DELETE CASCADE;
-             ALTER TABLE delivery_attempts ADD CONSTRAINT fk_delivery_attempts_webhook
-               FOREIGN KEY (webhook_id) REFERENCES webhooks (id) ON DELETE CASCADE;",
+             ALTER SEQUENCE delivery_attempts_id_sequence RENAME TO delivery_attempts_id_seq;",
         )
         .await?;
+        db.execute_unprepared(FOREIGN_KEYS).await?;
         Ok(())
     }
 
@@ -117,13 +121,10 @@ impl MigrationTrait for Migration {
         db.execute_unprepared(
             "ALTER SEQUENCE delivery_attempts_id_seq OWNED BY NONE;
              DROP TABLE delivery_attempts_plain, webhook_providers_plain, webhooks_plain;
-             ALTER SEQUENCE delivery_attempts_id_seq OWNED BY delivery_attempts.id;
-             ALTER TABLE webhook_providers ADD CONSTRAINT fk_webhook_providers_webhook
-               FOREIGN KEY (webhook_id) REFERENCES webhooks (id) ON DELETE CASCADE;
-             ALTER TABLE delivery_attempts ADD CONSTRAINT fk_delivery_attempts_webhook
-               FOREIGN KEY (webhook_id) REFERENCES webhooks (id) ON DELETE CASCADE;",
+             ALTER SEQUENCE delivery_attempts_id_seq OWNED BY delivery_attempts.id;",
         )
         .await?;
+        db.execute_unprepared(FOREIGN_KEYS).await?;
         Ok(())
     }
 }

@@ -216,6 +216,17 @@ start_redis_cluster() {
   exit 1
 }
 
+# Waits until `GET ${2:-/health}` on 127.0.0.1:$1 answers 200 (the api's `/health` answers
+# before its database does: its `/ready` says when it serves).
+wait_healthy() {
+  for _ in $(seq 1 200); do
+    if curl -fs "http://127.0.0.1:$1${2:-/health}" >/dev/null 2>&1; then return; fi
+    sleep 0.1
+  done
+  log "nothing healthy on port $1"
+  exit 1
+}
+
 # Starts Postgres and Redis unless DATABASE_URL / REDIS_URL are already set; exports them.
 services_start() {
   if [[ -z "${DATABASE_URL:-}" ]]; then start_postgres; else log "using DATABASE_URL from the environment"; fi

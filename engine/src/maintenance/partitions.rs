@@ -134,18 +134,8 @@ async fn drop_day(
         txn.rollback().await?;
         return Ok(None);
     }
-    let count = |table: &str| {
-        let sql = format!("SELECT count(*) FROM {}", name(table));
-        let txn = &txn;
-        async move {
-            let row = txn
-                .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-                .await?;
-            row.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))
-        }
-    };
-    let providers = count("webhook_providers").await?;
-    let attempts = count("delivery_attempts").await?;
+    let providers = count(&txn, &name("webhook_providers")).await?;
+    let attempts = count(&txn, &name("delivery_attempts")).await?;
     // Referencing partitions first: theirs are the only rows that point into the day. A
     // referenced partition cannot be dropped while it is attached (the foreign key
     // depends on it): detached first, which checks that nothing points into it.
@@ -168,4 +158,13 @@ async fn drop_day(
         providers: providers as u64,
         attempts: attempts as u64,
     }))
+}
+
+/// How many rows table `table` holds.
+async fn count<C: ConnectionTrait>(db: &C, table: &str) -> Result<i64, DbErr> {
+    let sql = format!("SELECT count(*) FROM {table}");
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await?;
+    row.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))
 }

@@ -11,10 +11,12 @@ use engine::tenants::DEFAULT_TENANT;
 pub use engine::testing::{Mode, WorkerGuard};
 use engine::testing::{Settings, TEST_SECRET, fresh_postgres_database, redis_url, unique_name};
 use entity::webhook::{self, WebhookStatus};
-use entity::{counter, delivery_attempt, stream_batch};
+use entity::{counter, delivery_attempt, stream_batch, webhook_provider};
 use futures::StreamExt;
 use redis::AsyncCommands;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
 use wiremock::MockServer;
 
 /// The engine of one test: its settings and the context every job handler gets.
@@ -230,4 +232,19 @@ pub struct CounterView {
     pub value: i64,
     /// What is buffered, not yet in the persisted total.
     pub pending: i64,
+}
+
+/// Webhook `id`'s provider results and delivery attempts: how many of each.
+pub async fn rows_of(db: &DatabaseConnection, id: &str) -> (u64, u64) {
+    let providers = webhook_provider::Entity::find()
+        .filter(webhook_provider::Column::WebhookId.eq(id))
+        .count(db)
+        .await
+        .unwrap();
+    let attempts = delivery_attempt::Entity::find()
+        .filter(delivery_attempt::Column::WebhookId.eq(id))
+        .count(db)
+        .await
+        .unwrap();
+    (providers, attempts)
 }

@@ -9,42 +9,42 @@ use engine::maintenance::partitions;
 use engine::maintenance::prune::prune;
 use engine::testing::{provider, receiver};
 use entity::webhook::{self, WebhookStatus};
-use entity::{delivery_attempt, webhook_provider};
 use migration::MigratorTrait;
 use migration::partitions::{AHEAD_DAYS, create_day, partition_name};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, Statement,
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, Statement,
 };
 
-use crate::helpers::{Mode, TestEngine};
+use crate::helpers::{self, Mode, TestEngine};
 
-/// Whether table `name` exists, and whether it is partitioned.
-async fn table(db: &DatabaseConnection, name: &str) -> Option<bool> {
+/// The text `sql` answers for `value`, if it finds a row.
+async fn text(db: &DatabaseConnection, sql: &str, value: &str) -> Option<String> {
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT relkind::text FROM pg_class WHERE relname = $1",
-            [name.into()],
+            sql,
+            [value.into()],
         ))
         .await
         .unwrap()?;
-    let kind: String = row.try_get_by_index(0).unwrap();
+    Some(row.try_get_by_index(0).unwrap())
+}
+
+/// Whether table `name` exists, and whether it is partitioned.
+async fn table(db: &DatabaseConnection, name: &str) -> Option<bool> {
+    let kind = text(
+        db,
+        "SELECT relkind::text FROM pg_class WHERE relname = $1",
+        name,
+    )
+    .await?;
     Some(kind == "p")
 }
 
 /// The partition holding webhook `id`.
 async fn partition_of(db: &DatabaseConnection, id: &str) -> String {
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT tableoid::regclass::text FROM webhooks WHERE id = $1",
-            [id.into()],
-        ))
-        .await
-        .unwrap()
-        .expect("the webhook");
-    row.try_get_by_index(0).unwrap()
+    let sql = "SELECT tableoid::regclass::text FROM webhooks WHERE id = $1";
+    text(db, sql, id).await.expect("the webhook")
 }
 
 /// A copy of webhook `id` (with its provider results and attempts) made on `day` and last
@@ -83,18 +83,10 @@ async fn copy_to_day(db: &DatabaseConnection, id: &str, day: NaiveDate, age: Tim
     copy
 }
 
+/// Webhook `id`, its provider results and its attempts: how many of each.
 async fn rows_of(db: &DatabaseConnection, id: &str) -> (u64, u64, u64) {
     let webhooks = webhook::Entity::find_by_id(id).count(db).await.unwrap();
-    let providers = webhook_provider::Entity::find()
-        .filter(webhook_provider::Column::WebhookId.eq(id))
-        .count(db)
-        .await
-        .unwrap();
-    let attempts = delivery_attempt::Entity::find()
-        .filter(delivery_attempt::Column::WebhookId.eq(id))
-        .count(db)
-        .await
-        .unwrap();
+    let (providers, attempts) = helpers::rows_of(db, id).await;
     (webhooks, providers, attempts)
 }
 

@@ -8,17 +8,12 @@ use engine::both_modes;
 use engine::maintenance::prune::prune;
 use engine::testing::{provider, receiver};
 use entity::webhook::WebhookStatus;
-use entity::{
-    counter_flush, counter_rejection, delivery_attempt, maintenance_run, stream, stream_batch,
-    webhook, webhook_provider,
-};
+use entity::{counter_flush, counter_rejection, maintenance_run, stream, stream_batch, webhook};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use wiremock::MockServer;
 
-use crate::helpers::{Mode, TestEngine};
+use crate::helpers::{Mode, TestEngine, rows_of};
 
 fn days(n: i64) -> TimeDelta {
     TimeDelta::days(n)
@@ -43,20 +38,6 @@ async fn back_date_webhook(db: &DatabaseConnection, id: &str, age: TimeDelta) {
         .exec(db)
         .await
         .unwrap();
-}
-
-async fn rows_of(db: &DatabaseConnection, id: &str) -> (u64, u64) {
-    let providers = webhook_provider::Entity::find()
-        .filter(webhook_provider::Column::WebhookId.eq(id))
-        .count(db)
-        .await
-        .unwrap();
-    let attempts = delivery_attempt::Entity::find()
-        .filter(delivery_attempt::Column::WebhookId.eq(id))
-        .count(db)
-        .await
-        .unwrap();
-    (providers, attempts)
 }
 
 both_modes!(one_prune_removes_what_is_past_its_retention);

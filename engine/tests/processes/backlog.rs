@@ -75,12 +75,7 @@ async fn a_backlog_of_due_tasks_beyond_one_unpack_does_not_wedge_the_collect_que
 /// The settings of a test process on this database and prefix, its database and its queue.
 async fn stores(database_url: &str, prefix: &str) -> (Settings, DatabaseConnection, Queue) {
     let settings = Settings::on(database_url, Some(&redis_url()), prefix);
-    let db = engine::db::connect(&settings.store, engine::db::Use::Jobs)
-        .await
-        .unwrap();
-    let queue = Queue::connect(&settings.store, &settings.worker)
-        .await
-        .unwrap();
+    let (db, queue) = super::connect_stores(&settings).await;
     (settings, db, queue)
 }
 

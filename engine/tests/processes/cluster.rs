@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use engine::queue::Queue;
 use engine::testing::{
     BILL, Settings, eventually, fresh_postgres_database, provider, receiver, redis_cluster,
     try_submit, unique_name,
@@ -67,12 +66,7 @@ async fn resharding_while_webhooks_flow_loses_nothing_acknowledged() {
     let receiver = receiver(200).await;
     let mut settings = Settings::on(&database_url, Some(&cluster), &prefix);
     settings.store.queue_shards = SHARDS.parse().unwrap();
-    let db = engine::db::connect(&settings.store, engine::db::Use::Jobs)
-        .await
-        .unwrap();
-    let queue = Queue::connect(&settings.store, &settings.worker)
-        .await
-        .unwrap();
+    let (db, queue) = super::connect_stores(&settings).await;
     // No sweeper: it would queue again a job the cluster lost, and hide the loss.
     let mut worker = worker_command(&database_url, &cluster, &prefix)
         .env("QUEUE_SHARDS", SHARDS)

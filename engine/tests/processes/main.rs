@@ -18,6 +18,17 @@ mod crash;
 mod outage;
 mod secrets;
 
+/// The database and the queue of a test process with `settings`.
+async fn connect_stores(settings: &Settings) -> (DatabaseConnection, Queue) {
+    let db = engine::db::connect(&settings.store, engine::db::Use::Jobs)
+        .await
+        .unwrap();
+    let queue = Queue::connect(&settings.store, &settings.worker)
+        .await
+        .unwrap();
+    (db, queue)
+}
+
 /// Submits one webhook collecting `provider` for `callback`, as the api would; its id.
 async fn submit_one(
     database_url: &str,
@@ -27,12 +38,7 @@ async fn submit_one(
     callback: &str,
 ) -> String {
     let settings = Settings::on(database_url, Some(redis_url), prefix);
-    let db = engine::db::connect(&settings.store, engine::db::Use::Jobs)
-        .await
-        .unwrap();
-    let queue = Queue::connect(&settings.store, &settings.worker)
-        .await
-        .unwrap();
+    let (db, queue) = connect_stores(&settings).await;
     testing::submit(
         &db,
         &queue,
